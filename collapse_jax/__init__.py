@@ -1,0 +1,46 @@
+"""collapse_jax: model collapse, executable.
+
+Vectorised JAX chains of generative models refitted on their own samples, with the
+three error sources of Shumailov et al. as switches and every theoretical claim
+checked against simulation (``collapse-jax verify``). Importing the package changes
+no JAX configuration, warning filter or logging setting.
+"""
+
+from collapse_jax import theory
+from collapse_jax._version import __version__
+from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
+from collapse_jax.families import (
+    CategoricalParams,
+    GaussianParams,
+    ModelFamily,
+    categorical,
+    categorical_params,
+    gaussian,
+    gaussian_mean_cov,
+    gaussian_params,
+)
+from collapse_jax.keys import KEY_SCHEME_VERSION
+from collapse_jax.regimes import Regime, replace
+from collapse_jax.status import ChainFailure, Status
+
+__all__ = [
+    "__version__",
+    "run_chains",
+    "ChainConfig",
+    "ChainResult",
+    "ChainState",
+    "ModelFamily",
+    "gaussian",
+    "gaussian_params",
+    "gaussian_mean_cov",
+    "GaussianParams",
+    "categorical",
+    "categorical_params",
+    "CategoricalParams",
+    "Regime",
+    "replace",
+    "Status",
+    "ChainFailure",
+    "KEY_SCHEME_VERSION",
+    "theory",
+]

@@ -1,0 +1,368 @@
+"""The chain engine: ``lax.scan`` over generations, ``vmap`` over chains.
+
+One chain is a pure function of (seed, chain id, configuration, dtype). The host runs
+a loop over chunks of generations, one jitted scan per chunk with the carry passed
+back in, so long runs report progress and a chunked run gives the same bits as one
+scan (tests/test_keys.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+from collapse_jax import keys as cjk
+from collapse_jax.checks import (
+    check_choice,
+    check_dtype,
+    check_nonnegative_int,
+    check_positive_int,
+    fail,
+)
+from collapse_jax.families.base import ModelFamily, Params
+from collapse_jax.regimes import Regime, replace
+from collapse_jax.status import ChainFailure, failure_report
+
+__all__ = ["ChainConfig", "ChainState", "ChainResult", "run_chains"]
+
+_FN = "run_chains"
+_MAX_CHAIN_ID = 2**31 - 1
+PUBLIC_SAMPLERS = ("samples", "sufficient")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainConfig:
+    """Static configuration of a run: whatever changes shapes or control flow."""
+
+    num_generations: int
+    n_max: int  # samples drawn per generation (max of the schedule); 0: population
+    sampler: str  # "samples", "sufficient" or "population"
+    dtype: str
+    chunk_size: int
+    record_params: bool
+    metrics: tuple[str, ...]
+
+
+class ChainState(NamedTuple):
+    """The scan carry of one chain (batched over chains at the runner)."""
+
+    params: Params  # the current model
+    regime_state: Any  # the regime's own state (e.g. past data); () for replace
+    t: jax.Array  # int32 (), generations done (index of the current model)
+    status: jax.Array  # int32 (), a Status code; non-zero freezes the chain
+
+
+@dataclasses.dataclass
+class ChainResult:
+    """What :func:`run_chains` returns (host NumPy arrays).
+
+    Attributes:
+      params: the family's params pytree, leading axes
+        ``(num_chains, num_generations + 1)``; ``None`` if ``record_params=False``.
+      metrics: ``{name: array}``, leading axes ``(num_chains, num_generations + 1)``.
+      status: ``(num_chains, num_generations + 1) int32`` status codes.
+      chain_ids: ``(num_chains,)`` global chain ids.
+      final_state: the batched :class:`ChainState` after the last generation.
+      config: a JSON-serialisable description of the run.
+    """
+
+    params: Params | None
+    metrics: dict[str, np.ndarray]
+    status: np.ndarray
+    chain_ids: np.ndarray
+    final_state: ChainState
+    config: dict[str, Any]
+
+    def failures(self) -> list[ChainFailure]:
+        """The chains whose status turned non-zero: id, generation and reason."""
+        return failure_report(self.status, self.chain_ids)
+
+    @property
+    def ok(self) -> bool:
+        """True when no chain failed."""
+        return not bool(np.any(self.status))
+
+
+# ------------------------------------------------------------------ compiled core ---
+
+
+@functools.partial(jax.jit, static_argnames=("family", "regime", "config"))
+def _run_chunk(family: ModelFamily, regime: Regime, config: ChainConfig,
+               state: ChainState, chain_keys, truth, schedule, hyper):
+    """Run ``config.chunk_size`` generations of every chain (masked past the end)."""
+    num_gen = config.num_generations
+
+    def one_chain(state, chain_key):
+        def body(state, _):
+            t = state.t
+            active = t < num_gen
+            gkeys = cjk.generation_keys(chain_key, t)
+            m_t = schedule[jnp.minimum(t, num_gen - 1)]
+            new_params, new_rs = regime.step(
+                family, gkeys, state.params, state.regime_state, m_t, config.n_max,
+                config.sampler, hyper)
+            code = family.status(new_params)
+            status = jnp.where(state.status != 0, state.status, code)
+            keep = (status != 0) | ~active  # a failed chain keeps its last good model
+            pick = functools.partial(jax.tree.map, lambda old, new: jnp.where(keep, old, new))
+            params = pick(state.params, new_params)
+            regime_state = pick(state.regime_state, new_rs)
+            status = jnp.where(active, status, state.status)
+            new_state = ChainState(params, regime_state, t + active.astype(t.dtype), status)
+            all_metrics = family.metrics(params, truth)
+            record = ({m: all_metrics[m] for m in config.metrics},
+                      params if config.record_params else None, status)
+            return new_state, record
+
+        return jax.lax.scan(body, state, None, length=config.chunk_size)
+
+    return jax.vmap(one_chain)(state, chain_keys)
+
+
+@functools.partial(jax.jit, static_argnames=("family", "metrics"))
+def _truth_metrics(family, metrics, truth):
+    values = family.metrics(truth, truth)
+    return {m: values[m] for m in metrics}
+
+
+# ------------------------------------------------------------------- validation ---
+
+
+def _check_sample_size(family: ModelFamily, sample_size, num_generations, sampler):
+    minimum = family.min_sample_size
+    reason = family.min_sample_size_reason
+    if sample_size is None:
+        if family.fit_population is None:
+            fail(_FN, "sample_size", "a finite size for this family", None,
+                 f"The population limit (sample_size=None) is not yet supported for "
+                 f"{family.name!r}; pass an int >= {minimum}.")
+        if sampler == "sufficient":
+            fail(_FN, "sampler", "'samples' with sample_size=None", sampler,
+                 "The population limit draws nothing; leave sampler at its default.")
+        return None, 0
+    if isinstance(sample_size, bool):
+        fail(_FN, "sample_size", "an int, a 1-D schedule or None", sample_size,
+             "Pass e.g. sample_size=100.", error=TypeError)
+    if isinstance(sample_size, numbers.Integral):
+        if sample_size < minimum:
+            fail(_FN, "sample_size", f">= {minimum} {reason}", int(sample_size),
+                 f"Pass >= {minimum}, or None for the population limit.")
+        if sample_size > _MAX_CHAIN_ID:
+            fail(_FN, "sample_size", "< 2**31", int(sample_size),
+                 "Use the population limit (None) for effectively infinite samples.")
+        return np.full((num_generations,), int(sample_size), np.int32), int(sample_size)
+    try:
+        sched = np.asarray(sample_size)
+    except Exception:  # noqa: BLE001 - anything not array-like gets the message
+        sched = None
+    if sched is None or sched.dtype == object or sched.ndim != 1 or not (
+            np.issubdtype(sched.dtype, np.number)):
+        fail(_FN, "sample_size", "an int, a 1-D integer schedule, or None", sample_size,
+             "Pass e.g. sample_size=100 or sample_size=[10, 40, 90, ...].",
+             error=TypeError)
+    if sched.shape[0] != num_generations:
+        fail(_FN, "sample_size", f"a schedule of length num_generations={num_generations}",
+             f"length {sched.shape[0]}",
+             "Give one sample size per generation (M_0 .. M_{N-1}).")
+    if not np.all(np.isfinite(sched)) or not np.all(sched == np.round(sched)):
+        fail(_FN, "sample_size", "a schedule of integers", sched.tolist(),
+             "Round the schedule to integers, e.g. np.round(s).astype(int).")
+    if np.any(sched < minimum):
+        bad = int(np.argmax(sched < minimum))
+        fail(_FN, "sample_size", f"a schedule with every entry >= {minimum} {reason}",
+             f"{sched[bad]!r} at generation {bad}",
+             f"Raise every entry to >= {minimum}.")
+    if np.any(sched > _MAX_CHAIN_ID):
+        fail(_FN, "sample_size", "a schedule with entries < 2**31", sched.max(),
+             "Use smaller sizes, or sampler='sufficient'.")
+    sched = sched.astype(np.int32)
+    return sched, int(sched.max())
+
+
+def _validate(family, init, num_chains, num_generations, sample_size, regime, sampler,
+              dtype, init_family, first_chain, chunk_size, progress, metrics,
+              record_params):
+    if not isinstance(family, ModelFamily):
+        fail(_FN, "family", "a model family such as cj.gaussian() or cj.categorical(K)",
+             type(family).__name__, "Build one with a family factory.", error=TypeError)
+    if init_family is not None and init_family is not family:
+        if not isinstance(init_family, ModelFamily):
+            fail(_FN, "init_family", "None or a model family", type(init_family).__name__,
+                 "Pass None when init belongs to `family`.", error=TypeError)
+        fail(_FN, "init_family", "None or the fitted family itself", init_family.name,
+             "Fitting one family to another (the expressivity error) is not yet "
+             "supported; pass init in the fitted family.")
+    family.validate_params(_FN, "init", init)
+    num_chains = check_positive_int(_FN, "num_chains", num_chains)
+    num_generations = check_positive_int(_FN, "num_generations", num_generations)
+    first_chain = check_nonnegative_int(_FN, "first_chain", first_chain)
+    if first_chain + num_chains - 1 > _MAX_CHAIN_ID:
+        fail(_FN, "first_chain + num_chains", f"<= {_MAX_CHAIN_ID + 1}",
+             first_chain + num_chains, "Chain ids are int32; use smaller ids.")
+    if not isinstance(regime, Regime):
+        fail(_FN, "regime", "a regime such as cj.replace()", type(regime).__name__,
+             "Pass regime=cj.replace().", error=TypeError)
+    sampler = check_choice(_FN, "sampler", sampler, PUBLIC_SAMPLERS)
+    if sampler == "sufficient" and family.sample_fit is None:
+        fail(_FN, "sampler", f"'samples' for the {family.name} family", sampler,
+             "This family has no exact sufficient-statistic draw; use 'samples'.")
+    dtype = check_dtype(_FN, dtype)
+    schedule, n_max = _check_sample_size(family, sample_size, num_generations, sampler)
+    effective = "population" if schedule is None else sampler
+    if effective not in regime.samplers:
+        fail(_FN, "sampler", f"one of {regime.samplers} for regime {regime.name!r}",
+             effective, "Choose a sampler the regime supports.")
+    if chunk_size is None:
+        chunk_size = min(num_generations, 1000)
+    chunk_size = check_positive_int(_FN, "chunk_size", chunk_size)
+    chunk_size = min(chunk_size, num_generations)
+    if progress is not None and not callable(progress):
+        fail(_FN, "progress", "None or a callable (done, total)", progress,
+             "Pass e.g. progress=lambda done, total: print(done, total).",
+             error=TypeError)
+    if metrics is None:
+        metrics = family.metric_names
+    elif isinstance(metrics, str) or not all(m in family.metric_names for m in metrics):
+        fail(_FN, "metrics", f"a sequence of names from {family.metric_names}", metrics,
+             "Pass None for all metrics, or a list of known names.")
+    if not isinstance(record_params, bool):
+        fail(_FN, "record_params", "a bool", record_params, "Pass True or False.",
+             error=TypeError)
+    config = ChainConfig(num_generations, n_max, effective, dtype, chunk_size,
+                         record_params, tuple(metrics))
+    return config, schedule, num_chains, first_chain
+
+
+# ---------------------------------------------------------------------- runner ---
+
+
+def run_chains(
+    family: ModelFamily,
+    init: Params,
+    *,
+    key: int | jax.Array,
+    num_chains: int,
+    num_generations: int,
+    sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = None,
+    sampler: str = "samples",
+    dtype: str = "float32",
+    init_family: ModelFamily | None = None,
+    first_chain: int = 0,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    metrics: Sequence[str] | None = None,
+    record_params: bool = True,
+) -> ChainResult:
+    """Run ``num_chains`` independent generation chains of ``family``.
+
+    Generation 0 is ``init`` (the truth); generation ``n`` is the model after ``n``
+    fits, each fitted to ``sample_size`` draws from the previous model (DESIGN §2).
+
+    Args:
+      family: the fitted family, e.g. ``cj.gaussian(dim=1)``.
+      init: params of the generation-0 model (the truth).
+      key: an int seed or a typed JAX key.
+      num_chains: number of chains (``>= 1``).
+      num_generations: number of fits ``N`` (``>= 1``); arrays have ``N + 1``
+        entries along the generation axis.
+      sample_size: ``M`` per generation: an int, a schedule of ``N`` ints
+        ``(M_0, ..., M_{N-1})``, or ``None`` for the population limit ``M = inf``.
+      regime: what each fit sees; default :func:`~collapse_jax.replace`.
+      sampler: ``"samples"`` (draw M points and fit) or ``"sufficient"`` (draw the
+        fitted statistics directly, same law, O(1) per generation).
+      dtype: ``"float32"`` or ``"float64"`` (needs x64 enabled at process start).
+      init_family: family of ``init`` when it differs from ``family`` (not yet
+        supported: pass ``None``).
+      first_chain: global id of the first chain; chains are
+        ``first_chain .. first_chain + num_chains - 1``. A chain's trajectory depends
+        only on (seed, id, configuration, dtype), so big runs split across calls.
+      chunk_size: generations per compiled scan (default ``min(N, 1000)``); the host
+        loops over chunks and calls ``progress``. Does not change any result.
+      progress: ``progress(done, total)`` called after each chunk, or ``None``.
+      metrics: names of the metrics to record (default all of the family's).
+      record_params: record the fitted params of every generation.
+
+    Returns:
+      A :class:`ChainResult`; ``result.failures()`` lists chains that failed inside
+      the run (non-finite or degenerate fits), which are frozen, not dropped.
+
+    Raises:
+      ValueError, TypeError: for invalid arguments, with the fix in the message.
+
+    Examples:
+      >>> import collapse_jax as cj
+      >>> res = cj.run_chains(cj.gaussian(), cj.gaussian_params(0.0, 1.0), key=0,
+      ...                     num_chains=8, num_generations=5, sample_size=10)
+      >>> res.metrics["log_var"].shape
+      (8, 6, 1)
+    """
+    regime = replace() if regime is None else regime
+    config, schedule, num_chains, first_chain = _validate(
+        family, init, num_chains, num_generations, sample_size, regime, sampler,
+        dtype, init_family, first_chain, chunk_size, progress, metrics, record_params)
+    cjk.check_threefry_partitionable(_FN)
+    root = cjk.canonicalize_key(_FN, key)
+    jdtype = jnp.dtype(config.dtype)
+
+    truth = family.cast_params(init, jdtype)
+    chain_ids = jnp.arange(first_chain, first_chain + num_chains, dtype=jnp.int32)
+    ckeys = cjk.chain_keys(root, chain_ids)
+    batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains,) + x.shape), truth)
+    regime_state = regime.init(family, truth, config.n_max, jdtype)
+    regime_state = jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (num_chains,) + jnp.shape(x)), regime_state)
+    state = ChainState(batched, regime_state, jnp.zeros((num_chains,), jnp.int32),
+                       jnp.zeros((num_chains,), jnp.int32))
+    sched = jnp.asarray(schedule if schedule is not None
+                        else np.ones((config.num_generations,), np.int32))
+    hyper = regime.hyper
+    static_regime = regime._replace(hyper=())
+
+    first = _truth_metrics(family, config.metrics, truth)
+    rec_metrics = {m: [np.broadcast_to(np.asarray(v)[None, None],
+                                       (num_chains, 1) + np.shape(v))]
+                   for m, v in first.items()}
+    rec_params = [jax.tree.map(lambda x: np.asarray(x)[:, None], batched)]
+    rec_status = [np.zeros((num_chains, 1), np.int32)]
+
+    done = 0
+    while done < config.num_generations:
+        state, (mets, params, status) = _run_chunk(
+            family, static_regime, config, state, ckeys, truth, sched, hyper)
+        valid = min(config.chunk_size, config.num_generations - done)
+        for m in config.metrics:
+            rec_metrics[m].append(np.asarray(mets[m])[:, :valid])
+        if config.record_params:
+            rec_params.append(jax.tree.map(lambda x: np.asarray(x)[:, :valid], params))
+        rec_status.append(np.asarray(status)[:, :valid])
+        done += valid
+        if progress is not None:
+            progress(done, config.num_generations)
+
+    out_metrics = {m: np.concatenate(v, axis=1) for m, v in rec_metrics.items()}
+    out_params = (jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *rec_params)
+                  if config.record_params else None)
+    description = {
+        "family": family.name,
+        "event_shape": list(family.event_shape),
+        "regime": regime.name,
+        "num_chains": num_chains,
+        "first_chain": first_chain,
+        "num_generations": config.num_generations,
+        "sample_size": None if schedule is None else schedule.tolist(),
+        "sampler": config.sampler,
+        "dtype": config.dtype,
+        "chunk_size": config.chunk_size,
+        "key_scheme_version": cjk.KEY_SCHEME_VERSION,
+    }
+    return ChainResult(out_params, out_metrics, np.concatenate(rec_status, axis=1),
+                       np.asarray(chain_ids), state, description)

@@ -1,0 +1,297 @@
+"""The Gaussian family: full covariance carried as a log-diagonal Cholesky factor.
+
+Parameterisation (proofs/gc-7-sufficient-statistics.md): the covariance is
+``Sigma = L L^T`` with ``L = U diag(exp(s))``, ``U`` unit lower-triangular and ``s`` the
+log-diagonal of the Cholesky factor. The scale lives in ``s`` alone, so a float32 chain
+reaches ``log sigma^2 = -1000`` without underflow; ``U`` stays bounded because later
+coordinates collapse faster (the Lyapunov exponents of SH-7 decrease with k).
+
+Refits use standardised draws: ``z ~ N(0, I)`` is fitted (mean ``m_z``, Cholesky factor
+``A`` of the sample covariance) and pushed through the affine map,
+``mean' = mean + L m_z`` and ``L' = L A``. This has the law of fitting
+``x = mean + L z`` (affine equivariance) and never forms ``x - mean(x)`` at a collapsed
+scale. The sufficient-statistic sampler draws ``m_z ~ N(0, I/M)`` and ``A`` from the
+Bartlett decomposition, at O(1) cost in M.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import ndtr
+
+from collapse_jax import random as cjr
+from collapse_jax.checks import check_choice, check_positive_int, fail
+from collapse_jax.families.base import ModelFamily
+from collapse_jax.status import Status
+
+__all__ = ["GaussianParams", "gaussian", "gaussian_params", "gaussian_mean_cov"]
+
+ESTIMATORS = ("unbiased", "mle")
+TAIL_LEVEL = 0.01  # the truth's outer 1 % two-sided region, per coordinate
+_TAIL_Z = 2.5758293035489004  # Phi^{-1}(1 - TAIL_LEVEL / 2)
+
+
+class GaussianParams(NamedTuple):
+    """Parameters of a d-dimensional Gaussian, ``Sigma = L L^T``."""
+
+    mean: jax.Array  # (d,) float, the mean
+    chol_log_diag: jax.Array  # (d,) float, log of the diagonal of the Cholesky factor L
+    chol_unit_lower: jax.Array  # (d, d) float, L diag(exp(-chol_log_diag)): unit lower
+
+
+def gaussian_params(mean, cov) -> GaussianParams:
+    """Build :class:`GaussianParams` from a mean and a covariance (host, float64).
+
+    Args:
+      mean: ``(d,)`` mean, or a scalar for ``d = 1``.
+      cov: ``(d, d)`` symmetric positive definite covariance, or a positive scalar
+        variance for ``d = 1``.
+
+    Returns:
+      ``GaussianParams`` of NumPy float64 arrays; :func:`~collapse_jax.run_chains`
+      casts them to the run's dtype.
+
+    Raises:
+      ValueError: for non-finite entries, mismatched shapes, or a covariance that is
+        not symmetric positive definite.
+
+    Examples:
+      >>> p = gaussian_params(0.0, 2.0)
+      >>> p.mean.shape, float(np.exp(2 * p.chol_log_diag[0]))
+      ((1,), 2.0)
+    """
+    fn = "gaussian_params"
+    mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+    cov = np.asarray(cov, dtype=np.float64)
+    if cov.ndim == 0:
+        cov = cov.reshape(1, 1)
+    if mean.ndim != 1:
+        fail(fn, "mean", "a vector of shape (d,)", mean, "Pass a 1-D mean.")
+    d = mean.shape[0]
+    if cov.shape != (d, d):
+        fail(fn, "cov", f"a matrix of shape ({d}, {d}) matching mean", cov,
+             "Pass a (d, d) covariance for a (d,) mean.")
+    if not np.all(np.isfinite(mean)):
+        fail(fn, "mean", "finite", mean.tolist(), "Remove NaN or inf entries.")
+    if not np.all(np.isfinite(cov)):
+        fail(fn, "cov", "finite", cov.tolist(), "Remove NaN or inf entries.")
+    scale = max(float(np.max(np.abs(cov))), np.finfo(np.float64).tiny)
+    if not np.allclose(cov, cov.T, rtol=1e-6, atol=1e-9 * scale):
+        fail(fn, "cov", "symmetric", cov.tolist(), "Pass (cov + cov.T) / 2.")
+    try:
+        chol = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        chol = None
+    if chol is None or not np.all(np.diag(chol) > 0):
+        eig = float(np.linalg.eigvalsh((cov + cov.T) / 2).min())
+        fail(fn, "cov", "positive definite", f"a matrix with smallest eigenvalue {eig:g}",
+             "Pass a covariance with strictly positive eigenvalues.")
+    diag = np.diag(chol)
+    return GaussianParams(mean, np.log(diag), chol / diag[None, :])
+
+
+def gaussian_mean_cov(params: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
+    """Natural parameters (mean, covariance) as NumPy arrays; exponentiates at the edge.
+
+    Works on a single model or on any leading batch axes.
+    """
+    mean = np.asarray(params.mean)
+    s = np.asarray(params.chol_log_diag)
+    chol = np.asarray(params.chol_unit_lower) * np.exp(s)[..., None, :]
+    return mean, chol @ np.swapaxes(chol, -1, -2)
+
+
+# ---------------------------------------------------------------- pure functions ---
+
+
+def _chol(params: GaussianParams) -> jax.Array:
+    return params.chol_unit_lower * jnp.exp(params.chol_log_diag)[None, :]
+
+
+def _split_chol(chol: jax.Array) -> tuple[jax.Array, jax.Array]:
+    diag = jnp.diagonal(chol)
+    return jnp.log(diag), chol / diag[None, :]
+
+
+def _weighted_moments(x, weights, ddof):
+    """Weighted mean and Cholesky factor (log-diag, unit-lower) of the covariance."""
+    wsum = jnp.sum(weights)
+    m = weights @ x / wsum
+    xc = x - m
+    denom = wsum - ddof
+    if x.shape[1] == 1:  # 1-D: no Cholesky needed; log keeps the scale exact
+        var = weights @ (xc[:, 0] ** 2) / denom
+        return m, 0.5 * jnp.log(var)[None], jnp.ones((1, 1), x.dtype)
+    cov = (xc * weights[:, None]).T @ xc / denom
+    log_diag, unit = _split_chol(jnp.linalg.cholesky(cov))
+    return m, log_diag, unit
+
+
+def _compose(params: GaussianParams, m_z, a_log_diag, a_unit) -> GaussianParams:
+    """Push a standardised fit (m_z, A = a_unit diag(exp(a_log_diag))) through L.
+
+    ``L A = U diag(e^s) U_A diag(e^a) = U [diag(e^s) U_A diag(e^-s)] diag(e^(s+a))``:
+    only ``exp(s_j - s_k)`` for ``j > k`` appears, which stays bounded in a
+    collapsing chain.
+    """
+    s = params.chol_log_diag
+    d = s.shape[0]
+    lower = jnp.tril(jnp.ones((d, d), bool), -1)
+    gap = jnp.where(lower, s[:, None] - s[None, :], 0)
+    inner = jnp.where(lower, a_unit * jnp.exp(gap), jnp.eye(d, dtype=s.dtype))
+    mean = params.mean + params.chol_unit_lower @ (jnp.exp(s) * m_z)
+    return GaussianParams(mean, s + a_log_diag, params.chol_unit_lower @ inner)
+
+
+def _make(dim: int, estimator: str) -> ModelFamily:
+    ddof = 1 if estimator == "unbiased" else 0
+
+    def sample(key, params, n):
+        z = jax.random.normal(key, (n, dim), params.mean.dtype)
+        return params.mean + (z * jnp.exp(params.chol_log_diag)) @ params.chol_unit_lower.T
+
+    def fit(key, data, weights, prev):
+        del key, prev  # closed form
+        m, log_diag, unit = _weighted_moments(data, weights.astype(data.dtype), ddof)
+        return GaussianParams(m, log_diag, unit)
+
+    def log_prob(params, data):
+        chol = _chol(params)
+        y = jax.scipy.linalg.solve_triangular(chol, (data - params.mean).T, lower=True)
+        return (-0.5 * jnp.sum(y * y, axis=0) - jnp.sum(params.chol_log_diag)
+                - 0.5 * dim * jnp.log(2 * jnp.pi).astype(data.dtype))
+
+    def refit(sample_key, fit_key, params, weights):
+        del fit_key
+        dtype = params.mean.dtype
+        z = jax.random.normal(sample_key, (weights.shape[0], dim), dtype)
+        m_z, a_log_diag, a_unit = _weighted_moments(z, weights.astype(dtype), ddof)
+        return _compose(params, m_z, a_log_diag, a_unit)
+
+    def sample_fit(key, params, sample_size):
+        # GC-7: mean of M standard normals ~ N(0, I/M); Cholesky factor of the sample
+        # covariance = Bartlett factor C / sqrt(den), C_kk^2 ~ chi2(M - k),
+        # C_jk ~ N(0, 1) for j > k, all independent (Cochran, Bartlett).
+        dtype = params.mean.dtype
+        k_mean, k_diag, k_off = jax.random.split(key, 3)
+        m = jnp.asarray(sample_size, dtype)
+        den = m - ddof
+        m_z = jax.random.normal(k_mean, (dim,), dtype) * jax.lax.rsqrt(m)
+        df = m - jnp.arange(1, dim + 1, dtype=dtype)
+        log_c2 = cjr.log_chisquare(k_diag, df, dtype)
+        a_log_diag = 0.5 * (log_c2 - jnp.log(den))
+        off = jax.random.normal(k_off, (dim, dim), dtype)
+        a_unit = jnp.tril(off * jnp.exp(-0.5 * log_c2)[None, :], -1) + jnp.eye(dim, dtype=dtype)
+        return _compose(params, m_z, a_log_diag, a_unit)
+
+    def fit_population(params):
+        return params  # the exact fit of a Gaussian to itself is itself (SH-1)
+
+    def metrics(params, truth):
+        s, unit = params.chol_log_diag, params.chol_unit_lower
+        # log Sigma_kk = log sum_j U_kj^2 exp(2 s_j), computed without exponentiating s
+        log_var = jax.scipy.special.logsumexp(
+            2 * s[None, :], axis=1, b=unit * unit)
+        log_det = 2 * jnp.sum(s)
+        delta = params.mean - truth.mean
+        if dim == 1:
+            sd0 = jnp.exp(truth.chol_log_diag[0])
+            w2 = delta[0] ** 2 + (jnp.exp(s[0]) - sd0) ** 2
+        else:
+            w2 = jnp.sum(delta ** 2) + _bures_sq(_chol(truth), _chol(params))
+        # tail mass: fitted marginal's mass outside the truth's central 99 % interval
+        t_log_var = jax.scipy.special.logsumexp(
+            2 * truth.chol_log_diag[None, :], axis=1, b=truth.chol_unit_lower ** 2)
+        half = _TAIL_Z * jnp.exp(0.5 * t_log_var)
+        log_sd = 0.5 * log_var
+        z_lo = _ratio(truth.mean - half - params.mean, log_sd)
+        z_hi = _ratio(truth.mean + half - params.mean, log_sd)
+        tail = ndtr(z_lo) + ndtr(-z_hi)
+        return {"mean": params.mean, "log_var": log_var, "log_det_cov": log_det,
+                "w2_sq": w2, "tail_mass": tail}
+
+    def status(params):
+        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf))
+                                    for leaf in jax.tree.leaves(params)]))
+        return jnp.where(finite, Status.OK, Status.NONFINITE_PARAMS).astype(jnp.int32)
+
+    def cast_params(params, dtype):
+        return GaussianParams(*(jnp.asarray(np.asarray(x), dtype) for x in params))
+
+    def validate_params(fn, name, params):
+        if not isinstance(params, GaussianParams):
+            fail(fn, name, "GaussianParams (from cj.gaussian_params(mean, cov))",
+                 type(params).__name__, "Build the truth with cj.gaussian_params.",
+                 error=TypeError)
+        shapes = tuple(np.shape(x) for x in params)
+        if shapes != ((dim,), (dim,), (dim, dim)):
+            fail(fn, name, f"parameters of a {dim}-dimensional Gaussian", shapes,
+                 f"Pass cj.gaussian_params(mean, cov) with mean of shape ({dim},), "
+                 f"or use cj.gaussian(dim={shapes[0][0] if shapes[0] else '?'}).")
+        for field, x in zip(params._fields, params, strict=True):
+            if not np.all(np.isfinite(np.asarray(x))):
+                fail(fn, f"{name}.{field}", "finite", np.asarray(x).tolist(),
+                     "Remove NaN or inf entries.")
+
+    return ModelFamily(
+        name="gaussian", params_type=GaussianParams, event_shape=(dim,),
+        min_sample_size=dim + 1,  # a non-singular covariance needs M >= d + 1
+        sample=sample, fit=fit, log_prob=log_prob, refit=refit, sample_fit=sample_fit,
+        fit_population=fit_population, metrics=metrics, status=status,
+        cast_params=cast_params, validate_params=validate_params,
+        metric_names=("mean", "log_var", "log_det_cov", "w2_sq", "tail_mass"),
+        min_sample_size_reason=(
+            "to estimate a variance" if dim == 1
+            else f"to estimate a non-singular {dim}x{dim} covariance (M >= d + 1)"),
+    )
+
+
+def _ratio(num, log_den):
+    """``num / exp(log_den)`` without overflow to NaN when both are extreme."""
+    return jnp.sign(num) * jnp.exp(jnp.log(jnp.abs(num)) - log_den)
+
+
+def _bures_sq(chol0, chol1):
+    """``tr S0 + tr S1 - 2 tr (S0^1/2 S1 S0^1/2)^1/2`` from Cholesky factors."""
+    # tr (S0^1/2 S1 S0^1/2)^1/2 = sum of singular values of L1^T L0 (nuclear norm)
+    sv = jnp.linalg.svd(chol1.T @ chol0, compute_uv=False)
+    return jnp.sum(chol0 ** 2) + jnp.sum(chol1 ** 2) - 2 * jnp.sum(sv)
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(dim: int, estimator: str) -> ModelFamily:
+    return _make(dim, estimator)
+
+
+def gaussian(dim: int = 1, estimator: str = "unbiased") -> ModelFamily:
+    """The Gaussian family with full covariance, refitted by mean and covariance.
+
+    Args:
+      dim: dimension ``d >= 1``.
+      estimator: ``"unbiased"`` (covariance with ddof = 1, a martingale) or ``"mle"``
+        (ddof = 0, as Shumailov et al.'s plotting code).
+
+    Returns:
+      A cached :class:`~collapse_jax.families.base.ModelFamily`; equal arguments give
+      the same object, so jitted runs compile once.
+
+    Metrics (per chain and generation):
+      ``mean`` (d,); ``log_var`` (d,), log of the diagonal of the covariance;
+      ``log_det_cov`` (); ``w2_sq`` (), squared Wasserstein-2 distance to the truth;
+      ``tail_mass`` (d,), the fitted marginal's probability of the truth's outer 1 %
+      two-sided region of that coordinate (0.01 at generation 0).
+
+    Examples:
+      >>> fam = gaussian(dim=2)
+      >>> fam is gaussian(dim=2), fam.min_sample_size
+      (True, 3)
+    """
+    check_positive_int("gaussian", "dim", dim)
+    check_choice("gaussian", "estimator", estimator, ESTIMATORS)
+    return _cached(int(dim), estimator)

@@ -1,0 +1,77 @@
+"""Regimes: what each fit sees.
+
+A regime is a value with a pure ``step`` that turns the current model (and the
+regime's own per-chain state, e.g. a buffer of past data) into the next model. The
+runner never branches on the regime: accumulate, mix and fresh-data regimes slot in
+by providing another ``step`` and ``init``. Numbers one might sweep (fractions) go in
+``hyper``, which the runner passes as a traced argument, so a sweep is one compile.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from collapse_jax.families.base import ModelFamily, Params
+from collapse_jax.keys import GenerationKeys
+
+__all__ = ["Regime", "replace", "SAMPLERS"]
+
+SAMPLERS = ("samples", "sufficient", "population")
+
+
+class Regime(NamedTuple):
+    """A data regime.
+
+    Attributes:
+      name: short name.
+      samplers: the samplers this regime supports (subset of ``SAMPLERS``).
+      init: ``(family, truth, n_max, dtype) -> state``, the regime's per-chain state
+        (``()`` when it keeps none).
+      step: ``(family, keys, params, state, sample_size, n_max, sampler, hyper) ->
+        (params, state)``, one generation for one chain. ``sample_size`` is this
+        generation's traced M_t; ``n_max`` the static maximum; ``sampler`` static.
+      hyper: dynamic (traced, sweepable) numbers of the regime.
+    """
+
+    name: str
+    samplers: tuple[str, ...]
+    init: Callable[..., Any]
+    step: Callable[..., tuple[Params, Any]]
+    hyper: Any = ()
+
+
+def _replace_init(family, truth, n_max, dtype):
+    del family, truth, n_max, dtype
+    return ()
+
+
+def _replace_step(family: ModelFamily, keys: GenerationKeys, params, state,
+                  sample_size, n_max, sampler, hyper):
+    del hyper
+    if sampler == "population":
+        return family.fit_population(params), state
+    if sampler == "sufficient":
+        return family.sample_fit(keys.sample, params, sample_size), state
+    # Draw n_max points and mask to M_t through the weights: one compile serves every
+    # schedule, and samplers are prefix-stable so the masked fit equals the unmasked
+    # fit to M_t points (pinned by tests/test_keys.py).
+    dtype = jax.tree.leaves(params)[0].dtype
+    weights = (jnp.arange(n_max) < sample_size).astype(
+        dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32)
+    return family.refit(keys.sample, keys.fit, params, weights), state
+
+
+@functools.lru_cache(maxsize=None)
+def replace() -> Regime:
+    """Each model is fitted to the newest synthetic data only (THEORY SH-0, α = 1).
+
+    Examples:
+      >>> replace().name
+      'replace'
+    """
+    return Regime("replace", SAMPLERS, _replace_init, _replace_step)

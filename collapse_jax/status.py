@@ -1,0 +1,72 @@
+"""Per-chain status codes: failures inside jit are values, reported after the run.
+
+A chain whose status turns non-zero freezes (its last good parameters are kept) and
+every later generation records the same code, so one bad chain does not sink the
+others. :func:`failure_report` turns the recorded codes into a host-side report.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Status", "ChainFailure", "failure_report"]
+
+
+class Status(enum.IntEnum):
+    """Status codes carried per chain (``int32``) with their messages."""
+
+    OK = 0
+    NONFINITE_PARAMS = 1
+    DEGENERATE_FIT = 2
+    ZERO_TOTAL_WEIGHT = 3
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+
+_MESSAGES = {
+    Status.OK: "ok",
+    Status.NONFINITE_PARAMS: (
+        "the fitted parameters are not finite (overflow, or a NaN from the fit)"
+    ),
+    Status.DEGENERATE_FIT: (
+        "the fit is degenerate (e.g. a covariance that is not positive definite: "
+        "sample_size too small for the dimension, or all draws identical)"
+    ),
+    Status.ZERO_TOTAL_WEIGHT: "the fit saw zero total weight (no data)",
+}
+
+
+class ChainFailure(NamedTuple):
+    """One failed chain: its global id, the first failing generation and why."""
+
+    chain_id: int
+    generation: int
+    status: Status
+
+    def __str__(self) -> str:
+        return (f"chain {self.chain_id} failed at generation {self.generation}: "
+                f"{self.status.name} ({self.status.message})")
+
+
+def failure_report(status: np.ndarray, chain_ids: np.ndarray) -> list[ChainFailure]:
+    """List the chains whose status became non-zero.
+
+    Args:
+      status: ``(num_chains, num_generations + 1) int32`` recorded status codes.
+      chain_ids: ``(num_chains,) int`` global chain ids.
+
+    Returns:
+      One :class:`ChainFailure` per failed chain, in chain order.
+    """
+    status = np.asarray(status)
+    bad = np.flatnonzero((status != 0).any(axis=1))
+    out = []
+    for i in bad:
+        gen = int(np.argmax(status[i] != 0))
+        out.append(ChainFailure(int(chain_ids[i]), gen, Status(int(status[i, gen]))))
+    return out
