@@ -95,8 +95,16 @@ class ChainResult:
 
 
 @functools.partial(jax.jit, static_argnames=("family", "regime", "config"))
-def _run_chunk(family: ModelFamily, regime: Regime, config: ChainConfig,
-               state: ChainState, chain_keys, truth, schedule, hyper):
+def _run_chunk(
+    family: ModelFamily,
+    regime: Regime,
+    config: ChainConfig,
+    state: ChainState,
+    chain_keys,
+    truth,
+    schedule,
+    hyper,
+):
     """Run ``config.chunk_size`` generations of every chain (masked past the end)."""
     num_gen = config.num_generations
 
@@ -107,19 +115,33 @@ def _run_chunk(family: ModelFamily, regime: Regime, config: ChainConfig,
             gkeys = cjk.generation_keys(chain_key, t)
             m_t = schedule[jnp.minimum(t, num_gen - 1)]
             new_params, new_rs = regime.step(
-                family, gkeys, state.params, state.regime_state, m_t, config.n_max,
-                config.sampler, hyper)
+                family,
+                gkeys,
+                state.params,
+                state.regime_state,
+                m_t,
+                config.n_max,
+                config.sampler,
+                hyper,
+            )
             code = family.status(new_params)
             status = jnp.where(state.status != 0, state.status, code)
             keep = (status != 0) | ~active  # a failed chain keeps its last good model
-            pick = functools.partial(jax.tree.map, lambda old, new: jnp.where(keep, old, new))
+            pick = functools.partial(
+                jax.tree.map, lambda old, new: jnp.where(keep, old, new)
+            )
             params = pick(state.params, new_params)
             regime_state = pick(state.regime_state, new_rs)
             status = jnp.where(active, status, state.status)
-            new_state = ChainState(params, regime_state, t + active.astype(t.dtype), status)
+            new_state = ChainState(
+                params, regime_state, t + active.astype(t.dtype), status
+            )
             all_metrics = family.metrics(params, truth)
-            record = ({m: all_metrics[m] for m in config.metrics},
-                      params if config.record_params else None, status)
+            record = (
+                {m: all_metrics[m] for m in config.metrics},
+                params if config.record_params else None,
+                status,
+            )
             return new_state, record
 
         return jax.lax.scan(body, state, None, length=config.chunk_size)
@@ -141,107 +163,238 @@ def _check_sample_size(family: ModelFamily, sample_size, num_generations, sample
     reason = family.min_sample_size_reason
     if sample_size is None:
         if family.fit_population is None:
-            fail(_FN, "sample_size", "a finite size for this family", None,
-                 f"The population limit (sample_size=None) is not yet supported for "
-                 f"{family.name!r}; pass an int >= {minimum}.")
+            fail(
+                _FN,
+                "sample_size",
+                "a finite size for this family",
+                None,
+                f"The population limit (sample_size=None) is not yet supported for "
+                f"{family.name!r}; pass an int >= {minimum}.",
+            )
         if sampler == "sufficient":
-            fail(_FN, "sampler", "'samples' with sample_size=None", sampler,
-                 "The population limit draws nothing; leave sampler at its default.")
+            fail(
+                _FN,
+                "sampler",
+                "'samples' with sample_size=None",
+                sampler,
+                "The population limit draws nothing; leave sampler at its default.",
+            )
         return None, 0
     if isinstance(sample_size, bool):
-        fail(_FN, "sample_size", "an int, a 1-D schedule or None", sample_size,
-             "Pass e.g. sample_size=100.", error=TypeError)
+        fail(
+            _FN,
+            "sample_size",
+            "an int, a 1-D schedule or None",
+            sample_size,
+            "Pass e.g. sample_size=100.",
+            error=TypeError,
+        )
     if isinstance(sample_size, numbers.Integral):
         if sample_size < minimum:
-            fail(_FN, "sample_size", f">= {minimum} {reason}", int(sample_size),
-                 f"Pass >= {minimum}, or None for the population limit.")
+            fail(
+                _FN,
+                "sample_size",
+                f">= {minimum} {reason}",
+                int(sample_size),
+                f"Pass >= {minimum}, or None for the population limit.",
+            )
         if sample_size > _MAX_CHAIN_ID:
-            fail(_FN, "sample_size", "< 2**31", int(sample_size),
-                 "Use the population limit (None) for effectively infinite samples.")
+            fail(
+                _FN,
+                "sample_size",
+                "< 2**31",
+                int(sample_size),
+                "Use the population limit (None) for effectively infinite samples.",
+            )
         return np.full((num_generations,), int(sample_size), np.int32), int(sample_size)
     try:
         sched = np.asarray(sample_size)
     except Exception:  # noqa: BLE001 - anything not array-like gets the message
         sched = None
-    if sched is None or sched.dtype == object or sched.ndim != 1 or not (
-            np.issubdtype(sched.dtype, np.number)):
-        fail(_FN, "sample_size", "an int, a 1-D integer schedule, or None", sample_size,
-             "Pass e.g. sample_size=100 or sample_size=[10, 40, 90, ...].",
-             error=TypeError)
+    if (
+        sched is None
+        or sched.dtype == object
+        or sched.ndim != 1
+        or not (np.issubdtype(sched.dtype, np.number))
+    ):
+        fail(
+            _FN,
+            "sample_size",
+            "an int, a 1-D integer schedule, or None",
+            sample_size,
+            "Pass e.g. sample_size=100 or sample_size=[10, 40, 90, ...].",
+            error=TypeError,
+        )
     if sched.shape[0] != num_generations:
-        fail(_FN, "sample_size", f"a schedule of length num_generations={num_generations}",
-             f"length {sched.shape[0]}",
-             "Give one sample size per generation (M_0 .. M_{N-1}).")
+        fail(
+            _FN,
+            "sample_size",
+            f"a schedule of length num_generations={num_generations}",
+            f"length {sched.shape[0]}",
+            "Give one sample size per generation (M_0 .. M_{N-1}).",
+        )
     if not np.all(np.isfinite(sched)) or not np.all(sched == np.round(sched)):
-        fail(_FN, "sample_size", "a schedule of integers", sched.tolist(),
-             "Round the schedule to integers, e.g. np.round(s).astype(int).")
+        fail(
+            _FN,
+            "sample_size",
+            "a schedule of integers",
+            sched.tolist(),
+            "Round the schedule to integers, e.g. np.round(s).astype(int).",
+        )
     if np.any(sched < minimum):
         bad = int(np.argmax(sched < minimum))
-        fail(_FN, "sample_size", f"a schedule with every entry >= {minimum} {reason}",
-             f"{sched[bad]!r} at generation {bad}",
-             f"Raise every entry to >= {minimum}.")
+        fail(
+            _FN,
+            "sample_size",
+            f"a schedule with every entry >= {minimum} {reason}",
+            f"{sched[bad]!r} at generation {bad}",
+            f"Raise every entry to >= {minimum}.",
+        )
     if np.any(sched > _MAX_CHAIN_ID):
-        fail(_FN, "sample_size", "a schedule with entries < 2**31", sched.max(),
-             "Use smaller sizes, or sampler='sufficient'.")
+        fail(
+            _FN,
+            "sample_size",
+            "a schedule with entries < 2**31",
+            sched.max(),
+            "Use smaller sizes, or sampler='sufficient'.",
+        )
     sched = sched.astype(np.int32)
     return sched, int(sched.max())
 
 
-def _validate(family, init, num_chains, num_generations, sample_size, regime, sampler,
-              dtype, init_family, first_chain, chunk_size, progress, metrics,
-              record_params):
+def _validate(
+    family,
+    init,
+    num_chains,
+    num_generations,
+    sample_size,
+    regime,
+    sampler,
+    dtype,
+    init_family,
+    first_chain,
+    chunk_size,
+    progress,
+    metrics,
+    record_params,
+):
     if not isinstance(family, ModelFamily):
-        fail(_FN, "family", "a model family such as cj.gaussian() or cj.categorical(K)",
-             type(family).__name__, "Build one with a family factory.", error=TypeError)
+        fail(
+            _FN,
+            "family",
+            "a model family such as cj.gaussian() or cj.categorical(K)",
+            type(family).__name__,
+            "Build one with a family factory.",
+            error=TypeError,
+        )
     if init_family is not None and init_family is not family:
         if not isinstance(init_family, ModelFamily):
-            fail(_FN, "init_family", "None or a model family", type(init_family).__name__,
-                 "Pass None when init belongs to `family`.", error=TypeError)
-        fail(_FN, "init_family", "None or the fitted family itself", init_family.name,
-             "Fitting one family to another (the expressivity error) is not yet "
-             "supported; pass init in the fitted family.")
+            fail(
+                _FN,
+                "init_family",
+                "None or a model family",
+                type(init_family).__name__,
+                "Pass None when init belongs to `family`.",
+                error=TypeError,
+            )
+        fail(
+            _FN,
+            "init_family",
+            "None or the fitted family itself",
+            init_family.name,
+            "Fitting one family to another (the expressivity error) is not yet "
+            "supported; pass init in the fitted family.",
+        )
     family.validate_params(_FN, "init", init)
     num_chains = check_positive_int(_FN, "num_chains", num_chains)
     num_generations = check_positive_int(_FN, "num_generations", num_generations)
     first_chain = check_nonnegative_int(_FN, "first_chain", first_chain)
     if first_chain + num_chains - 1 > _MAX_CHAIN_ID:
-        fail(_FN, "first_chain + num_chains", f"<= {_MAX_CHAIN_ID + 1}",
-             first_chain + num_chains, "Chain ids are int32; use smaller ids.")
+        fail(
+            _FN,
+            "first_chain + num_chains",
+            f"<= {_MAX_CHAIN_ID + 1}",
+            first_chain + num_chains,
+            "Chain ids are int32; use smaller ids.",
+        )
     if not isinstance(regime, Regime):
-        fail(_FN, "regime", "a regime such as cj.replace()", type(regime).__name__,
-             "Pass regime=cj.replace().", error=TypeError)
+        fail(
+            _FN,
+            "regime",
+            "a regime such as cj.replace()",
+            type(regime).__name__,
+            "Pass regime=cj.replace().",
+            error=TypeError,
+        )
     sampler = check_choice(_FN, "sampler", sampler, PUBLIC_SAMPLERS)
     if sampler == "sufficient" and family.sample_fit is None:
-        fail(_FN, "sampler", f"'samples' for the {family.name} family", sampler,
-             "This family has no exact sufficient-statistic draw; use 'samples'.")
+        fail(
+            _FN,
+            "sampler",
+            f"'samples' for the {family.name} family",
+            sampler,
+            "This family has no exact sufficient-statistic draw; use 'samples'.",
+        )
     dtype = check_dtype(_FN, dtype)
     schedule, n_max = _check_sample_size(family, sample_size, num_generations, sampler)
     effective = "population" if schedule is None else sampler
     if effective not in regime.samplers:
-        fail(_FN, "sampler", f"one of {regime.samplers} for regime {regime.name!r}",
-             effective, "Choose a sampler the regime supports.")
+        fail(
+            _FN,
+            "sampler",
+            f"one of {regime.samplers} for regime {regime.name!r}",
+            effective,
+            "Choose a sampler the regime supports.",
+        )
     if chunk_size is None:
         chunk_size = min(num_generations, 1000)
     chunk_size = check_positive_int(_FN, "chunk_size", chunk_size)
     chunk_size = min(chunk_size, num_generations)
     if progress is not None and not callable(progress):
-        fail(_FN, "progress", "None or a callable (done, total)", progress,
-             "Pass e.g. progress=lambda done, total: print(done, total).",
-             error=TypeError)
+        fail(
+            _FN,
+            "progress",
+            "None or a callable (done, total)",
+            progress,
+            "Pass e.g. progress=lambda done, total: print(done, total).",
+            error=TypeError,
+        )
     if metrics is None:
         metrics = family.metric_names
     elif isinstance(metrics, str) or not all(m in family.metric_names for m in metrics):
-        fail(_FN, "metrics", f"a sequence of names from {family.metric_names}", metrics,
-             "Pass None for all metrics, or a list of known names.")
+        fail(
+            _FN,
+            "metrics",
+            f"a sequence of names from {family.metric_names}",
+            metrics,
+            "Pass None for all metrics, or a list of known names.",
+        )
     if not isinstance(record_params, bool):
-        fail(_FN, "record_params", "a bool", record_params, "Pass True or False.",
-             error=TypeError)
-    config = ChainConfig(num_generations, n_max, effective, dtype, chunk_size,
-                         record_params, tuple(metrics))
+        fail(
+            _FN,
+            "record_params",
+            "a bool",
+            record_params,
+            "Pass True or False.",
+            error=TypeError,
+        )
+    config = ChainConfig(
+        num_generations,
+        n_max,
+        effective,
+        dtype,
+        chunk_size,
+        record_params,
+        tuple(metrics),
+    )
     return config, schedule, num_chains, first_chain
 
 
 # ---------------------------------------------------------------------- runner ---
+
+
+def _head(x, n):
+    return np.asarray(x)[:, :n]
 
 
 def run_chains(
@@ -307,8 +460,21 @@ def run_chains(
     """
     regime = replace() if regime is None else regime
     config, schedule, num_chains, first_chain = _validate(
-        family, init, num_chains, num_generations, sample_size, regime, sampler,
-        dtype, init_family, first_chain, chunk_size, progress, metrics, record_params)
+        family,
+        init,
+        num_chains,
+        num_generations,
+        sample_size,
+        regime,
+        sampler,
+        dtype,
+        init_family,
+        first_chain,
+        chunk_size,
+        progress,
+        metrics,
+        record_params,
+    )
     cjk.check_threefry_partitionable(_FN)
     root = cjk.canonicalize_key(_FN, key)
     jdtype = jnp.dtype(config.dtype)
@@ -316,41 +482,56 @@ def run_chains(
     truth = family.cast_params(init, jdtype)
     chain_ids = jnp.arange(first_chain, first_chain + num_chains, dtype=jnp.int32)
     ckeys = cjk.chain_keys(root, chain_ids)
-    batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains,) + x.shape), truth)
+    batched = jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (num_chains,) + x.shape), truth
+    )
     regime_state = regime.init(family, truth, config.n_max, jdtype)
     regime_state = jax.tree.map(
-        lambda x: jnp.broadcast_to(x, (num_chains,) + jnp.shape(x)), regime_state)
-    state = ChainState(batched, regime_state, jnp.zeros((num_chains,), jnp.int32),
-                       jnp.zeros((num_chains,), jnp.int32))
-    sched = jnp.asarray(schedule if schedule is not None
-                        else np.ones((config.num_generations,), np.int32))
+        lambda x: jnp.broadcast_to(x, (num_chains,) + jnp.shape(x)), regime_state
+    )
+    state = ChainState(
+        batched,
+        regime_state,
+        jnp.zeros((num_chains,), jnp.int32),
+        jnp.zeros((num_chains,), jnp.int32),
+    )
+    sched = jnp.asarray(
+        schedule
+        if schedule is not None
+        else np.ones((config.num_generations,), np.int32)
+    )
     hyper = regime.hyper
     static_regime = regime._replace(hyper=())
 
     first = _truth_metrics(family, config.metrics, truth)
-    rec_metrics = {m: [np.broadcast_to(np.asarray(v)[None, None],
-                                       (num_chains, 1) + np.shape(v))]
-                   for m, v in first.items()}
+    rec_metrics = {
+        m: [np.broadcast_to(np.asarray(v)[None, None], (num_chains, 1) + np.shape(v))]
+        for m, v in first.items()
+    }
     rec_params = [jax.tree.map(lambda x: np.asarray(x)[:, None], batched)]
     rec_status = [np.zeros((num_chains, 1), np.int32)]
 
     done = 0
     while done < config.num_generations:
         state, (mets, params, status) = _run_chunk(
-            family, static_regime, config, state, ckeys, truth, sched, hyper)
+            family, static_regime, config, state, ckeys, truth, sched, hyper
+        )
         valid = min(config.chunk_size, config.num_generations - done)
         for m in config.metrics:
             rec_metrics[m].append(np.asarray(mets[m])[:, :valid])
         if config.record_params:
-            rec_params.append(jax.tree.map(lambda x: np.asarray(x)[:, :valid], params))
+            rec_params.append(jax.tree.map(functools.partial(_head, n=valid), params))
         rec_status.append(np.asarray(status)[:, :valid])
         done += valid
         if progress is not None:
             progress(done, config.num_generations)
 
     out_metrics = {m: np.concatenate(v, axis=1) for m, v in rec_metrics.items()}
-    out_params = (jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *rec_params)
-                  if config.record_params else None)
+    out_params = (
+        jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *rec_params)
+        if config.record_params
+        else None
+    )
     description = {
         "family": family.name,
         "event_shape": list(family.event_shape),
@@ -364,5 +545,11 @@ def run_chains(
         "chunk_size": config.chunk_size,
         "key_scheme_version": cjk.KEY_SCHEME_VERSION,
     }
-    return ChainResult(out_params, out_metrics, np.concatenate(rec_status, axis=1),
-                       np.asarray(chain_ids), state, description)
+    return ChainResult(
+        out_params,
+        out_metrics,
+        np.concatenate(rec_status, axis=1),
+        np.asarray(chain_ids),
+        state,
+        description,
+    )

@@ -48,22 +48,40 @@ def _is_int(value: Any) -> bool:
 def check_positive_int(fn: str, name: str, value: Any, fix: str | None = None) -> int:
     """Return ``value`` as an int if it is an integer >= 1, else raise."""
     if not _is_int(value):
-        fail(fn, name, "a positive integer", value,
-             fix or f"Pass an int, e.g. {name}=100.", error=TypeError)
+        fail(
+            fn,
+            name,
+            "a positive integer",
+            value,
+            fix or f"Pass an int, e.g. {name}=100.",
+            error=TypeError,
+        )
     if value < 1:
-        fail(fn, name, "a positive integer (>= 1)", value,
-             fix or f"Pass {name} >= 1.")
+        fail(fn, name, "a positive integer (>= 1)", value, fix or f"Pass {name} >= 1.")
     return int(value)
 
 
-def check_nonnegative_int(fn: str, name: str, value: Any, fix: str | None = None) -> int:
+def check_nonnegative_int(
+    fn: str, name: str, value: Any, fix: str | None = None
+) -> int:
     """Return ``value`` as an int if it is an integer >= 0, else raise."""
     if not _is_int(value):
-        fail(fn, name, "a non-negative integer", value,
-             fix or f"Pass an int, e.g. {name}=0.", error=TypeError)
+        fail(
+            fn,
+            name,
+            "a non-negative integer",
+            value,
+            fix or f"Pass an int, e.g. {name}=0.",
+            error=TypeError,
+        )
     if value < 0:
-        fail(fn, name, "a non-negative integer (>= 0)", value,
-             fix or f"Pass {name} >= 0.")
+        fail(
+            fn,
+            name,
+            "a non-negative integer (>= 0)",
+            value,
+            fix or f"Pass {name} >= 0.",
+        )
     return int(value)
 
 
@@ -85,8 +103,13 @@ def canonicalize_dtype_name(fn: str, dtype: Any) -> str:
     except TypeError:
         name = None
     if name not in _DTYPES:
-        fail(fn, "dtype", "'float32' or 'float64'", dtype,
-             "Pass dtype='float32' (fast) or dtype='float64' (validation).")
+        fail(
+            fn,
+            "dtype",
+            "'float32' or 'float64'",
+            dtype,
+            "Pass dtype='float32' (fast) or dtype='float64' (validation).",
+        )
     return name
 
 
@@ -94,9 +117,14 @@ def check_dtype(fn: str, dtype: Any) -> str:
     """Validate ``dtype`` and that float64 is available (x64 enabled)."""
     name = canonicalize_dtype_name(fn, dtype)
     if name == "float64" and not jax.config.jax_enable_x64:
-        fail(fn, "dtype", "available", "float64 while JAX's x64 mode is off",
-             "Enable x64 at process start: set the environment variable "
-             "JAX_ENABLE_X64=1, call jax.config.update('jax_enable_x64', True) "
-             "before any computation, or use `collapse-jax ... --x64`. "
-             "collapse_jax never changes this setting itself.")
+        fail(
+            fn,
+            "dtype",
+            "available",
+            "float64 while JAX's x64 mode is off",
+            "Enable x64 at process start: set the environment variable "
+            "JAX_ENABLE_X64=1, call jax.config.update('jax_enable_x64', True) "
+            "before any computation, or use `collapse-jax ... --x64`. "
+            "collapse_jax never changes this setting itself.",
+        )
     return name

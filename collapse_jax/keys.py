@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import jax
-import jax.numpy as jnp
 
 from collapse_jax.checks import fail
 
@@ -48,26 +47,54 @@ class GenerationKeys(NamedTuple):
 def canonicalize_key(fn: str, key: Any) -> jax.Array:
     """Turn an int seed or a typed JAX key into a typed key (shape ``()``)."""
     if isinstance(key, bool):
-        fail(fn, "key", "an int seed or a typed JAX key", key,
-             "Pass e.g. key=0 or key=jax.random.key(0).", error=TypeError)
+        fail(
+            fn,
+            "key",
+            "an int seed or a typed JAX key",
+            key,
+            "Pass e.g. key=0 or key=jax.random.key(0).",
+            error=TypeError,
+        )
     if isinstance(key, int | np.integer):
         if not 0 <= int(key) < 2**32:
-            fail(fn, "key", "an int seed in [0, 2**32)", key,
-                 "Pass a seed between 0 and 4294967295.")
+            fail(
+                fn,
+                "key",
+                "an int seed in [0, 2**32)",
+                key,
+                "Pass a seed between 0 and 4294967295.",
+            )
         return jax.random.key(int(key))
     if isinstance(key, jax.Array) and jax.dtypes.issubdtype(
         key.dtype, jax.dtypes.prng_key
     ):
         if key.shape != ():
-            fail(fn, "key", "a single typed key (shape ())", key,
-                 "Pass one key; chain keys are derived from it.")
+            fail(
+                fn,
+                "key",
+                "a single typed key (shape ())",
+                key,
+                "Pass one key; chain keys are derived from it.",
+            )
         return key
     if isinstance(key, jax.Array | np.ndarray):
-        fail(fn, "key", "an int seed or a typed key from jax.random.key", key,
-             "Legacy uint32 PRNGKey arrays are not accepted: use jax.random.key(seed), "
-             "or jax.random.wrap_key_data(raw_key).", error=TypeError)
-    fail(fn, "key", "an int seed or a typed JAX key", key,
-         "Pass e.g. key=0 or key=jax.random.key(0).", error=TypeError)
+        fail(
+            fn,
+            "key",
+            "an int seed or a typed key from jax.random.key",
+            key,
+            "Legacy uint32 PRNGKey arrays are not accepted: use jax.random.key(seed), "
+            "or jax.random.wrap_key_data(raw_key).",
+            error=TypeError,
+        )
+    fail(
+        fn,
+        "key",
+        "an int seed or a typed JAX key",
+        key,
+        "Pass e.g. key=0 or key=jax.random.key(0).",
+        error=TypeError,
+    )
 
 
 def chain_keys(key: jax.Array, chain_ids: jax.Array) -> jax.Array:

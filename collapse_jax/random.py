@@ -86,8 +86,9 @@ def multinomial(key: jax.Array, total: jax.Array, probs: jax.Array) -> jax.Array
     probs = jnp.asarray(probs)
     dtype = probs.dtype
     remaining_mass = jnp.cumsum(probs[::-1])[::-1]
-    ratio = jnp.where(remaining_mass > 0, probs / jnp.where(remaining_mass > 0,
-                                                            remaining_mass, 1), 0)
+    ratio = jnp.where(
+        remaining_mass > 0, probs / jnp.where(remaining_mass > 0, remaining_mass, 1), 0
+    )
     ratio = jnp.clip(ratio, 0, 1)
     num = probs.shape[0]
 

@@ -50,8 +50,16 @@ def _replace_init(family, truth, n_max, dtype):
     return ()
 
 
-def _replace_step(family: ModelFamily, keys: GenerationKeys, params, state,
-                  sample_size, n_max, sampler, hyper):
+def _replace_step(
+    family: ModelFamily,
+    keys: GenerationKeys,
+    params,
+    state,
+    sample_size,
+    n_max,
+    sampler,
+    hyper,
+):
     del hyper
     if sampler == "population":
         return family.fit_population(params), state
@@ -62,11 +70,12 @@ def _replace_step(family: ModelFamily, keys: GenerationKeys, params, state,
     # fit to M_t points (pinned by tests/test_keys.py).
     dtype = jax.tree.leaves(params)[0].dtype
     weights = (jnp.arange(n_max) < sample_size).astype(
-        dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32)
+        dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32
+    )
     return family.refit(keys.sample, keys.fit, params, weights), state
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def replace() -> Regime:
     """Each model is fitted to the newest synthetic data only (THEORY SH-0, α = 1).
 

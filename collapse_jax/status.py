@@ -49,8 +49,10 @@ class ChainFailure(NamedTuple):
     status: Status
 
     def __str__(self) -> str:
-        return (f"chain {self.chain_id} failed at generation {self.generation}: "
-                f"{self.status.name} ({self.status.message})")
+        return (
+            f"chain {self.chain_id} failed at generation {self.generation}: "
+            f"{self.status.name} ({self.status.message})"
+        )
 
 
 def failure_report(status: np.ndarray, chain_ids: np.ndarray) -> list[ChainFailure]:

@@ -57,8 +57,13 @@ def categorical_params(probs) -> CategoricalParams:
         fail(fn, "probs", "non-negative", p.tolist(), "Clip or fix negative entries.")
     total = float(p.sum())
     if abs(total - 1.0) > 1e-6:
-        fail(fn, "probs", "probabilities summing to 1", f"entries summing to {total!r}",
-             "Divide by the sum (probs / probs.sum()).")
+        fail(
+            fn,
+            "probs",
+            "probabilities summing to 1",
+            f"entries summing to {total!r}",
+            "Divide by the sum (probs / probs.sum()).",
+        )
     return CategoricalParams(p / total, np.zeros(p.shape, np.int32))
 
 
@@ -108,8 +113,9 @@ def _make(num_categories: int) -> ModelFamily:
     def metrics(params, truth):
         p = params.probs
         total = jnp.sum(params.counts)
-        absorbed = jnp.where(total > 0, jnp.max(params.counts) == total,
-                             jnp.max(p) == 1)
+        absorbed = jnp.where(
+            total > 0, jnp.max(params.counts) == total, jnp.max(p) == 1
+        )
         return {
             "probs": p,
             "gini_simpson": 1 - jnp.sum(p * p),
@@ -122,35 +128,71 @@ def _make(num_categories: int) -> ModelFamily:
     def status(params):
         finite = jnp.all(jnp.isfinite(params.probs))
         positive = jnp.sum(params.probs) > 0
-        code = jnp.where(~finite, Status.NONFINITE_PARAMS,
-                         jnp.where(~positive, Status.ZERO_TOTAL_WEIGHT, Status.OK))
+        code = jnp.where(
+            ~finite,
+            Status.NONFINITE_PARAMS,
+            jnp.where(~positive, Status.ZERO_TOTAL_WEIGHT, Status.OK),
+        )
         return code.astype(jnp.int32)
 
     def cast_params(params, dtype):
-        return CategoricalParams(jnp.asarray(np.asarray(params.probs), dtype),
-                                 jnp.asarray(np.asarray(params.counts), jnp.int32))
+        return CategoricalParams(
+            jnp.asarray(np.asarray(params.probs), dtype),
+            jnp.asarray(np.asarray(params.counts), jnp.int32),
+        )
 
     def validate_params(fn, name, params):
         if not isinstance(params, CategoricalParams):
-            fail(fn, name, "CategoricalParams (from cj.categorical_params(probs))",
-                 type(params).__name__, "Build the truth with cj.categorical_params.",
-                 error=TypeError)
+            fail(
+                fn,
+                name,
+                "CategoricalParams (from cj.categorical_params(probs))",
+                type(params).__name__,
+                "Build the truth with cj.categorical_params.",
+                error=TypeError,
+            )
         p = np.asarray(params.probs)
         if p.shape != (k,):
-            fail(fn, name, f"probabilities over {k} categories", p,
-                 f"Pass probs of shape ({k},), or use "
-                 f"cj.categorical(num_categories={p.shape[0] if p.ndim else '?'}).")
+            fail(
+                fn,
+                name,
+                f"probabilities over {k} categories",
+                p,
+                f"Pass probs of shape ({k},), or use "
+                f"cj.categorical(num_categories={p.shape[0] if p.ndim else '?'}).",
+            )
         if not np.all(np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1) > 1e-6:
-            fail(fn, f"{name}.probs", "finite, non-negative and summing to 1",
-                 p.tolist(), "Build the truth with cj.categorical_params(probs).")
+            fail(
+                fn,
+                f"{name}.probs",
+                "finite, non-negative and summing to 1",
+                p.tolist(),
+                "Build the truth with cj.categorical_params(probs).",
+            )
 
     return ModelFamily(
-        name="categorical", params_type=CategoricalParams, event_shape=(),
-        min_sample_size=1, sample=sample, fit=fit, log_prob=log_prob, refit=refit,
-        sample_fit=sample_fit, fit_population=fit_population, metrics=metrics,
-        status=status, cast_params=cast_params, validate_params=validate_params,
-        metric_names=("probs", "gini_simpson", "entropy", "support_size", "absorbed",
-                      "tail_mass"),
+        name="categorical",
+        params_type=CategoricalParams,
+        event_shape=(),
+        min_sample_size=1,
+        sample=sample,
+        fit=fit,
+        log_prob=log_prob,
+        refit=refit,
+        sample_fit=sample_fit,
+        fit_population=fit_population,
+        metrics=metrics,
+        status=status,
+        cast_params=cast_params,
+        validate_params=validate_params,
+        metric_names=(
+            "probs",
+            "gini_simpson",
+            "entropy",
+            "support_size",
+            "absorbed",
+            "tail_mass",
+        ),
         min_sample_size_reason="to estimate frequencies",
     )
 
@@ -160,7 +202,7 @@ def _float_dtype(weights):
     return weights.dtype if jnp.issubdtype(weights.dtype, jnp.floating) else jnp.float32
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(num_categories: int) -> ModelFamily:
     return _make(num_categories)
 

@@ -75,8 +75,13 @@ def gaussian_params(mean, cov) -> GaussianParams:
         fail(fn, "mean", "a vector of shape (d,)", mean, "Pass a 1-D mean.")
     d = mean.shape[0]
     if cov.shape != (d, d):
-        fail(fn, "cov", f"a matrix of shape ({d}, {d}) matching mean", cov,
-             "Pass a (d, d) covariance for a (d,) mean.")
+        fail(
+            fn,
+            "cov",
+            f"a matrix of shape ({d}, {d}) matching mean",
+            cov,
+            "Pass a (d, d) covariance for a (d,) mean.",
+        )
     if not np.all(np.isfinite(mean)):
         fail(fn, "mean", "finite", mean.tolist(), "Remove NaN or inf entries.")
     if not np.all(np.isfinite(cov)):
@@ -90,8 +95,13 @@ def gaussian_params(mean, cov) -> GaussianParams:
         chol = None
     if chol is None or not np.all(np.diag(chol) > 0):
         eig = float(np.linalg.eigvalsh((cov + cov.T) / 2).min())
-        fail(fn, "cov", "positive definite", f"a matrix with smallest eigenvalue {eig:g}",
-             "Pass a covariance with strictly positive eigenvalues.")
+        fail(
+            fn,
+            "cov",
+            "positive definite",
+            f"a matrix with smallest eigenvalue {eig:g}",
+            "Pass a covariance with strictly positive eigenvalues.",
+        )
     diag = np.diag(chol)
     return GaussianParams(mean, np.log(diag), chol / diag[None, :])
 
@@ -154,7 +164,9 @@ def _make(dim: int, estimator: str) -> ModelFamily:
 
     def sample(key, params, n):
         z = jax.random.normal(key, (n, dim), params.mean.dtype)
-        return params.mean + (z * jnp.exp(params.chol_log_diag)) @ params.chol_unit_lower.T
+        return (
+            params.mean + (z * jnp.exp(params.chol_log_diag)) @ params.chol_unit_lower.T
+        )
 
     def fit(key, data, weights, prev):
         del key, prev  # closed form
@@ -164,8 +176,11 @@ def _make(dim: int, estimator: str) -> ModelFamily:
     def log_prob(params, data):
         chol = _chol(params)
         y = jax.scipy.linalg.solve_triangular(chol, (data - params.mean).T, lower=True)
-        return (-0.5 * jnp.sum(y * y, axis=0) - jnp.sum(params.chol_log_diag)
-                - 0.5 * dim * jnp.log(2 * jnp.pi).astype(data.dtype))
+        return (
+            -0.5 * jnp.sum(y * y, axis=0)
+            - jnp.sum(params.chol_log_diag)
+            - 0.5 * dim * jnp.log(2 * jnp.pi).astype(data.dtype)
+        )
 
     def refit(sample_key, fit_key, params, weights):
         del fit_key
@@ -187,7 +202,9 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         log_c2 = cjr.log_chisquare(k_diag, df, dtype)
         a_log_diag = 0.5 * (log_c2 - jnp.log(den))
         off = jax.random.normal(k_off, (dim, dim), dtype)
-        a_unit = jnp.tril(off * jnp.exp(-0.5 * log_c2)[None, :], -1) + jnp.eye(dim, dtype=dtype)
+        a_unit = jnp.tril(off * jnp.exp(-0.5 * log_c2)[None, :], -1) + jnp.eye(
+            dim, dtype=dtype
+        )
         return _compose(params, m_z, a_log_diag, a_unit)
 
     def fit_population(params):
@@ -196,29 +213,35 @@ def _make(dim: int, estimator: str) -> ModelFamily:
     def metrics(params, truth):
         s, unit = params.chol_log_diag, params.chol_unit_lower
         # log Sigma_kk = log sum_j U_kj^2 exp(2 s_j), computed without exponentiating s
-        log_var = jax.scipy.special.logsumexp(
-            2 * s[None, :], axis=1, b=unit * unit)
+        log_var = jax.scipy.special.logsumexp(2 * s[None, :], axis=1, b=unit * unit)
         log_det = 2 * jnp.sum(s)
         delta = params.mean - truth.mean
         if dim == 1:
             sd0 = jnp.exp(truth.chol_log_diag[0])
             w2 = delta[0] ** 2 + (jnp.exp(s[0]) - sd0) ** 2
         else:
-            w2 = jnp.sum(delta ** 2) + _bures_sq(_chol(truth), _chol(params))
+            w2 = jnp.sum(delta**2) + _bures_sq(_chol(truth), _chol(params))
         # tail mass: fitted marginal's mass outside the truth's central 99 % interval
         t_log_var = jax.scipy.special.logsumexp(
-            2 * truth.chol_log_diag[None, :], axis=1, b=truth.chol_unit_lower ** 2)
+            2 * truth.chol_log_diag[None, :], axis=1, b=truth.chol_unit_lower**2
+        )
         half = _TAIL_Z * jnp.exp(0.5 * t_log_var)
         log_sd = 0.5 * log_var
         z_lo = _ratio(truth.mean - half - params.mean, log_sd)
         z_hi = _ratio(truth.mean + half - params.mean, log_sd)
         tail = ndtr(z_lo) + ndtr(-z_hi)
-        return {"mean": params.mean, "log_var": log_var, "log_det_cov": log_det,
-                "w2_sq": w2, "tail_mass": tail}
+        return {
+            "mean": params.mean,
+            "log_var": log_var,
+            "log_det_cov": log_det,
+            "w2_sq": w2,
+            "tail_mass": tail,
+        }
 
     def status(params):
-        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf))
-                                    for leaf in jax.tree.leaves(params)]))
+        finite = jnp.all(
+            jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(params)])
+        )
         return jnp.where(finite, Status.OK, Status.NONFINITE_PARAMS).astype(jnp.int32)
 
     def cast_params(params, dtype):
@@ -226,29 +249,55 @@ def _make(dim: int, estimator: str) -> ModelFamily:
 
     def validate_params(fn, name, params):
         if not isinstance(params, GaussianParams):
-            fail(fn, name, "GaussianParams (from cj.gaussian_params(mean, cov))",
-                 type(params).__name__, "Build the truth with cj.gaussian_params.",
-                 error=TypeError)
+            fail(
+                fn,
+                name,
+                "GaussianParams (from cj.gaussian_params(mean, cov))",
+                type(params).__name__,
+                "Build the truth with cj.gaussian_params.",
+                error=TypeError,
+            )
         shapes = tuple(np.shape(x) for x in params)
         if shapes != ((dim,), (dim,), (dim, dim)):
-            fail(fn, name, f"parameters of a {dim}-dimensional Gaussian", shapes,
-                 f"Pass cj.gaussian_params(mean, cov) with mean of shape ({dim},), "
-                 f"or use cj.gaussian(dim={shapes[0][0] if shapes[0] else '?'}).")
+            fail(
+                fn,
+                name,
+                f"parameters of a {dim}-dimensional Gaussian",
+                shapes,
+                f"Pass cj.gaussian_params(mean, cov) with mean of shape ({dim},), "
+                f"or use cj.gaussian(dim={shapes[0][0] if shapes[0] else '?'}).",
+            )
         for field, x in zip(params._fields, params, strict=True):
             if not np.all(np.isfinite(np.asarray(x))):
-                fail(fn, f"{name}.{field}", "finite", np.asarray(x).tolist(),
-                     "Remove NaN or inf entries.")
+                fail(
+                    fn,
+                    f"{name}.{field}",
+                    "finite",
+                    np.asarray(x).tolist(),
+                    "Remove NaN or inf entries.",
+                )
 
     return ModelFamily(
-        name="gaussian", params_type=GaussianParams, event_shape=(dim,),
+        name="gaussian",
+        params_type=GaussianParams,
+        event_shape=(dim,),
         min_sample_size=dim + 1,  # a non-singular covariance needs M >= d + 1
-        sample=sample, fit=fit, log_prob=log_prob, refit=refit, sample_fit=sample_fit,
-        fit_population=fit_population, metrics=metrics, status=status,
-        cast_params=cast_params, validate_params=validate_params,
+        sample=sample,
+        fit=fit,
+        log_prob=log_prob,
+        refit=refit,
+        sample_fit=sample_fit,
+        fit_population=fit_population,
+        metrics=metrics,
+        status=status,
+        cast_params=cast_params,
+        validate_params=validate_params,
         metric_names=("mean", "log_var", "log_det_cov", "w2_sq", "tail_mass"),
         min_sample_size_reason=(
-            "to estimate a variance" if dim == 1
-            else f"to estimate a non-singular {dim}x{dim} covariance (M >= d + 1)"),
+            "to estimate a variance"
+            if dim == 1
+            else f"to estimate a non-singular {dim}x{dim} covariance (M >= d + 1)"
+        ),
     )
 
 
@@ -261,10 +310,10 @@ def _bures_sq(chol0, chol1):
     """``tr S0 + tr S1 - 2 tr (S0^1/2 S1 S0^1/2)^1/2`` from Cholesky factors."""
     # tr (S0^1/2 S1 S0^1/2)^1/2 = sum of singular values of L1^T L0 (nuclear norm)
     sv = jnp.linalg.svd(chol1.T @ chol0, compute_uv=False)
-    return jnp.sum(chol0 ** 2) + jnp.sum(chol1 ** 2) - 2 * jnp.sum(sv)
+    return jnp.sum(chol0**2) + jnp.sum(chol1**2) - 2 * jnp.sum(sv)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(dim: int, estimator: str) -> ModelFamily:
     return _make(dim, estimator)
 
