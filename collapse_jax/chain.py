@@ -35,6 +35,7 @@ __all__ = ["ChainConfig", "ChainState", "ChainResult", "run_chains"]
 
 _FN = "run_chains"
 _MAX_CHAIN_ID = 2**31 - 1
+CHAIN_PAD = 8  # the chain axis is padded to a multiple of this (see run_chains)
 PUBLIC_SAMPLERS = ("samples", "sufficient")
 
 
@@ -104,14 +105,19 @@ def _run_chunk(
     truth,
     schedule,
     hyper,
+    t_stop,
 ):
-    """Run ``config.chunk_size`` generations of every chain (masked past the end)."""
+    """Advance every chain to generation ``t_stop`` (traced; later steps are masked).
+
+    The scan has ``max(chunk_size, 2)`` steps: XLA inlines a one-step loop and fuses
+    it differently, which would change the bits of a chunk-size-1 run.
+    """
     num_gen = config.num_generations
 
     def one_chain(state, chain_key):
         def body(state, _):
             t = state.t
-            active = t < num_gen
+            active = t < t_stop
             gkeys = cjk.generation_keys(chain_key, t)
             m_t = schedule[jnp.minimum(t, num_gen - 1)]
             new_params, new_rs = regime.step(
@@ -144,7 +150,7 @@ def _run_chunk(
             )
             return new_state, record
 
-        return jax.lax.scan(body, state, None, length=config.chunk_size)
+        return jax.lax.scan(body, state, None, length=max(config.chunk_size, 2))
 
     return jax.vmap(one_chain)(state, chain_keys)
 
@@ -393,8 +399,9 @@ def _validate(
 # ---------------------------------------------------------------------- runner ---
 
 
-def _head(x, n):
-    return np.asarray(x)[:, :n]
+def _head(x, n, c):
+    """The first ``c`` chains and ``n`` generations of a record, on the host."""
+    return np.asarray(x)[:c, :n]
 
 
 def run_chains(
@@ -480,20 +487,23 @@ def run_chains(
     jdtype = jnp.dtype(config.dtype)
 
     truth = family.cast_params(init, jdtype)
-    chain_ids = jnp.arange(first_chain, first_chain + num_chains, dtype=jnp.int32)
-    ckeys = cjk.chain_keys(root, chain_ids)
-    batched = jax.tree.map(
-        lambda x: jnp.broadcast_to(x, (num_chains,) + x.shape), truth
-    )
+    # Pad the chain axis to a multiple of CHAIN_PAD: XLA compiles a batch of one
+    # chain to scalar code whose rounding (FMA contraction) differs from the
+    # vectorised code, which would make a lone chain differ from the same chain in a
+    # batch. Padding chains get ids past the requested ones and are dropped.
+    padded = -(-num_chains // CHAIN_PAD) * CHAIN_PAD
+    chain_ids = (first_chain + np.arange(padded, dtype=np.int64)) % (_MAX_CHAIN_ID + 1)
+    ckeys = cjk.chain_keys(root, jnp.asarray(chain_ids, jnp.int32))
+    batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (padded,) + x.shape), truth)
     regime_state = regime.init(family, truth, config.n_max, jdtype)
     regime_state = jax.tree.map(
-        lambda x: jnp.broadcast_to(x, (num_chains,) + jnp.shape(x)), regime_state
+        lambda x: jnp.broadcast_to(x, (padded,) + jnp.shape(x)), regime_state
     )
     state = ChainState(
         batched,
         regime_state,
-        jnp.zeros((num_chains,), jnp.int32),
-        jnp.zeros((num_chains,), jnp.int32),
+        jnp.zeros((padded,), jnp.int32),
+        jnp.zeros((padded,), jnp.int32),
     )
     sched = jnp.asarray(
         schedule
@@ -508,20 +518,29 @@ def run_chains(
         m: [np.broadcast_to(np.asarray(v)[None, None], (num_chains, 1) + np.shape(v))]
         for m, v in first.items()
     }
-    rec_params = [jax.tree.map(lambda x: np.asarray(x)[:, None], batched)]
+    rec_params = [jax.tree.map(lambda x: np.asarray(x)[:num_chains, None], batched)]
     rec_status = [np.zeros((num_chains, 1), np.int32)]
 
     done = 0
     while done < config.num_generations:
-        state, (mets, params, status) = _run_chunk(
-            family, static_regime, config, state, ckeys, truth, sched, hyper
-        )
         valid = min(config.chunk_size, config.num_generations - done)
+        state, (mets, params, status) = _run_chunk(
+            family,
+            static_regime,
+            config,
+            state,
+            ckeys,
+            truth,
+            sched,
+            hyper,
+            jnp.int32(done + valid),
+        )
+        head = functools.partial(_head, n=valid, c=num_chains)
         for m in config.metrics:
-            rec_metrics[m].append(np.asarray(mets[m])[:, :valid])
+            rec_metrics[m].append(head(mets[m]))
         if config.record_params:
-            rec_params.append(jax.tree.map(functools.partial(_head, n=valid), params))
-        rec_status.append(np.asarray(status)[:, :valid])
+            rec_params.append(jax.tree.map(head, params))
+        rec_status.append(head(status))
         done += valid
         if progress is not None:
             progress(done, config.num_generations)
@@ -549,7 +568,7 @@ def run_chains(
         out_params,
         out_metrics,
         np.concatenate(rec_status, axis=1),
-        np.asarray(chain_ids),
-        state,
+        chain_ids[:num_chains],
+        jax.tree.map(lambda x: x[:num_chains], state),
         description,
     )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from collapse_jax._reduce import sequential_cumsum
+
 __all__ = ["log_gamma", "log_chisquare", "multinomial"]
 
 
@@ -85,7 +87,7 @@ def multinomial(key: jax.Array, total: jax.Array, probs: jax.Array) -> jax.Array
     """
     probs = jnp.asarray(probs)
     dtype = probs.dtype
-    remaining_mass = jnp.cumsum(probs[::-1])[::-1]
+    remaining_mass = sequential_cumsum(probs, reverse=True)
     ratio = jnp.where(
         remaining_mass > 0, probs / jnp.where(remaining_mass > 0, remaining_mass, 1), 0
     )

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax import random as cjr
+from collapse_jax._reduce import sequential_cumsum, tree_sum
 from collapse_jax.checks import check_positive_int, fail
 from collapse_jax.families.base import ModelFamily
 from collapse_jax.status import Status
@@ -75,7 +76,7 @@ def _rare_mask(truth_probs: jax.Array) -> jax.Array:
     that single category.
     """
     order = jnp.argsort(truth_probs)
-    cum = jnp.cumsum(truth_probs[order])
+    cum = sequential_cumsum(truth_probs[order])
     rare_sorted = (cum <= TAIL_LEVEL * (1 + 1e-6)).at[0].set(True)
     return jnp.zeros(truth_probs.shape, bool).at[order].set(rare_sorted)
 
@@ -90,7 +91,7 @@ def _make(num_categories: int) -> ModelFamily:
         del key, prev
         w = weights.astype(_float_dtype(weights))
         wc = jax.ops.segment_sum(w, data, num_segments=k)
-        total = jnp.sum(wc)
+        total = tree_sum(wc)
         probs = wc / jnp.where(total > 0, total, 1)
         return CategoricalParams(probs, jnp.round(wc).astype(jnp.int32))
 
@@ -118,16 +119,16 @@ def _make(num_categories: int) -> ModelFamily:
         )
         return {
             "probs": p,
-            "gini_simpson": 1 - jnp.sum(p * p),
-            "entropy": -jnp.sum(jax.scipy.special.xlogy(p, p)),
+            "gini_simpson": 1 - tree_sum(p * p),
+            "entropy": -tree_sum(jax.scipy.special.xlogy(p, p)),
             "support_size": jnp.sum(p > 0).astype(jnp.int32),
             "absorbed": absorbed,
-            "tail_mass": jnp.sum(jnp.where(_rare_mask(truth.probs), p, 0)),
+            "tail_mass": tree_sum(jnp.where(_rare_mask(truth.probs), p, 0)),
         }
 
     def status(params):
         finite = jnp.all(jnp.isfinite(params.probs))
-        positive = jnp.sum(params.probs) > 0
+        positive = jnp.any(params.probs > 0)
         code = jnp.where(
             ~finite,
             Status.NONFINITE_PARAMS,

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
 from collapse_jax import random as cjr
+from collapse_jax._reduce import tree_logsumexp, tree_sum
 from collapse_jax.checks import check_choice, check_positive_int, fail
 from collapse_jax.families.base import ModelFamily
 from collapse_jax.status import Status
@@ -129,16 +130,35 @@ def _split_chol(chol: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.log(diag), chol / diag[None, :]
 
 
+# Tiny products are written as multiply-and-reduce rather than dot_general: XLA's CPU
+# dot kernels change with the batch size, which would make a chain's bits depend on
+# how many chains run beside it (tests/test_keys.py).
+
+
+def _wsum(weights, x):
+    """``sum_i weights[i] * x[i]`` over the leading axis."""
+    w = weights.reshape(weights.shape + (1,) * (x.ndim - 1))
+    return tree_sum(w * x, 0)
+
+
+def _matvec(a, v):
+    return tree_sum(a * v[None, :], 1)
+
+
+def _matmul(a, b):
+    return tree_sum(a[:, :, None] * b[None, :, :], 1)
+
+
 def _weighted_moments(x, weights, ddof):
     """Weighted mean and Cholesky factor (log-diag, unit-lower) of the covariance."""
-    wsum = jnp.sum(weights)
-    m = weights @ x / wsum
-    xc = x - m
+    wsum = tree_sum(weights)
+    m = _wsum(weights, x) / wsum
+    xc = x - m[None, :]
     denom = wsum - ddof
     if x.shape[1] == 1:  # 1-D: no Cholesky needed; log keeps the scale exact
-        var = weights @ (xc[:, 0] ** 2) / denom
+        var = tree_sum(weights * xc[:, 0] ** 2) / denom
         return m, 0.5 * jnp.log(var)[None], jnp.ones((1, 1), x.dtype)
-    cov = (xc * weights[:, None]).T @ xc / denom
+    cov = _wsum(weights, xc[:, :, None] * xc[:, None, :]) / denom
     log_diag, unit = _split_chol(jnp.linalg.cholesky(cov))
     return m, log_diag, unit
 
@@ -155,8 +175,8 @@ def _compose(params: GaussianParams, m_z, a_log_diag, a_unit) -> GaussianParams:
     lower = jnp.tril(jnp.ones((d, d), bool), -1)
     gap = jnp.where(lower, s[:, None] - s[None, :], 0)
     inner = jnp.where(lower, a_unit * jnp.exp(gap), jnp.eye(d, dtype=s.dtype))
-    mean = params.mean + params.chol_unit_lower @ (jnp.exp(s) * m_z)
-    return GaussianParams(mean, s + a_log_diag, params.chol_unit_lower @ inner)
+    mean = params.mean + _matvec(params.chol_unit_lower, jnp.exp(s) * m_z)
+    return GaussianParams(mean, s + a_log_diag, _matmul(params.chol_unit_lower, inner))
 
 
 def _make(dim: int, estimator: str) -> ModelFamily:
@@ -164,8 +184,8 @@ def _make(dim: int, estimator: str) -> ModelFamily:
 
     def sample(key, params, n):
         z = jax.random.normal(key, (n, dim), params.mean.dtype)
-        return (
-            params.mean + (z * jnp.exp(params.chol_log_diag)) @ params.chol_unit_lower.T
+        return params.mean + _matmul(
+            z * jnp.exp(params.chol_log_diag)[None, :], params.chol_unit_lower.T
         )
 
     def fit(key, data, weights, prev):
@@ -175,7 +195,9 @@ def _make(dim: int, estimator: str) -> ModelFamily:
 
     def log_prob(params, data):
         chol = _chol(params)
-        y = jax.scipy.linalg.solve_triangular(chol, (data - params.mean).T, lower=True)
+        y = jax.scipy.linalg.solve_triangular(
+            chol, (data - params.mean[None, :]).T, lower=True
+        )
         return (
             -0.5 * jnp.sum(y * y, axis=0)
             - jnp.sum(params.chol_log_diag)
@@ -185,7 +207,11 @@ def _make(dim: int, estimator: str) -> ModelFamily:
     def refit(sample_key, fit_key, params, weights):
         del fit_key
         dtype = params.mean.dtype
-        z = jax.random.normal(sample_key, (weights.shape[0], dim), dtype)
+        # Materialise the draws once: XLA would otherwise recompute them inside
+        # several fusions, each free to round its polynomial (FMA) differently.
+        z = jax.lax.optimization_barrier(
+            jax.random.normal(sample_key, (weights.shape[0], dim), dtype)
+        )
         m_z, a_log_diag, a_unit = _weighted_moments(z, weights.astype(dtype), ddof)
         return _compose(params, m_z, a_log_diag, a_unit)
 
@@ -213,16 +239,16 @@ def _make(dim: int, estimator: str) -> ModelFamily:
     def metrics(params, truth):
         s, unit = params.chol_log_diag, params.chol_unit_lower
         # log Sigma_kk = log sum_j U_kj^2 exp(2 s_j), computed without exponentiating s
-        log_var = jax.scipy.special.logsumexp(2 * s[None, :], axis=1, b=unit * unit)
-        log_det = 2 * jnp.sum(s)
+        log_var = tree_logsumexp(2 * s[None, :], axis=1, b=unit * unit)
+        log_det = 2 * tree_sum(s)
         delta = params.mean - truth.mean
         if dim == 1:
             sd0 = jnp.exp(truth.chol_log_diag[0])
             w2 = delta[0] ** 2 + (jnp.exp(s[0]) - sd0) ** 2
         else:
-            w2 = jnp.sum(delta**2) + _bures_sq(_chol(truth), _chol(params))
+            w2 = tree_sum(delta**2) + _bures_sq(_chol(truth), _chol(params))
         # tail mass: fitted marginal's mass outside the truth's central 99 % interval
-        t_log_var = jax.scipy.special.logsumexp(
+        t_log_var = tree_logsumexp(
             2 * truth.chol_log_diag[None, :], axis=1, b=truth.chol_unit_lower**2
         )
         half = _TAIL_Z * jnp.exp(0.5 * t_log_var)
@@ -309,8 +335,9 @@ def _ratio(num, log_den):
 def _bures_sq(chol0, chol1):
     """``tr S0 + tr S1 - 2 tr (S0^1/2 S1 S0^1/2)^1/2`` from Cholesky factors."""
     # tr (S0^1/2 S1 S0^1/2)^1/2 = sum of singular values of L1^T L0 (nuclear norm)
-    sv = jnp.linalg.svd(chol1.T @ chol0, compute_uv=False)
-    return jnp.sum(chol0**2) + jnp.sum(chol1**2) - 2 * jnp.sum(sv)
+    sv = jnp.linalg.svd(_matmul(chol1.T, chol0), compute_uv=False)
+    sq = tree_sum(tree_sum(chol0**2 + chol1**2, 1))
+    return sq - 2 * tree_sum(sv)
 
 
 @functools.cache

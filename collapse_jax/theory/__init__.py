@@ -1,0 +1,80 @@
+"""Host-side closed forms (NumPy/SciPy, float64) for the model-collapse claims.
+
+One module per topic, each function citing its claim id in THEORY.md and its
+proof in ``proofs/``:
+
+* :mod:`collapse_jax.theory.gaussian`: the Gaussian chain (GC-1, GC-2, GC-3,
+  GC-5, SH-4 to SH-8, SU-3, AL-2).
+* :mod:`collapse_jax.theory.discrete`: the categorical (Wright–Fisher) chain
+  (SH-3, WF-1 to WF-5, WF-9).
+
+Index ``n`` counts fits (``n = 0`` is the truth); a ``sample_size`` is one int
+``M`` or a per-generation schedule ``M_0, M_1, ...`` (generation ``i`` draws
+``M_i`` points).
+"""
+
+from collapse_jax.theory.discrete import (
+    absorption_horizon,
+    category_loss_probability,
+    entropy,
+    expected_gini_simpson,
+    expected_probs,
+    expected_support_size,
+    fixation_probabilities,
+    gini_simpson,
+    non_absorption_bounds,
+    wright_fisher_eigenvalues,
+    wright_fisher_matrix,
+)
+from collapse_jax.theory.gaussian import (
+    collapse_generation,
+    expected_log_det_cov,
+    expected_log_variance,
+    expected_sd,
+    expected_squared_mean_error,
+    expected_variance,
+    expected_w2_sq,
+    expected_w2_sq_leading_order,
+    log_variance_factor_mean,
+    log_variance_factor_var,
+    lyapunov_exponents,
+    marginal_sample_variance,
+    mean_increment_scale,
+    quadratic_schedule,
+    variance_log_det_cov,
+    variance_log_variance,
+    variance_of_variance,
+    w2_sq_upper_bound,
+)
+
+__all__ = [
+    "absorption_horizon",
+    "category_loss_probability",
+    "collapse_generation",
+    "entropy",
+    "expected_gini_simpson",
+    "expected_log_det_cov",
+    "expected_log_variance",
+    "expected_probs",
+    "expected_sd",
+    "expected_squared_mean_error",
+    "expected_support_size",
+    "expected_variance",
+    "expected_w2_sq",
+    "expected_w2_sq_leading_order",
+    "fixation_probabilities",
+    "gini_simpson",
+    "log_variance_factor_mean",
+    "log_variance_factor_var",
+    "lyapunov_exponents",
+    "marginal_sample_variance",
+    "mean_increment_scale",
+    "non_absorption_bounds",
+    "quadratic_schedule",
+    "variance_log_det_cov",
+    "variance_log_variance",
+    "variance_of_variance",
+    "w2_sq_upper_bound",
+    "wright_fisher_eigenvalues",
+    "wright_fisher_matrix",
+]

@@ -1,0 +1,58 @@
+"""Suite configuration: devices, strict promotion, x64 hygiene, hypothesis, seeds.
+
+Set before JAX initialises its backend; importing collapse_jax itself changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Strict promotion catches silent float64 <-> float32 and rank broadcasting bugs.
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=20, **_COMMON)
+settings.register_profile("ci", max_examples=50, derandomize=True, database=None,
+                          **_COMMON)
+settings.register_profile("nightly", max_examples=500, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
+                                     "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_x64():
+    """A test that flips x64 cannot leak it into the next one."""
+    before = jax.config.jax_enable_x64
+    yield
+    if jax.config.jax_enable_x64 != before:
+        jax.config.update("jax_enable_x64", before)
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """A per-test seed: crc32 of the test id, or COLLAPSE_TEST_SEED if set."""
+    override = os.environ.get("COLLAPSE_TEST_SEED")
+    value = int(override) if override else zlib.crc32(request.node.nodeid.encode())
+    request.node.user_properties.append(("seed", value))
+    return value
+
+
+@pytest.fixture
+def x64():
+    """Skip unless float64 is enabled (run these under JAX_ENABLE_X64=1)."""
+    if not jax.config.jax_enable_x64:
+        pytest.skip("needs JAX_ENABLE_X64=1 (the x64 pass of .ci/run)")
+    return "float64"
+
+
+def pytest_runtest_makereport(item, call):  # report the seed of a failing test
+    if call.when == "call" and call.excinfo is not None:
+        for name, value in item.user_properties:
+            if name == "seed":
+                print(f"\n[collapse_jax] seed for {item.nodeid}: {value}")
