@@ -712,6 +712,5 @@ def format_row(r: Row) -> str:
         f"{r.id:<6} {'ok' if r.passed else 'FAIL':<4} {r.theory:>11.5g} "
         f"{r.simulated:>11.5g} {score:>9}  {r.claim}"
     )
-    if r.detail:
-        line += f"\n{'':<6} {'':<4} {'':>11} {'':>11} {'':>9}  ({r.detail}; {r.seconds:.1f}s)"
-    return line
+    note = f"{r.detail}; {r.seconds:.1f}s" if r.detail else f"{r.seconds:.1f}s"
+    return line + "\n" + " " * 46 + f"({note})"
