@@ -56,3 +56,10 @@ def pytest_runtest_makereport(item, call):  # report the seed of a failing test
         for name, value in item.user_properties:
             if name == "seed":
                 print(f"\n[collapse_jax] seed for {item.nodeid}: {value}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use the ``x64`` fixture carry the ``x64`` mark (the x64 CI pass)."""
+    for item in items:
+        if "x64" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.x64)

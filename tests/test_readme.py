@@ -1,0 +1,45 @@
+"""The README is executable: its commands match CI and its examples run as stated."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import re
+
+import numpy as np
+
+from collapse_jax.theory import gaussian as tg
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(lang):
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def test_the_two_setup_commands_are_there_and_ci_runs_the_test_command():
+    commands = [line for block in _blocks("bash") for line in block.splitlines()
+                if line.startswith("python3 -m venv")]
+    assert len(commands) == 2
+    main_job, tests = commands
+    assert main_job.endswith("collapse-jax verify --quick")
+    ci = (ROOT / ".ci" / "run").read_text()
+    # .ci/run runs the same steps, adding the exit-status-5 check around pytest.
+    for step in tests.split(" && "):
+        step = step.replace("JAX_ENABLE_X64=1 ", "env JAX_ENABLE_X64=1 ")
+        assert step in ci.replace("run_pytest ", ""), step
+
+
+def test_python_examples_run_and_their_comments_hold():
+    first, second = _blocks("python")
+    ns: dict = {}
+    exec(first, ns)  # noqa: S102 - the README's own example
+    lv = ns["res"].metrics["log_var"][:, 200, 0].astype(np.float64)
+    expected = tg.expected_log_variance(10, 200)
+    se = math.sqrt(tg.variance_log_variance(10, 200) / lv.shape[0])
+    assert abs(expected - (-23.0)) < 0.05  # the number quoted in the comment
+    assert abs(lv.mean() - expected) <= 4.65 * se
+    assert ns["res"].failures() == []
+    exec(second, ns)  # noqa: S102
+    assert ns["res"].metrics["absorbed"][:, -1].all()
