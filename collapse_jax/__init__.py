@@ -20,6 +20,7 @@ from collapse_jax.families import (
     gaussian_params,
 )
 from collapse_jax.keys import KEY_SCHEME_VERSION
+from collapse_jax.progress import progress_bar
 from collapse_jax.regimes import Regime, replace
 from collapse_jax.status import ChainFailure, Status
 
@@ -42,5 +43,6 @@ __all__ = [
     "Status",
     "ChainFailure",
     "KEY_SCHEME_VERSION",
+    "progress_bar",
     "theory",
 ]
