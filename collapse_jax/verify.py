@@ -548,7 +548,7 @@ def _sh3(ctx):
     p0 = np.array(_P0)
     c = ctx.chains
     horizon = td.absorption_horizon(p0, m, c)
-    res = _cat(ctx, _P0, m, horizon, sampler="sufficient", offset=8)
+    res = _cat(ctx, _P0, m, horizon, offset=8)
     absorbed = res.metrics["absorbed"][:, horizon]
     winners = np.argmax(res.metrics["probs"][:, horizon], axis=1)
     freq = np.bincount(winners[absorbed], minlength=len(_P0)) / c

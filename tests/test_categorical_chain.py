@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 import collapse_jax as cj
 from collapse_jax import theory as th
-from tests.helpers import assert_within_se, binomial_se, mean_and_se
+from tests.helpers import ALPHA, assert_within_se, binomial_se, mean_and_se
 from tests.test_gaussian_chain import assert_fraction_above, module_seed
 
 # The truth's rare set (least probable categories holding <= 10 % of the mass) is
@@ -159,9 +159,10 @@ ABS_M, ABS_C = 10, 2**14
 
 @pytest.fixture(scope="module")
 def absorption_run():
-    """2^14 chains, K = 4, M = 10, to the WF-5 horizon (193 generations)."""
+    """2^14 chains, K = 4, M = 10, to the WF-5 horizon (225 generations)."""
     seed = module_seed(f"{__name__}::absorption_run")
-    horizon = th.absorption_horizon(ABS_P0, ABS_M, ABS_C)
+    # tolerance = the per-assertion level of the budget: P(some chain unabsorbed).
+    horizon = th.absorption_horizon(ABS_P0, ABS_M, ABS_C, tolerance=ALPHA)
     res = _run(cj.categorical_params(ABS_P0), seed=seed, num_chains=ABS_C,
                num_generations=horizon, sample_size=ABS_M,
                metrics=["probs", "absorbed"])
@@ -170,8 +171,8 @@ def absorption_run():
 
 @pytest.mark.statistical
 def test_all_chains_absorbed_by_horizon_sh3(absorption_run):
-    # 2^14 chains, K = 4, M = 10, n = absorption_horizon(p_0, 10, 2^14) = 193: the
-    # union bound of WF-5 puts P(some chain not absorbed) <= 1e-4.
+    # 2^14 chains, K = 4, M = 10, n = absorption_horizon(p_0, 10, 2^14, ALPHA) = 225:
+    # the union bound of WF-5 puts P(some chain not absorbed) <= ALPHA (3.3e-6).
     res, horizon, seed = absorption_run
     absorbed = res.metrics["absorbed"]
     assert np.all(absorbed[:, horizon]), (np.sum(~absorbed[:, horizon]), seed)
@@ -181,7 +182,7 @@ def test_all_chains_absorbed_by_horizon_sh3(absorption_run):
 
 @pytest.mark.statistical
 def test_fixation_probabilities_sh3(absorption_run):
-    # 2^14 chains, K = 4, M = 10, n = 193: P(absorbed at delta_j) = p_0(j). Exact
+    # 2^14 chains, K = 4, M = 10, n = 225: P(absorbed at delta_j) = p_0(j). Exact
     # binomial SE sqrt(p (1 - p) / C): 0.0023-0.0038.
     res, horizon, seed = absorption_run
     probs = res.metrics["probs"][:, horizon]
@@ -189,11 +190,11 @@ def test_fixation_probabilities_sh3(absorption_run):
     freq = np.bincount(winner, minlength=ABS_P0.size) / ABS_C
     se = [binomial_se(p, ABS_C) for p in th.fixation_probabilities(ABS_P0)]
     assert_within_se(freq, th.fixation_probabilities(ABS_P0), se, seed=seed,
-                     what="SH-3 fixation frequencies (K=4, M=10, n=193)")
+                     what="SH-3 fixation frequencies (K=4, M=10, n=225)")
 
 
 def test_absorbed_chain_stays_absorbed(absorption_run):
-    # 2^14 chains, K = 4, M = 10, all 193 generations (exact, no SE): once `absorbed`
+    # 2^14 chains, K = 4, M = 10, all 225 generations (exact, no SE): once `absorbed`
     # is True it stays True, the probabilities never change afterwards, and
     # `absorbed` agrees with the integer-count definition (one category has all M).
     res, horizon, seed = absorption_run
