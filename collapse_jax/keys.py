@@ -46,16 +46,7 @@ class GenerationKeys(NamedTuple):
 
 def canonicalize_key(fn: str, key: Any) -> jax.Array:
     """Turn an int seed or a typed JAX key into a typed key (shape ``()``)."""
-    if isinstance(key, bool):
-        fail(
-            fn,
-            "key",
-            "an int seed or a typed JAX key",
-            key,
-            "Pass e.g. key=0 or key=jax.random.key(0).",
-            error=TypeError,
-        )
-    if isinstance(key, int | np.integer):
+    if isinstance(key, int | np.integer) and not isinstance(key, bool):
         if not 0 <= int(key) < 2**32:
             fail(
                 fn,
