@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -25,6 +26,7 @@ from collapse_jax.checks import (
     check_dtype,
     check_nonnegative_int,
     check_positive_int,
+    described,
     fail,
 )
 from collapse_jax.families.base import ModelFamily, Params
@@ -195,6 +197,20 @@ def _check_sample_size(family: ModelFamily, sample_size, num_generations, sample
             "Pass e.g. sample_size=100.",
             error=TypeError,
         )
+    if isinstance(sample_size, np.ndarray | jax.Array) and np.ndim(sample_size) == 0:
+        sample_size = np.asarray(sample_size).item()  # a 0-d array is a scalar
+    if isinstance(sample_size, numbers.Real) and not isinstance(
+        sample_size, numbers.Integral
+    ):
+        if not (math.isfinite(sample_size) and sample_size == round(sample_size)):
+            fail(
+                _FN,
+                "sample_size",
+                "an integer",
+                sample_size,
+                "Pass a whole number of samples, e.g. sample_size=100.",
+            )
+        sample_size = int(sample_size)
     if isinstance(sample_size, numbers.Integral):
         if sample_size < minimum:
             fail(
@@ -236,7 +252,7 @@ def _check_sample_size(family: ModelFamily, sample_size, num_generations, sample
             _FN,
             "sample_size",
             f"a schedule of length num_generations={num_generations}",
-            f"length {sched.shape[0]}",
+            described(f"length {sched.shape[0]}"),
             "Give one sample size per generation (M_0 .. M_{N-1}).",
         )
     if not np.all(np.isfinite(sched)) or not np.all(sched == np.round(sched)):
@@ -253,7 +269,7 @@ def _check_sample_size(family: ModelFamily, sample_size, num_generations, sample
             _FN,
             "sample_size",
             f"a schedule with every entry >= {minimum} {reason}",
-            f"{sched[bad]!r} at generation {bad}",
+            described(f"{sched[bad].item()} at generation {bad}"),
             f"Raise every entry to >= {minimum}.",
         )
     if np.any(sched > _MAX_CHAIN_ID):
@@ -261,11 +277,29 @@ def _check_sample_size(family: ModelFamily, sample_size, num_generations, sample
             _FN,
             "sample_size",
             "a schedule with entries < 2**31",
-            sched.max(),
+            sched.max().item(),
             "Use smaller sizes, or sampler='sufficient'.",
         )
     sched = sched.astype(np.int32)
     return sched, int(sched.max())
+
+
+def _check_representable(init, dtype) -> None:
+    """The truth must be finite in the run's dtype, not only in float64."""
+    if dtype != "float32":
+        return
+    limit = float(np.finfo(np.float32).max)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(init):
+        x = np.asarray(leaf)
+        if np.issubdtype(x.dtype, np.floating) and np.any(np.abs(x) > limit):
+            where = jax.tree_util.keystr(path)
+            fail(
+                _FN,
+                f"init{where}",
+                "representable in float32 (|x| <= 3.4e38)",
+                described(f"values up to {np.max(np.abs(x)):.3g}"),
+                "Rescale the problem, or run with dtype='float64' (x64 enabled).",
+            )
 
 
 def _validate(
@@ -342,6 +376,7 @@ def _validate(
             "This family has no exact sufficient-statistic draw; use 'samples'.",
         )
     dtype = check_dtype(_FN, dtype)
+    _check_representable(init, dtype)
     schedule, n_max = _check_sample_size(family, sample_size, num_generations, sampler)
     effective = "population" if schedule is None else sampler
     if effective not in regime.samplers:

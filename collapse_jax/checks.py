@@ -21,6 +21,8 @@ import jax
 
 __all__ = [
     "fail",
+    "described",
+    "as_float_array",
     "check_positive_int",
     "check_nonnegative_int",
     "check_choice",
@@ -34,7 +36,33 @@ def fail(fn: str, name: str, expected: str, got: Any, fix: str, *, error=ValueEr
     raise error(f"{fn}(): {name} must be {expected}; got {_show(got)}. {fix}")
 
 
+class described(str):  # noqa: N801 - used like a function
+    """A description shown verbatim after "got" (not quoted like a user string)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def as_float_array(fn: str, name: str, value: Any) -> np.ndarray:
+    """``np.asarray(value, float64)``, or the house error if it is not numeric."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(
+            fn,
+            name,
+            "numeric (an array of numbers)",
+            value,
+            "Pass numbers, e.g. a NumPy array of floats.",
+            error=TypeError,
+        )
+
+
 def _show(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray | jax.Array) and np.ndim(value) == 0:
+        value = np.asarray(value).item()
     if isinstance(value, np.ndarray | jax.Array):
         return f"an array of shape {tuple(value.shape)} and dtype {value.dtype}"
     text = repr(value)
@@ -99,7 +127,7 @@ _DTYPES = {"float32": "float32", "float64": "float64"}
 def canonicalize_dtype_name(fn: str, dtype: Any) -> str:
     """Map ``"float32"``, ``np.float32``, ``jnp.float32`` ... to a dtype name."""
     try:
-        name = np.dtype(dtype).name
+        name = None if dtype is None else np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in _DTYPES:

@@ -68,7 +68,17 @@ def canonicalize_key(fn: str, key: Any) -> jax.Array:
                 "Pass one key; chain keys are derived from it.",
             )
         return key
-    if isinstance(key, jax.Array | np.ndarray):
+    if (
+        isinstance(key, jax.Array | np.ndarray)
+        and key.shape == ()
+        and np.issubdtype(key.dtype, np.integer)
+    ):
+        return canonicalize_key(fn, int(key))  # a 0-d integer array is a seed
+    if (
+        isinstance(key, jax.Array | np.ndarray)
+        and key.dtype == np.uint32
+        and key.shape[-1:] == (2,)
+    ):
         fail(
             fn,
             "key",

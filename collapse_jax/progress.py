@@ -11,8 +11,9 @@ from tqdm.auto import tqdm
 __all__ = ["progress_bar"]
 
 
-def progress_bar(desc: str = "generations", *, disable: bool | None = None,
-                 **tqdm_kwargs: Any) -> Callable[[int, int], None]:
+def progress_bar(
+    desc: str = "generations", *, disable: bool | None = None, **tqdm_kwargs: Any
+) -> Callable[[int, int], None]:
     """A ``progress(done, total)`` callback for :func:`~collapse_jax.run_chains`.
 
     The bar is updated once per chunk of generations, on the host, with no callback
@@ -42,8 +43,9 @@ def progress_bar(desc: str = "generations", *, disable: bool | None = None,
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=desc, unit="gen", disable=disable,
-                       **tqdm_kwargs)
+            bar = tqdm(
+                total=total, desc=desc, unit="gen", disable=disable, **tqdm_kwargs
+            )
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

@@ -101,5 +101,7 @@ def multinomial(key: jax.Array, total: jax.Array, probs: jax.Array) -> jax.Array
         draw = jnp.minimum(jnp.round(draw), left)
         return left - draw, draw
 
-    _, counts = jax.lax.scan(body, jnp.asarray(total, dtype), jnp.arange(num))
+    _, counts = jax.lax.scan(
+        body, jnp.asarray(total, dtype), jnp.arange(num, dtype=jnp.int32)
+    )
     return counts.astype(jnp.int32)

@@ -69,7 +69,7 @@ def _replace_step(
     # schedule, and samplers are prefix-stable so the masked fit equals the unmasked
     # fit to M_t points (pinned by tests/test_keys.py).
     dtype = jax.tree.leaves(params)[0].dtype
-    weights = (jnp.arange(n_max) < sample_size).astype(
+    weights = (jnp.arange(n_max, dtype=jnp.int32) < sample_size).astype(
         dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32
     )
     return family.refit(keys.sample, keys.fit, params, weights), state

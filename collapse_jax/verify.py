@@ -664,6 +664,8 @@ def run_claims(
     seed = check_nonnegative_int("run_claims", "seed", seed)
     dtype = check_dtype("run_claims", dtype)
     selected = claims(quick)
+    if isinstance(only, str):
+        only = [only]
     if only is not None:
         known = {c.id for c in _CLAIMS}
         unknown = [i for i in only if i not in known]

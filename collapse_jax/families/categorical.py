@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from collapse_jax import random as cjr
 from collapse_jax._reduce import sequential_cumsum, tree_sum
-from collapse_jax.checks import check_positive_int, fail
+from collapse_jax.checks import as_float_array, check_positive_int, fail
 from collapse_jax.families.base import ModelFamily
 from collapse_jax.status import Status
 
@@ -49,7 +49,7 @@ def categorical_params(probs) -> CategoricalParams:
       [0.25, 0.75]
     """
     fn = "categorical_params"
-    p = np.asarray(probs, dtype=np.float64)
+    p = as_float_array(fn, "probs", probs)
     if p.ndim != 1 or p.shape[0] < 1:
         fail(fn, "probs", "a non-empty vector of shape (K,)", p, "Pass a 1-D array.")
     if not np.all(np.isfinite(p)):
@@ -113,7 +113,7 @@ def _make(num_categories: int) -> ModelFamily:
 
     def metrics(params, truth):
         p = params.probs
-        total = jnp.sum(params.counts)
+        total = jnp.sum(params.counts, dtype=jnp.int32)
         absorbed = jnp.where(
             total > 0, jnp.max(params.counts) == total, jnp.max(p) == 1
         )
@@ -121,7 +121,7 @@ def _make(num_categories: int) -> ModelFamily:
             "probs": p,
             "gini_simpson": 1 - tree_sum(p * p),
             "entropy": -tree_sum(jax.scipy.special.xlogy(p, p)),
-            "support_size": jnp.sum(p > 0).astype(jnp.int32),
+            "support_size": jnp.sum(p > 0, dtype=jnp.int32),
             "absorbed": absorbed,
             "tail_mass": tree_sum(jnp.where(_rare_mask(truth.probs), p, 0)),
         }
@@ -169,6 +169,33 @@ def _make(num_categories: int) -> ModelFamily:
                 "finite, non-negative and summing to 1",
                 p.tolist(),
                 "Build the truth with cj.categorical_params(probs).",
+            )
+        counts = params.counts
+        c = np.asarray(counts) if counts is not None else None
+        if c is None or c.shape != (k,) or not np.issubdtype(c.dtype, np.integer):
+            fail(
+                fn,
+                f"{name}.counts",
+                f"an integer array of shape ({k},)",
+                counts,
+                "Build the truth with cj.categorical_params(probs) (zero counts).",
+            )
+        if np.any(c < 0):
+            fail(
+                fn,
+                f"{name}.counts",
+                "non-negative",
+                c.tolist(),
+                "Counts are numbers of draws.",
+            )
+        total = int(c.sum())
+        if total > 0 and not np.allclose(c / total, p, rtol=0, atol=1e-6):
+            fail(
+                fn,
+                f"{name}.counts",
+                "all zero, or counts whose frequencies equal probs",
+                c.tolist(),
+                "Pass zero counts for a truth given by probabilities.",
             )
 
     return ModelFamily(

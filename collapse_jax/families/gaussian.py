@@ -27,7 +27,12 @@ from jax.scipy.special import ndtr
 
 from collapse_jax import random as cjr
 from collapse_jax._reduce import tree_logsumexp, tree_sum
-from collapse_jax.checks import check_choice, check_positive_int, fail
+from collapse_jax.checks import (
+    as_float_array,
+    check_choice,
+    check_positive_int,
+    fail,
+)
 from collapse_jax.families.base import ModelFamily
 from collapse_jax.status import Status
 
@@ -68,8 +73,8 @@ def gaussian_params(mean, cov) -> GaussianParams:
       ((1,), 2.0)
     """
     fn = "gaussian_params"
-    mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
-    cov = np.asarray(cov, dtype=np.float64)
+    mean = np.atleast_1d(as_float_array(fn, "mean", mean))
+    cov = as_float_array(fn, "cov", cov)
     if cov.ndim == 0:
         cov = cov.reshape(1, 1)
     if mean.ndim != 1:
@@ -302,6 +307,15 @@ def _make(dim: int, estimator: str) -> ModelFamily:
                     np.asarray(x).tolist(),
                     "Remove NaN or inf entries.",
                 )
+        unit = np.asarray(params.chol_unit_lower)
+        if not (np.all(np.diag(unit) == 1) and np.all(np.triu(unit, 1) == 0)):
+            fail(
+                fn,
+                f"{name}.chol_unit_lower",
+                "unit lower-triangular",
+                unit.tolist(),
+                "Build params with cj.gaussian_params(mean, cov).",
+            )
 
     return ModelFamily(
         name="gaussian",
