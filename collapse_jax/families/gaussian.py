@@ -189,7 +189,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
 
     def sample(key, params, n):
         z = jax.random.normal(key, (n, dim), params.mean.dtype)
-        return params.mean + _matmul(
+        return params.mean[None, :] + _matmul(
             z * jnp.exp(params.chol_log_diag)[None, :], params.chol_unit_lower.T
         )
 
