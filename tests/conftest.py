@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import zlib
 
-import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+import jax  # noqa: E402
 
 # Strict promotion catches silent float64 <-> float32 and rank broadcasting bugs.
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -63,3 +64,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "x64" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.x64)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if it made more statistical assertions than the budget assumes."""
+    from tests.helpers import ASSERTION_COUNT, NUM_STATISTICAL_ASSERTIONS
+
+    count = ASSERTION_COUNT[0]
+    if count > NUM_STATISTICAL_ASSERTIONS:
+        print(f"\n[collapse_jax] {count} statistical assertions exceed the budget of "
+              f"{NUM_STATISTICAL_ASSERTIONS} (tests/helpers.py): re-derive K.")
+        session.exitstatus = 1
+    elif count:
+        print(f"\n[collapse_jax] {count} statistical assertions "
+              f"(budget {NUM_STATISTICAL_ASSERTIONS}, K from tests/helpers.py)")

@@ -26,8 +26,14 @@ import jax.numpy as jnp
 
 import collapse_jax as cj
 from collapse_jax import theory as th
-from tests.helpers import ALPHA, assert_within_se, binomial_se, mean_and_se
-from tests.test_gaussian_chain import assert_fraction_above, module_seed
+from tests.helpers import (
+    ALPHA,
+    assert_fraction_above,
+    assert_within_se,
+    binomial_se,
+    mean_and_se,
+    module_seed,
+)
 
 # The truth's rare set (least probable categories holding <= 10 % of the mass) is
 # exactly categories {0, 1}, mass 0.10.
@@ -38,12 +44,28 @@ M, N, C = 20, 100, 2**14
 SCHEDULE = np.tile(np.array([5, 8, 12, 20]), N // 4)
 
 
-def _run(init, *, seed, num_chains, num_generations, sample_size, metrics=None,
-         sampler="samples"):
+def _run(
+    init,
+    *,
+    seed,
+    num_chains,
+    num_generations,
+    sample_size,
+    metrics=None,
+    sampler="samples",
+):
     fam = cj.categorical(int(np.size(init.probs)))
-    res = cj.run_chains(fam, init, key=seed, num_chains=num_chains,
-                        num_generations=num_generations, sample_size=sample_size,
-                        sampler=sampler, metrics=metrics, record_params=False)
+    res = cj.run_chains(
+        fam,
+        init,
+        key=seed,
+        num_chains=num_chains,
+        num_generations=num_generations,
+        sample_size=sample_size,
+        sampler=sampler,
+        metrics=metrics,
+        record_params=False,
+    )
     assert res.ok
     return res
 
@@ -56,8 +78,13 @@ def wf_run():
     def get(kind):
         seed = module_seed(f"{__name__}::wf_run[{kind}]")
         size = M if kind == "constant" else SCHEDULE
-        res = _run(cj.categorical_params(P0), seed=seed, num_chains=C,
-                   num_generations=N, sample_size=size)
+        res = _run(
+            cj.categorical_params(P0),
+            seed=seed,
+            num_chains=C,
+            num_generations=N,
+            sample_size=size,
+        )
         return res, seed
 
     return get
@@ -75,8 +102,13 @@ def test_martingale_wf1(wf_run):
     for n in (5, 100):
         h2 = np.array([th.expected_gini_simpson([p, 1 - p], M, n) for p in P0])
         se = np.sqrt((P0 * (1 - P0) - h2 / 2) / C)
-        assert_within_se(res.metrics["probs"][:, n].mean(axis=0), P0, se, seed=seed,
-                         what=f"WF-1 E p_n (K=5, M=20, n={n})")
+        assert_within_se(
+            res.metrics["probs"][:, n].mean(axis=0),
+            P0,
+            se,
+            seed=seed,
+            what=f"WF-1 E p_n (K=5, M=20, n={n})",
+        )
 
 
 # ------------------------------------------------------------------------- WF-3 ---
@@ -93,8 +125,9 @@ def test_gini_simpson_wf3(wf_run, kind):
     ns = np.array([1, 20, 60])
     est, se = mean_and_se(res.metrics["gini_simpson"][:, ns])
     expected = [th.expected_gini_simpson(P0, size, n) for n in ns]
-    assert_within_se(est, expected, se, seed=seed,
-                     what=f"WF-3 E H_n ({kind}, K=5, n={ns.tolist()})")
+    assert_within_se(
+        est, expected, se, seed=seed, what=f"WF-3 E H_n ({kind}, K=5, n={ns.tolist()})"
+    )
 
 
 # ------------------------------------------------------------------------- WF-5 ---
@@ -110,9 +143,14 @@ def test_non_absorption_bounds_wf5(wf_run):
         frac = 1.0 - float(np.mean(res.metrics["absorbed"][:, n]))
         lower, upper = th.non_absorption_bounds(P0, M, n)
         nearest = min(max(frac, lower), upper)
-        assert_within_se(frac, nearest, binomial_se(nearest, C), seed=seed,
-                         what=f"WF-5 P(not absorbed) in [{lower:.4f}, {upper:.4f}] "
-                              f"(K=5, M=20, n={n})")
+        assert_within_se(
+            frac,
+            nearest,
+            binomial_se(nearest, C),
+            seed=seed,
+            what=f"WF-5 P(not absorbed) in [{lower:.4f}, {upper:.4f}] "
+            f"(K=5, M=20, n={n})",
+        )
 
 
 # ------------------------------------------------------------------------- WF-9 ---
@@ -124,8 +162,13 @@ def test_support_size_after_one_generation_wf9(wf_run):
     # = 4.27. SE from the chains: 0.005.
     res, seed = wf_run("constant")
     est, se = mean_and_se(res.metrics["support_size"][:, 1])
-    assert_within_se(est, th.expected_support_size(P0, M), se, seed=seed,
-                     what="WF-9 E support size (K=5, M=20, n=1)")
+    assert_within_se(
+        est,
+        th.expected_support_size(P0, M),
+        se,
+        seed=seed,
+        what="WF-9 E support size (K=5, M=20, n=1)",
+    )
 
 
 # ----------------------------------------------------------------- SH-2 tail mass ---
@@ -142,13 +185,24 @@ def test_tail_mass_martingale_and_median(wf_run):
     tail = res.metrics["tail_mass"].astype(np.float64)
     np.testing.assert_allclose(tail[:, 0], RARE_MASS, rtol=1e-6)
     ns = np.array([5, 100])
-    h2 = np.array([th.expected_gini_simpson([RARE_MASS, 1 - RARE_MASS], M, n)
-                   for n in ns])
+    h2 = np.array(
+        [th.expected_gini_simpson([RARE_MASS, 1 - RARE_MASS], M, n) for n in ns]
+    )
     se = np.sqrt((RARE_MASS * (1 - RARE_MASS) - h2 / 2) / C)
-    assert_within_se(tail[:, ns].mean(axis=0), [RARE_MASS] * 2, se, seed=seed,
-                     what=f"SH-2 E tail mass (K=5, M=20, n={ns.tolist()})")
-    assert_fraction_above(np.mean(tail[:, 100] < RARE_MASS), 0.5, C, seed=seed,
-                          what="SH-2 median tail mass below 0.10 at n=100 (M=20)")
+    assert_within_se(
+        tail[:, ns].mean(axis=0),
+        [RARE_MASS] * 2,
+        se,
+        seed=seed,
+        what=f"SH-2 E tail mass (K=5, M=20, n={ns.tolist()})",
+    )
+    assert_fraction_above(
+        np.mean(tail[:, 100] < RARE_MASS),
+        0.5,
+        C,
+        seed=seed,
+        what="SH-2 median tail mass below 0.10 at n=100 (M=20)",
+    )
 
 
 # ------------------------------------------------------------ SH-3 to absorption ---
@@ -163,9 +217,14 @@ def absorption_run():
     seed = module_seed(f"{__name__}::absorption_run")
     # tolerance = the per-assertion level of the budget: P(some chain unabsorbed).
     horizon = th.absorption_horizon(ABS_P0, ABS_M, ABS_C, tolerance=ALPHA)
-    res = _run(cj.categorical_params(ABS_P0), seed=seed, num_chains=ABS_C,
-               num_generations=horizon, sample_size=ABS_M,
-               metrics=["probs", "absorbed"])
+    res = _run(
+        cj.categorical_params(ABS_P0),
+        seed=seed,
+        num_chains=ABS_C,
+        num_generations=horizon,
+        sample_size=ABS_M,
+        metrics=["probs", "absorbed"],
+    )
     return res, horizon, seed
 
 
@@ -189,8 +248,13 @@ def test_fixation_probabilities_sh3(absorption_run):
     winner = np.argmax(probs, axis=-1)
     freq = np.bincount(winner, minlength=ABS_P0.size) / ABS_C
     se = [binomial_se(p, ABS_C) for p in th.fixation_probabilities(ABS_P0)]
-    assert_within_se(freq, th.fixation_probabilities(ABS_P0), se, seed=seed,
-                     what="SH-3 fixation frequencies (K=4, M=10, n=225)")
+    assert_within_se(
+        freq,
+        th.fixation_probabilities(ABS_P0),
+        se,
+        seed=seed,
+        what="SH-3 fixation frequencies (K=4, M=10, n=225)",
+    )
 
 
 def test_absorbed_chain_stays_absorbed(absorption_run):
@@ -216,8 +280,9 @@ def test_absorbed_chain_stays_absorbed(absorption_run):
 
 def _metrics(probs, counts, truth_probs):
     fam = cj.categorical(len(probs))
-    params = cj.CategoricalParams(jnp.asarray(probs, jnp.float32),
-                                  jnp.asarray(counts, jnp.int32))
+    params = cj.CategoricalParams(
+        jnp.asarray(probs, jnp.float32), jnp.asarray(counts, jnp.int32)
+    )
     truth = fam.cast_params(cj.categorical_params(truth_probs), jnp.float32)
     return {k: np.asarray(v) for k, v in fam.metrics(params, truth).items()}
 
@@ -240,8 +305,9 @@ def test_categorical_metrics_on_counts(counts, support, absorbed):
     m = _metrics(probs, counts, truth)
     np.testing.assert_allclose(m["probs"], probs, rtol=1e-6)
     np.testing.assert_allclose(m["entropy"], th.entropy(probs), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(m["gini_simpson"], th.gini_simpson(probs),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        m["gini_simpson"], th.gini_simpson(probs), rtol=1e-6, atol=1e-7
+    )
     assert int(m["support_size"]) == support
     assert m["support_size"].dtype == np.int32
     assert bool(m["absorbed"]) is absorbed

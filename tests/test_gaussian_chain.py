@@ -4,15 +4,16 @@ Claims: GC-2, GC-3, GC-5 (THEORY §3), SH-2, SH-4 to SH-8 (THEORY §1), and the 
 long-run headline (THEORY §12.2).
 
 Budget: every statistical assertion is ``|estimate - theory| <= K * SE`` through
-``tests.helpers.assert_within_se``, with ``K`` from the suite-wide false-failure budget
-in ``tests/helpers.py`` (``FALSE_FAILURE_BUDGET`` shared by ``NUM_STATISTICAL_ASSERTIONS``
-two-sided assertions: K = 4.65). An array assertion counts once per element; this
-module makes about 50 (53 with the x64 pass). SEs come from theory (GC-2, GC-3, SH-7
-variances; exact binomial SEs) or from the spread across independent chains (never
-from within-chain autocorrelated estimates). Raw moments (E sigma^2, E(mu - mu0)^2,
-E W2^2) are tested only for n <= M (THEORY §12.3); beyond that, log-space quantities
-and probabilities. A few claims are inequalities (a median below a level); those are
-one-sided tests at the same K (``assert_fraction_above``).
+``tests.helpers.assert_within_se``, with ``K`` from the suite-wide false-failure
+budget in ``tests/helpers.py`` (``FALSE_FAILURE_BUDGET`` shared by
+``NUM_STATISTICAL_ASSERTIONS`` two-sided assertions: K = 4.65). An array assertion
+counts once per element; this module makes about 55 (58 with the x64 pass). SEs
+come from theory (GC-2, GC-3, SH-7 variances; exact binomial SEs) or from the spread
+across independent chains (never from within-chain autocorrelated estimates). Raw
+moments (E sigma^2, E(mu - mu0)^2, E W2^2) are tested only for n <= M (THEORY
+§12.3); beyond that, log-space quantities and probabilities. A few claims are
+inequalities (a median below a level); those are one-sided tests at the same K
+(``assert_fraction_above``).
 
 Seeds are fixed (``seed`` fixture; module-level runs shared by several tests use
 ``module_seed``, both overridable by ``COLLAPSE_TEST_SEED``).
@@ -22,17 +23,22 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import zlib
 
 import numpy as np
 import pytest
-from scipy import integrate
-from scipy.special import gammaln, loggamma, polygamma
+from scipy.special import polygamma
 
 import collapse_jax as cj
 from collapse_jax import theory as th
-from tests.helpers import K, assert_within_se, binomial_se, mean_and_se
+from tests.helpers import (
+    K,
+    assert_fraction_above,
+    assert_within_se,
+    binomial_se,
+    mean_and_se,
+    module_seed,
+    prob_log_var_below,
+)
 
 pytestmark = pytest.mark.statistical
 
@@ -42,56 +48,31 @@ ESTIMATORS = ("unbiased", "mle")
 # ----------------------------------------------------------------------- helpers ---
 
 
-def module_seed(name: str) -> int:
-    """Seed of a run shared by several tests: crc32 of ``name`` (qualify it with the
-    module). ``COLLAPSE_TEST_SEED``, when set, is the crc32 starting value, so a
-    seed sweep moves every shared run while distinct runs keep distinct seeds."""
-    override = os.environ.get("COLLAPSE_TEST_SEED")
-    return zlib.crc32(name.encode(), int(override) % 2**32 if override else 0)
-
-
-def assert_fraction_above(frac, bound, num, *, what, seed):
-    """One-sided test that a probability exceeds ``bound``: the observed fraction of
-    ``num`` independent chains must exceed it by ``K`` binomial SEs taken at
-    ``p = bound`` (rejects H0: p <= bound at the budgeted level)."""
-    se = binomial_se(bound, num)
-    z = (frac - bound) / se
-    if not frac > bound + K * se:
-        raise AssertionError(
-            f"{what}: fraction {frac} not above {bound} by {K} SE (SE {se}, z {z}), "
-            f"seed {seed}"
-        )
-
-
-def prob_log_var_below(schedule, log_threshold, estimator="unbiased"):
-    """Exact ``P(log sigma_n^2 / sigma^2 < log_threshold)`` (GC-1), by Gil-Pelaez.
-
-    ``log sigma_n^2 / sigma^2 = sum_i log(chi2_{M_i - 1} / D_i)`` with independent
-    terms, whose characteristic function is
-    ``E (chi2_k / D)^{it} = (2 / D)^{it} Gamma(k/2 + it) / Gamma(k/2)``;
-    ``F(x) = 1/2 - (1/pi) int_0^inf Im(e^{-itx} phi(t)) / t dt``. Numerical error of
-    the quadrature ~1e-9, far below any binomial SE here. Cross-checked against a
-    2e5-draw NumPy simulation (quadratic schedule M_0 = 10, n = 200: 0.1965 vs 0.1960).
-    """
-    m = np.asarray(schedule, np.float64)
-    a = (m - 1.0) / 2.0
-    shift = np.log(2.0 / (m - (1.0 if estimator == "unbiased" else 0.0)))
-    sd = math.sqrt(float(polygamma(1, a).sum()))
-
-    def integrand(t):
-        log_cf = np.sum(1j * t * shift + loggamma(a + 1j * t) - gammaln(a))
-        return (np.exp(log_cf - 1j * t * log_threshold)).imag / t
-
-    value, _ = integrate.quad(integrand, 0.0, 40.0 / sd, limit=2000)
-    return 0.5 - value / math.pi
-
-
-def _run(family, init, *, seed, num_chains, num_generations, sample_size,
-         sampler="samples", metrics=None, record_params=False, dtype="float32"):
+def _run(
+    family,
+    init,
+    *,
+    seed,
+    num_chains,
+    num_generations,
+    sample_size,
+    sampler="samples",
+    metrics=None,
+    record_params=False,
+    dtype="float32",
+):
     return cj.run_chains(
-        family, init, key=seed, num_chains=num_chains,
-        num_generations=num_generations, sample_size=sample_size, sampler=sampler,
-        dtype=dtype, metrics=metrics, record_params=record_params)
+        family,
+        init,
+        key=seed,
+        num_chains=num_chains,
+        num_generations=num_generations,
+        sample_size=sample_size,
+        sampler=sampler,
+        dtype=dtype,
+        metrics=metrics,
+        record_params=record_params,
+    )
 
 
 UNIT = cj.gaussian_params(0.0, 1.0)
@@ -110,8 +91,14 @@ def short_run():
     @functools.cache
     def get(estimator):
         seed = module_seed(f"{__name__}::short_run[{estimator}]")
-        res = _run(cj.gaussian(1, estimator), UNIT, seed=seed, num_chains=SHORT_C,
-                   num_generations=SHORT_N, sample_size=SHORT_M)
+        res = _run(
+            cj.gaussian(1, estimator),
+            UNIT,
+            seed=seed,
+            num_chains=SHORT_C,
+            num_generations=SHORT_N,
+            sample_size=SHORT_M,
+        )
         assert res.ok
         return res, seed
 
@@ -125,8 +112,14 @@ def long_run():
     @functools.cache
     def get(estimator):
         seed = module_seed(f"{__name__}::long_run[{estimator}]")
-        res = _run(cj.gaussian(1, estimator), UNIT, seed=seed, num_chains=LONG_C,
-                   num_generations=LONG_N, sample_size=LONG_M)
+        res = _run(
+            cj.gaussian(1, estimator),
+            UNIT,
+            seed=seed,
+            num_chains=LONG_C,
+            num_generations=LONG_N,
+            sample_size=LONG_M,
+        )
         assert res.ok
         return res, seed
 
@@ -145,8 +138,13 @@ def test_log_variance_mean_gc3(long_run, estimator):
     lv = res.metrics["log_var"][:, ns, 0]
     expected = [th.expected_log_variance(LONG_M, n, estimator=estimator) for n in ns]
     se = [math.sqrt(th.variance_log_variance(LONG_M, n) / LONG_C) for n in ns]
-    assert_within_se(lv.mean(axis=0), expected, se, seed=seed,
-                     what=f"GC-3 E log sigma_n^2 ({estimator}, M=10, n={ns.tolist()})")
+    assert_within_se(
+        lv.mean(axis=0),
+        expected,
+        se,
+        seed=seed,
+        what=f"GC-3 E log sigma_n^2 ({estimator}, M=10, n={ns.tolist()})",
+    )
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -162,8 +160,13 @@ def test_log_variance_spread_gc3(long_run, estimator):
     kappa2 = np.array([th.variance_log_variance(LONG_M, n) for n in ns])
     kappa4 = ns * polygamma(3, (LONG_M - 1) / 2.0)
     se = np.sqrt(kappa4 / LONG_C + 2 * kappa2**2 / (LONG_C - 1))
-    assert_within_se(lv.var(axis=0, ddof=1), kappa2, se, seed=seed,
-                     what=f"GC-3 Var log sigma_n^2 ({estimator}, M=10, n={ns.tolist()})")
+    assert_within_se(
+        lv.var(axis=0, ddof=1),
+        kappa2,
+        se,
+        seed=seed,
+        what=f"GC-3 Var log sigma_n^2 ({estimator}, M=10, n={ns.tolist()})",
+    )
 
 
 # ------------------------------------------------------------------ GC-2, GC-5 ---
@@ -178,10 +181,17 @@ def test_variance_raw_moment_gc2(short_run, estimator):
     ns = np.array([5, 20])
     var = np.exp(res.metrics["log_var"][:, ns, 0].astype(np.float64))
     expected = [th.expected_variance(SHORT_M, n, estimator=estimator) for n in ns]
-    se = [math.sqrt(th.variance_of_variance(SHORT_M, n, estimator=estimator) / SHORT_C)
-          for n in ns]
-    assert_within_se(var.mean(axis=0), expected, se, seed=seed,
-                     what=f"GC-2 E sigma_n^2 ({estimator}, M=20, n={ns.tolist()})")
+    se = [
+        math.sqrt(th.variance_of_variance(SHORT_M, n, estimator=estimator) / SHORT_C)
+        for n in ns
+    ]
+    assert_within_se(
+        var.mean(axis=0),
+        expected,
+        se,
+        seed=seed,
+        what=f"GC-2 E sigma_n^2 ({estimator}, M=20, n={ns.tolist()})",
+    )
     if estimator == "mle":  # the MLE decay is visible, not a martingale
         assert np.all(np.asarray(expected) + K * np.asarray(se) < 1.0)
 
@@ -195,10 +205,16 @@ def test_mean_drift_gc5(short_run, estimator):
     ns = np.array([5, 20])
     sq = res.metrics["mean"][:, ns, 0].astype(np.float64) ** 2
     est, se = mean_and_se(sq)
-    expected = [th.expected_squared_mean_error(SHORT_M, n, estimator=estimator)
-                for n in ns]
-    assert_within_se(est, expected, se, seed=seed,
-                     what=f"GC-5 E(mu_n - mu)^2 ({estimator}, M=20, n={ns.tolist()})")
+    expected = [
+        th.expected_squared_mean_error(SHORT_M, n, estimator=estimator) for n in ns
+    ]
+    assert_within_se(
+        est,
+        expected,
+        se,
+        seed=seed,
+        what=f"GC-5 E(mu_n - mu)^2 ({estimator}, M=20, n={ns.tolist()})",
+    )
 
 
 # ------------------------------------------------------------------------- SH-4 ---
@@ -216,8 +232,9 @@ def test_marginal_sample_variance_sh4(short_run):
     x = mean + sd * rng.standard_normal(mean.shape)
     est, se = mean_and_se(x**2)
     expected = [th.marginal_sample_variance(SHORT_M, n) for n in ns]
-    assert_within_se(est, expected, se, seed=seed,
-                     what=f"SH-4 Var X^n (M=20, n={ns.tolist()})")
+    assert_within_se(
+        est, expected, se, seed=seed, what=f"SH-4 Var X^n (M=20, n={ns.tolist()})"
+    )
 
 
 # ------------------------------------------------------------------------- SH-5 ---
@@ -232,8 +249,13 @@ def test_w2_exact_sh5(short_run, estimator):
     ns = np.array([5, 20])
     est, se = mean_and_se(res.metrics["w2_sq"][:, ns])
     expected = [th.expected_w2_sq(SHORT_M, n, estimator=estimator) for n in ns]
-    assert_within_se(est, expected, se, seed=seed,
-                     what=f"SH-5 exact E W2^2 ({estimator}, M=20, n={ns.tolist()})")
+    assert_within_se(
+        est,
+        expected,
+        se,
+        seed=seed,
+        what=f"SH-5 exact E W2^2 ({estimator}, M=20, n={ns.tolist()})",
+    )
 
 
 def test_w2_leading_order_sh5(short_run):
@@ -245,8 +267,14 @@ def test_w2_leading_order_sh5(short_run):
     ns = np.array([10, 20])
     est, se = mean_and_se(res.metrics["w2_sq"][:, ns])
     leading = np.array([th.expected_w2_sq_leading_order(SHORT_M, n) for n in ns])
-    assert_within_se(est, leading, se, seed=seed, allowance=0.05 * leading,
-                     what=f"SH-5 leading-order E W2^2 (M=20, n={ns.tolist()})")
+    assert_within_se(
+        est,
+        leading,
+        se,
+        seed=seed,
+        allowance=0.05 * leading,
+        what=f"SH-5 leading-order E W2^2 (M=20, n={ns.tolist()})",
+    )
 
 
 # ------------------------------------------------------------------------- SH-6 ---
@@ -261,37 +289,66 @@ def test_quadratic_schedule_sh6(long_run, seed):
     # (iii) P(sigma_200^2 < 1/2): 0.197 (exact, Gil-Pelaez on GC-1) with binomial SE
     #      0.003, against 0.99937 (SE 2e-4) for constant M = 10 (the shared long run).
     sched = th.quadratic_schedule(10, LONG_N)
-    res = _run(cj.gaussian(1), UNIT, seed=seed, num_chains=LONG_C,
-               num_generations=LONG_N, sample_size=sched, sampler="sufficient")
+    res = _run(
+        cj.gaussian(1),
+        UNIT,
+        seed=seed,
+        num_chains=LONG_C,
+        num_generations=LONG_N,
+        sample_size=sched,
+        sampler="sufficient",
+    )
     assert res.ok
     lv = res.metrics["log_var"][:, :, 0].astype(np.float64)
     ns = np.array([10, 200])
     expected = [th.expected_log_variance(sched, n) for n in ns]
     se = [math.sqrt(th.variance_log_variance(sched, n) / LONG_C) for n in ns]
-    assert_within_se(lv[:, ns].mean(axis=0), expected, se, seed=seed,
-                     what="SH-6 E log sigma_n^2, quadratic schedule M_0=10, n=10, 200")
+    assert_within_se(
+        lv[:, ns].mean(axis=0),
+        expected,
+        se,
+        seed=seed,
+        what="SH-6 E log sigma_n^2, quadratic schedule M_0=10, n=10, 200",
+    )
     inc = lv[:, 200] - lv[:, 50]
     inc_var = th.variance_log_variance(sched, 200) - th.variance_log_variance(sched, 50)
-    assert_within_se(inc.mean(),
-                     th.expected_log_variance(sched, 200)
-                     - th.expected_log_variance(sched, 50),
-                     math.sqrt(inc_var / LONG_C), seed=seed,
-                     what="SH-6 E[log sigma_200^2 - log sigma_50^2], quadratic M_0=10")
+    assert_within_se(
+        inc.mean(),
+        th.expected_log_variance(sched, 200) - th.expected_log_variance(sched, 50),
+        math.sqrt(inc_var / LONG_C),
+        seed=seed,
+        what="SH-6 E[log sigma_200^2 - log sigma_50^2], quadratic M_0=10",
+    )
     w2, w2_se = mean_and_se(res.metrics["w2_sq"][:, ns])
-    assert_within_se(w2, [th.expected_w2_sq(sched, n) for n in ns], w2_se, seed=seed,
-                     what="SH-6 exact E W2^2, quadratic schedule M_0=10, n=10, 200")
+    assert_within_se(
+        w2,
+        [th.expected_w2_sq(sched, n) for n in ns],
+        w2_se,
+        seed=seed,
+        what="SH-6 exact E W2^2, quadratic schedule M_0=10, n=10, 200",
+    )
 
     log_half = math.log(0.5)
     p_quad = prob_log_var_below(sched, log_half)
     frac_quad = float(np.mean(lv[:, 200] < log_half))
-    assert_within_se(frac_quad, p_quad, binomial_se(p_quad, LONG_C), seed=seed,
-                     what="SH-6 P(sigma_200^2 < 1/2), quadratic schedule M_0=10")
+    assert_within_se(
+        frac_quad,
+        p_quad,
+        binomial_se(p_quad, LONG_C),
+        seed=seed,
+        what="SH-6 P(sigma_200^2 < 1/2), quadratic schedule M_0=10",
+    )
     const, const_seed = long_run("unbiased")
     p_const = prob_log_var_below(np.full(LONG_N, LONG_M), log_half)
     assert p_const > 0.999 and p_quad < 0.25  # the claim, on the exact values
     frac_const = float(np.mean(const.metrics["log_var"][:, 200, 0] < log_half))
-    assert_within_se(frac_const, p_const, binomial_se(p_const, LONG_C),
-                     seed=const_seed, what="SH-6 P(sigma_200^2 < 1/2), constant M=10")
+    assert_within_se(
+        frac_const,
+        p_const,
+        binomial_se(p_const, LONG_C),
+        seed=const_seed,
+        what="SH-6 P(sigma_200^2 < 1/2), constant M=10",
+    )
 
 
 # ------------------------------------------------------------------------- SH-7 ---
@@ -299,8 +356,10 @@ def test_quadratic_schedule_sh6(long_run, seed):
 SH7_M, SH7_C, SH7_EPS = 8, 2**14, 1e-3
 SH7_TRUTH = {
     2: (np.array([1.0, -2.0]), np.array([[2.0, 0.6], [0.6, 1.0]])),
-    3: (np.array([1.0, -2.0, 0.5]),
-        np.array([[2.0, 0.6, 0.2], [0.6, 1.0, -0.3], [0.2, -0.3, 0.5]])),
+    3: (
+        np.array([1.0, -2.0, 0.5]),
+        np.array([[2.0, 0.6, 0.2], [0.6, 1.0, -0.3], [0.2, -0.3, 0.5]]),
+    ),
 }
 
 
@@ -313,9 +372,16 @@ def mvn_run():
         seed = module_seed(f"{__name__}::mvn_run[{dim}]")
         n = th.collapse_generation(SH7_M, SH7_EPS, dim=dim)
         mean, cov = SH7_TRUTH[dim]
-        res = _run(cj.gaussian(dim), cj.gaussian_params(mean, cov), seed=seed,
-                   num_chains=SH7_C, num_generations=n, sample_size=SH7_M,
-                   metrics=["mean", "log_det_cov"], record_params=True)
+        res = _run(
+            cj.gaussian(dim),
+            cj.gaussian_params(mean, cov),
+            seed=seed,
+            num_chains=SH7_C,
+            num_generations=n,
+            sample_size=SH7_M,
+            metrics=["mean", "log_det_cov"],
+            record_params=True,
+        )
         assert res.ok
         return res, n, seed
 
@@ -333,17 +399,27 @@ def test_log_det_and_mean_sh7(mvn_run, dim):
     logdet0 = float(np.linalg.slogdet(cov0)[1])
     ns = np.array([10, n_last])
     ld = res.metrics["log_det_cov"][:, ns].astype(np.float64)
-    expected = [th.expected_log_det_cov(SH7_M, n, dim, log_det_cov0=logdet0) for n in ns]
+    expected = [
+        th.expected_log_det_cov(SH7_M, n, dim, log_det_cov0=logdet0) for n in ns
+    ]
     se = [math.sqrt(th.variance_log_det_cov(SH7_M, n, dim) / SH7_C) for n in ns]
-    assert_within_se(ld.mean(axis=0), expected, se, seed=seed,
-                     what=f"SH-7 E log det Sigma_n (d={dim}, M=8, n={ns.tolist()})")
+    assert_within_se(
+        ld.mean(axis=0),
+        expected,
+        se,
+        seed=seed,
+        what=f"SH-7 E log det Sigma_n (d={dim}, M=8, n={ns.tolist()})",
+    )
 
     drift = res.metrics["mean"][:, SH7_M].astype(np.float64) - mean0
     est, se_sq = mean_and_se(np.sum(drift**2, axis=-1))
-    assert_within_se(est, th.expected_squared_mean_error(
-                         SH7_M, SH7_M, variance=float(np.trace(cov0))),
-                     se_sq, seed=seed,
-                     what=f"SH-7 E||mu_n - mu_0||^2 (d={dim}, M=8, n=8)")
+    assert_within_se(
+        est,
+        th.expected_squared_mean_error(SH7_M, SH7_M, variance=float(np.trace(cov0))),
+        se_sq,
+        seed=seed,
+        what=f"SH-7 E||mu_n - mu_0||^2 (d={dim}, M=8, n=8)",
+    )
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -359,9 +435,13 @@ def test_cholesky_log_diagonal_exponents_sh7(mvn_run, dim):
     gamma = th.lyapunov_exponents(SH7_M, dim)
     k = np.arange(1, dim + 1)
     se = np.sqrt(n_last * polygamma(1, (SH7_M - k) / 2.0) / SH7_C)
-    assert_within_se(delta.mean(axis=0), n_last * gamma, se, seed=seed,
-                     what=f"SH-7 E 2(s_k(n) - s_k(0)) = n gamma_k (d={dim}, M=8, "
-                          f"n={n_last})")
+    assert_within_se(
+        delta.mean(axis=0),
+        n_last * gamma,
+        se,
+        seed=seed,
+        what=f"SH-7 E 2(s_k(n) - s_k(0)) = n gamma_k (d={dim}, M=8, n={n_last})",
+    )
 
 
 @pytest.mark.parametrize("dim", [2, 3])
@@ -386,7 +466,8 @@ def test_mean_converges_sh8(long_run):
     mu = res.metrics["mean"][:, :, 0].astype(np.float64)
     for n in (10, 20, 40, 80):
         ratio = np.median(np.abs(mu[:, 2 * n] - mu[:, n])) / th.mean_increment_scale(
-            LONG_M, n)
+            LONG_M, n
+        )
         assert 1 / 3 <= ratio <= 3, (n, ratio, seed)
 
 
@@ -402,10 +483,20 @@ def test_tail_mass_sh2(long_run):
     res, seed = long_run("unbiased")
     tail = res.metrics["tail_mass"][:, :, 0].astype(np.float64)
     np.testing.assert_allclose(tail[:, 0], 0.01, rtol=1e-5)
-    assert_fraction_above(np.mean(tail[:, 5] < 0.01), 0.5, LONG_C, seed=seed,
-                           what="SH-2 median tail mass below 0.01 at n=5 (M=10)")
-    assert_fraction_above(np.mean(tail[:, 20] < 0.001), 0.5, LONG_C, seed=seed,
-                           what="SH-2 median tail mass ~0 at n=20 (M=10)")
+    assert_fraction_above(
+        np.mean(tail[:, 5] < 0.01),
+        0.5,
+        LONG_C,
+        seed=seed,
+        what="SH-2 median tail mass below 0.01 at n=5 (M=10)",
+    )
+    assert_fraction_above(
+        np.mean(tail[:, 20] < 0.001),
+        0.5,
+        LONG_C,
+        seed=seed,
+        what="SH-2 median tail mass ~0 at n=20 (M=10)",
+    )
     est, se = mean_and_se(tail[:, 20])
     assert est > 0.01 + K * se, (est, se, seed)
 
@@ -416,9 +507,16 @@ HEADLINE_M, HEADLINE_N, HEADLINE_C = 10, 10_000, 1024
 
 
 def _long_chain_check(dtype, seed):
-    res = _run(cj.gaussian(1), UNIT, seed=seed, num_chains=HEADLINE_C,
-               num_generations=HEADLINE_N, sample_size=HEADLINE_M,
-               metrics=["log_var"], dtype=dtype)
+    res = _run(
+        cj.gaussian(1),
+        UNIT,
+        seed=seed,
+        num_chains=HEADLINE_C,
+        num_generations=HEADLINE_N,
+        sample_size=HEADLINE_M,
+        metrics=["log_var"],
+        dtype=dtype,
+    )
     lv = res.metrics["log_var"][:, :, 0]
     assert lv.dtype == np.dtype(dtype)
     assert res.ok, res.failures()[:5]
@@ -427,12 +525,22 @@ def _long_chain_check(dtype, seed):
     expected = [th.expected_log_variance(HEADLINE_M, n) for n in ns]
     var = np.array([th.variance_log_variance(HEADLINE_M, n) for n in ns])
     x = lv[:, ns].astype(np.float64)
-    assert_within_se(x.mean(axis=0), expected, np.sqrt(var / HEADLINE_C), seed=seed,
-                     what=f"GC-3 E log sigma_n^2, {dtype}, M=10, n={ns.tolist()}")
+    assert_within_se(
+        x.mean(axis=0),
+        expected,
+        np.sqrt(var / HEADLINE_C),
+        seed=seed,
+        what=f"GC-3 E log sigma_n^2, {dtype}, M=10, n={ns.tolist()}",
+    )
     kappa4 = HEADLINE_N * polygamma(3, (HEADLINE_M - 1) / 2.0)
     se_var = math.sqrt(kappa4 / HEADLINE_C + 2 * var[1] ** 2 / (HEADLINE_C - 1))
-    assert_within_se(x[:, 1].var(ddof=1), var[1], se_var, seed=seed,
-                     what=f"GC-3 Var log sigma_n^2, {dtype}, M=10, n=10000")
+    assert_within_se(
+        x[:, 1].var(ddof=1),
+        var[1],
+        se_var,
+        seed=seed,
+        what=f"GC-3 Var log sigma_n^2, {dtype}, M=10, n=10000",
+    )
 
 
 def test_long_float32_chain_stays_finite(seed):

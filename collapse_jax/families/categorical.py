@@ -31,7 +31,8 @@ class CategoricalParams(NamedTuple):
     """Parameters of a categorical distribution over K categories."""
 
     probs: jax.Array  # (K,) float, probabilities summing to 1
-    counts: jax.Array  # (K,) int32, counts of the fit (all zero for a given truth)
+    counts: jax.Array  # (K,) int32, counts of the fit (rounded weighted counts for
+    # fractional weights; all zero for a truth given by probabilities)
 
 
 def categorical_params(probs) -> CategoricalParams:
@@ -113,15 +114,16 @@ def _make(num_categories: int) -> ModelFamily:
 
     def metrics(params, truth):
         p = params.probs
-        total = jnp.sum(params.counts, dtype=jnp.int32)
-        absorbed = jnp.where(
-            total > 0, jnp.max(params.counts) == total, jnp.max(p) == 1
-        )
+        support = jnp.sum(p > 0, dtype=jnp.int32)
+        # A point mass: exactly one category with positive probability. For a fit
+        # from integer counts c / M > 0 iff c >= 1, so this is exact on the counts
+        # (never a float comparison with 1), and it also holds for fractional weights.
+        absorbed = support == 1
         return {
             "probs": p,
             "gini_simpson": 1 - tree_sum(p * p),
             "entropy": -tree_sum(jax.scipy.special.xlogy(p, p)),
-            "support_size": jnp.sum(p > 0, dtype=jnp.int32),
+            "support_size": support,
             "absorbed": absorbed,
             "tail_mass": tree_sum(jnp.where(_rare_mask(truth.probs), p, 0)),
         }
