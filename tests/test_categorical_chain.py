@@ -336,3 +336,17 @@ def test_uniform_metrics_closed_form():
     np.testing.assert_allclose(m["entropy"], math.log(k), rtol=1e-6)
     np.testing.assert_allclose(m["gini_simpson"], 1 - 1 / k, rtol=1e-6)
     assert int(m["support_size"]) == k and not bool(m["absorbed"])
+
+
+def test_absorbed_with_fractional_weights_is_not_fooled_by_rounded_counts():
+    # Fractional weights round to counts [1, 0]; the model is still not a point mass.
+    fam = cj.categorical(2)
+    truth = fam.cast_params(cj.categorical_params([0.5, 0.5]), jnp.float32)
+    fitted = fam.fit(None, jnp.array([0, 1], jnp.int32),
+                     jnp.array([0.6, 0.4], jnp.float32), None)
+    metrics = fam.metrics(fitted, truth)
+    assert not bool(metrics["absorbed"])
+    assert int(metrics["support_size"]) == 2
+    point = fam.fit(None, jnp.array([1, 1], jnp.int32),
+                    jnp.array([0.6, 0.4], jnp.float32), None)
+    assert bool(fam.metrics(point, truth)["absorbed"])
