@@ -302,6 +302,21 @@ def _check_representable(init, dtype) -> None:
             )
 
 
+def _check_truth_metrics(first, dtype) -> None:
+    """The truth's own metrics must be finite: else its scale overflows the dtype."""
+    for name, value in first.items():
+        v = np.asarray(value)
+        if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v)):
+            fail(
+                _FN,
+                "init",
+                f"a model whose metrics are finite in {dtype}",
+                described(f"metric {name!r} = {v.tolist()} at generation 0"),
+                "Rescale the problem (its natural scale overflows this dtype), or "
+                "run with dtype='float64' (x64 enabled).",
+            )
+
+
 def _validate(
     family,
     init,
@@ -549,6 +564,7 @@ def run_chains(
     static_regime = regime._replace(hyper=())
 
     first = _truth_metrics(family, config.metrics, truth)
+    _check_truth_metrics(first, config.dtype)
     rec_metrics = {
         m: [np.broadcast_to(np.asarray(v)[None, None], (num_chains, 1) + np.shape(v))]
         for m, v in first.items()

@@ -49,5 +49,6 @@ def progress_bar(
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
+            bar = None  # a reused callback starts a new bar for the next run
 
     return update

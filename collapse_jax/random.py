@@ -32,6 +32,8 @@ def log_gamma(key: jax.Array, shape_param: jax.Array, dtype=jnp.float32) -> jax.
     a = jnp.asarray(shape_param, dtype)
     shape = a.shape
     k_loop, k_boost = jax.random.split(key)
+    valid = a > 0  # NaN or a <= 0: no draw is possible; such lanes return NaN
+    a = jnp.where(valid, a, 1)
     boost = a < 1
     a1 = jnp.where(boost, a + 1, a)  # Gamma(a) = Gamma(a + 1) * U**(1/a) for a < 1
     d = a1 - jnp.asarray(1.0 / 3.0, dtype)
@@ -42,10 +44,22 @@ def log_gamma(key: jax.Array, shape_param: jax.Array, dtype=jnp.float32) -> jax.
         kx, ku = jax.random.split(jax.random.fold_in(k_loop, i))
         x = jax.random.normal(kx, shape, dtype)
         u = jax.random.uniform(ku, shape, dtype, minval=tiny, maxval=1)
-        v = (1 + c * x) ** 3
-        vpos = jnp.where(v > 0, v, 1)
-        ok = (v > 0) & (jnp.log(u) < 0.5 * x * x + d - d * vpos + d * jnp.log(vpos))
-        return ok, jnp.log(d) + jnp.log(vpos)
+        # With y = c x and v = (1 + y)^3, the acceptance bound
+        # x^2/2 + d - d v + d log v equals 3 d (log1p(y) - y + y^2/2 - y^3/3)
+        # exactly (since 9 d c^2 = 1). Written that way it has no cancellation of
+        # O(d) terms, which in float32 distorted the law for df >~ 1e7. For small |y|
+        # the bracket is the series -y^4/4 + y^5/5 - ... (terms up to y^12).
+        y = c * x
+        positive = y > -1
+        yp = jnp.where(positive, y, 0)
+        direct = jnp.log1p(yp) - yp + yp * yp / 2 - yp * yp * yp / 3
+        series = jnp.zeros_like(yp)
+        for k in range(12, 3, -1):  # Horner form of sum_{k=4}^{12} (-1)^(k+1) y^k / k
+            series = series * yp + ((-1.0) ** (k + 1)) / k
+        series = series * yp**4
+        bracket = jnp.where(jnp.abs(yp) < 0.1, series, direct)
+        ok = positive & (jnp.log(u) < 3 * d * bracket)
+        return ok, jnp.log(d) + 3 * jnp.log1p(yp)
 
     def cond(carry):
         _, done, _ = carry
@@ -57,10 +71,11 @@ def log_gamma(key: jax.Array, shape_param: jax.Array, dtype=jnp.float32) -> jax.
         value = jnp.where(done, value, logg)
         return i + 1, done | ok, value
 
-    init = (jnp.int32(0), jnp.zeros(shape, bool), jnp.zeros(shape, dtype))
+    init = (jnp.int32(0), ~valid, jnp.zeros(shape, dtype))
     _, _, value = jax.lax.while_loop(cond, body, init)
     u = jax.random.uniform(k_boost, shape, dtype, minval=tiny, maxval=1)
-    return jnp.where(boost, value + jnp.log(u) / a, value)
+    value = jnp.where(boost, value + jnp.log(u) / a, value)
+    return jnp.where(valid, value, jnp.nan)
 
 
 def log_chisquare(key: jax.Array, df: jax.Array, dtype=jnp.float32) -> jax.Array:
@@ -95,13 +110,17 @@ def multinomial(key: jax.Array, total: jax.Array, probs: jax.Array) -> jax.Array
     num = probs.shape[0]
 
     def body(left, j):
+        # `left` is an int32, so the counts add up to `total` exactly even where the
+        # float dtype cannot represent it (float32 above 2**24); the binomial itself
+        # is drawn in the float dtype, as jax.random.binomial requires.
         q = ratio[j]
-        draw = jax.random.binomial(jax.random.fold_in(key, j), left, q, dtype=dtype)
+        n = left.astype(dtype)
+        draw = jax.random.binomial(jax.random.fold_in(key, j), n, q, dtype=dtype)
+        draw = jnp.minimum(jnp.round(draw).astype(jnp.int32), left)
         draw = jnp.where(q >= 1, left, jnp.where(q <= 0, 0, draw))
-        draw = jnp.minimum(jnp.round(draw), left)
         return left - draw, draw
 
     _, counts = jax.lax.scan(
-        body, jnp.asarray(total, dtype), jnp.arange(num, dtype=jnp.int32)
+        body, jnp.asarray(total, jnp.int32), jnp.arange(num, dtype=jnp.int32)
     )
-    return counts.astype(jnp.int32)
+    return counts

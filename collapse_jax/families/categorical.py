@@ -72,13 +72,17 @@ def categorical_params(probs) -> CategoricalParams:
 def _rare_mask(truth_probs: jax.Array) -> jax.Array:
     """The truth's least probable categories holding at most TAIL_LEVEL of mass.
 
-    Categories are taken in increasing order of probability while the cumulative
-    mass stays <= TAIL_LEVEL; if even the least probable one exceeds it, the set is
-    that single category.
+    Among the categories the truth can produce (probability > 0), taken in increasing
+    order of probability while the cumulative mass stays <= TAIL_LEVEL; if even the
+    least probable one exceeds it, the set is that single category. Categories of
+    probability 0 are never in the set (no model can lose them).
     """
-    order = jnp.argsort(truth_probs)
-    cum = sequential_cumsum(truth_probs[order])
-    rare_sorted = (cum <= TAIL_LEVEL * (1 + 1e-6)).at[0].set(True)
+    positive = truth_probs > 0
+    order = jnp.argsort(jnp.where(positive, truth_probs, jnp.inf))
+    sorted_probs = jnp.where(positive[order], truth_probs[order], 0)
+    cum = sequential_cumsum(sorted_probs)
+    rare_sorted = (cum <= TAIL_LEVEL * (1 + 1e-6)) & positive[order]
+    rare_sorted = rare_sorted.at[0].set(positive[order][0])
     return jnp.zeros(truth_probs.shape, bool).at[order].set(rare_sorted)
 
 

@@ -242,9 +242,8 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         return params  # the exact fit of a Gaussian to itself is itself (SH-1)
 
     def metrics(params, truth):
-        s, unit = params.chol_log_diag, params.chol_unit_lower
-        # log Sigma_kk = log sum_j U_kj^2 exp(2 s_j), computed without exponentiating s
-        log_var = tree_logsumexp(2 * s[None, :], axis=1, b=unit * unit)
+        s = params.chol_log_diag
+        log_var = _log_diag_cov(params)
         log_det = 2 * tree_sum(s)
         delta = params.mean - truth.mean
         if dim == 1:
@@ -252,14 +251,15 @@ def _make(dim: int, estimator: str) -> ModelFamily:
             w2 = delta[0] ** 2 + (jnp.exp(s[0]) - sd0) ** 2
         else:
             w2 = tree_sum(delta**2) + _bures_sq(_chol(truth), _chol(params))
-        # tail mass: fitted marginal's mass outside the truth's central 99 % interval
-        t_log_var = tree_logsumexp(
-            2 * truth.chol_log_diag[None, :], axis=1, b=truth.chol_unit_lower**2
-        )
-        half = _TAIL_Z * jnp.exp(0.5 * t_log_var)
+        # Tail mass: the fitted marginal's mass outside the truth's central 99 %
+        # interval mu0 +- Z sd0. Standardised by the truth's scale first and then
+        # carried to the fitted scale in log space, so neither a tiny truth scale
+        # nor a collapsed fit under- or overflows.
+        t_log_sd = 0.5 * _log_diag_cov(truth)
         log_sd = 0.5 * log_var
-        z_lo = _ratio(truth.mean - half - params.mean, log_sd)
-        z_hi = _ratio(truth.mean + half - params.mean, log_sd)
+        q = _ratio(truth.mean - params.mean, t_log_sd)
+        z_lo = _ratio(q - _TAIL_Z, log_sd - t_log_sd)
+        z_hi = _ratio(q + _TAIL_Z, log_sd - t_log_sd)
         tail = ndtr(z_lo) + ndtr(-z_hi)
         return {
             "mean": params.mean,
@@ -270,10 +270,19 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         }
 
     def status(params):
+        s = params.chol_log_diag
+        # A singular covariance (Cholesky NaN, or a zero variance) is a degenerate
+        # fit; any other non-finite entry is an overflow or a NaN from elsewhere.
+        degenerate = jnp.any(jnp.isnan(s) | (s == -jnp.inf))
         finite = jnp.all(
-            jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(params)])
+            jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(params)])
         )
-        return jnp.where(finite, Status.OK, Status.NONFINITE_PARAMS).astype(jnp.int32)
+        code = jnp.where(
+            degenerate,
+            Status.DEGENERATE_FIT,
+            jnp.where(finite, Status.OK, Status.NONFINITE_PARAMS),
+        )
+        return code.astype(jnp.int32)
 
     def cast_params(params, dtype):
         return GaussianParams(*(jnp.asarray(np.asarray(x), dtype) for x in params))
@@ -346,12 +355,28 @@ def _ratio(num, log_den):
     return jnp.sign(num) * jnp.exp(jnp.log(jnp.abs(num)) - log_den)
 
 
+def _log_diag_cov(params: GaussianParams) -> jax.Array:
+    """``log Sigma_kk = log sum_j U_kj^2 exp(2 s_j)``, entirely in log space.
+
+    ``U_kj`` is of order ``exp(s_j - s_k)`` for very anisotropic covariances, so its
+    square is taken as ``2 log|U_kj|`` rather than formed (zero entries give -inf and
+    drop out).
+    """
+    unit = params.chol_unit_lower
+    log_abs = jnp.log(jnp.abs(unit))
+    return tree_logsumexp(2 * params.chol_log_diag[None, :] + 2 * log_abs, axis=1)
+
+
 def _bures_sq(chol0, chol1):
-    """``tr S0 + tr S1 - 2 tr (S0^1/2 S1 S0^1/2)^1/2`` from Cholesky factors."""
-    # tr (S0^1/2 S1 S0^1/2)^1/2 = sum of singular values of L1^T L0 (nuclear norm)
-    sv = jnp.linalg.svd(_matmul(chol1.T, chol0), compute_uv=False)
-    sq = tree_sum(tree_sum(chol0**2 + chol1**2, 1))
-    return sq - 2 * tree_sum(sv)
+    """``tr S0 + tr S1 - 2 tr (S0^1/2 S1 S0^1/2)^1/2`` from Cholesky factors.
+
+    Computed in the Procrustes form ``min_Q ||L0 - L1 Q||_F^2 = ||L0 - L1 U V^T||_F^2``
+    with ``L1^T L0 = U diag(sv) V^T``: a sum of squares, so it cannot cancel to a
+    negative number as ``tr S0 + tr S1 - 2 sum(sv)`` does in float32.
+    """
+    u, _, vt = jnp.linalg.svd(_matmul(chol1.T, chol0))
+    diff = chol0 - _matmul(chol1, _matmul(u, vt))
+    return tree_sum(tree_sum(diff * diff, 1))
 
 
 @functools.cache
