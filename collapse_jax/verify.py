@@ -26,6 +26,7 @@ import collapse_jax as cj
 from collapse_jax.checks import check_dtype, check_nonnegative_int, fail
 from collapse_jax.theory import discrete as td
 from collapse_jax.theory import gaussian as tg
+from collapse_jax.theory import multivariate as tmv
 
 __all__ = ["Z_PASS", "Claim", "Row", "claims", "run_claims"]
 
@@ -386,11 +387,11 @@ def _sh7(ctx):
     res = _gauss(ctx, m, n, dim=d, offset=4)
     x = res.metrics["log_det_cov"][:, n].astype(np.float64)
     est = float(x.mean())
-    se = math.sqrt(tg.variance_log_det_cov(m, n, d) / x.shape[0])
+    se = math.sqrt(tmv.variance_log_det_cov(m, n, d) / x.shape[0])
     return _stat_row(
         "SH-7",
         f"E log det Σ_n  (Theorem 3.1, d={d}, M={m}, n={n})",
-        tg.expected_log_det_cov(m, n, d),
+        tmv.expected_log_det_cov(m, n, d),
         est,
         se,
     )
@@ -415,7 +416,7 @@ def _sh7_lyapunov(ctx):
     res = _gauss(ctx, m, n, dim=d, offset=4)
     s = res.params.chol_log_diag.astype(np.float64)
     slope = 2 * (s[:, n] - s[:, 0]) / n  # (chains, d)
-    gam = tg.lyapunov_exponents(m, d)
+    gam = tmv.lyapunov_exponents(m, d)
     zs = []
     for k in range(d):
         est, se = _mean_se(slope[:, k])
@@ -440,7 +441,7 @@ def _sh7_lyapunov(ctx):
 
 def _sh7_collapse(ctx):
     m, d, eps = 12, 3, 1e-3
-    n = tg.collapse_generation(m, eps, dim=d)
+    n = tmv.collapse_generation(m, eps, dim=d)
     res = cj.run_chains(
         cj.gaussian(d),
         cj.gaussian_params(np.zeros(d), np.eye(d)),

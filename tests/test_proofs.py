@@ -18,8 +18,14 @@ from collapse_jax import theory, verify
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROOFS = ROOT / "proofs"
 FILES = sorted(p for p in PROOFS.glob("*.md") if p.name != "README.md")
-SECTIONS = ["Statement", "Assumptions", "Proof", "Implementation", "Tests",
-            "References"]
+SECTIONS = [
+    "Statement",
+    "Assumptions",
+    "Proof",
+    "Implementation",
+    "Tests",
+    "References",
+]
 
 
 def test_there_are_proofs():
@@ -41,8 +47,11 @@ def test_proof_is_indexed(path):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_cited_code_and_tests_exist(path):
     text = path.read_text()
-    for module, name in re.findall(r"(?:collapse_jax\.theory\.)?\b(gaussian|discrete)"
-                                   r"\.([a-z_0-9]+)\b", text):
+    for module, name in re.findall(
+        r"(?:collapse_jax\.theory\.)?\b(gaussian|discrete|multivariate)"
+        r"\.([a-z_0-9]+)\b",
+        text,
+    ):
         mod = importlib.import_module(f"collapse_jax.theory.{module}")
         if name in {"py", "md"}:
             continue
@@ -53,14 +62,14 @@ def test_cited_code_and_tests_exist(path):
 
 def test_every_theory_function_has_a_proof_citing_it():
     corpus = "\n".join(p.read_text() for p in FILES)
-    for module in (theory.gaussian, theory.discrete):
+    for module in (theory.gaussian, theory.multivariate, theory.discrete):
         short = module.__name__.rsplit(".", 1)[1]
         for name in module.__all__:
             assert f"{short}.{name}" in corpus or name in corpus, name
 
 
 def test_every_theory_docstring_cites_an_existing_proof():
-    for module in (theory.gaussian, theory.discrete):
+    for module in (theory.gaussian, theory.multivariate, theory.discrete):
         for name in module.__all__:
             doc = inspect.getdoc(getattr(module, name)) or ""
             cited = re.findall(r"proofs/([a-z0-9-]+\.md)", doc)

@@ -3,8 +3,9 @@
 One module per topic, each function citing its claim id in THEORY.md and its
 proof in ``proofs/``:
 
-* :mod:`collapse_jax.theory.gaussian`: the Gaussian chain (GC-1, GC-2, GC-3,
-  GC-5, SH-4 to SH-8, SU-3, AL-2).
+* :mod:`collapse_jax.theory.gaussian`: the 1-D Gaussian chain (GC-1, GC-2, GC-3,
+  GC-5, SH-4 to SH-6, SH-8, SU-3, AL-2).
+* :mod:`collapse_jax.theory.multivariate`: the d-dimensional Gaussian chain (SH-7).
 * :mod:`collapse_jax.theory.discrete`: the categorical (Wright–Fisher) chain
   (SH-3, WF-1 to WF-5, WF-9).
 
@@ -27,8 +28,6 @@ from collapse_jax.theory.discrete import (
     wright_fisher_matrix,
 )
 from collapse_jax.theory.gaussian import (
-    collapse_generation,
-    expected_log_det_cov,
     expected_log_variance,
     expected_sd,
     expected_squared_mean_error,
@@ -37,14 +36,18 @@ from collapse_jax.theory.gaussian import (
     expected_w2_sq_leading_order,
     log_variance_factor_mean,
     log_variance_factor_var,
-    lyapunov_exponents,
     marginal_sample_variance,
     mean_increment_scale,
     quadratic_schedule,
-    variance_log_det_cov,
     variance_log_variance,
     variance_of_variance,
     w2_sq_upper_bound,
+)
+from collapse_jax.theory.multivariate import (
+    collapse_generation,
+    expected_log_det_cov,
+    lyapunov_exponents,
+    variance_log_det_cov,
 )
 
 __all__ = [
