@@ -84,46 +84,36 @@ SHORT_M, SHORT_N, SHORT_C = 20, 20, 2**16
 LONG_M, LONG_N, LONG_C = 10, 200, 2**14
 
 
-@pytest.fixture(scope="module")
-def short_run():
-    """2^16 chains, M = 20, N = 20 generations, sample-based, all metrics."""
+def _cached_runs(label, num_chains, num_generations, sample_size):
+    """A per-estimator cache of one shared 1-D run (seed from the label)."""
 
     @functools.cache
     def get(estimator):
-        seed = module_seed(f"{__name__}::short_run[{estimator}]")
+        seed = module_seed(f"{__name__}::{label}[{estimator}]")
         res = _run(
             cj.gaussian(1, estimator),
             UNIT,
             seed=seed,
-            num_chains=SHORT_C,
-            num_generations=SHORT_N,
-            sample_size=SHORT_M,
+            num_chains=num_chains,
+            num_generations=num_generations,
+            sample_size=sample_size,
         )
         assert res.ok
         return res, seed
 
     return get
+
+
+@pytest.fixture(scope="module")
+def short_run():
+    """2^16 chains, M = 20, N = 20 generations, sample-based, all metrics."""
+    return _cached_runs("short_run", SHORT_C, SHORT_N, SHORT_M)
 
 
 @pytest.fixture(scope="module")
 def long_run():
     """2^14 chains, M = 10, N = 200 generations, sample-based, all metrics."""
-
-    @functools.cache
-    def get(estimator):
-        seed = module_seed(f"{__name__}::long_run[{estimator}]")
-        res = _run(
-            cj.gaussian(1, estimator),
-            UNIT,
-            seed=seed,
-            num_chains=LONG_C,
-            num_generations=LONG_N,
-            sample_size=LONG_M,
-        )
-        assert res.ok
-        return res, seed
-
-    return get
+    return _cached_runs("long_run", LONG_C, LONG_N, LONG_M)
 
 
 # ------------------------------------------------------------------------- GC-3 ---
