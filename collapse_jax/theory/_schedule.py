@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from collapse_jax.checks import described, fail
+
 #: A sample size: one int (the same M every generation) or a 1-D schedule
 #: ``M_0, M_1, ...`` with one entry per generation.
 SampleSize = int | Sequence[int] | np.ndarray
@@ -28,16 +30,16 @@ def _is_integer(value: object) -> bool:
 def check_int(value: object, name: str, caller: str, *, minimum: int = 0) -> int:
     """Return ``value`` as a Python int, or raise if it is not an int >= minimum."""
     if not _is_integer(value):
-        raise ValueError(
-            f"{caller}(): {name} must be an int >= {minimum}; got {value!r} of type "
-            f"{type(value).__name__}. Pass an int."
+        fail(
+            caller,
+            name,
+            f"an int >= {minimum}",
+            described(f"{value!r} of type {type(value).__name__}"),
+            "Pass an int.",
         )
     value = int(value)
     if value < minimum:
-        raise ValueError(
-            f"{caller}(): {name} must be >= {minimum}; got {value}. "
-            f"Pass an int >= {minimum}."
-        )
+        fail(caller, name, f">= {minimum}", value, f"Pass an int >= {minimum}.")
     return value
 
 
@@ -46,14 +48,14 @@ def check_positive_float(value: object, name: str, caller: str) -> float:
     try:
         out = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{caller}(): {name} must be a finite number > 0; got {value!r}. "
-            "Pass a positive float."
-        ) from None
-    if not np.isfinite(out) or out <= 0.0:
-        raise ValueError(
-            f"{caller}(): {name} must be a finite number > 0; got {out}. "
-            "Pass a positive float."
+        out = None
+    if out is None or not np.isfinite(out) or out <= 0.0:
+        fail(
+            caller,
+            name,
+            "a finite number > 0",
+            described(repr(value) if out is None else str(out)),
+            "Pass a positive float.",
         )
     return out
 
@@ -64,19 +66,19 @@ def check_estimator(estimator: object, caller: str) -> int:
     The per-generation variance factor divides a chi-square by ``M - ddof``.
     """
     if estimator not in _ESTIMATORS:
-        raise ValueError(
-            f"{caller}(): estimator must be 'unbiased' (ddof=1) or 'mle' (ddof=0); "
-            f"got {estimator!r}. Pass one of {_ESTIMATORS}."
+        fail(
+            caller,
+            "estimator",
+            "'unbiased' (ddof=1) or 'mle' (ddof=0)",
+            described(repr(estimator)),
+            f"Pass one of {_ESTIMATORS}.",
         )
     return 1 if estimator == "unbiased" else 0
 
 
-def _too_small(caller: str, where: str, value: int, minimum: int, reason: str) -> str:
+def _too_small(caller: str, where: str, value: int, minimum: int, reason: str):
     why = f" {reason}" if reason else ""
-    return (
-        f"{caller}(): {where} must be >= {minimum}{why}; got {value}. "
-        f"Pass >= {minimum}."
-    )
+    fail(caller, where, f">= {minimum}{why}", value, f"Pass >= {minimum}.")
 
 
 def _check_size(sample_size: object, caller: str, minimum: int, reason: str) -> int:
@@ -84,14 +86,16 @@ def _check_size(sample_size: object, caller: str, minimum: int, reason: str) -> 
     if isinstance(value, float) and np.isfinite(value) and value == round(value):
         value = int(value)
     if not _is_integer(value):
-        raise ValueError(
-            f"{caller}(): sample_size must be an int or a 1-D sequence of "
-            f"per-generation sizes; got {value!r} of type {type(value).__name__}. "
-            "Pass an int."
+        fail(
+            caller,
+            "sample_size",
+            "an int or a 1-D sequence of per-generation sizes",
+            described(f"{value!r} of type {type(value).__name__}"),
+            "Pass an int.",
         )
     size = int(value)  # type: ignore[call-overload]
     if size < minimum:
-        raise ValueError(_too_small(caller, "sample_size", size, minimum, reason))
+        _too_small(caller, "sample_size", size, minimum, reason)
     return size
 
 
@@ -139,10 +143,12 @@ def as_schedule(
 
     sizes = np.asarray(sample_size)
     if sizes.ndim != 1:
-        raise ValueError(
-            f"{caller}(): sample_size must be an int or a 1-D sequence of "
-            f"per-generation sizes; got an array of shape {sizes.shape}. Pass one "
-            "int or a 1-D schedule."
+        fail(
+            caller,
+            "sample_size",
+            "an int or a 1-D sequence of per-generation sizes",
+            described(f"an array of shape {sizes.shape}"),
+            "Pass one int or a 1-D schedule.",
         )
     if sizes.dtype.kind in "iu":
         sizes = sizes.astype(np.int64)
@@ -153,6 +159,7 @@ def as_schedule(
     ):
         sizes = sizes.astype(np.int64)
     else:
+        # "must hold" / "must have" do not fit fail()'s "must be ..." wording
         raise ValueError(
             f"{caller}(): sample_size must hold integer sizes; got dtype "
             f"{sizes.dtype} with values {sizes[:5].tolist()}"
@@ -167,9 +174,7 @@ def as_schedule(
     bad = np.flatnonzero(sizes < minimum)
     if bad.size:
         i = int(bad[0])
-        raise ValueError(
-            _too_small(caller, f"sample_size[{i}]", int(sizes[i]), minimum, reason)
-        )
+        _too_small(caller, f"sample_size[{i}]", int(sizes[i]), minimum, reason)
     return sizes[:num_generations].copy()
 
 
@@ -178,9 +183,11 @@ def check_constant_size(
 ) -> int:
     """Return a constant sample size as an int; schedules are rejected."""
     if np.ndim(sample_size) != 0:
-        raise ValueError(
-            f"{caller}(): sample_size must be a single int (a constant size for "
-            f"every generation); got a sequence of length {np.size(sample_size)}. "
-            "Pass one int."
+        fail(
+            caller,
+            "sample_size",
+            "a single int (a constant size for every generation)",
+            described(f"a sequence of length {np.size(sample_size)}"),
+            "Pass one int.",
         )
     return _check_size(sample_size, caller, minimum, reason)

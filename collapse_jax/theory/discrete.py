@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import entr
 from scipy.stats import binom
 
+from collapse_jax.checks import described, fail
 from collapse_jax.theory._schedule import (
     SampleSize,
     as_schedule,
@@ -40,30 +41,32 @@ _SUM_TOLERANCE = 1e-6
 
 def _check_probs(probs: object, name: str, caller: str) -> np.ndarray:
     """Return ``probs`` as a float64 ``(K,)`` array on the simplex, or raise."""
+    fix = "Pass a (K,) array of non-negative floats summing to 1."
     try:
         p = np.asarray(probs, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{caller}(): {name} must be a 1-D array of probabilities; got "
-            f"{probs!r}. Pass a (K,) array of non-negative floats summing to 1."
-        ) from None
+        fail(caller, name, "a 1-D array of probabilities", described(repr(probs)), fix)
     if p.ndim != 1 or p.size == 0:
-        raise ValueError(
-            f"{caller}(): {name} must be a non-empty 1-D array of probabilities; got "
-            f"shape {p.shape}. Pass a (K,) array of non-negative floats summing to 1."
+        fail(
+            caller,
+            name,
+            "a non-empty 1-D array of probabilities",
+            described(f"shape {p.shape}"),
+            fix,
         )
     if not np.all(np.isfinite(p)):
-        raise ValueError(
-            f"{caller}(): {name} must be finite; got {p.tolist()}. Pass finite "
-            "probabilities."
-        )
+        fail(caller, name, "finite", p.tolist(), "Pass finite probabilities.")
     if np.any(p < 0.0):
-        raise ValueError(
-            f"{caller}(): {name} must be non-negative; got minimum {p.min()}. Pass "
-            "probabilities >= 0."
+        fail(
+            caller,
+            name,
+            "non-negative",
+            described(f"minimum {p.min()}"),
+            "Pass probabilities >= 0.",
         )
     total = float(p.sum())
     if abs(total - 1.0) > _SUM_TOLERANCE:
+        # "must sum to 1" does not fit fail()'s "must be ..." wording
         raise ValueError(
             f"{caller}(): {name} must sum to 1 (within {_SUM_TOLERANCE:g}); got sum "
             f"{total!r}. Normalise it first, e.g. {name} / {name}.sum()."
