@@ -13,11 +13,66 @@ from typing import Any, NamedTuple
 
 import jax
 
-__all__ = ["ModelFamily", "Params", "Data", "Weights"]
+__all__ = [
+    "ModelFamily",
+    "MixtureView",
+    "ApproxHooks",
+    "Params",
+    "Data",
+    "Weights",
+]
 
 Params = Any  # a family's <Family>Params NamedTuple of arrays
 Data = jax.Array  # (n,) + event_shape
 Weights = jax.Array  # (n,) float, frequency weights (0 masks a point out)
+
+
+class MixtureView(NamedTuple):
+    """A continuous model seen as a Gaussian mixture (one component for a Gaussian).
+
+    The common currency of cross-family metrics (``collapse_jax.metrics``): the
+    closed-form L2 distance between mixtures and the W2 distance between
+    moment-matched Gaussians. Covariances use the same log-Cholesky layout as
+    :class:`~collapse_jax.GaussianParams`: ``Sigma_j = L_j L_j^T`` with
+    ``L_j = U_j diag(exp(s_j))``.
+    """
+
+    log_weights: jax.Array  # (k,) log mixture weights (-inf for a dead component)
+    means: jax.Array  # (k, d)
+    chol_log_diag: jax.Array  # (k, d)
+    chol_unit_lower: jax.Array  # (k, d, d)
+
+
+class ApproxHooks(NamedTuple):
+    """What an approximate (optimiser-based) fit needs from a family.
+
+    The fitting procedure of ``collapse_jax.fitting`` minimises ``loss(params,
+    target)`` with an optax optimiser for a fixed number of steps. A *target* is
+    whatever the family's negative log-likelihood needs from the data: moments for a
+    Gaussian, frequencies for a categorical, a weighted point set for a mixture.
+
+    Attributes:
+      target_from_data: ``(data, weights) -> target``, the weighted empirical target.
+      refit_target: ``(sample_key, params, weights) -> target``: the target of
+        ``len(weights)`` draws from ``params`` (computed stably, with the same law as
+        ``target_from_data(sample(key, params, n), weights)``).
+      sample_target: ``(key, params, sample_size) -> target`` or None: an exact
+        sufficient-statistic draw of the target (traced ``sample_size``).
+      target_from_model: ``(source_family, source_params) -> target``: the
+        population target, i.e. the exact distribution of a model (of this family or
+        of a source family the family accepts, see ``check_source``).
+      loss: ``(params, target) -> ()``: the mean negative log-likelihood of the
+        target under ``params`` (differentiable in every float leaf).
+      project: ``(params) -> params``: map an optimiser iterate back to valid
+        params (e.g. re-impose a unit-lower-triangular factor, renormalise weights).
+    """
+
+    target_from_data: Callable[..., Any]
+    refit_target: Callable[..., Any]
+    sample_target: Callable[..., Any] | None
+    target_from_model: Callable[..., Any]
+    loss: Callable[..., jax.Array]
+    project: Callable[..., Params]
 
 
 class ModelFamily(NamedTuple):
@@ -48,6 +103,23 @@ class ModelFamily(NamedTuple):
         house error message for invalid parameters.
       metric_names: the names ``metrics`` returns, in order.
       min_sample_size_reason: what ``min_sample_size`` is needed for, for messages.
+      check_source: ``(fn, name, source_family) -> None`` or None: raise the house
+        error unless this family can be fitted to models of ``source_family`` (the
+        expressivity error, ``run_chains(init_family=...)``). None: only itself.
+      start_from: ``(source_family, source_params) -> params``: a model of this
+        family to start iterative fits from when the previous model belongs to
+        ``source_family`` (e.g. the heaviest components of a larger mixture).
+      fit_population_from: ``(source_family, source_params) -> params``: the
+        population fit (``sample_size=None``) to a model of ``source_family``: the
+        best model of this family for that exact distribution.
+      numeric: ``(data) -> (n, 1) float`` or None: the data of this family as points
+        on the real line (a categorical on a numeric support), so continuous families
+        can be fitted to it.
+      view: ``(params) -> MixtureView`` (``view_kind="mixture"``) or
+        ``(params) -> (K,) probs`` (``view_kind="probs"``), or None: the model in a
+        family-independent form, for distances to a truth of another family.
+      view_kind: ``"mixture"``, ``"probs"`` or None.
+      approx: :class:`ApproxHooks` or None: what optimiser-based fits need.
     """
 
     name: str
@@ -66,3 +138,10 @@ class ModelFamily(NamedTuple):
     validate_params: Callable[..., None]
     metric_names: tuple[str, ...]
     min_sample_size_reason: str = "to fit the model"
+    check_source: Callable[..., None] | None = None
+    start_from: Callable[..., Params] | None = None
+    fit_population_from: Callable[..., Params] | None = None
+    numeric: Callable[..., Data] | None = None
+    view: Callable[..., Any] | None = None
+    view_kind: str | None = None
+    approx: ApproxHooks | None = None
