@@ -52,6 +52,7 @@ class ChainConfig:
     chunk_size: int
     record_params: bool
     metrics: tuple[str, ...]
+    distances: tuple[str, ...] = ()  # the entries of ``metrics`` that are distances
 
 
 class ChainState(NamedTuple):
@@ -75,6 +76,10 @@ class ChainResult:
       chain_ids: ``(num_chains,)`` global chain ids.
       final_state: the batched :class:`ChainState` after the last generation.
       config: a JSON-serialisable description of the run.
+      reference: the model of the fitted family that generation 0 stands for, and
+        that the family's metrics compare with: the truth itself, or, when the truth
+        belongs to another family (``init_family``), its population best fit in the
+        fitted family (its projection). ``params[:, 0]`` is this reference.
     """
 
     params: Params | None
@@ -83,6 +88,7 @@ class ChainResult:
     chain_ids: np.ndarray
     final_state: ChainState
     config: dict[str, Any]
+    reference: Params | None = None
 
     def failures(self) -> list[ChainFailure]:
         """The chains whose status turned non-zero: id, generation and reason."""
@@ -96,6 +102,66 @@ class ChainResult:
 
 # ------------------------------------------------------------------ compiled core ---
 
+# Distances to the truth computed from family-independent views (collapse_jax.metrics),
+# so runs of different families (the expressivity switch) share a yardstick.
+DISTANCE_METRICS = {
+    "mixture": ("l2_to_truth", "w2_mm_sq_to_truth"),
+    "probs": ("tv_to_truth",),
+}
+
+
+def _distances(view_kind, names, view, truth_view):
+    if not names:
+        return {}
+    from collapse_jax import metrics as cjm
+
+    if view_kind == "mixture":
+        values = {
+            "l2_to_truth": lambda: cjm.mixture_l2(view, truth_view),
+            "w2_mm_sq_to_truth": lambda: cjm.w2_moment_matched_sq(view, truth_view),
+        }
+    else:
+        values = {"tv_to_truth": lambda: cjm.total_variation(view, truth_view)}
+    return {name: values[name]() for name in names}
+
+
+def _step(family, regime, config, state, gkeys, m_t, hyper, active, source=None):
+    """One generation of one chain, with failure freezing and masking."""
+    new_params, new_rs = regime.step(
+        family,
+        gkeys,
+        state.params,
+        state.regime_state,
+        m_t,
+        config.n_max,
+        config.sampler,
+        hyper,
+        **({} if source is None else {"source": source}),
+    )
+    code = family.status(new_params)
+    status = jnp.where(state.status != 0, state.status, code)
+    keep = (status != 0) | ~active  # a failed chain keeps its last good model
+    pick = functools.partial(jax.tree.map, lambda old, new: jnp.where(keep, old, new))
+    params = pick(state.params, new_params)
+    regime_state = pick(state.regime_state, new_rs)
+    status = jnp.where(active, status, state.status)
+    t = state.t
+    return ChainState(params, regime_state, t + active.astype(t.dtype), status)
+
+
+def _record(family, config, state, reference, truth_view):
+    own = [m for m in config.metrics if m not in config.distances]
+    all_metrics = family.metrics(state.params, reference) if own else {}
+    mets = {m: all_metrics[m] for m in own}
+    if config.distances:
+        view = family.view(state.params)
+        mets.update(_distances(family.view_kind, config.distances, view, truth_view))
+    return (
+        {m: mets[m] for m in config.metrics},
+        state.params if config.record_params else None,
+        state.status,
+    )
+
 
 @functools.partial(jax.jit, static_argnames=("family", "regime", "config"))
 def _run_chunk(
@@ -104,7 +170,8 @@ def _run_chunk(
     config: ChainConfig,
     state: ChainState,
     chain_keys,
-    truth,
+    reference,
+    truth_view,
     schedule,
     hyper,
     t_stop,
@@ -119,48 +186,79 @@ def _run_chunk(
     def one_chain(state, chain_key):
         def body(state, _):
             t = state.t
-            active = t < t_stop
             gkeys = cjk.generation_keys(chain_key, t)
             m_t = schedule[jnp.minimum(t, num_gen - 1)]
-            new_params, new_rs = regime.step(
-                family,
-                gkeys,
-                state.params,
-                state.regime_state,
-                m_t,
-                config.n_max,
-                config.sampler,
-                hyper,
+            new_state = _step(
+                family, regime, config, state, gkeys, m_t, hyper, t < t_stop
             )
-            code = family.status(new_params)
-            status = jnp.where(state.status != 0, state.status, code)
-            keep = (status != 0) | ~active  # a failed chain keeps its last good model
-            pick = functools.partial(
-                jax.tree.map, lambda old, new: jnp.where(keep, old, new)
-            )
-            params = pick(state.params, new_params)
-            regime_state = pick(state.regime_state, new_rs)
-            status = jnp.where(active, status, state.status)
-            new_state = ChainState(
-                params, regime_state, t + active.astype(t.dtype), status
-            )
-            all_metrics = family.metrics(params, truth)
-            record = (
-                {m: all_metrics[m] for m in config.metrics},
-                params if config.record_params else None,
-                status,
-            )
-            return new_state, record
+            return new_state, _record(family, config, new_state, reference, truth_view)
 
         return jax.lax.scan(body, state, None, length=max(config.chunk_size, 2))
 
     return jax.vmap(one_chain)(state, chain_keys)
 
 
-@functools.partial(jax.jit, static_argnames=("family", "metrics"))
-def _truth_metrics(family, metrics, truth):
-    values = family.metrics(truth, truth)
-    return {m: values[m] for m in metrics}
+@functools.partial(
+    jax.jit, static_argnames=("family", "source_family", "regime", "config")
+)
+def _run_first(
+    family: ModelFamily,
+    source_family: ModelFamily,
+    regime: Regime,
+    config: ChainConfig,
+    state: ChainState,
+    chain_keys,
+    truth,
+    reference,
+    truth_view,
+    schedule,
+    hyper,
+):
+    """Generation 1 of a cross-family run: fit ``family`` to the truth's draws.
+
+    Its params type can differ from the truth's, so it runs before the scan, whose
+    carry holds models of ``family`` only. Keys are those of ``t = 0``, as in a
+    same-family run.
+    """
+
+    def one_chain(state, chain_key):
+        gkeys = cjk.generation_keys(chain_key, state.t)
+        new_state = _step(
+            family,
+            regime,
+            config,
+            state,
+            gkeys,
+            schedule[0],
+            hyper,
+            jnp.bool_(True),
+            source=(source_family, truth),
+        )
+        return new_state, _record(family, config, new_state, reference, truth_view)
+
+    return jax.vmap(one_chain)(state, chain_keys)
+
+
+@functools.partial(jax.jit, static_argnames=("family", "source_family", "config"))
+def _generation_zero(family, source_family, config, reference, truth):
+    """Generation-0 metrics: the family's on the reference, distances on the truth."""
+    own = [m for m in config.metrics if m not in config.distances]
+    values = family.metrics(reference, reference) if own else {}
+    out = {m: values[m] for m in own}
+    if config.distances:
+        view = source_family.view(truth)
+        out.update(_distances(source_family.view_kind, config.distances, view, view))
+    return {m: out[m] for m in config.metrics}
+
+
+@functools.partial(jax.jit, static_argnames=("family", "source_family"))
+def _project(family, source_family, truth):
+    return family.fit_population_from(source_family, truth)
+
+
+@functools.partial(jax.jit, static_argnames=("family",))
+def _view(family, params):
+    return family.view(params)
 
 
 # ------------------------------------------------------------------- validation ---
@@ -170,7 +268,7 @@ def _check_sample_size(family: ModelFamily, sample_size, num_generations, sample
     minimum = family.min_sample_size
     reason = family.min_sample_size_reason
     if sample_size is None:
-        if family.fit_population is None:
+        if family.fit_population is None:  # (cross-family: fit_population_from)
             fail(
                 _FN,
                 "sample_size",
@@ -342,25 +440,39 @@ def _validate(
             "Build one with a family factory.",
             error=TypeError,
         )
-    if init_family is not None and init_family is not family:
-        if not isinstance(init_family, ModelFamily):
-            fail(
-                _FN,
-                "init_family",
-                "None or a model family",
-                type(init_family).__name__,
-                "Pass None when init belongs to `family`.",
-                error=TypeError,
-            )
+    if init_family is not None and not isinstance(init_family, ModelFamily):
         fail(
             _FN,
             "init_family",
-            "None or the fitted family itself",
-            init_family.name,
-            "Fitting one family to another (the expressivity error) is not yet "
-            "supported; pass init in the fitted family.",
+            "None or a model family",
+            type(init_family).__name__,
+            "Pass None when init belongs to `family`.",
+            error=TypeError,
         )
-    family.validate_params(_FN, "init", init)
+    cross = init_family is not None and init_family is not family
+    if cross:
+        if family.check_source is None or family.fit_population_from is None:
+            fail(
+                _FN,
+                "init_family",
+                f"None: the {family.name} family fits models of its own family only",
+                init_family.name,
+                "Pass init in the fitted family, or fit a family that accepts this "
+                "truth (e.g. cj.gaussian() for a cj.gmm() truth).",
+            )
+        family.check_source(_FN, "init_family", init_family)
+        init_family.validate_params(_FN, "init", init)
+        if sampler == "sufficient":
+            fail(
+                _FN,
+                "sampler",
+                "'samples' when init_family differs from family",
+                sampler,
+                "The first fit draws from the truth of another family; use "
+                "sampler='samples'.",
+            )
+    else:
+        family.validate_params(_FN, "init", init)
     num_chains = check_positive_int(_FN, "num_chains", num_chains)
     num_generations = check_positive_int(_FN, "num_generations", num_generations)
     first_chain = check_nonnegative_int(_FN, "first_chain", first_chain)
@@ -415,15 +527,24 @@ def _validate(
             "Pass e.g. progress=lambda done, total: print(done, total).",
             error=TypeError,
         )
+    source = init_family if cross else family
+    distance_names = ()
+    if family.view_kind is not None and family.view_kind == source.view_kind:
+        distance_names = DISTANCE_METRICS[family.view_kind]
+    known = family.metric_names + distance_names
     if metrics is None:
-        metrics = family.metric_names
-    elif isinstance(metrics, str) or not all(m in family.metric_names for m in metrics):
+        metrics = family.metric_names + (distance_names if cross else ())
+    elif (
+        isinstance(metrics, str)
+        or not all(isinstance(m, str) and m in known for m in metrics)
+        or len(set(metrics)) != len(metrics)
+    ):
         fail(
             _FN,
             "metrics",
-            f"a sequence of names from {family.metric_names}",
+            f"a sequence of distinct names from {known}",
             metrics,
-            "Pass None for all metrics, or a list of known names.",
+            "Pass None for the default metrics, or a list of known names.",
         )
     if not isinstance(record_params, bool):
         fail(
@@ -442,8 +563,9 @@ def _validate(
         chunk_size,
         record_params,
         tuple(metrics),
+        tuple(m for m in metrics if m in distance_names),
     )
-    return config, schedule, num_chains, first_chain
+    return config, schedule, num_chains, first_chain, source
 
 
 # ---------------------------------------------------------------------- runner ---
@@ -490,15 +612,22 @@ def run_chains(
       sampler: ``"samples"`` (draw M points and fit) or ``"sufficient"`` (draw the
         fitted statistics directly, same law, O(1) per generation).
       dtype: ``"float32"`` or ``"float64"`` (needs x64 enabled at process start).
-      init_family: family of ``init`` when it differs from ``family`` (not yet
-        supported: pass ``None``).
+      init_family: family of ``init`` when it differs from ``family``: the
+        expressivity error. Generation 1 is ``family`` fitted to draws from the
+        truth (or, with ``sample_size=None``, its population best fit); generation
+        0 of ``params`` and of the family's metrics is that best fit (see
+        ``ChainResult.reference``), and the distances to the truth itself
+        (``l2_to_truth``, ``w2_mm_sq_to_truth`` for continuous families,
+        ``tv_to_truth`` for categoricals) are recorded by default.
       first_chain: global id of the first chain; chains are
         ``first_chain .. first_chain + num_chains - 1``. A chain's trajectory depends
         only on (seed, id, configuration, dtype), so big runs split across calls.
       chunk_size: generations per compiled scan (default ``min(N, 1000)``); the host
         loops over chunks and calls ``progress``. Does not change any result.
       progress: ``progress(done, total)`` called after each chunk, or ``None``.
-      metrics: names of the metrics to record (default all of the family's).
+      metrics: names of the metrics to record: the family's ``metric_names`` and
+        the distances to the truth named above (default: the family's metrics, plus
+        the distances when ``init_family`` differs).
       record_params: record the fitted params of every generation.
 
     Returns:
@@ -516,7 +645,7 @@ def run_chains(
       (8, 6, 1)
     """
     regime = replace() if regime is None else regime
-    config, schedule, num_chains, first_chain = _validate(
+    config, schedule, num_chains, first_chain, source = _validate(
         family,
         init,
         num_chains,
@@ -532,11 +661,20 @@ def run_chains(
         metrics,
         record_params,
     )
+    cross = source is not family
     cjk.check_threefry_partitionable(_FN)
     root = cjk.canonicalize_key(_FN, key)
     jdtype = jnp.dtype(config.dtype)
 
-    truth = family.cast_params(init, jdtype)
+    truth = source.cast_params(init, jdtype)
+    reference = (
+        _project(family, source, truth)
+        if cross and not _is_model_of(family, init)
+        else (family.cast_params(init, jdtype) if cross else truth)
+    )
+    if cross:
+        _check_reference(reference, family, config.dtype)
+    truth_view = _view(source, truth) if config.distances else ()
     # Pad the chain axis to a multiple of CHAIN_PAD: XLA compiles a batch of one
     # chain to scalar code whose rounding (FMA contraction) differs from the
     # vectorised code, which would make a lone chain differ from the same chain in a
@@ -544,8 +682,10 @@ def run_chains(
     padded = -(-num_chains // CHAIN_PAD) * CHAIN_PAD
     chain_ids = (first_chain + np.arange(padded, dtype=np.int64)) % (_MAX_CHAIN_ID + 1)
     ckeys = cjk.chain_keys(root, jnp.asarray(chain_ids, jnp.int32))
-    batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (padded,) + x.shape), truth)
-    regime_state = regime.init(family, truth, config.n_max, jdtype)
+    batched = jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (padded,) + x.shape), reference
+    )
+    regime_state = regime.init(family, reference, config.n_max, jdtype)
     regime_state = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + jnp.shape(x)), regime_state
     )
@@ -563,7 +703,7 @@ def run_chains(
     hyper = regime.hyper
     static_regime = regime._replace(hyper=())
 
-    first = _truth_metrics(family, config.metrics, truth)
+    first = _generation_zero(family, source, config, reference, truth)
     _check_truth_metrics(first, config.dtype)
     rec_metrics = {
         m: [np.broadcast_to(np.asarray(v)[None, None], (num_chains, 1) + np.shape(v))]
@@ -572,7 +712,34 @@ def run_chains(
     rec_params = [jax.tree.map(lambda x: np.asarray(x)[:num_chains, None], batched)]
     rec_status = [np.zeros((num_chains, 1), np.int32)]
 
+    def keep(mets, params, status, valid):
+        head = functools.partial(_head, n=valid, c=num_chains)
+        for m in config.metrics:
+            rec_metrics[m].append(head(mets[m]))
+        if config.record_params:
+            rec_params.append(jax.tree.map(head, params))
+        rec_status.append(head(status))
+
     done = 0
+    if cross:  # generation 1 comes from the truth's family, before the scan
+        state, (mets, params, status) = _run_first(
+            family,
+            source,
+            static_regime,
+            config,
+            state,
+            ckeys,
+            truth,
+            reference,
+            truth_view,
+            sched,
+            hyper,
+        )
+        add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
+        keep(add_axis(mets), add_axis(params), status[:, None], 1)
+        done = 1
+        if progress is not None:
+            progress(done, config.num_generations)
     while done < config.num_generations:
         valid = min(config.chunk_size, config.num_generations - done)
         state, (mets, params, status) = _run_chunk(
@@ -581,17 +748,13 @@ def run_chains(
             config,
             state,
             ckeys,
-            truth,
+            reference,
+            truth_view,
             sched,
             hyper,
             jnp.int32(done + valid),
         )
-        head = functools.partial(_head, n=valid, c=num_chains)
-        for m in config.metrics:
-            rec_metrics[m].append(head(mets[m]))
-        if config.record_params:
-            rec_params.append(jax.tree.map(head, params))
-        rec_status.append(head(status))
+        keep(mets, params, status, valid)
         done += valid
         if progress is not None:
             progress(done, config.num_generations)
@@ -604,6 +767,7 @@ def run_chains(
     )
     description = {
         "family": family.name,
+        "init_family": source.name,
         "event_shape": list(family.event_shape),
         "regime": regime.name,
         "num_chains": num_chains,
@@ -622,4 +786,28 @@ def run_chains(
         chain_ids[:num_chains],
         jax.tree.map(lambda x: x[:num_chains], state),
         description,
+        jax.tree.map(np.asarray, reference),
     )
+
+
+def _is_model_of(family: ModelFamily, params) -> bool:
+    """Whether ``params`` are valid params of ``family`` (type and shapes)."""
+    try:
+        family.validate_params(_FN, "init", params)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _check_reference(reference, family, dtype) -> None:
+    """The projection of the truth into the fitted family must be a valid model."""
+    code = int(jax.jit(family.status)(reference))
+    if code != 0:
+        fail(
+            _FN,
+            "init",
+            f"a truth whose best fit in the {family.name} family is a valid model",
+            described(f"a projection with status code {code} in {dtype}"),
+            "The truth is degenerate for this family (e.g. a point mass fitted by a "
+            "Gaussian); pass a truth with spread.",
+        )

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from collapse_jax.families.base import ModelFamily, Params
 from collapse_jax.keys import GenerationKeys
 
-__all__ = ["Regime", "replace", "SAMPLERS"]
+__all__ = ["Regime", "replace", "source_data", "SAMPLERS"]
 
 SAMPLERS = ("samples", "sufficient", "population")
 
@@ -32,9 +32,13 @@ class Regime(NamedTuple):
       samplers: the samplers this regime supports (subset of ``SAMPLERS``).
       init: ``(family, truth, n_max, dtype) -> state``, the regime's per-chain state
         (``()`` when it keeps none).
-      step: ``(family, keys, params, state, sample_size, n_max, sampler, hyper) ->
-        (params, state)``, one generation for one chain. ``sample_size`` is this
-        generation's traced M_t; ``n_max`` the static maximum; ``sampler`` static.
+      step: ``(family, keys, params, state, sample_size, n_max, sampler, hyper,
+        source=None) -> (params, state)``, one generation for one chain.
+        ``sample_size`` is this generation's traced M_t; ``n_max`` the static
+        maximum; ``sampler`` static. ``source`` is ``None`` or ``(source_family,
+        source_params)``: the first fit of a run whose truth belongs to another
+        family (the expressivity error); the data are then drawn from the source
+        model and ``params`` (a model of ``family``) only warm-starts the fit.
       hyper: dynamic (traced, sweepable) numbers of the regime.
     """
 
@@ -59,8 +63,13 @@ def _replace_step(
     n_max,
     sampler,
     hyper,
+    source=None,
 ):
     del hyper
+    if source is not None:
+        return _draw_and_fit_source(
+            family, keys, params, source, sample_size, n_max, sampler
+        ), state
     if sampler == "population":
         return family.fit_population(params), state
     if sampler == "sufficient":
@@ -68,11 +77,38 @@ def _replace_step(
     # Draw n_max points and mask to M_t through the weights: one compile serves every
     # schedule, and samplers are prefix-stable so the masked fit equals the unmasked
     # fit to M_t points (pinned by tests/test_keys.py).
-    dtype = jax.tree.leaves(params)[0].dtype
-    weights = (jnp.arange(n_max, dtype=jnp.int32) < sample_size).astype(
-        dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32
-    )
+    weights = _mask(n_max, sample_size, jax.tree.leaves(params)[0].dtype)
     return family.refit(keys.sample, keys.fit, params, weights), state
+
+
+def _mask(n_max, sample_size, dtype):
+    """Weights that keep the first ``sample_size`` of ``n_max`` draws."""
+    float_dtype = dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32
+    return (jnp.arange(n_max, dtype=jnp.int32) < sample_size).astype(float_dtype)
+
+
+def source_data(family: ModelFamily, source_family: ModelFamily, data):
+    """Draws of ``source_family`` as data ``family`` can fit.
+
+    A categorical on a numeric support yields category indices; a continuous family
+    fits their values (``source_family.numeric``).
+    """
+    if source_family.numeric is not None and family.numeric is None:
+        return source_family.numeric(data)
+    return data
+
+
+def _draw_and_fit_source(family, keys, start, source, sample_size, n_max, sampler):
+    """The first fit of a cross-family run: draw from the truth, fit ``family``."""
+    source_family, source_params = source
+    if sampler == "population":
+        return family.fit_population_from(source_family, source_params)
+    dtype = jax.tree.leaves(start)[0].dtype
+    data = source_family.sample(keys.sample, source_params, n_max)
+    data = jax.lax.optimization_barrier(source_data(family, source_family, data))
+    if jnp.issubdtype(data.dtype, jnp.floating) and data.dtype != dtype:
+        data = data.astype(dtype)
+    return family.fit(keys.fit, data, _mask(n_max, sample_size, dtype), start)
 
 
 @functools.cache

@@ -326,7 +326,7 @@ def test_same_static_configuration_does_not_recompile():
         pytest.skip("this JAX has no jit(...)._cache_size()")
     family, _ = CASES["gaussian1-unbiased"]
     _base("gaussian1-unbiased", "float32")  # compiled here (or earlier)
-    before = chain._run_chunk._cache_size(), chain._truth_metrics._cache_size()
+    before = chain._run_chunk._cache_size(), chain._generation_zero._cache_size()
     # new values for everything dynamic: truth, key, chain ids, count (padded to the
     # same 8), a schedule with the same maximum
     res = cj.run_chains(
@@ -339,7 +339,7 @@ def test_same_static_configuration_does_not_recompile():
         first_chain=17,
         chunk_size=100,
     )
-    after = chain._run_chunk._cache_size(), chain._truth_metrics._cache_size()
+    after = chain._run_chunk._cache_size(), chain._generation_zero._cache_size()
     assert after == before
     np.testing.assert_array_equal(res.chain_ids, 17 + np.arange(5))
 

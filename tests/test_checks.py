@@ -231,12 +231,27 @@ CASES = [
      r"sampler must be one of \('samples',\) for regime 'replace'; got 'sufficient'"),
     ("regime not a Regime", lambda: _run(regime="replace"), TypeError,
      r"run_chains\(\): regime must be a regime such as cj\.replace\(\); got 'str'\."),
-    ("init_family another family", lambda: _run(init_family=C4), ValueError,
-     r"run_chains\(\): init_family must be None or the fitted family itself; "
-     r"got 'categorical'\. .*not yet supported"),
-    ("init_family another gaussian", lambda: _run(init_family=G3), ValueError,
-     r"init_family must be None or the fitted family itself; got 'gaussian'\. "
-     r".*not yet supported"),
+    ("init not in init_family", lambda: _run(init_family=C4), TypeError,
+     r"run_chains\(\): init must be CategoricalParams .*; got 'GaussianParams'\."),
+    ("init_family of another dimension", lambda: _run(init_family=G3), ValueError,
+     r"run_chains\(\): init_family must be a 1-dimensional Gaussian or "
+     r"Gaussian-mixture family, or a categorical \(numeric support\); got "
+     r"'gaussian with event shape \(3,\)'\. Pass a truth"),
+    ("init_family the fitted family cannot take", lambda: _run(
+        cj.categorical(4), cj.categorical_params([0.25] * 4), init_family=G3),
+     ValueError,
+     r"init_family must be a categorical family over 4 categories; got 'gaussian'"),
+    ("init_family sufficient sampler", lambda: _run(
+        cj.categorical(4, max_support=2), cj.categorical_params([0.25] * 4),
+        init_family=C4, sampler="sufficient"), ValueError,
+     r"sampler must be 'samples' when init_family differs from family"),
+    ("init_family of another K", lambda: _run(
+        cj.categorical(3, max_support=2), cj.categorical_params([0.25] * 4),
+        init_family=C4), ValueError,
+     r"init_family must be a categorical family over the same 3 categories; got "
+     r"'a categorical over 4 categories'"),
+    ("metrics duplicated", lambda: _run(metrics=["mean", "mean"]), ValueError,
+     r"metrics must be a sequence of distinct names"),
     ("init_family not a family", lambda: _run(init_family="gaussian"), TypeError,
      r"init_family must be None or a model family; got 'str'\."),
     # ---- dtype --------------------------------------------------------------------
@@ -300,12 +315,12 @@ CASES = [
     ("progress a string", lambda: _run(progress="tqdm"), TypeError,
      r"progress must be None or a callable.*; got 'tqdm'\."),
     ("metrics unknown name", lambda: _run(metrics=["mean", "nope"]), ValueError,
-     r"run_chains\(\): metrics must be a sequence of names from \('mean', 'log_var',"
-     r".*; got \['mean', 'nope'\]\. Pass None for all metrics"),
+     r"run_chains\(\): metrics must be a sequence of distinct names from \('mean', 'log_var',"
+     r".*; got \['mean', 'nope'\]\. Pass None for the default metrics"),
     ("metrics of another family", lambda: _run(metrics=["entropy"]), ValueError,
-     r"metrics must be a sequence of names from \('mean'.*; got \['entropy'\]\."),
+     r"metrics must be a sequence of distinct names from \('mean'.*; got \['entropy'\]\."),
     ("metrics a bare string", lambda: _run(metrics="mean"), ValueError,
-     r"metrics must be a sequence of names from .*; got 'mean'\."),
+     r"metrics must be a sequence of distinct names from .*; got 'mean'\."),
     ("record_params=1", lambda: _run(record_params=1), TypeError,
      r"run_chains\(\): record_params must be a bool; got 1\. Pass True or False\."),
     ("record_params='yes'", lambda: _run(record_params="yes"), TypeError,

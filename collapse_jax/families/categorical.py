@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from collapse_jax import random as cjr
 from collapse_jax._reduce import sequential_cumsum, tree_sum
-from collapse_jax.checks import as_float_array, check_positive_int, fail
+from collapse_jax.checks import as_float_array, check_positive_int, described, fail
 from collapse_jax.families.base import ModelFamily
 from collapse_jax.status import Status
 
@@ -86,8 +86,42 @@ def _rare_mask(truth_probs: jax.Array) -> jax.Array:
     return jnp.zeros(truth_probs.shape, bool).at[order].set(rare_sorted)
 
 
-def _make(num_categories: int) -> ModelFamily:
+def _top_k_mask(weights: jax.Array, k: int) -> jax.Array:
+    """The ``k`` largest entries (ties to the lower index), as a bool mask."""
+    _, idx = jax.lax.top_k(weights, k)
+    return jnp.zeros(weights.shape, bool).at[idx].set(True)
+
+
+def _make(
+    num_categories: int, max_support: int | None, support: tuple[float, ...] | None
+) -> ModelFamily:
     k = num_categories
+    truncate = max_support is not None and max_support < k
+    values = np.arange(k, dtype=np.float64) if support is None else np.asarray(support)
+
+    def restrict(wc):
+        """Keep the ``max_support`` heaviest categories: the MLE in the class."""
+        return jnp.where(_top_k_mask(wc, max_support), wc, 0) if truncate else wc
+
+    def project(params):
+        """The best model of the class for a distribution: its top categories.
+
+        Among distributions on at most ``max_support`` categories, ``KL(p || q)`` is
+        least for ``q`` = ``p`` restricted to its ``max_support`` most probable
+        categories and renormalised (proofs/sh-1b-expressivity.md). A model already
+        in the class is returned unchanged, bit for bit.
+        """
+        if not truncate:
+            return params
+        p = params.probs
+        keep = _top_k_mask(p, max_support)
+        inside = jnp.sum(p > 0, dtype=jnp.int32) <= max_support
+        kept = jnp.where(keep, p, 0)
+        probs = kept / tree_sum(kept)
+        counts = jnp.where(keep, params.counts, 0)
+        return CategoricalParams(
+            jnp.where(inside, p, probs), jnp.where(inside, params.counts, counts)
+        )
 
     def sample(key, params, n):
         return jax.random.categorical(key, jnp.log(params.probs), shape=(n,))
@@ -95,7 +129,7 @@ def _make(num_categories: int) -> ModelFamily:
     def fit(key, data, weights, prev):
         del key, prev
         w = weights.astype(_float_dtype(weights))
-        wc = jax.ops.segment_sum(w, data, num_segments=k)
+        wc = restrict(jax.ops.segment_sum(w, data, num_segments=k))
         total = tree_sum(wc)
         probs = wc / jnp.where(total > 0, total, 1)
         return CategoricalParams(probs, jnp.round(wc).astype(jnp.int32))
@@ -110,11 +144,53 @@ def _make(num_categories: int) -> ModelFamily:
     def sample_fit(key, params, sample_size):
         counts = cjr.multinomial(key, sample_size, params.probs)
         dtype = params.probs.dtype
-        probs = counts.astype(dtype) / jnp.asarray(sample_size, dtype)
+        if truncate:
+            counts = jnp.where(_top_k_mask(counts, max_support), counts, 0)
+            total = jnp.sum(counts, dtype=jnp.int32)
+        else:
+            total = sample_size
+        probs = counts.astype(dtype) / jnp.asarray(total, dtype)
         return CategoricalParams(probs, counts)
 
     def fit_population(params):
-        return params  # the empirical fit to the exact distribution is itself
+        # The empirical fit to the exact distribution is the distribution itself;
+        # a truncated family keeps its top categories.
+        return project(params)
+
+    def check_source(fn, name, source_family):
+        if source_family.name != "categorical" or source_family.event_shape != ():
+            fail(
+                fn,
+                name,
+                f"a categorical family over {k} categories",
+                source_family.name,
+                "A categorical can be fitted to categorical models only; fit a "
+                "continuous family (e.g. cj.gaussian()) to a categorical on a "
+                "numeric support instead.",
+            )
+        source_k = _NUM_CATEGORIES.get(id(source_family))
+        if source_k is not None and source_k != k:
+            fail(
+                fn,
+                name,
+                f"a categorical family over the same {k} categories",
+                f"a categorical over {source_k} categories",
+                f"Fit cj.categorical({source_k}, max_support=...) to it instead.",
+            )
+
+    def fit_population_from(source_family, source_params):
+        del source_family  # a categorical over the same categories
+        return project(source_params)
+
+    def start_from(source_family, source_params):
+        del source_family
+        return project(source_params)
+
+    def numeric(data):
+        return jnp.asarray(values)[data][:, None]
+
+    def view(params):
+        return params.probs
 
     def metrics(params, truth):
         p = params.probs
@@ -228,6 +304,12 @@ def _make(num_categories: int) -> ModelFamily:
             "tail_mass",
         ),
         min_sample_size_reason="to estimate frequencies",
+        check_source=check_source,
+        start_from=start_from,
+        fit_population_from=fit_population_from,
+        numeric=numeric,
+        view=view,
+        view_kind="probs",
     )
 
 
@@ -236,16 +318,33 @@ def _float_dtype(weights):
     return weights.dtype if jnp.issubdtype(weights.dtype, jnp.floating) else jnp.float32
 
 
+_NUM_CATEGORIES: dict[int, int] = {}  # id of a cached family -> its K
+
+
 @functools.cache
-def _cached(num_categories: int) -> ModelFamily:
-    return _make(num_categories)
+def _cached(num_categories: int, max_support, support) -> ModelFamily:
+    family = _make(num_categories, max_support, support)
+    _NUM_CATEGORIES[id(family)] = num_categories
+    return family
 
 
-def categorical(num_categories: int) -> ModelFamily:
+def categorical(
+    num_categories: int,
+    *,
+    max_support: int | None = None,
+    support=None,
+) -> ModelFamily:
     """The categorical family, refitted by empirical frequencies.
 
     Args:
       num_categories: ``K >= 1``.
+      max_support: ``None``, or ``k`` in ``1..K``: the class of distributions on at
+        most ``k`` categories (support truncation, an expressivity error). The fit is
+        the maximum-likelihood model in the class: the ``k`` most frequent categories
+        of the data (ties to the lower index), renormalised.
+      support: ``None`` (the values ``0 .. K-1``) or ``K`` finite numbers: the value
+        of each category, used when a continuous family is fitted to this one
+        (``run_chains(cj.gaussian(), init, init_family=cj.categorical(K, ...))``).
 
     Returns:
       A cached :class:`~collapse_jax.families.base.ModelFamily`.
@@ -262,5 +361,32 @@ def categorical(num_categories: int) -> ModelFamily:
       >>> categorical(3) is categorical(3)
       True
     """
-    check_positive_int("categorical", "num_categories", num_categories)
-    return _cached(int(num_categories))
+    fn = "categorical"
+    check_positive_int(fn, "num_categories", num_categories)
+    k = int(num_categories)
+    if max_support is not None:
+        max_support = check_positive_int(fn, "max_support", max_support)
+        if max_support > k:
+            fail(
+                fn,
+                "max_support",
+                f"None or an int in 1..num_categories={k}",
+                max_support,
+                f"Pass max_support <= {k}, or None for no truncation.",
+            )
+        if max_support == k:
+            max_support = None  # no truncation: the same family as categorical(K)
+    if support is not None:
+        values = as_float_array(fn, "support", support)
+        if values.shape != (k,):
+            fail(
+                fn,
+                "support",
+                f"None or {k} numbers, one value per category",
+                described(f"an array of shape {values.shape}"),
+                f"Pass a sequence of length {k}.",
+            )
+        if not np.all(np.isfinite(values)):
+            fail(fn, "support", "finite", values.tolist(), "Remove NaN or inf.")
+        support = tuple(float(v) for v in values)
+    return _cached(k, max_support, support)

@@ -241,6 +241,37 @@ def _make(dim: int, estimator: str) -> ModelFamily:
     def fit_population(params):
         return params  # the exact fit of a Gaussian to itself is itself (SH-1)
 
+    def check_source(fn, name, source_family):
+        ok = (
+            source_family.name == "gaussian" or source_family.view_kind == "mixture"
+        ) and source_family.event_shape == (dim,)
+        numeric = source_family.numeric is not None and dim == 1
+        if not (ok or numeric):
+            fail(
+                fn,
+                name,
+                f"a {dim}-dimensional Gaussian or Gaussian-mixture family"
+                + (", or a categorical (numeric support)" if dim == 1 else ""),
+                f"{source_family.name} with event shape {source_family.event_shape}",
+                "Pass a truth a Gaussian can be moment-matched to.",
+            )
+
+    def fit_population_from(source_family, source_params):
+        # The population MLE of a Gaussian minimises KL(p || N(m, S)): the moment
+        # match m = E_p x, S = Cov_p x (proofs/sh-1b-expressivity.md).
+        if source_family.name == "gaussian":
+            return source_params
+        if source_family.view_kind == "mixture":
+            from collapse_jax.metrics import moment_match
+
+            return moment_match(source_family.view(source_params))
+        return _moments_of_discrete(source_family, source_params)
+
+    def view(params):
+        from collapse_jax.metrics import gaussian_view
+
+        return gaussian_view(params)
+
     def metrics(params, truth):
         s = params.chol_log_diag
         log_var = _log_diag_cov(params)
@@ -347,7 +378,23 @@ def _make(dim: int, estimator: str) -> ModelFamily:
             if dim == 1
             else f"to estimate a non-singular {dim}x{dim} covariance (M >= d + 1)"
         ),
+        check_source=check_source,
+        start_from=fit_population_from,
+        fit_population_from=fit_population_from,
+        view=view,
+        view_kind="mixture",
     )
+
+
+def _moments_of_discrete(source_family: ModelFamily, source_params) -> GaussianParams:
+    """Mean and variance of a categorical on a numeric support (1-D)."""
+    probs = source_family.view(source_params)
+    idx = jnp.arange(probs.shape[0], dtype=jnp.int32)
+    x = source_family.numeric(idx)[:, 0].astype(probs.dtype)
+    m = tree_sum(probs * x)
+    var = tree_sum(probs * (x - m) ** 2)
+    one = jnp.ones((1, 1), probs.dtype)
+    return GaussianParams(m[None], 0.5 * jnp.log(var)[None], one)
 
 
 def _ratio(num, log_den):

@@ -1,0 +1,170 @@
+r"""What optimiser-based fits (``collapse_jax.fitting.approximate``) need from a Gaussian.
+
+A *target* is a :class:`~collapse_jax.GaussianParams` holding the first two moments
+of the distribution to be fitted (ddof 0): the weighted sample moments, the moments
+of a model, or those of a moment-matched mixture. The loss is the cross-entropy
+
+.. math:: E_t[-\log N(x;\mu,\Sigma)] = \tfrac12\log\det\Sigma
+   + \tfrac12\operatorname{tr}(\Sigma^{-1}S_t)
+   + \tfrac12(m_t-\mu)^\top\Sigma^{-1}(m_t-\mu) + \tfrac d2\log2\pi,
+
+which for a sample target equals the mean negative log-likelihood of the sample
+exactly (ddof 0), so its gradient is the average score. It is computed from the
+log-Cholesky factors, ``Sigma = L L^T`` with ``L = U diag(exp(s))``:
+``tr(Sigma^-1 S_t) = ||L^-1 L_t||_F^2`` where ``(L^-1 L_t)_ij = (U^-1 U_t)_ij
+exp(s_tj - s_i)`` (only differences of log-scales appear, so the loss is finite at
+collapsed scales), and ``log det Sigma = 2 sum s``. ``U^-1 U_t`` and ``U^-1 (m_t -
+mu)`` are forward substitutions written as multiply-then-``tree_sum`` (no triangular
+solve, no dot: a chain's bits must not depend on the batch, tests/test_keys.py). When
+the params equal the target the substitution gives exactly ``I`` and ``0``, so the
+gradient is exactly zero and every optimiser (Adam included, whose update
+``g / (|g| + eps)`` would amplify rounding noise) leaves the model where it is
+(proofs/sh-1c-approximation-pseudo-data.md, part 3).
+
+The free parameters are ``mean``, ``chol_log_diag`` and the strictly lower part of
+``chol_unit_lower``: the loss reads nothing else, so the other entries get exactly
+zero gradient, and :func:`project` re-imposes the unit diagonal and zero upper part
+for optimisers that move them anyway (e.g. weight decay).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+
+from collapse_jax._reduce import tree_sum
+from collapse_jax.families.base import ApproxHooks
+
+# gaussian.py builds its family with these hooks, so it is imported lazily (inside
+# the functions, at trace time): no import cycle, and no re-entrant call of the
+# cached ``gaussian`` factory while it builds ``gaussian(dim, "mle")`` itself.
+
+__all__ = ["gaussian_approx_hooks", "gaussian_cross_entropy"]
+
+
+def _unit(u: jax.Array) -> jax.Array:
+    """``tril(u, -1) + I``: the unit lower-triangular matrix ``u`` stands for."""
+    d = u.shape[0]
+    return jnp.tril(u, -1) + jnp.eye(d, dtype=u.dtype)
+
+
+def _forward_substitution(unit: jax.Array, rhs: jax.Array) -> jax.Array:
+    """Solve ``unit @ x = rhs`` for unit lower-triangular ``unit`` (reads only its
+    strictly lower part); ``rhs`` is ``(d,)`` or ``(d, k)``.
+
+    Row ``i`` is ``rhs_i - sum_{k<i} unit_ik x_k`` by :func:`tree_sum`: exact when
+    ``rhs = unit`` (each row has one non-zero product, ``unit_ik * 1``), which makes
+    the gradient at the optimum exactly zero.
+    """
+    d = unit.shape[0]
+    rows = [rhs[0]]
+    for i in range(1, d):
+        prev = jnp.stack(rows)  # (i,) or (i, k)
+        coef = unit[i, :i].reshape((i,) + (1,) * (prev.ndim - 1))
+        rows.append(rhs[i] - tree_sum(coef * prev, 0))
+    return jnp.stack(rows)
+
+
+def gaussian_cross_entropy(params, target) -> jax.Array:
+    r"""``E_target[-log N(x; params)]`` for two Gaussians given by log-Cholesky params.
+
+    Args:
+      params: the model, :class:`~collapse_jax.GaussianParams` (``(d,)``, ``(d,)``,
+        ``(d, d)`` float arrays of one dtype).
+      target: the moments of the fitted distribution, same layout and dtype.
+
+    Returns:
+      ``()`` float: :math:`\tfrac12\log\det\Sigma + \tfrac12\operatorname{tr}
+      (\Sigma^{-1}S_t) + \tfrac12(m_t-\mu)^\top\Sigma^{-1}(m_t-\mu) + \tfrac d2
+      \log 2\pi`, differentiable in every leaf of ``params``.
+    """
+    s = params.chol_log_diag
+    d = s.shape[0]
+    dtype = s.dtype
+    u = _unit(params.chol_unit_lower)
+    a = _forward_substitution(u, _unit(target.chol_unit_lower))  # U^-1 U_t
+    z = _forward_substitution(u, target.mean - params.mean)  # U^-1 (m_t - mu)
+    lower = jnp.tril(jnp.ones((d, d), bool))
+    gap = jnp.where(lower, target.chol_log_diag[None, :] - s[:, None], 0)
+    b = jnp.where(lower, a * jnp.exp(gap), 0)  # L^-1 L_t
+    # (z_i e^{-s_i})^2 in two halves: the product is O(1) for a sample target, but
+    # e^{-s} alone overflows float32 at s < -88 (z is then flushed to zero anyway).
+    half = jnp.exp(-0.5 * s)
+    y = (z * half) * half  # L^-1 (m_t - mu)
+    trace = tree_sum(tree_sum(b * b, 1))
+    return (
+        tree_sum(s)
+        + 0.5 * trace
+        + 0.5 * tree_sum(y * y)
+        + jnp.asarray(0.5 * d * math.log(2 * math.pi), dtype)
+    )
+
+
+def _project(params):
+    return params._replace(chol_unit_lower=_unit(params.chol_unit_lower))
+
+
+@functools.cache
+def gaussian_approx_hooks(dim: int) -> ApproxHooks:
+    """The :class:`~collapse_jax.families.base.ApproxHooks` of ``gaussian(dim)``.
+
+    Targets are ddof-0 moments as :class:`~collapse_jax.GaussianParams`;
+    ``refit_target`` and ``sample_target`` are those of ``gaussian(dim, "mle")``
+    (standardised draws and the exact Bartlett draw: stable at collapsed scales);
+    ``target_from_model`` accepts a Gaussian, or any family whose ``view_kind`` is
+    ``"mixture"`` (moment-matched with ``collapse_jax.metrics.moment_match``); the
+    loss is :func:`gaussian_cross_entropy`. Cached: equal ``dim`` gives the same
+    object.
+
+    Examples:
+      >>> gaussian_approx_hooks(2) is gaussian_approx_hooks(2)
+      True
+    """
+
+    def mle():
+        from collapse_jax.families.gaussian import gaussian  # noqa: PLC0415
+
+        return gaussian(dim, "mle")
+
+    def target_from_data(data, weights):
+        from collapse_jax.families.gaussian import (  # noqa: PLC0415
+            GaussianParams,
+            _weighted_moments,
+        )
+
+        m, log_diag, unit = _weighted_moments(data, weights.astype(data.dtype), 0)
+        return GaussianParams(m, log_diag, unit)
+
+    def refit_target(sample_key, params, weights):
+        return mle().refit(sample_key, sample_key, params, weights)  # fit key unused
+
+    def sample_target(key, params, sample_size):
+        return mle().sample_fit(key, params, sample_size)
+
+    def target_from_model(source_family, source_params):
+        from collapse_jax.families.gaussian import GaussianParams  # noqa: PLC0415
+
+        if isinstance(source_params, GaussianParams):
+            return source_params
+        if source_family.view_kind == "mixture":
+            from collapse_jax.metrics import moment_match  # noqa: PLC0415 - optional
+
+            return moment_match(source_family.view(source_params))
+        raise ValueError(
+            f"gaussian approximate fit: source family must be a Gaussian or have a "
+            f"mixture view (view_kind='mixture'); got {source_family.name!r} with "
+            f"view_kind={source_family.view_kind!r}. Fit a family the Gaussian "
+            f"accepts."
+        )
+
+    return ApproxHooks(
+        target_from_data=target_from_data,
+        refit_target=refit_target,
+        sample_target=sample_target,
+        target_from_model=target_from_model,
+        loss=gaussian_cross_entropy,
+        project=_project,
+    )
