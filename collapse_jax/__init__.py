@@ -9,6 +9,7 @@ no JAX configuration, warning filter or logging setting.
 from collapse_jax import theory
 from collapse_jax._version import __version__
 from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
+from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
 from collapse_jax.families import (
     CategoricalParams,
     GaussianParams,
@@ -30,6 +31,9 @@ __all__ = [
     "ChainConfig",
     "ChainResult",
     "ChainState",
+    "decompose",
+    "Decomposition",
+    "ERROR_SOURCES",
     "ModelFamily",
     "gaussian",
     "gaussian_params",

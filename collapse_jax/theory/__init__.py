@@ -8,6 +8,8 @@ proof in ``proofs/``:
 * :mod:`collapse_jax.theory.multivariate`: the d-dimensional Gaussian chain (SH-7).
 * :mod:`collapse_jax.theory.discrete`: the categorical (Wright–Fisher) chain
   (SH-3, WF-1 to WF-5, WF-9).
+* :mod:`collapse_jax.theory.expressivity`: the population limit and the
+  expressivity error (SH-1): projections onto a smaller class.
 
 Index ``n`` counts fits (``n = 0`` is the truth); a ``sample_size`` is one int
 ``M`` or a per-generation schedule ``M_0, M_1, ...`` (generation ``i`` draws
@@ -26,6 +28,13 @@ from collapse_jax.theory.discrete import (
     non_absorption_bounds,
     wright_fisher_eigenvalues,
     wright_fisher_matrix,
+)
+from collapse_jax.theory.expressivity import (
+    moment_match_categorical,
+    moment_match_mixture,
+    top_k_kl_to_truth,
+    top_k_projection,
+    top_k_tv_to_truth,
 )
 from collapse_jax.theory.gaussian import (
     expected_log_variance,
@@ -51,6 +60,11 @@ from collapse_jax.theory.multivariate import (
 )
 
 __all__ = [
+    "top_k_tv_to_truth",
+    "top_k_projection",
+    "top_k_kl_to_truth",
+    "moment_match_mixture",
+    "moment_match_categorical",
     "absorption_horizon",
     "category_loss_probability",
     "collapse_generation",
