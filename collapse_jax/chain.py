@@ -77,9 +77,11 @@ class ChainResult:
       final_state: the batched :class:`ChainState` after the last generation.
       config: a JSON-serialisable description of the run.
       reference: the model of the fitted family that generation 0 stands for, and
-        that the family's metrics compare with: the truth itself, or, when the truth
-        belongs to another family (``init_family``), its population best fit in the
-        fitted family (its projection). ``params[:, 0]`` is this reference.
+        that the family's metrics compare with: the truth itself when it is a valid
+        model of the fitted family (e.g. a categorical truth of a ``max_support``
+        family), else its population best fit in the fitted family (its
+        projection, e.g. the moment-matched Gaussian of a mixture).
+        ``params[:, 0]`` is this reference.
     """
 
     params: Params | None

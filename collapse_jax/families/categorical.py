@@ -100,16 +100,22 @@ def _make(
     values = np.arange(k, dtype=np.float64) if support is None else np.asarray(support)
 
     def restrict(wc):
-        """Keep the ``max_support`` heaviest categories: the MLE in the class."""
+        """Keep the ``max_support`` heaviest categories (proofs/sh-1b-expressivity.md).
+
+        Every model of the class gives data outside its support likelihood 0, so the
+        fit keeps the support that explains the most points and takes frequencies
+        on it: the minimiser of ``KL(q || p_hat)`` over the class.
+        """
         return jnp.where(_top_k_mask(wc, max_support), wc, 0) if truncate else wc
 
     def project(params):
         """The best model of the class for a distribution: its top categories.
 
-        Among distributions on at most ``max_support`` categories, ``KL(p || q)`` is
-        least for ``q`` = ``p`` restricted to its ``max_support`` most probable
-        categories and renormalised (proofs/sh-1b-expressivity.md). A model already
-        in the class is returned unchanged, bit for bit.
+        Among distributions on at most ``max_support`` categories, the reverse
+        divergence ``KL(q || p)`` is least (``-log p(A)``) for ``q`` = ``p``
+        restricted to its ``max_support`` most probable categories and renormalised
+        (proofs/sh-1b-expressivity.md). A model already in the class is returned
+        unchanged, bit for bit.
         """
         if not truncate:
             return params
@@ -340,7 +346,7 @@ def categorical(
       num_categories: ``K >= 1``.
       max_support: ``None``, or ``k`` in ``1..K``: the class of distributions on at
         most ``k`` categories (support truncation, an expressivity error). The fit is
-        the maximum-likelihood model in the class: the ``k`` most frequent categories
+        the best model of the class: the ``k`` most frequent categories
         of the data (ties to the lower index), renormalised.
       support: ``None`` (the values ``0 .. K-1``) or ``K`` finite numbers: the value
         of each category, used when a continuous family is fitted to this one

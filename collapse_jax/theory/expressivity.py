@@ -2,9 +2,11 @@ r"""Closed forms for the population limit and the expressivity error (SH-1).
 
 With ``sample_size=None`` (M = ∞) a chain is a deterministic map of the previous
 model: the population fit, the best model of the fitted class for the previous
-model's exact distribution (the minimiser of KL(p ‖ q) over the class, which is the
-maximum-likelihood limit). Two facts follow (proofs/sh-1a-population-limit.md and
-proofs/sh-1b-expressivity.md):
+model's exact distribution: the maximiser of E_p log q over the class (the M → ∞
+limit of maximum likelihood; the minimiser of KL(p ‖ q) when p has a density), or,
+for a class of distributions on k categories where every q has E_p log q = −∞, the
+minimiser of the reverse divergence KL(q ‖ p). Two facts follow
+(proofs/sh-1a-population-limit.md and proofs/sh-1b-expressivity.md):
 
 * **Well-specified, exact fit** (the truth is in the class): the truth is its own
   best fit, so every generation equals the truth.
@@ -141,9 +143,11 @@ def top_k_projection(probs, k: int) -> np.ndarray:
     r"""The best distribution on at most ``k`` categories for ``probs``.
 
     Keeps the ``k`` most probable categories (ties to the lower index) and
-    renormalises: this minimises KL(p ‖ q) over distributions supported on ``k``
-    categories (proofs/sh-1b-expressivity.md). A distribution already supported on
-    ``k`` categories or fewer is returned unchanged.
+    renormalises: this minimises the reverse divergence KL(q ‖ p) = −log p(A) over
+    distributions supported on ``k`` categories (the forward KL(p ‖ q) is infinite
+    for every such q when p has more categories; proofs/sh-1b-expressivity.md). A
+    distribution already supported on ``k`` categories or fewer is returned
+    unchanged.
 
     Examples:
       >>> top_k_projection([0.1, 0.6, 0.3], 2).round(6).tolist()
