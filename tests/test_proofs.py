@@ -48,7 +48,8 @@ def test_proof_is_indexed(path):
 def test_cited_code_and_tests_exist(path):
     text = path.read_text()
     for module, name in re.findall(
-        r"(?:collapse_jax\.theory\.)?\b(gaussian|discrete|multivariate)"
+        r"(?:collapse_jax\.theory\.)?"
+        r"\b(gaussian|discrete|multivariate|expressivity|approximation)"
         r"\.([a-z_0-9]+)\b",
         text,
     ):

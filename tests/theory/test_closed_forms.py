@@ -619,3 +619,100 @@ def test_as_schedule_accepts_ints_and_sequences():
 def test_bad_input_raises_a_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------------
+# SH-1b: projections onto a smaller class (theory.expressivity)
+# --------------------------------------------------------------------------------
+
+
+def test_moment_match_of_a_1d_mixture_by_quadrature():
+    w, mu, var = np.array([0.2, 0.5, 0.3]), np.array([-3.0, 0.5, 4.0]), [0.5, 1.0, 2.0]
+
+    def density(x):
+        return sum(
+            wj * stats.norm.pdf(x, mj, math.sqrt(vj))
+            for wj, mj, vj in zip(w, mu, var, strict=True)
+        )
+
+    m1 = integrate.quad(lambda x: x * density(x), -np.inf, np.inf)[0]
+    m2 = integrate.quad(lambda x: (x - m1) ** 2 * density(x), -np.inf, np.inf)[0]
+    m, s = theory.moment_match_mixture(w, mu[:, None], np.array(var)[:, None, None])
+    assert m[0] == pytest.approx(m1, rel=1e-10)
+    assert s[0, 0] == pytest.approx(m2, rel=1e-10)
+
+
+def test_moment_match_minimises_the_gaussian_cross_entropy():
+    """E_p[-log N(x; m, S)] is least at the moments (SH-1b (a)): perturb and compare."""
+    rng = np.random.default_rng(0)
+    w = np.array([0.4, 0.6])
+    mu = rng.normal(size=(2, 2))
+    covs = np.stack([np.eye(2) * 0.5, np.array([[1.0, 0.3], [0.3, 0.8]])])
+    m, s = theory.moment_match_mixture(w, mu, covs)
+
+    def cross_entropy(mean, cov):
+        inv = np.linalg.inv(cov)
+        out = 0.5 * np.linalg.slogdet(2 * np.pi * cov)[1]
+        for wj, mj, cj in zip(w, mu, covs, strict=True):
+            d = mj - mean
+            out += wj * 0.5 * (np.trace(inv @ cj) + d @ inv @ d)
+        return out
+
+    best = cross_entropy(m, s)
+    for _ in range(50):
+        dm = rng.normal(scale=0.1, size=2)
+        a = rng.normal(scale=0.1, size=(2, 2))
+        assert cross_entropy(m + dm, s + a @ a.T + 1e-3 * np.eye(2)) > best
+        assert cross_entropy(m + dm, s) > best
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_top_k_projection_minimises_the_reverse_kl_by_enumeration(k):
+    p = np.array([0.04, 0.35, 0.06, 0.25, 0.2, 0.1])
+    q = theory.top_k_projection(p, k)
+    best = min(-np.log(p[list(a)].sum()) for a in itertools.combinations(range(6), k))
+    kept = q > 0
+    kl = float(np.sum(q[kept] * np.log(q[kept] / p[kept])))
+    assert kl == pytest.approx(best, rel=1e-12, abs=1e-15)
+    assert theory.top_k_kl_to_truth(p, k) == pytest.approx(best, rel=1e-12, abs=1e-15)
+    assert theory.top_k_tv_to_truth(p, k) == pytest.approx(
+        0.5 * np.abs(p - q).sum(), rel=1e-12, abs=1e-15
+    )
+
+
+def test_top_k_projection_keeps_a_model_in_the_class_and_breaks_ties_low():
+    p = np.array([0.0, 0.5, 0.0, 0.5])
+    assert np.array_equal(theory.top_k_projection(p, 2), p)
+    q = theory.top_k_projection([0.25, 0.25, 0.25, 0.25], 2)
+    assert q.tolist() == [0.5, 0.5, 0.0, 0.0]
+
+
+def test_moment_match_categorical_by_definition():
+    m, v = theory.moment_match_categorical([0.2, 0.3, 0.5], [-1.0, 2.0, 10.0])
+    assert m == pytest.approx(-0.2 + 0.6 + 5.0)
+    assert v == pytest.approx(0.2 * 1 + 0.3 * 4 + 0.5 * 100 - m**2)
+
+
+@pytest.mark.parametrize(
+    "call, pattern",
+    [
+        (
+            lambda: theory.moment_match_mixture(
+                [0.5, 0.6], [[0.0], [1.0]], [[[1.0]], [[1.0]]]
+            ),
+            r"weights must be non-negative weights summing to 1",
+        ),
+        (
+            lambda: theory.moment_match_mixture([1.0], [[0.0]], [[1.0]]),
+            r"covs must be an array with 3 dimension",
+        ),
+        (lambda: theory.top_k_projection([0.5, 0.5], 0), r"k must be >= 1; got 0\. Pass an int >= 1"),
+        (
+            lambda: theory.moment_match_categorical([0.5, 0.5], [1.0]),
+            r"support must be 2 values, one per category",
+        ),
+    ],
+)
+def test_expressivity_closed_forms_reject_bad_input(call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call()
