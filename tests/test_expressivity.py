@@ -30,7 +30,7 @@ PROBS = np.array([0.04, 0.35, 0.06, 0.25, 0.2, 0.1])
 
 def _equal_over_generations(tree, start=1):
     """Every generation from ``start`` on equals generation ``start``, bit for bit."""
-    for leaf in np.atleast_1d(tree) if isinstance(tree, np.ndarray) else tree:
+    for leaf in [tree] if isinstance(tree, np.ndarray) else tree:
         leaf = np.asarray(leaf)
         ref = leaf[:, start : start + 1]
         assert np.array_equal(
