@@ -6,7 +6,7 @@ checked against simulation (``collapse-jax verify``). Importing the package chan
 no JAX configuration, warning filter or logging setting.
 """
 
-from collapse_jax import theory
+from collapse_jax import metrics, theory
 from collapse_jax._version import __version__
 from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
@@ -20,6 +20,7 @@ from collapse_jax.families import (
     gaussian_mean_cov,
     gaussian_params,
 )
+from collapse_jax.fitting import PseudoData, approximate, pseudo_data
 from collapse_jax.keys import KEY_SCHEME_VERSION
 from collapse_jax.progress import progress_bar
 from collapse_jax.regimes import Regime, replace
@@ -42,6 +43,9 @@ __all__ = [
     "categorical",
     "categorical_params",
     "CategoricalParams",
+    "approximate",
+    "pseudo_data",
+    "PseudoData",
     "Regime",
     "replace",
     "Status",
@@ -49,4 +53,5 @@ __all__ = [
     "KEY_SCHEME_VERSION",
     "progress_bar",
     "theory",
+    "metrics",
 ]

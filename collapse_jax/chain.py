@@ -670,7 +670,7 @@ def run_chains(
 
     truth = source.cast_params(init, jdtype)
     reference = (
-        _project(family, source, truth)
+        _project(family.exact_family or family, source, truth)
         if cross and not _is_model_of(family, init)
         else (family.cast_params(init, jdtype) if cross else truth)
     )

@@ -1,4 +1,4 @@
-r"""What optimiser-based fits (``collapse_jax.fitting.approximate``) need from a Gaussian.
+r"""What optimiser-based fits (``collapse_jax.fitting``) need from a Gaussian.
 
 A *target* is a :class:`~collapse_jax.GaussianParams` holding the first two moments
 of the distribution to be fitted (ddof 0): the weighted sample moments, the moments
@@ -87,13 +87,17 @@ def gaussian_cross_entropy(params, target) -> jax.Array:
     u = _unit(params.chol_unit_lower)
     a = _forward_substitution(u, _unit(target.chol_unit_lower))  # U^-1 U_t
     z = _forward_substitution(u, target.mean - params.mean)  # U^-1 (m_t - mu)
-    lower = jnp.tril(jnp.ones((d, d), bool))
-    gap = jnp.where(lower, target.chol_log_diag[None, :] - s[:, None], 0)
-    b = jnp.where(lower, a * jnp.exp(gap), 0)  # L^-1 L_t
-    # (z_i e^{-s_i})^2 in two halves: the product is O(1) for a sample target, but
-    # e^{-s} alone overflows float32 at s < -88 (z is then flushed to zero anyway).
-    half = jnp.exp(-0.5 * s)
-    y = (z * half) * half  # L^-1 (m_t - mu)
+    # Entries that are exactly zero (the optimum, or terms flushed to zero at
+    # collapsed scales) stay zero, even where their scale factor overflows: the
+    # double `where` keeps 0 * inf = NaN out of the values and the gradients.
+    live = jnp.tril(jnp.ones((d, d), bool)) & (a != 0)
+    gap = jnp.where(live, target.chol_log_diag[None, :] - s[:, None], 0)
+    b = jnp.where(live, a * jnp.exp(gap), 0)  # L^-1 L_t
+    # y_i = z_i e^{-s_i} in two halves: O(1) for a sample target, while e^{-s} alone
+    # overflows float32 at s < -88 (where z, at scale e^s, is flushed to zero).
+    z_live = z != 0
+    half = jnp.exp(jnp.where(z_live, -0.5 * s, 0))
+    y = jnp.where(z_live, (z * half) * half, 0)  # L^-1 (m_t - mu)
     trace = tree_sum(tree_sum(b * b, 1))
     return (
         tree_sum(s)
@@ -114,8 +118,9 @@ def gaussian_approx_hooks(dim: int) -> ApproxHooks:
     Targets are ddof-0 moments as :class:`~collapse_jax.GaussianParams`;
     ``refit_target`` and ``sample_target`` are those of ``gaussian(dim, "mle")``
     (standardised draws and the exact Bartlett draw: stable at collapsed scales);
-    ``target_from_model`` accepts a Gaussian, or any family whose ``view_kind`` is
-    ``"mixture"`` (moment-matched with ``collapse_jax.metrics.moment_match``); the
+    ``target_from_model`` accepts a Gaussian, or any family the Gaussian accepts
+    as a source (``check_source``: mixtures, numeric categoricals), moment-matched
+    as the exact fit ``fit_population_from`` does; the
     loss is :func:`gaussian_cross_entropy`. Cached: equal ``dim`` gives the same
     object.
 
@@ -149,16 +154,10 @@ def gaussian_approx_hooks(dim: int) -> ApproxHooks:
 
         if isinstance(source_params, GaussianParams):
             return source_params
-        if source_family.view_kind == "mixture":
-            from collapse_jax.metrics import moment_match  # noqa: PLC0415 - optional
-
-            return moment_match(source_family.view(source_params))
-        raise ValueError(
-            f"gaussian approximate fit: source family must be a Gaussian or have a "
-            f"mixture view (view_kind='mixture'); got {source_family.name!r} with "
-            f"view_kind={source_family.view_kind!r}. Fit a family the Gaussian "
-            f"accepts."
-        )
+        # Another family (a mixture, a categorical on a numeric support): the
+        # population target is its moment match, which is exactly what the exact
+        # Gaussian fit returns (proofs/sh-1b-expressivity.md).
+        return mle().fit_population_from(source_family, source_params)
 
     return ApproxHooks(
         target_from_data=target_from_data,

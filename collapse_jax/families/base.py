@@ -120,6 +120,10 @@ class ModelFamily(NamedTuple):
         family-independent form, for distances to a truth of another family.
       view_kind: ``"mixture"``, ``"probs"`` or None.
       approx: :class:`ApproxHooks` or None: what optimiser-based fits need.
+      exact_family: None, or the family with the exact fit that this one wraps in
+        an imperfect procedure (``collapse_jax.approximate``); the runner projects
+        a truth of another family with the exact fit, so the reference of a run
+        does not depend on the procedure.
     """
 
     name: str
@@ -145,3 +149,4 @@ class ModelFamily(NamedTuple):
     view: Callable[..., Any] | None = None
     view_kind: str | None = None
     approx: ApproxHooks | None = None
+    exact_family: Any = None

@@ -33,6 +33,7 @@ from collapse_jax.checks import (
     check_positive_int,
     fail,
 )
+from collapse_jax.families._gaussian_approx import gaussian_approx_hooks
 from collapse_jax.families.base import ModelFamily
 from collapse_jax.status import Status
 
@@ -383,6 +384,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         fit_population_from=fit_population_from,
         view=view,
         view_kind="mixture",
+        approx=gaussian_approx_hooks(dim),
     )
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import optax
-
 import jax
+import optax
 
 __all__ = ["minimise"]
 

@@ -8,6 +8,9 @@ proof in ``proofs/``:
 * :mod:`collapse_jax.theory.multivariate`: the d-dimensional Gaussian chain (SH-7).
 * :mod:`collapse_jax.theory.discrete`: the categorical (Wright–Fisher) chain
   (SH-3, WF-1 to WF-5, WF-9).
+* :mod:`collapse_jax.theory.approximation`: the functional-approximation error
+  (SH-1): the pseudo-data (biased objective) closed form and the float64 K-step
+  optimiser map.
 * :mod:`collapse_jax.theory.expressivity`: the population limit and the
   expressivity error (SH-1): projections onto a smaller class.
 
@@ -16,6 +19,12 @@ Index ``n`` counts fits (``n = 0`` is the truth); a ``sample_size`` is one int
 ``M_i`` points).
 """
 
+from collapse_jax.theory.approximation import (
+    fixed_start_rates,
+    gradient_map_iterate,
+    one_step_variance_fixed_point,
+    pseudo_data_moments,
+)
 from collapse_jax.theory.discrete import (
     absorption_horizon,
     category_loss_probability,
@@ -60,6 +69,10 @@ from collapse_jax.theory.multivariate import (
 )
 
 __all__ = [
+    "pseudo_data_moments",
+    "one_step_variance_fixed_point",
+    "gradient_map_iterate",
+    "fixed_start_rates",
     "top_k_tv_to_truth",
     "top_k_projection",
     "top_k_kl_to_truth",

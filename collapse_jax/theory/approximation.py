@@ -51,7 +51,11 @@ _STARTS = ("warm", "fixed")
 
 
 class GaussianPath(NamedTuple):
-    """A deterministic Gaussian chain, generations ``0..N`` along the first axis."""
+    """A deterministic Gaussian chain, generations ``0..N`` along the first axis.
+
+    Returned by :func:`gradient_map_iterate`
+    (proofs/sh-1c-approximation-pseudo-data.md).
+    """
 
     mean: np.ndarray  # (N + 1, d) float64
     cov: np.ndarray  # (N + 1, d, d) float64
@@ -67,29 +71,58 @@ def _moments(caller, mean_name, cov_name, mean, cov, dim=None):
         m = np.atleast_1d(np.asarray(mean, dtype=np.float64))
         c = np.asarray(cov, dtype=np.float64)
     except (TypeError, ValueError):
-        fail(caller, f"{mean_name}, {cov_name}", "numbers",
-             described(f"{mean!r}, {cov!r}"), "Pass floats.")
+        fail(
+            caller,
+            f"{mean_name}, {cov_name}",
+            "numbers",
+            described(f"{mean!r}, {cov!r}"),
+            "Pass floats.",
+        )
     if c.ndim == 0:
         c = c.reshape(1, 1)
     if m.ndim != 1:
-        fail(caller, mean_name, "a vector of shape (d,)", described(f"shape {m.shape}"),
-             "Pass a 1-D mean (or a scalar for d = 1).")
+        fail(
+            caller,
+            mean_name,
+            "a vector of shape (d,)",
+            described(f"shape {m.shape}"),
+            "Pass a 1-D mean (or a scalar for d = 1).",
+        )
     d = m.shape[0]
     if dim is not None and d != dim:
-        fail(caller, mean_name, f"of dimension {dim} like mean0",
-             described(f"dimension {d}"), "Use one dimension throughout.")
+        fail(
+            caller,
+            mean_name,
+            f"of dimension {dim} like mean0",
+            described(f"dimension {d}"),
+            "Use one dimension throughout.",
+        )
     if c.shape != (d, d):
-        fail(caller, cov_name, f"a matrix of shape ({d}, {d})",
-             described(f"shape {c.shape}"), "Pass a (d, d) covariance for a (d,) mean.")
+        fail(
+            caller,
+            cov_name,
+            f"a matrix of shape ({d}, {d})",
+            described(f"shape {c.shape}"),
+            "Pass a (d, d) covariance for a (d,) mean.",
+        )
     if not (np.all(np.isfinite(m)) and np.all(np.isfinite(c))):
-        fail(caller, f"{mean_name}, {cov_name}", "finite",
-             described("NaN or inf entries"), "Remove NaN or inf entries.")
+        fail(
+            caller,
+            f"{mean_name}, {cov_name}",
+            "finite",
+            described("NaN or inf entries"),
+            "Remove NaN or inf entries.",
+        )
     if not np.allclose(c, c.T, rtol=1e-10, atol=0.0):
         fail(caller, cov_name, "symmetric", c.tolist(), "Pass (cov + cov.T) / 2.")
     if np.linalg.eigvalsh(c).min() <= 0:
-        fail(caller, cov_name, "positive definite",
-             described(f"smallest eigenvalue {np.linalg.eigvalsh(c).min():g}"),
-             "Pass a covariance with strictly positive eigenvalues.")
+        fail(
+            caller,
+            cov_name,
+            "positive definite",
+            described(f"smallest eigenvalue {np.linalg.eigvalsh(c).min():g}"),
+            "Pass a covariance with strictly positive eigenvalues.",
+        )
     return m, c
 
 
@@ -100,16 +133,25 @@ def _check_strength(value, caller, *, positive):
         x = None
     ok = x is not None and np.isfinite(x) and (x > 0 if positive else x >= 0)
     if not ok:
-        fail(caller, "strength", "a finite number > 0" if positive else
-             "a finite number >= 0", described(repr(value)),
-             "Pass the pseudo-data weight rho, e.g. strength=0.5.")
+        fail(
+            caller,
+            "strength",
+            "a finite number > 0" if positive else "a finite number >= 0",
+            described(repr(value)),
+            "Pass the pseudo-data weight rho, e.g. strength=0.5.",
+        )
     return x
 
 
 def _choice(value, name, caller, choices):
     if value not in choices:
-        fail(caller, name, f"one of {choices}", described(repr(value)),
-             f"Pass one of {choices}.")
+        fail(
+            caller,
+            name,
+            f"one of {choices}",
+            described(repr(value)),
+            f"Pass one of {choices}.",
+        )
     return value
 
 
@@ -234,8 +276,13 @@ def one_step_variance_fixed_point(learning_rate: float) -> float:
     caller = "one_step_variance_fixed_point"
     eta = check_positive_float(learning_rate, "learning_rate", caller)
     if eta == 0.5:
-        fail(caller, "learning_rate", "!= 0.5", eta,
-             "At eta = 1/2 the two fixed points merge at r = 1.")
+        fail(
+            caller,
+            "learning_rate",
+            "!= 0.5",
+            eta,
+            "At eta = 1/2 the two fixed points merge at r = 1.",
+        )
     branch = -1 if 2 * eta < 1 else 0
     w = lambertw(-2 * eta * np.exp(-2 * eta), branch)
     return float(-w.real / (2 * eta))
@@ -295,11 +342,14 @@ def _descend(start, targets, optimizer, lr, num_steps):
             trace = [g + MOMENTUM * t for g, t in zip(grads, trace, strict=True)]
             steps = [lr * t for t in trace]
         else:  # optax.scale_by_adam, eps_root = 0
-            mu = [(1 - ADAM_B1) * g + ADAM_B1 * m for g, m in zip(grads, mu, strict=True)]
-            nu = [(1 - ADAM_B2) * g**2 + ADAM_B2 * v for g, v in zip(grads, nu, strict=True)]
+            pairs = list(zip(grads, mu, nu, strict=True))
+            mu = [(1 - ADAM_B1) * g + ADAM_B1 * m for g, m, _ in pairs]
+            nu = [(1 - ADAM_B2) * g**2 + ADAM_B2 * v for g, _, v in pairs]
             c1, c2 = 1 - ADAM_B1**k, 1 - ADAM_B2**k
-            steps = [lr * (m / c1) / (np.sqrt(v / c2) + ADAM_EPS)
-                     for m, v in zip(mu, nu, strict=True)]
+            steps = [
+                lr * (m / c1) / (np.sqrt(v / c2) + ADAM_EPS)
+                for m, v in zip(mu, nu, strict=True)
+            ]
         params = [x - st for x, st in zip(params, steps, strict=True)]
         params[2] = np.tril(params[2], -1) + np.eye(params[2].shape[0])  # project
         if not all(np.all(np.isfinite(x)) for x in params) or np.any(params[1] > 700):
@@ -375,26 +425,44 @@ def gradient_map_iterate(
     init = None
     if start == "fixed":
         if init_mean is None or init_cov is None:
-            fail(caller, "init_mean, init_cov", "given with start='fixed'",
-                 described("None"), "Pass the fixed initialisation.")
-        init = _to_params(*_moments(caller, "init_mean", "init_cov", init_mean,
-                                    init_cov, d))
+            fail(
+                caller,
+                "init_mean, init_cov",
+                "given with start='fixed'",
+                described("None"),
+                "Pass the fixed initialisation.",
+            )
+        init = _to_params(
+            *_moments(caller, "init_mean", "init_cov", init_mean, init_cov, d)
+        )
     penalty = None
     if rho > 0:
         if penalty_mean is None or penalty_cov is None:
-            fail(caller, "penalty_mean, penalty_cov", "given with strength > 0",
-                 described("None"), "Pass the reference model of the penalty.")
-        penalty = _to_params(*_moments(caller, "penalty_mean", "penalty_cov",
-                                       penalty_mean, penalty_cov, d))
+            fail(
+                caller,
+                "penalty_mean, penalty_cov",
+                "given with strength > 0",
+                described("None"),
+                "Pass the reference model of the penalty.",
+            )
+        penalty = _to_params(
+            *_moments(
+                caller, "penalty_mean", "penalty_cov", penalty_mean, penalty_cov, d
+            )
+        )
     theta = _to_params(m0, c0)
     path = [theta]
     for _ in range(n):
         targets = [(1.0, theta)] + ([] if penalty is None else [(rho, penalty)])
-        theta = _descend(init if start == "fixed" else theta, targets, optimizer,
-                         lr, k)
+        theta = _descend(init if start == "fixed" else theta, targets, optimizer, lr, k)
         if theta is None:
-            fail(caller, "learning_rate", "small enough for a finite iteration", lr,
-                 "Lower the learning rate or the number of steps.")
+            fail(
+                caller,
+                "learning_rate",
+                "small enough for a finite iteration",
+                lr,
+                "Lower the learning rate or the number of steps.",
+            )
         theta = tuple(theta)
         path.append(theta)
     mean = np.stack([p[0] for p in path])
