@@ -6,19 +6,30 @@ checked against simulation (``collapse-jax verify``). Importing the package chan
 no JAX configuration, warning filter or logging setting.
 """
 
+# isort: off
+# Families before metrics: the GMM family imports collapse_jax.metrics, which imports
+# collapse_jax.families.base; importing metrics first would re-enter families.
+from collapse_jax import families
 from collapse_jax import metrics, theory
+
+# isort: on
 from collapse_jax._version import __version__
 from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
 from collapse_jax.families import (
     CategoricalParams,
     GaussianParams,
+    GmmParams,
+    MixtureView,
     ModelFamily,
     categorical,
     categorical_params,
     gaussian,
     gaussian_mean_cov,
     gaussian_params,
+    gmm,
+    gmm_params,
+    gmm_weights_means_covs,
 )
 from collapse_jax.fitting import PseudoData, approximate, pseudo_data
 from collapse_jax.keys import KEY_SCHEME_VERSION
@@ -43,6 +54,11 @@ __all__ = [
     "categorical",
     "categorical_params",
     "CategoricalParams",
+    "gmm",
+    "gmm_params",
+    "gmm_weights_means_covs",
+    "GmmParams",
+    "MixtureView",
     "approximate",
     "pseudo_data",
     "PseudoData",
@@ -54,4 +70,5 @@ __all__ = [
     "progress_bar",
     "theory",
     "metrics",
+    "families",
 ]

@@ -391,13 +391,16 @@ def _check_representable(init, dtype) -> None:
     limit = float(np.finfo(np.float32).max)
     for path, leaf in jax.tree_util.tree_leaves_with_path(init):
         x = np.asarray(leaf)
-        if np.issubdtype(x.dtype, np.floating) and np.any(np.abs(x) > limit):
+        # -inf is a legitimate value (a dead mixture component has log weight
+        # -inf); only finite values beyond the float32 range are refused.
+        too_big = np.isfinite(x) & (np.abs(x) > limit)
+        if np.issubdtype(x.dtype, np.floating) and np.any(too_big):
             where = jax.tree_util.keystr(path)
             fail(
                 _FN,
                 f"init{where}",
                 "representable in float32 (|x| <= 3.4e38)",
-                described(f"values up to {np.max(np.abs(x)):.3g}"),
+                described(f"values up to {np.max(np.abs(x[np.isfinite(x)])):.3g}"),
                 "Rescale the problem, or run with dtype='float64' (x64 enabled).",
             )
 

@@ -1,6 +1,6 @@
 """Model families: factories and params constructors."""
 
-from collapse_jax.families.base import ModelFamily
+from collapse_jax.families.base import ApproxHooks, MixtureView, ModelFamily
 from collapse_jax.families.categorical import (
     CategoricalParams,
     categorical,
@@ -12,9 +12,21 @@ from collapse_jax.families.gaussian import (
     gaussian_mean_cov,
     gaussian_params,
 )
+from collapse_jax.families.gmm import (
+    GmmParams,
+    gmm,
+    gmm_params,
+    gmm_weights_means_covs,
+)
 
 __all__ = [
     "ModelFamily",
+    "MixtureView",
+    "ApproxHooks",
+    "GmmParams",
+    "gmm",
+    "gmm_params",
+    "gmm_weights_means_covs",
     "GaussianParams",
     "gaussian",
     "gaussian_params",
