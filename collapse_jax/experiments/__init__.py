@@ -1,0 +1,1 @@
+"""Named experiments: the papers' figures as functions and scripts."""
