@@ -33,7 +33,7 @@ def test_the_two_setup_commands_are_there_and_ci_runs_the_test_command():
 
 
 def test_python_examples_run_and_their_comments_hold():
-    first, second = _blocks("python")
+    first, second, sources = _blocks("python")
     ns: dict = {}
     exec(first, ns)  # noqa: S102 - the README's own example
     lv = ns["res"].metrics["log_var"][:, 200, 0].astype(np.float64)
@@ -44,3 +44,16 @@ def test_python_examples_run_and_their_comments_hold():
     assert ns["res"].failures() == []
     exec(second, ns)  # noqa: S102
     assert ns["res"].metrics["absorbed"][:, -1].all()
+
+
+def test_error_sources_example_runs_and_its_comments_hold():
+    ns: dict = {"np": np}
+    exec("import collapse_jax as cj\n" + _blocks("python")[2], ns)  # noqa: S102
+    res = ns["res"]
+    assert np.max(np.abs(res.metrics["w2_mm_sq_to_truth"][0])) < 1e-5
+    l2 = res.metrics["l2_to_truth"][0]
+    assert l2[0] == 0 and l2[1] > 0.01
+    assert np.all(l2[1:] == l2[1])
+    dec = ns["dec"]
+    assert dec.median("l2_to_truth").shape == (4, 6)
+    assert dec.effects("l2_to_truth")["S+E"].shape == (6,)

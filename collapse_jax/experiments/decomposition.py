@@ -101,7 +101,7 @@ def plot(dec: cj.Decomposition, path, metric: str = "l2_to_truth") -> list[str]:
             y[1:],
             styles[sum(combo)],
             lw=1.8,
-            label=label,
+            label=label if np.any(med[i] > 0) else f"{label} (0: not drawn)",
             color=f"C{i}",
         )
     ax.set_xscale("log")
