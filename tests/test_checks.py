@@ -315,10 +315,12 @@ CASES = [
     ("progress a string", lambda: _run(progress="tqdm"), TypeError,
      r"progress must be None or a callable.*; got 'tqdm'\."),
     ("metrics unknown name", lambda: _run(metrics=["mean", "nope"]), ValueError,
-     r"run_chains\(\): metrics must be a sequence of distinct names from \('mean', 'log_var',"
-     r".*; got \['mean', 'nope'\]\. Pass None for the default metrics"),
+     r"run_chains\(\): metrics must be a sequence of distinct names from "
+     r"\('mean', 'log_var',.*; got \['mean', 'nope'\]\. "
+     r"Pass None for the default metrics"),
     ("metrics of another family", lambda: _run(metrics=["entropy"]), ValueError,
-     r"metrics must be a sequence of distinct names from \('mean'.*; got \['entropy'\]\."),
+     r"metrics must be a sequence of distinct names from \('mean'.*; "
+     r"got \['entropy'\]\."),
     ("metrics a bare string", lambda: _run(metrics="mean"), ValueError,
      r"metrics must be a sequence of distinct names from .*; got 'mean'\."),
     ("record_params=1", lambda: _run(record_params=1), TypeError,

@@ -5,36 +5,21 @@ log-Cholesky layout of :class:`~collapse_jax.GaussianParams`:
 ``Sigma_j = L_j L_j^T`` with ``L_j = U_j diag(exp(s_j))``. Scales live in ``s`` alone,
 so a collapsing chain reaches tiny variances without underflow.
 
-**EM in the previous model's frames.** Every fit is warm-started from the previous
-model ``prev`` (component identities persist across generations) and runs in the
-*whitened frame* of each previous component: point ``i`` is seen by component ``j``
-as ``y_ij = L_j^{-1} (x_i - mu_j)``, and component ``j``'s iterate is a mean ``m_j``
-and a factor ``A_j`` in that frame, so that ``mu_j' = mu_j + L_j m_j`` and
-``L_j' = L_j A_j``. EM is affine-equivariant per component (responsibilities depend
-only on the densities, and ``N(x; mu + L m, L A A^T L^T) = N(y; m, A A^T) / |det L|``),
-so this is exactly EM on ``x``. It is what makes long chains stable:
-
-* ``refit`` draws ``(c_i, z_i)`` (component, standard normal) and never forms
-  ``x_i``: its own component sees ``y = z`` *exactly*, and another component sees
-  ``L_k^{-1}(mu_c - mu_k) + (L_k^{-1} L_c) z``, whose factors involve only
-  differences of log-scales. No ``x - mean(x)`` at a collapsed scale, as in the
-  Gaussian family's standardised-draw refit (STYLE §4).
-* ``A_j`` is O(1) (the change of scale in one generation), so its triangular factor is
-  accurate whatever the absolute scale; it comes from a Householder LQ factorisation
-  of the weighted residuals (:func:`collapse_jax.metrics._lq_lower`), never from a
-  formed covariance.
-* Responsibilities are carried in log space (:func:`tree_logsumexp`); a component's
-  responsibility mass ``N_j`` is ``log N_j`` and its weights ``w_i r_ij / N_j`` come
-  from ``exp(log r_ij - log N_j)``, so a component with a tiny mass still gets an
-  accurate mean and covariance.
+This module is the public surface: :class:`GmmParams` and its host constructors,
+the family factory :func:`gmm` (with its metrics, status and validation) and
+:func:`em`. The EM core is in :mod:`collapse_jax.families._gmm_em`: every fit is
+warm-started from the previous model (component identities persist across
+generations) and is exactly EM on ``x``, run in the whitened frame of each previous
+component, which keeps long chains stable at collapsed scales (its docstring gives
+the details). Population fits by Gauss-Hermite quadrature and the start rules of
+``start_from`` are in :mod:`collapse_jax.families._gmm_population`.
 
 **Variance floor.** As scikit-learn's ``reg_covar``, the M-step covariance is
 ``S_j + variance_floor * I`` (weighted scatter over responsibility mass), in data
-units; in component ``j``'s frame that is ``variance_floor * L_j^{-1} L_j^{-T}``,
-appended to the residuals as the block ``sqrt(variance_floor) L_j^{-1}``.
-With ``variance_floor = 0`` this is plain EM, whose weighted mean log-likelihood is
-non-decreasing at every iteration; a positive floor trades that guarantee (the
-regularised M-step is not the maximiser) for never-singular covariances.
+units. With ``variance_floor = 0`` this is plain EM, whose weighted mean
+log-likelihood is non-decreasing at every iteration; a positive floor trades that
+guarantee (the regularised M-step is not the maximiser) for never-singular
+covariances.
 
 **Dead components.** A component whose responsibility mass is zero (log weight
 already ``-inf``, or a density that underflows at every point) or whose new weight
@@ -70,15 +55,37 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from collapse_jax._reduce import tree_logsumexp, tree_sum
+from collapse_jax._reduce import tree_sum
 from collapse_jax.checks import as_float_array, check_positive_int, described, fail
+
+# The EM core and the population fits live in private modules (module docstring);
+# the names marked F401 are re-exported for callers that reach in (benchmarks/).
+from collapse_jax.families._gmm_em import (
+    _LOG_2PI,
+    _em_frames,
+    _em_jit,
+    _estep,  # noqa: F401
+    _floor_block,  # noqa: F401
+    _Iterate,  # noqa: F401
+    _mstep,  # noqa: F401
+    _sanitise,  # noqa: F401
+    _whiten_data,
+    _whiten_draws,
+)
+from collapse_jax.families._gmm_population import (
+    MAX_QUADRATURE_NODES,  # noqa: F401
+    _auto_order,
+    _is_gaussian,
+    _quadrature_target,
+    _source_view,
+    _start_from,
+    _start_from_gaussian,
+)
 from collapse_jax.families.base import ApproxHooks, MixtureView, ModelFamily
 from collapse_jax.families.gaussian import GaussianParams, _log_diag_cov
 from collapse_jax.metrics import (
     _logsumexp_small,
-    _lq_lower,
     _normalised_log_weights,
-    _scale_exp,
     _solve_unit_lower,
     _sum_small,
     gaussian_view,
@@ -88,18 +95,6 @@ from collapse_jax.metrics import (
 from collapse_jax.status import Status
 
 __all__ = ["GmmParams", "gmm", "gmm_params", "gmm_weights_means_covs", "em"]
-
-_LOG_2PI = math.log(2 * math.pi)
-# Population fits by quadrature use K_source * q**d nodes; beyond this many they
-# are refused with a message (memory and time grow as q**d).
-MAX_QUADRATURE_NODES = 2**18
-# The default order: q**d <= 4096 nodes per source component, q <= 64.
-_AUTO_NODES, _AUTO_MAX_ORDER = 4096, 64
-
-
-def _auto_order(dim: int) -> int:
-    q = int(math.floor(_AUTO_NODES ** (1.0 / dim) + 1e-9))
-    return max(2, min(_AUTO_MAX_ORDER, q))
 
 
 class GmmParams(NamedTuple):
@@ -275,230 +270,6 @@ def _sample(key, params: GmmParams, n: int) -> jax.Array:
     )
 
 
-def _whiten_data(prev: GmmParams, x: jax.Array):
-    """``y[i, j] = L_j^{-1} (x_i - mu_j)`` ``(n, k, d)`` and a ``(n, k)`` flag of
-    entries past the float range (set to 0 there; the density is taken as 0)."""
-    r = x[:, None, :] - prev.means[None, :, :]
-    u = _solve_unit_lower(prev.chol_unit_lower[None, :, :, :], r)
-    y = _scale_exp(u, -prev.chol_log_diag[None, :, :])
-    return _sanitise(y)
-
-
-def _whiten_draws(prev: GmmParams, c: jax.Array, z: jax.Array):
-    """:func:`_whiten_data` of ``x_i = mu_c + L_c z_i`` without forming ``x``.
-
-    ``L_k^{-1} (x_i - mu_k) = h[k, c] + G[k, c] z_i`` with ``G[k, j] = L_k^{-1} L_j``
-    (entries ``(U_k^{-1} U_j)_ab exp(s_jb - s_ka)``) and ``h[k, j] = L_k^{-1}(mu_j -
-    mu_k)``; a point's own component sees ``y = z`` exactly.
-    """
-    k, d = prev.means.shape
-    unit, s, mu = prev.chol_unit_lower, prev.chol_log_diag, prev.means
-    # P[k, j, b, :] = U_k^{-1} U_j[:, b] (column b), so G[k, j, a, b] = P[k, j, b, a].
-    cols = jnp.swapaxes(unit, -1, -2)[None, :, :, :]  # (1, j, b, d)
-    p = _solve_unit_lower(unit[:, None, None, :, :], cols)  # (k, j, b, d)
-    p = jnp.swapaxes(p, -1, -2)  # (k, j, a, b)
-    g = _scale_exp(p, s[None, :, None, :] - s[:, None, :, None])
-    q = _solve_unit_lower(unit[:, None, :, :], mu[None, :, :] - mu[:, None, :])
-    h = _scale_exp(q, -s[:, None, :])  # (k, j, d)
-    gc = jnp.swapaxes(g[:, c], 0, 1)  # (n, k, d, d)
-    hc = jnp.swapaxes(h[:, c], 0, 1)  # (n, k, d)
-    y = hc + _sum_small(gc * z[:, None, None, :], axis=-1)
-    own = c[:, None] == jnp.arange(k, dtype=jnp.int32)[None, :]
-    y = jnp.where(own[:, :, None], z[:, None, :], y)
-    return _sanitise(y)
-
-
-def _sanitise(y):
-    bad = ~jnp.all(jnp.isfinite(y), axis=-1)
-    return jnp.where(bad[:, :, None], jnp.zeros_like(y), y), bad
-
-
-class _Iterate(NamedTuple):
-    """EM iterate in the previous components' frames."""
-
-    log_pi: jax.Array  # (k,) normalised log weights
-    m: jax.Array  # (k, d) mean offsets: mu' = mu + L m
-    a: jax.Array  # (k, d) log-diagonal of A: L' = L A
-    v: jax.Array  # (k, d, d) unit lower-triangular part of A
-    singular: jax.Array  # (k,) bool, sticky: the component's covariance became
-    # singular (or non-finite) at an M-step; it is left out of later E-steps
-    broken: jax.Array  # () bool, sticky: a weighted point had zero (or NaN)
-    # density under every usable component
-
-
-def _estep(y, bad, w, frame_s, it: _Iterate):
-    """Log responsibilities ``(n, k)``, the weighted mean log-likelihood ``()``, and
-    whether some weighted point has zero or NaN density under the mixture."""
-    d = y.shape[-1]
-    r = y - it.m[None, :, :]
-    u = _solve_unit_lower(it.v[None, :, :, :], r)
-    t = _scale_exp(u, -it.a[None, :, :])
-    quad = _sum_small(t * t, axis=-1)  # (n, k)
-    log_det = _sum_small(it.a + frame_s, axis=-1)  # (k,): log |det L A|
-    log_n = -0.5 * quad - log_det[None, :] - 0.5 * d * _LOG_2PI
-    skip = bad | it.singular[None, :]
-    joint = jnp.where(skip, jnp.full_like(log_n, -jnp.inf), it.log_pi[None, :] + log_n)
-    lse = _logsumexp_small(joint, axis=1)  # (n,): log p(x_i)
-    has = w > 0
-    log_r = jnp.where(
-        has[:, None], joint - lse[:, None], jnp.full_like(joint, -jnp.inf)
-    )
-    total = tree_sum(w)
-    ll = tree_sum(jnp.where(has, w * lse, jnp.zeros_like(lse))) / total
-    lost = jnp.any(has & ~(lse > -jnp.inf))  # also true for a NaN
-    return log_r, ll, lost
-
-
-def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
-    """The next iterate from log responsibilities (frames of the previous model).
-
-    A component with zero responsibility mass, or a weight below the dtype's
-    smallest normal number, is dead (log weight ``-inf``, frame values kept:
-    ``m = 0``, ``A = I``). A component whose new factor is singular
-    or non-finite is marked ``singular`` and keeps its last iterate.
-    """
-    n, k, d = y.shape
-    dtype = y.dtype
-    log_nk = tree_logsumexp(log_r, axis=0, b=w[:, None])  # (k,): log N_j
-    # Dead: no responsibility mass, or a weight below the dtype's smallest normal
-    # number (it could never be sampled nor regain mass in this dtype).
-    log_tiny = math.log(float(jnp.finfo(dtype).tiny))
-    dead = (log_nk == -jnp.inf) | (_normalised_log_weights(log_nk) < log_tiny)
-    log_pi = _normalised_log_weights(
-        jnp.where(dead, jnp.full_like(log_nk, -jnp.inf), log_nk)
-    )
-    safe_nk = jnp.where(dead, jnp.zeros_like(log_nk), log_nk)
-    rho = jnp.where(
-        (w[:, None] > 0) & ~dead[None, :],
-        w[:, None] * jnp.exp(log_r - safe_nk[None, :]),
-        jnp.zeros_like(log_r),
-    )  # (n, k): w_i r_ij / N_j, summing to 1 over i
-    m = tree_sum(rho[:, :, None] * y, axis=0)  # (k, d)
-    resid = jnp.sqrt(rho)[:, :, None] * (y - m[None, :, :])  # (n, k, d)
-    # B_j^T = [floor block^T; residual rows]: the floor first, so the residuals are
-    # a prefix-stable tail (a fit to m points does not depend on how many masked
-    # draws follow them).
-    bt = jnp.concatenate([jnp.transpose(floor_block, (2, 0, 1)), resid], axis=0)
-    a, v = _lq_lower(bt)  # (k, d), (k, d, d)
-    eye = jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d))
-    m = jnp.where(dead[:, None], jnp.zeros_like(m), m)
-    a = jnp.where(dead[:, None], jnp.zeros_like(a), a)
-    v = jnp.where(dead[:, None, None], eye, v)
-    finite = (
-        jnp.all(jnp.isfinite(a), axis=-1)
-        & jnp.all(jnp.isfinite(m), axis=-1)
-        & jnp.all(jnp.isfinite(v), axis=(-2, -1))
-    )
-    singular = it.singular | ~finite
-    keep = singular[:, None]
-    return _Iterate(
-        log_pi,
-        jnp.where(keep, it.m, m),
-        jnp.where(keep, it.a, a),
-        jnp.where(keep[:, :, None], it.v, v),
-        singular,
-        it.broken | lost,
-    )
-
-
-def _floor_block(prev: GmmParams, variance_floor):
-    """``sqrt(floor) L_j^{-1} = sqrt(floor) diag(e^{-s_j}) U_j^{-1}``, ``(k, d, d)``:
-    the floor ``floor * I`` in component ``j``'s frame is this block times its
-    transpose. Zero for ``floor = 0``."""
-    k, d = prev.means.shape
-    dtype = prev.means.dtype
-    eye = jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d))
-    inv_t = _solve_unit_lower(prev.chol_unit_lower[:, None, :, :], eye)  # rows: cols
-    inv = jnp.swapaxes(inv_t, -1, -2)  # U_j^{-1}
-    floor = jnp.asarray(variance_floor, dtype)
-    half_log = 0.5 * jnp.log(floor)  # -inf for a zero floor: the block is 0
-    return _scale_exp(inv, half_log - prev.chol_log_diag[:, :, None])
-
-
-def _compose(prev: GmmParams, it: _Iterate, em_gain) -> GmmParams:
-    """Map an iterate from the frames back: ``mu' = mu + L m``, ``L' = L A``.
-
-    ``L A = U diag(e^s) V diag(e^a) = U [diag(e^s) V diag(e^-s)] diag(e^(s + a))``:
-    only ``exp(s_i - s_j)`` for ``i > j`` appears (as in the Gaussian family).
-    A dead component (``m = 0``, ``A = I``) keeps its previous values exactly.
-    """
-    k, d = prev.means.shape
-    s, unit = prev.chol_log_diag, prev.chol_unit_lower
-    lower = jnp.tril(jnp.ones((d, d), bool), -1)[None, :, :]
-    gap = jnp.where(lower, s[:, :, None] - s[:, None, :], jnp.zeros((k, d, d), s.dtype))
-    eye = jnp.broadcast_to(jnp.eye(d, dtype=s.dtype), (k, d, d))
-    inner = jnp.where(lower, it.v * jnp.exp(gap), eye)
-    new_unit = _sum_small(unit[:, :, :, None] * inner[:, None, :, :], axis=2)
-    step = _sum_small(unit * (jnp.exp(s) * it.m)[:, None, :], axis=-1)
-    return GmmParams(
-        it.log_pi,
-        prev.means + step,
-        s + it.a,
-        new_unit,
-        jnp.asarray(em_gain, s.dtype),
-    )
-
-
-def _em_frames(y, bad, weights, prev: GmmParams, num_iters: int, variance_floor):
-    """EM on whitened points; returns (params, mean log-likelihood trace)."""
-    dtype = y.dtype
-    k, d = prev.means.shape
-    w = weights.astype(dtype)
-    floor_block = _floor_block(prev, variance_floor)
-    start = _Iterate(
-        _normalised_log_weights(prev.log_weights),
-        jnp.zeros((k, d), dtype),
-        jnp.zeros((k, d), dtype),
-        jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d)),
-        jnp.zeros((k,), bool),
-        jnp.zeros((), bool),
-    )
-    frame_s = prev.chol_log_diag
-
-    def body(it, _):
-        log_r, ll, lost = _estep(y, bad, w, frame_s, it)
-        return _mstep(y, w, log_r, floor_block, it, lost), ll
-
-    it, trace = jax.lax.scan(body, start, None, length=num_iters)
-    _, last, lost = _estep(y, bad, w, frame_s, it)
-    trace = jnp.concatenate([trace, last[None]])
-    params = _compose(prev, it, trace[-1] - trace[-2])
-    return _mark_failures(params, it.singular, it.broken | lost), trace
-
-
-def _mark_failures(params: GmmParams, singular, broken) -> GmmParams:
-    """Make a failed fit visible to ``status`` (never a silently dead component).
-
-    A component whose covariance became singular gets a finite log weight and a NaN
-    ``chol_log_diag``: ``DEGENERATE_FIT`` (the root cause, even if points were then
-    left without a component). Otherwise a point no component could explain (zero
-    or NaN density everywhere) makes the log weights and ``em_gain`` NaN:
-    ``NONFINITE_PARAMS``.
-    """
-    lw = jnp.where(singular, jnp.zeros_like(params.log_weights), params.log_weights)
-    lw = jnp.where(broken & ~jnp.any(singular), jnp.full_like(lw, jnp.nan), lw)
-    s = jnp.where(
-        singular[:, None],
-        jnp.full_like(params.chol_log_diag, jnp.nan),
-        params.chol_log_diag,
-    )
-    gain = jnp.where(broken, jnp.full_like(params.em_gain, jnp.nan), params.em_gain)
-    return params._replace(log_weights=lw, chol_log_diag=s, em_gain=gain)
-
-
-def _cast_like(params: GmmParams, dtype) -> GmmParams:
-    return GmmParams(*(jnp.asarray(x, dtype) for x in params))
-
-
-def _em(data, weights, init, num_iters: int, variance_floor):
-    init = _cast_like(init, data.dtype)
-    y, bad = _whiten_data(init, data)
-    return _em_frames(y, bad, weights, init, num_iters, variance_floor)
-
-
-_em_jit = jax.jit(_em, static_argnames=("num_iters",))
-
-
 def em(data, weights, init: GmmParams, num_iters: int, variance_floor=0.0):
     """Expectation-maximisation for a Gaussian mixture, a fixed number of iterations.
 
@@ -557,130 +328,6 @@ def em(data, weights, init: GmmParams, num_iters: int, variance_floor=0.0):
             "Pass one weight per point.",
         )
     return _em_jit(data, weights, init, num_iters, jnp.asarray(variance_floor))
-
-
-# ------------------------------------------------- quadrature and source models ---
-
-
-@functools.cache
-def _gauss_hermite(order: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Tensor-product Gauss-Hermite rule for ``N(0, I_d)``: nodes ``(q^d, d)`` and
-    weights ``(q^d,)`` summing to 1 (float64, host). Exact for polynomials of degree
-    ``<= 2q - 1`` in each coordinate."""
-    x, w = np.polynomial.hermite_e.hermegauss(order)
-    w = w / w.sum()
-    grids = np.meshgrid(*([x] * dim), indexing="ij")
-    nodes = np.stack([g.reshape(-1) for g in grids], axis=-1)
-    wgrids = np.meshgrid(*([w] * dim), indexing="ij")
-    weights = np.prod(np.stack([g.reshape(-1) for g in wgrids], axis=-1), axis=-1)
-    return nodes, weights
-
-
-def _is_gaussian(params) -> bool:
-    return isinstance(params, GaussianParams)
-
-
-def _source_view(source_family: ModelFamily, source_params) -> MixtureView:
-    if _is_gaussian(source_params):
-        return gaussian_view(source_params)
-    if isinstance(source_params, GmmParams):
-        return _view(source_params)
-    return source_family.view(source_params)
-
-
-def _principal(s, unit):
-    """The principal standard-deviation vector ``sqrt(lambda_1) u_1`` of ``L L^T``,
-    sign fixed (largest-magnitude entry positive) so it is deterministic."""
-    top = jnp.max(s)
-    top = jnp.where(jnp.isfinite(top), top, jnp.zeros_like(top))
-    lt = unit * jnp.exp(s - top)[None, :]
-    u, sv, _ = jnp.linalg.svd(lt)
-    vec = u[:, 0] * sv[0]
-    big = jnp.argmax(jnp.abs(vec))
-    sign = jnp.where(vec[big] < 0, -1.0, 1.0).astype(vec.dtype)
-    return _scale_exp(sign * vec, top)
-
-
-def _quadrature_target(order: int, source: MixtureView):
-    """The source mixture as a weighted point set: per component, the Gauss-Hermite
-    nodes pushed through ``mu_j + L_j xi`` with weights ``pi_j omega_q``."""
-    k_src, d = source.means.shape
-    dtype = source.means.dtype
-    num = k_src * order**d
-    if num > MAX_QUADRATURE_NODES:
-        fail(
-            "gmm",
-            "quadrature_order",
-            f"small enough for at most {MAX_QUADRATURE_NODES} quadrature nodes "
-            f"(K * q^d, K = {k_src} source components, d = {d})",
-            described(f"q = {order}: {num} nodes"),
-            "Pass gmm(..., quadrature_order=q) with a smaller q, or use a finite "
-            "sample_size instead of the population limit.",
-        )
-    nodes, node_w = _gauss_hermite(order, d)
-    xi = jnp.asarray(nodes, dtype)  # (Q, d)
-    log_omega = jnp.asarray(np.log(node_w), dtype)  # (Q,)
-    lw = _normalised_log_weights(source.log_weights)
-    live = lw > -jnp.inf
-    scaled = jnp.exp(source.chol_log_diag)[:, None, :] * xi[None, :, :]  # (K, Q, d)
-    pts = source.means[:, None, :] + _sum_small(
-        source.chol_unit_lower[:, None, :, :] * scaled[:, :, None, :], axis=-1
-    )
-    pts = jnp.where(live[:, None, None], pts, jnp.zeros_like(pts))
-    w = jnp.where(
-        live[:, None],
-        jnp.exp(lw[:, None] + log_omega[None, :]),
-        jnp.zeros((k_src, xi.shape[0]), dtype),
-    )
-    return pts.reshape(-1, d), w.reshape(-1)
-
-
-def _start_from(k: int, source: MixtureView, dtype) -> GmmParams:
-    """A k-component start from a mixture view (see ``gmm`` for the rule)."""
-    lw = _normalised_log_weights(source.log_weights)
-    mu, s, unit = source.means, source.chol_log_diag, source.chol_unit_lower
-    k_src = lw.shape[0]
-    if k <= k_src:
-        order = jnp.argsort(-lw, stable=True)[:k]  # heaviest first, ties by index
-        keep = jnp.sort(order)  # original order: identities persist
-        lw, mu, s, unit = lw[keep], mu[keep], s[keep], unit[keep]
-    else:
-        log2 = math.log(2.0)
-        for _ in range(k - k_src):
-            j = jnp.argmax(lw)  # the heaviest (first on ties)
-            half = 0.5 * _principal(s[j], unit[j])
-            lw = jnp.concatenate([lw.at[j].add(-log2), lw[j][None] - log2])
-            mu = jnp.concatenate([mu.at[j].add(half), (mu[j] - half)[None, :]])
-            s = jnp.concatenate([s, s[j][None, :]])
-            unit = jnp.concatenate([unit, unit[j][None, :, :]])
-    return GmmParams(
-        _normalised_log_weights(lw).astype(dtype),
-        mu.astype(dtype),
-        s.astype(dtype),
-        unit.astype(dtype),
-        jnp.zeros((), dtype),
-    )
-
-
-def _start_from_gaussian(k: int, params: GaussianParams) -> GmmParams:
-    """k equal-weight copies of a Gaussian, means spread over ``+-sd/2`` along its
-    principal axis (offsets ``0.5 sd linspace(-1, 1, k)``; the Gaussian itself for
-    ``k = 1``)."""
-    mean = jnp.asarray(params.mean)
-    dtype = mean.dtype
-    s = jnp.asarray(params.chol_log_diag)
-    unit = jnp.asarray(params.chol_unit_lower)
-    d = mean.shape[0]
-    offsets = np.linspace(-0.5, 0.5, k) if k > 1 else np.zeros(1)
-    pv = _principal(s, unit)
-    means = mean[None, :] + jnp.asarray(offsets, dtype)[:, None] * pv[None, :]
-    return GmmParams(
-        jnp.full((k,), -math.log(k), dtype),
-        means,
-        jnp.broadcast_to(s[None, :], (k, d)),
-        jnp.broadcast_to(unit[None, :, :], (k, d, d)),
-        jnp.zeros((), dtype),
-    )
 
 
 # ---------------------------------------------------------------------- family ---

@@ -706,7 +706,10 @@ def test_moment_match_categorical_by_definition():
             lambda: theory.moment_match_mixture([1.0], [[0.0]], [[1.0]]),
             r"covs must be an array with 3 dimension",
         ),
-        (lambda: theory.top_k_projection([0.5, 0.5], 0), r"k must be >= 1; got 0\. Pass an int >= 1"),
+        (
+            lambda: theory.top_k_projection([0.5, 0.5], 0),
+            r"k must be >= 1; got 0\. Pass an int >= 1",
+        ),
         (
             lambda: theory.moment_match_categorical([0.5, 0.5], [1.0]),
             r"support must be 2 values, one per category",

@@ -1,0 +1,294 @@
+r"""The EM core of the Gaussian-mixture family (:mod:`collapse_jax.families.gmm`).
+
+Private: the family's ``fit``, ``refit`` and ``fit_population_from`` and the public
+:func:`~collapse_jax.families.gmm.em` all run :func:`_em_frames`. The semantics of the
+variance floor, dead components and degenerate fits are in the docstring of
+:mod:`collapse_jax.families.gmm`; this one says how EM is computed.
+
+**EM in the previous model's frames.** Every fit is warm-started from the previous
+model ``prev`` (component identities persist across generations) and runs in the
+*whitened frame* of each previous component: point ``i`` is seen by component ``j``
+as ``y_ij = L_j^{-1} (x_i - mu_j)``, and component ``j``'s iterate is a mean ``m_j``
+and a factor ``A_j`` in that frame, so that ``mu_j' = mu_j + L_j m_j`` and
+``L_j' = L_j A_j``. EM is affine-equivariant per component (responsibilities depend
+only on the densities, and ``N(x; mu + L m, L A A^T L^T) = N(y; m, A A^T) / |det L|``),
+so this is exactly EM on ``x``. It is what makes long chains stable:
+
+* ``refit`` draws ``(c_i, z_i)`` (component, standard normal) and never forms
+  ``x_i``: its own component sees ``y = z`` *exactly*, and another component sees
+  ``L_k^{-1}(mu_c - mu_k) + (L_k^{-1} L_c) z``, whose factors involve only
+  differences of log-scales. No ``x - mean(x)`` at a collapsed scale, as in the
+  Gaussian family's standardised-draw refit (STYLE §4).
+* ``A_j`` is O(1) (the change of scale in one generation), so its triangular factor is
+  accurate whatever the absolute scale; it comes from a Householder LQ factorisation
+  of the weighted residuals (:func:`collapse_jax.metrics._lq_lower`), never from a
+  formed covariance.
+* Responsibilities are carried in log space (:func:`tree_logsumexp`); a component's
+  responsibility mass ``N_j`` is ``log N_j`` and its weights ``w_i r_ij / N_j`` come
+  from ``exp(log r_ij - log N_j)``, so a component with a tiny mass still gets an
+  accurate mean and covariance.
+
+**Variance floor.** The M-step covariance ``S_j + variance_floor * I`` is, in
+component ``j``'s frame, ``variance_floor * L_j^{-1} L_j^{-T}``: the block
+``sqrt(variance_floor) L_j^{-1}`` (:func:`_floor_block`) is appended to the
+residuals before the LQ factorisation.
+
+**Failures.** A component whose factor becomes singular or non-finite is marked in
+the iterate and left out of the remaining E-steps; a weighted point with zero density
+under every usable component marks the iterate broken. :func:`_mark_failures` turns
+both into the visible states of the family's ``status``.
+
+The params type is :class:`~collapse_jax.families.gmm.GmmParams`, defined in the
+public module, which imports this one: it is imported where a function builds one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from collapse_jax._reduce import tree_logsumexp, tree_sum
+from collapse_jax.metrics import (
+    _logsumexp_small,
+    _lq_lower,
+    _normalised_log_weights,
+    _scale_exp,
+    _solve_unit_lower,
+    _sum_small,
+)
+
+if TYPE_CHECKING:
+    from collapse_jax.families.gmm import GmmParams
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _whiten_data(prev: GmmParams, x: jax.Array):
+    """``y[i, j] = L_j^{-1} (x_i - mu_j)`` ``(n, k, d)`` and a ``(n, k)`` flag of
+    entries past the float range (set to 0 there; the density is taken as 0)."""
+    r = x[:, None, :] - prev.means[None, :, :]
+    u = _solve_unit_lower(prev.chol_unit_lower[None, :, :, :], r)
+    y = _scale_exp(u, -prev.chol_log_diag[None, :, :])
+    return _sanitise(y)
+
+
+def _whiten_draws(prev: GmmParams, c: jax.Array, z: jax.Array):
+    """:func:`_whiten_data` of ``x_i = mu_c + L_c z_i`` without forming ``x``.
+
+    ``L_k^{-1} (x_i - mu_k) = h[k, c] + G[k, c] z_i`` with ``G[k, j] = L_k^{-1} L_j``
+    (entries ``(U_k^{-1} U_j)_ab exp(s_jb - s_ka)``) and ``h[k, j] = L_k^{-1}(mu_j -
+    mu_k)``; a point's own component sees ``y = z`` exactly.
+    """
+    k, d = prev.means.shape
+    unit, s, mu = prev.chol_unit_lower, prev.chol_log_diag, prev.means
+    # P[k, j, b, :] = U_k^{-1} U_j[:, b] (column b), so G[k, j, a, b] = P[k, j, b, a].
+    cols = jnp.swapaxes(unit, -1, -2)[None, :, :, :]  # (1, j, b, d)
+    p = _solve_unit_lower(unit[:, None, None, :, :], cols)  # (k, j, b, d)
+    p = jnp.swapaxes(p, -1, -2)  # (k, j, a, b)
+    g = _scale_exp(p, s[None, :, None, :] - s[:, None, :, None])
+    q = _solve_unit_lower(unit[:, None, :, :], mu[None, :, :] - mu[:, None, :])
+    h = _scale_exp(q, -s[:, None, :])  # (k, j, d)
+    gc = jnp.swapaxes(g[:, c], 0, 1)  # (n, k, d, d)
+    hc = jnp.swapaxes(h[:, c], 0, 1)  # (n, k, d)
+    y = hc + _sum_small(gc * z[:, None, None, :], axis=-1)
+    own = c[:, None] == jnp.arange(k, dtype=jnp.int32)[None, :]
+    y = jnp.where(own[:, :, None], z[:, None, :], y)
+    return _sanitise(y)
+
+
+def _sanitise(y):
+    bad = ~jnp.all(jnp.isfinite(y), axis=-1)
+    return jnp.where(bad[:, :, None], jnp.zeros_like(y), y), bad
+
+
+class _Iterate(NamedTuple):
+    """EM iterate in the previous components' frames."""
+
+    log_pi: jax.Array  # (k,) normalised log weights
+    m: jax.Array  # (k, d) mean offsets: mu' = mu + L m
+    a: jax.Array  # (k, d) log-diagonal of A: L' = L A
+    v: jax.Array  # (k, d, d) unit lower-triangular part of A
+    singular: jax.Array  # (k,) bool, sticky: the component's covariance became
+    # singular (or non-finite) at an M-step; it is left out of later E-steps
+    broken: jax.Array  # () bool, sticky: a weighted point had zero (or NaN)
+    # density under every usable component
+
+
+def _estep(y, bad, w, frame_s, it: _Iterate):
+    """Log responsibilities ``(n, k)``, the weighted mean log-likelihood ``()``, and
+    whether some weighted point has zero or NaN density under the mixture."""
+    d = y.shape[-1]
+    r = y - it.m[None, :, :]
+    u = _solve_unit_lower(it.v[None, :, :, :], r)
+    t = _scale_exp(u, -it.a[None, :, :])
+    quad = _sum_small(t * t, axis=-1)  # (n, k)
+    log_det = _sum_small(it.a + frame_s, axis=-1)  # (k,): log |det L A|
+    log_n = -0.5 * quad - log_det[None, :] - 0.5 * d * _LOG_2PI
+    skip = bad | it.singular[None, :]
+    joint = jnp.where(skip, jnp.full_like(log_n, -jnp.inf), it.log_pi[None, :] + log_n)
+    lse = _logsumexp_small(joint, axis=1)  # (n,): log p(x_i)
+    has = w > 0
+    log_r = jnp.where(
+        has[:, None], joint - lse[:, None], jnp.full_like(joint, -jnp.inf)
+    )
+    total = tree_sum(w)
+    ll = tree_sum(jnp.where(has, w * lse, jnp.zeros_like(lse))) / total
+    lost = jnp.any(has & ~(lse > -jnp.inf))  # also true for a NaN
+    return log_r, ll, lost
+
+
+def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
+    """The next iterate from log responsibilities (frames of the previous model).
+
+    A component with zero responsibility mass, or a weight below the dtype's
+    smallest normal number, is dead (log weight ``-inf``, frame values kept:
+    ``m = 0``, ``A = I``). A component whose new factor is singular
+    or non-finite is marked ``singular`` and keeps its last iterate.
+    """
+    n, k, d = y.shape
+    dtype = y.dtype
+    log_nk = tree_logsumexp(log_r, axis=0, b=w[:, None])  # (k,): log N_j
+    # Dead: no responsibility mass, or a weight below the dtype's smallest normal
+    # number (it could never be sampled nor regain mass in this dtype).
+    log_tiny = math.log(float(jnp.finfo(dtype).tiny))
+    dead = (log_nk == -jnp.inf) | (_normalised_log_weights(log_nk) < log_tiny)
+    log_pi = _normalised_log_weights(
+        jnp.where(dead, jnp.full_like(log_nk, -jnp.inf), log_nk)
+    )
+    safe_nk = jnp.where(dead, jnp.zeros_like(log_nk), log_nk)
+    rho = jnp.where(
+        (w[:, None] > 0) & ~dead[None, :],
+        w[:, None] * jnp.exp(log_r - safe_nk[None, :]),
+        jnp.zeros_like(log_r),
+    )  # (n, k): w_i r_ij / N_j, summing to 1 over i
+    m = tree_sum(rho[:, :, None] * y, axis=0)  # (k, d)
+    resid = jnp.sqrt(rho)[:, :, None] * (y - m[None, :, :])  # (n, k, d)
+    # B_j^T = [floor block^T; residual rows]: the floor first, so the residuals are
+    # a prefix-stable tail (a fit to m points does not depend on how many masked
+    # draws follow them).
+    bt = jnp.concatenate([jnp.transpose(floor_block, (2, 0, 1)), resid], axis=0)
+    a, v = _lq_lower(bt)  # (k, d), (k, d, d)
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d))
+    m = jnp.where(dead[:, None], jnp.zeros_like(m), m)
+    a = jnp.where(dead[:, None], jnp.zeros_like(a), a)
+    v = jnp.where(dead[:, None, None], eye, v)
+    finite = (
+        jnp.all(jnp.isfinite(a), axis=-1)
+        & jnp.all(jnp.isfinite(m), axis=-1)
+        & jnp.all(jnp.isfinite(v), axis=(-2, -1))
+    )
+    singular = it.singular | ~finite
+    keep = singular[:, None]
+    return _Iterate(
+        log_pi,
+        jnp.where(keep, it.m, m),
+        jnp.where(keep, it.a, a),
+        jnp.where(keep[:, :, None], it.v, v),
+        singular,
+        it.broken | lost,
+    )
+
+
+def _floor_block(prev: GmmParams, variance_floor):
+    """``sqrt(floor) L_j^{-1} = sqrt(floor) diag(e^{-s_j}) U_j^{-1}``, ``(k, d, d)``:
+    the floor ``floor * I`` in component ``j``'s frame is this block times its
+    transpose. Zero for ``floor = 0``."""
+    k, d = prev.means.shape
+    dtype = prev.means.dtype
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d))
+    inv_t = _solve_unit_lower(prev.chol_unit_lower[:, None, :, :], eye)  # rows: cols
+    inv = jnp.swapaxes(inv_t, -1, -2)  # U_j^{-1}
+    floor = jnp.asarray(variance_floor, dtype)
+    half_log = 0.5 * jnp.log(floor)  # -inf for a zero floor: the block is 0
+    return _scale_exp(inv, half_log - prev.chol_log_diag[:, :, None])
+
+
+def _compose(prev: GmmParams, it: _Iterate, em_gain) -> GmmParams:
+    """Map an iterate from the frames back: ``mu' = mu + L m``, ``L' = L A``.
+
+    ``L A = U diag(e^s) V diag(e^a) = U [diag(e^s) V diag(e^-s)] diag(e^(s + a))``:
+    only ``exp(s_i - s_j)`` for ``i > j`` appears (as in the Gaussian family).
+    A dead component (``m = 0``, ``A = I``) keeps its previous values exactly.
+    """
+    from collapse_jax.families.gmm import GmmParams  # noqa: PLC0415
+
+    k, d = prev.means.shape
+    s, unit = prev.chol_log_diag, prev.chol_unit_lower
+    lower = jnp.tril(jnp.ones((d, d), bool), -1)[None, :, :]
+    gap = jnp.where(lower, s[:, :, None] - s[:, None, :], jnp.zeros((k, d, d), s.dtype))
+    eye = jnp.broadcast_to(jnp.eye(d, dtype=s.dtype), (k, d, d))
+    inner = jnp.where(lower, it.v * jnp.exp(gap), eye)
+    new_unit = _sum_small(unit[:, :, :, None] * inner[:, None, :, :], axis=2)
+    step = _sum_small(unit * (jnp.exp(s) * it.m)[:, None, :], axis=-1)
+    return GmmParams(
+        it.log_pi,
+        prev.means + step,
+        s + it.a,
+        new_unit,
+        jnp.asarray(em_gain, s.dtype),
+    )
+
+
+def _em_frames(y, bad, weights, prev: GmmParams, num_iters: int, variance_floor):
+    """EM on whitened points; returns (params, mean log-likelihood trace)."""
+    dtype = y.dtype
+    k, d = prev.means.shape
+    w = weights.astype(dtype)
+    floor_block = _floor_block(prev, variance_floor)
+    start = _Iterate(
+        _normalised_log_weights(prev.log_weights),
+        jnp.zeros((k, d), dtype),
+        jnp.zeros((k, d), dtype),
+        jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d)),
+        jnp.zeros((k,), bool),
+        jnp.zeros((), bool),
+    )
+    frame_s = prev.chol_log_diag
+
+    def body(it, _):
+        log_r, ll, lost = _estep(y, bad, w, frame_s, it)
+        return _mstep(y, w, log_r, floor_block, it, lost), ll
+
+    it, trace = jax.lax.scan(body, start, None, length=num_iters)
+    _, last, lost = _estep(y, bad, w, frame_s, it)
+    trace = jnp.concatenate([trace, last[None]])
+    params = _compose(prev, it, trace[-1] - trace[-2])
+    return _mark_failures(params, it.singular, it.broken | lost), trace
+
+
+def _mark_failures(params: GmmParams, singular, broken) -> GmmParams:
+    """Make a failed fit visible to ``status`` (never a silently dead component).
+
+    A component whose covariance became singular gets a finite log weight and a NaN
+    ``chol_log_diag``: ``DEGENERATE_FIT`` (the root cause, even if points were then
+    left without a component). Otherwise a point no component could explain (zero
+    or NaN density everywhere) makes the log weights and ``em_gain`` NaN:
+    ``NONFINITE_PARAMS``.
+    """
+    lw = jnp.where(singular, jnp.zeros_like(params.log_weights), params.log_weights)
+    lw = jnp.where(broken & ~jnp.any(singular), jnp.full_like(lw, jnp.nan), lw)
+    s = jnp.where(
+        singular[:, None],
+        jnp.full_like(params.chol_log_diag, jnp.nan),
+        params.chol_log_diag,
+    )
+    gain = jnp.where(broken, jnp.full_like(params.em_gain, jnp.nan), params.em_gain)
+    return params._replace(log_weights=lw, chol_log_diag=s, em_gain=gain)
+
+
+def _cast_like(params: GmmParams, dtype) -> GmmParams:
+    from collapse_jax.families.gmm import GmmParams  # noqa: PLC0415
+
+    return GmmParams(*(jnp.asarray(x, dtype) for x in params))
+
+
+def _em(data, weights, init, num_iters: int, variance_floor):
+    init = _cast_like(init, data.dtype)
+    y, bad = _whiten_data(init, data)
+    return _em_frames(y, bad, weights, init, num_iters, variance_floor)
+
+
+_em_jit = jax.jit(_em, static_argnames=("num_iters",))
