@@ -1,0 +1,47 @@
+"""Smoke runs of the benchmark scripts (``--quick``), in a subprocess.
+
+The benchmarks set process-wide JAX options (compilation cache off), so they run in a
+fresh interpreter; each must exit 0 (every correctness check passed) and write its
+JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow  # ~20-30 s on 2 CPU cores (four compilations, sklearn loops)
+def test_gmm_benchmark_quick(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("threadpoolctl")
+    out = tmp_path / "gmm_chain_quick.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gmm_chain.py"),
+            "--quick",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    assert res["all_checks_passed"]
+    assert res["check_em_vs_sklearn"]["passed"]
+    assert res["check_numpy_vs_ours"]["passed"]
+    impls = res["configs"][0]["implementations"]
+    for name in ("jax_em20", "jax_em5", "numpy_em5", "sklearn_fresh", "sklearn_warm"):
+        assert impls[name]["chain_gens_per_s"] > 0
