@@ -630,6 +630,20 @@ def _max_dev_from_first(tree, start) -> float:
     return dev
 
 
+def _population(ctx, family, truth, gens, init_family=None):
+    """A population-limit run (no randomness left): 8 chains, the context's dtype."""
+    return cj.run_chains(
+        family,
+        truth,
+        key=ctx.seed,
+        num_chains=8,
+        num_generations=gens,
+        sample_size=None,
+        dtype=ctx.dtype,
+        init_family=init_family,
+    )
+
+
 def _sh1a(ctx):
     gens = 50
     cov = np.array([[2.0, 0.3], [0.3, 0.5]])
@@ -643,15 +657,7 @@ def _sh1a(ctx):
     ]
     dev = 0.0
     for fam, truth in runs:
-        res = cj.run_chains(
-            fam,
-            truth,
-            key=ctx.seed,
-            num_chains=8,
-            num_generations=gens,
-            sample_size=None,
-            dtype=ctx.dtype,
-        )
+        res = _population(ctx, fam, truth, gens)
         dev = max(dev, _max_dev_from_first(res.params, 0))
     return Row(
         "SH-1a",
@@ -669,16 +675,7 @@ def _sh1a(ctx):
 def _sh1b(ctx):
     gens = 30
     truth = cj.gmm_params(_MIX_WEIGHTS, _MIX_MEANS, _MIX_COVS)
-    res = cj.run_chains(
-        cj.gaussian(2),
-        truth,
-        key=ctx.seed,
-        num_chains=8,
-        num_generations=gens,
-        sample_size=None,
-        dtype=ctx.dtype,
-        init_family=cj.gmm(2, 2),
-    )
+    res = _population(ctx, cj.gaussian(2), truth, gens, cj.gmm(2, 2))
     m, s = thx.moment_match_mixture(_MIX_WEIGHTS, _MIX_MEANS, _MIX_COVS)
     mean, cov = cj.gaussian_mean_cov(jax.tree.map(lambda x: x[:, 1], res.params))
     scale = float(np.max(np.abs(s)))
@@ -712,16 +709,7 @@ def _sh1g(ctx):
             ((0.4, 0.0), (0.0, 0.4)),
         ),
     )
-    res = cj.run_chains(
-        cj.gmm(2, 2),
-        truth,
-        key=ctx.seed,
-        num_chains=8,
-        num_generations=gens,
-        sample_size=None,
-        dtype=ctx.dtype,
-        init_family=cj.gmm(3, 2),
-    )
+    res = _population(ctx, cj.gmm(2, 2), truth, gens, cj.gmm(3, 2))
     w2 = res.metrics["w2_mm_sq_to_truth"][:, 1:]
     l2 = res.metrics["l2_to_truth"][0, 1]
     drift = _max_dev_from_first(res.params, 1)
@@ -744,15 +732,8 @@ def _sh1g(ctx):
 def _sh1t(ctx):
     gens, k = 30, 3
     truth = cj.categorical_params(_TOPK_PROBS)
-    res = cj.run_chains(
-        cj.categorical(6, max_support=k),
-        truth,
-        key=ctx.seed,
-        num_chains=8,
-        num_generations=gens,
-        sample_size=None,
-        dtype=ctx.dtype,
-        init_family=cj.categorical(6),
+    res = _population(
+        ctx, cj.categorical(6, max_support=k), truth, gens, cj.categorical(6)
     )
     want = thx.top_k_tv_to_truth(_TOPK_PROBS, k)
     tv = res.metrics["tv_to_truth"][:, 1:]
@@ -778,15 +759,7 @@ _APPROX_REF = ((-1.0, 2.0), ((0.5, 0.1), (0.1, 1.5)))
 
 
 def _population_run(ctx, family, gens):
-    return cj.run_chains(
-        family,
-        cj.gaussian_params(*_APPROX_TRUTH),
-        key=ctx.seed,
-        num_chains=8,
-        num_generations=gens,
-        sample_size=None,
-        dtype=ctx.dtype,
-    )
+    return _population(ctx, family, cj.gaussian_params(*_APPROX_TRUTH), gens)
 
 
 def _sh1c(ctx):

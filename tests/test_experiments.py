@@ -6,6 +6,8 @@ limit: no statistical error) and draws its figure; the full eight-way run is slo
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,17 @@ def test_full_decomposition_statistical_error_dominates_late():
     med = dec.median("l2_to_truth")
     s = dec.labels.index("S")
     assert med[s, -1] > med[s, 1]  # collapse: the sampled chain drifts away
+
+
+def test_gmm_collapse_runs_and_draws(tmp_path):
+    from collapse_jax.experiments import gmm_collapse
+
+    res = gmm_collapse.run(
+        num_chains=8, num_generations=4, sample_size=200, chunk_size=2
+    )
+    assert res.ok
+    assert res.metrics["l2"].shape == (8, 5)
+    assert np.all(res.metrics["l2"][:, 0] == 0)
+    assert np.all(res.metrics["l2"][:, 1:] > 0)  # finite samples move the model
+    files = gmm_collapse.plot(res, tmp_path / "gmm", snapshots=(0, 2, 4))
+    assert len(files) == 2 and all(pathlib.Path(f).stat().st_size > 0 for f in files)

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 import collapse_jax as cj
+from collapse_jax.experiments._figures import save_figure
 
 __all__ = ["TRUTH", "approximation", "run", "plot", "main"]
 
@@ -119,17 +120,7 @@ def plot(dec: cj.Decomposition, path, metric: str = "l2_to_truth") -> list[str]:
     bx.set_ylabel("main effect / interaction")
     bx.tick_params(axis="x", rotation=30)
     fig.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for suffix in (".png", ".pdf"):
-        target = path.with_suffix(suffix)
-        fig.savefig(
-            target,
-            dpi=130,
-            metadata={"CreationDate": None} if suffix == ".pdf" else None,
-        )
-        out.append(str(target))
+    out = save_figure(fig, path)
     plt.close(fig)
     return out
 

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import collapse_jax as cj
+from collapse_jax.experiments._figures import save_figure
 
 __all__ = [
     "TRUTH",
@@ -289,17 +290,7 @@ def plot(
     )
     fig.suptitle(head if title is None else f"{head}\n{title}", fontsize=11)
     fig.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for suffix in (".png", ".pdf"):
-        target = path.with_suffix(suffix)
-        fig.savefig(
-            target,
-            dpi=130,
-            metadata={"CreationDate": None} if suffix == ".pdf" else None,
-        )
-        out.append(str(target))
+    out = save_figure(fig, path)
     return out
 
 
