@@ -14,7 +14,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["tree_sum", "tree_logsumexp", "sequential_cumsum"]
+__all__ = [
+    "tree_sum",
+    "tree_sum_last",
+    "tree_logsumexp",
+    "sequential_cumsum",
+]
 
 
 def tree_sum(x: jax.Array, axis: int = 0) -> jax.Array:
@@ -39,6 +44,28 @@ def tree_sum(x: jax.Array, axis: int = 0) -> jax.Array:
         pairs = x.reshape((x.shape[0] // 2, 2) + x.shape[1:])
         x = pairs[:, 0] + pairs[:, 1]
     return x[0]
+
+
+def tree_sum_last(x: jax.Array) -> jax.Array:
+    """:func:`tree_sum` over the last axis, without moving it to the front.
+
+    The same adjacent-pair tree on the same zero padding, so bitwise equal to
+    ``tree_sum(x, axis=-1)``; it avoids the transpose when the summed axis is the
+    minor one (points on the last axis).
+    """
+    x = jax.lax.optimization_barrier(x)
+    n = x.shape[-1]
+    if n == 0:
+        return jnp.zeros(x.shape[:-1], x.dtype)
+    size = 1 << (n - 1).bit_length()
+    if size != n:
+        x = jnp.concatenate(
+            [x, jnp.zeros(x.shape[:-1] + (size - n,), x.dtype)], axis=-1
+        )
+    while x.shape[-1] > 1:
+        pairs = x.reshape(x.shape[:-1] + (x.shape[-1] // 2, 2))
+        x = pairs[..., 0] + pairs[..., 1]
+    return x[..., 0]
 
 
 def tree_logsumexp(a: jax.Array, axis: int, b: jax.Array | None = None) -> jax.Array:

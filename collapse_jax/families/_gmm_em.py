@@ -21,12 +21,15 @@ so this is exactly EM on ``x``. It is what makes long chains stable:
   Gaussian family's standardised-draw refit (STYLE §4).
 * ``A_j`` is O(1) (the change of scale in one generation), so its triangular factor is
   accurate whatever the absolute scale; it comes from a Householder LQ factorisation
-  of the weighted residuals (:func:`collapse_jax.metrics._lq_lower`), never from a
-  formed covariance.
+  of the weighted residuals (:func:`_lq_lower_t`, the points-last twin of
+  :func:`collapse_jax.metrics._lq_lower`), never from a formed covariance.
+* Per-point arrays have the points on the last axis (``y`` is ``(k, d, n)``, the
+  responsibilities ``(k, n)``), the axis XLA CPU vectorises along; sums over points
+  are :func:`~collapse_jax._reduce.tree_sum_last` (the same tree as ``tree_sum``).
 * Responsibilities are carried in log space (:func:`tree_logsumexp`); a component's
-  responsibility mass ``N_j`` is ``log N_j`` and its weights ``w_i r_ij / N_j`` come
-  from ``exp(log r_ij - log N_j)``, so a component with a tiny mass still gets an
-  accurate mean and covariance.
+  responsibility mass ``N_j`` is ``log N_j`` and its weights ``w_i r_ij / N_j`` are
+  the log-sum-exp's terms ``w_i exp(log r_ij - max_i log r_ij)`` over their sum, so a
+  component with a tiny mass still gets an accurate mean and covariance.
 
 **Variance floor.** The M-step covariance ``S_j + variance_floor * I`` is, in
 component ``j``'s frame, ``variance_floor * L_j^{-1} L_j^{-T}``: the block
@@ -50,10 +53,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from collapse_jax._reduce import tree_logsumexp, tree_sum
+from collapse_jax._reduce import tree_sum, tree_sum_last
 from collapse_jax.metrics import (
     _logsumexp_small,
-    _lq_lower,
     _normalised_log_weights,
     _scale_exp,
     _solve_unit_lower,
@@ -66,12 +68,28 @@ if TYPE_CHECKING:
 _LOG_2PI = math.log(2 * math.pi)
 
 
+def _solve_unit_lower_t(unit: jax.Array, rhs: jax.Array) -> jax.Array:
+    """:func:`~collapse_jax.metrics._solve_unit_lower` with the points on the last
+    axis: ``unit`` ``(..., d, d)``, ``rhs`` ``(..., d, n)``; the same forward
+    substitution and tree-summed rows, vectorised along the points."""
+    d = rhs.shape[-2]
+    cols = []
+    for a in range(d):
+        acc = rhs[..., a, :]
+        if a:
+            prev = jnp.stack(cols, axis=-2)  # (..., a, n)
+            acc = acc - _sum_small(unit[..., a, :a, None] * prev, axis=-2)
+        cols.append(acc)
+    return jnp.stack(cols, axis=-2)
+
+
 def _whiten_data(prev: GmmParams, x: jax.Array):
-    """``y[i, j] = L_j^{-1} (x_i - mu_j)`` ``(n, k, d)`` and a ``(n, k)`` flag of
-    entries past the float range (set to 0 there; the density is taken as 0)."""
-    r = x[:, None, :] - prev.means[None, :, :]
-    u = _solve_unit_lower(prev.chol_unit_lower[None, :, :, :], r)
-    y = _scale_exp(u, -prev.chol_log_diag[None, :, :])
+    """``y[j, :, i] = L_j^{-1} (x_i - mu_j)`` ``(k, d, n)`` (points on the last axis,
+    along which XLA vectorises) and a ``(k, n)`` flag of entries past the float
+    range (set to 0 there; the density is taken as 0)."""
+    r = x.T[None, :, :] - prev.means[:, :, None]
+    u = _solve_unit_lower_t(prev.chol_unit_lower, r)
+    y = _scale_exp(u, -prev.chol_log_diag[:, :, None])
     return _sanitise(y)
 
 
@@ -91,17 +109,25 @@ def _whiten_draws(prev: GmmParams, c: jax.Array, z: jax.Array):
     g = _scale_exp(p, s[None, :, None, :] - s[:, None, :, None])
     q = _solve_unit_lower(unit[:, None, :, :], mu[None, :, :] - mu[:, None, :])
     h = _scale_exp(q, -s[:, None, :])  # (k, j, d)
-    gc = jnp.swapaxes(g[:, c], 0, 1)  # (n, k, d, d)
-    hc = jnp.swapaxes(h[:, c], 0, 1)  # (n, k, d)
-    y = hc + _sum_small(gc * z[:, None, None, :], axis=-1)
-    own = c[:, None] == jnp.arange(k, dtype=jnp.int32)[None, :]
-    y = jnp.where(own[:, :, None], z[:, None, :], y)
+    # G[:, c_i] and h[:, c_i] by a k-way select, not a gather: XLA fuses the
+    # log/exp building the small tables into a gather and recomputes them per
+    # gathered element. Points on the last axis: y is (k, d, n).
+    zt = z.T  # (d, n)
+    own = c[None, :] == jnp.arange(k, dtype=jnp.int32)[:, None]  # (k, n)
+    gc = jnp.zeros((k, d, d, c.shape[0]), g.dtype)
+    hc = jnp.zeros((k, d, c.shape[0]), h.dtype)
+    for j in range(k):
+        gc = jnp.where(own[j], g[:, j, :, :, None], gc)
+        hc = jnp.where(own[j], h[:, j, :, None], hc)
+    y = hc + _sum_small(gc * zt[None, None, :, :], axis=2)
+    y = jnp.where(own[:, None, :], zt[None, :, :], y)
     return _sanitise(y)
 
 
 def _sanitise(y):
-    bad = ~jnp.all(jnp.isfinite(y), axis=-1)
-    return jnp.where(bad[:, :, None], jnp.zeros_like(y), y), bad
+    """``y`` ``(k, d, n)`` with non-finite points zeroed, and their ``(k, n)`` flag."""
+    bad = ~jnp.all(jnp.isfinite(y), axis=1)
+    return jnp.where(bad[:, None, :], jnp.zeros_like(y), y), bad
 
 
 class _Iterate(NamedTuple):
@@ -117,22 +143,37 @@ class _Iterate(NamedTuple):
     # density under every usable component
 
 
+def _mul_exp(u, t):
+    """``u * exp(t)`` for per-point ``u`` ``(k, d, n)`` and a table ``t`` ``(k, d)``:
+    the exponentials on the table only (:func:`_scale_exp` takes a log and an exp of
+    every point). ``exp(t)`` is applied as two factors ``exp(t / 2)`` and
+    ``exp(t - t / 2)``, each finite for any ``|t|`` below twice the log of the
+    largest float (an iterate's log-scale ``a`` is within that: it is the log of a
+    pivot of finite residuals); the product overflows to ``+-inf`` or underflows
+    to 0 as ``_scale_exp`` does, and 0 stays 0."""
+    half = 0.5 * t
+    e1 = jnp.exp(half)[:, :, None]
+    e2 = jnp.exp(t - half)[:, :, None]
+    y = (u * e1) * e2
+    return jnp.where(u == 0, jnp.zeros_like(y), y)
+
+
 def _estep(y, bad, w, frame_s, it: _Iterate):
-    """Log responsibilities ``(n, k)``, the weighted mean log-likelihood ``()``, and
+    """Log responsibilities ``(k, n)``, the weighted mean log-likelihood ``()``, and
     whether some weighted point has zero or NaN density under the mixture."""
-    d = y.shape[-1]
-    r = y - it.m[None, :, :]
-    u = _solve_unit_lower(it.v[None, :, :, :], r)
-    t = _scale_exp(u, -it.a[None, :, :])
-    quad = _sum_small(t * t, axis=-1)  # (n, k)
+    d = y.shape[1]
+    r = y - it.m[:, :, None]
+    u = _solve_unit_lower_t(it.v, r)
+    t = _mul_exp(u, -it.a)
+    quad = _sum_small(t * t, axis=1)  # (k, n)
     log_det = _sum_small(it.a + frame_s, axis=-1)  # (k,): log |det L A|
-    log_n = -0.5 * quad - log_det[None, :] - 0.5 * d * _LOG_2PI
-    skip = bad | it.singular[None, :]
-    joint = jnp.where(skip, jnp.full_like(log_n, -jnp.inf), it.log_pi[None, :] + log_n)
-    lse = _logsumexp_small(joint, axis=1)  # (n,): log p(x_i)
+    log_n = -0.5 * quad - log_det[:, None] - 0.5 * d * _LOG_2PI
+    skip = bad | it.singular[:, None]
+    joint = jnp.where(skip, jnp.full_like(log_n, -jnp.inf), it.log_pi[:, None] + log_n)
+    lse = _logsumexp_small(joint, axis=0)  # (n,): log p(x_i)
     has = w > 0
     log_r = jnp.where(
-        has[:, None], joint - lse[:, None], jnp.full_like(joint, -jnp.inf)
+        has[None, :], joint - lse[None, :], jnp.full_like(joint, -jnp.inf)
     )
     total = tree_sum(w)
     ll = tree_sum(jnp.where(has, w * lse, jnp.zeros_like(lse))) / total
@@ -148,9 +189,20 @@ def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
     ``m = 0``, ``A = I``). A component whose new factor is singular
     or non-finite is marked ``singular`` and keeps its last iterate.
     """
-    n, k, d = y.shape
+    k, d, n = y.shape
     dtype = y.dtype
-    log_nk = tree_logsumexp(log_r, axis=0, b=w[:, None])  # (k,): log N_j
+    # log N_j = log sum_i w_i r_ij (tree_logsumexp, inlined to keep its terms:
+    # w_i r_ij / N_j = term_ij / sum_i term_ij, with no second exponential).
+    live = (w[None, :] > 0) & (log_r > -jnp.inf)
+    top = jnp.max(jnp.where(live, log_r, -jnp.inf), axis=-1)
+    shift = jnp.where(jnp.isfinite(top), top, jnp.zeros_like(top))
+    terms = jnp.where(
+        live,
+        w[None, :] * jnp.exp(jnp.where(live, log_r - shift[:, None], 0)),
+        jnp.zeros_like(log_r),
+    )
+    mass = tree_sum_last(terms)  # (k,): N_j e^{-shift_j}
+    log_nk = jnp.log(mass) + shift  # (k,): log N_j
     # Dead: no responsibility mass, or a weight below the dtype's smallest normal
     # number (it could never be sampled nor regain mass in this dtype).
     log_tiny = math.log(float(jnp.finfo(dtype).tiny))
@@ -158,19 +210,19 @@ def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
     log_pi = _normalised_log_weights(
         jnp.where(dead, jnp.full_like(log_nk, -jnp.inf), log_nk)
     )
-    safe_nk = jnp.where(dead, jnp.zeros_like(log_nk), log_nk)
+    safe_mass = jnp.where(dead, jnp.ones_like(mass), mass)
     rho = jnp.where(
-        (w[:, None] > 0) & ~dead[None, :],
-        w[:, None] * jnp.exp(log_r - safe_nk[None, :]),
+        (w[None, :] > 0) & ~dead[:, None],
+        terms / safe_mass[:, None],
         jnp.zeros_like(log_r),
-    )  # (n, k): w_i r_ij / N_j, summing to 1 over i
-    m = tree_sum(rho[:, :, None] * y, axis=0)  # (k, d)
-    resid = jnp.sqrt(rho)[:, :, None] * (y - m[None, :, :])  # (n, k, d)
-    # B_j^T = [floor block^T; residual rows]: the floor first, so the residuals are
+    )  # (k, n): w_i r_ij / N_j, summing to 1 over i
+    m = tree_sum_last(rho[:, None, :] * y)  # (k, d)
+    resid = jnp.sqrt(rho)[:, None, :] * (y - m[:, :, None])  # (k, d, n)
+    # B_j = [floor block, residual columns]: the floor first, so the residuals are
     # a prefix-stable tail (a fit to m points does not depend on how many masked
     # draws follow them).
-    bt = jnp.concatenate([jnp.transpose(floor_block, (2, 0, 1)), resid], axis=0)
-    a, v = _lq_lower(bt)  # (k, d), (k, d, d)
+    b = jnp.concatenate([floor_block, resid], axis=-1)  # (k, d, d + n)
+    a, v = _lq_lower_t(b)  # (k, d), (k, d, d)
     eye = jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d))
     m = jnp.where(dead[:, None], jnp.zeros_like(m), m)
     a = jnp.where(dead[:, None], jnp.zeros_like(a), a)
@@ -190,6 +242,46 @@ def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
         singular,
         it.broken | lost,
     )
+
+
+def _lq_lower_t(b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:func:`~collapse_jax.metrics._lq_lower` of ``B`` given as ``(..., d, m)``
+    (the long axis last, where XLA vectorises; ``_lq_lower`` takes ``B^T``): the
+    same Householder reflections, sums by :func:`tree_sum_last` (the same tree)."""
+    d = b.shape[-2]
+    dtype = b.dtype
+    lead = b.shape[:-2]
+    a = b
+    log_diag, columns = [], []
+    for j in range(d):
+        x = a[..., 0, :]  # row j of B (column j of B^T), entries j..
+        scale = jnp.max(jnp.abs(x), axis=-1)
+        safe = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+        xs = x / safe[..., None]
+        norm = jnp.sqrt(tree_sum_last(xs * xs))
+        sgn = jnp.where(xs[..., 0] >= 0, 1.0, -1.0).astype(dtype)
+        v = jnp.concatenate([(xs[..., 0] + sgn * norm)[..., None], xs[..., 1:]], -1)
+        vv = tree_sum_last(v * v)
+        proj = tree_sum_last(a * v[..., None, :])  # (..., d - j)
+        coef = jnp.where(
+            vv[..., None] > 0, 2 * proj / jnp.where(vv > 0, vv, 1)[..., None], 0
+        )
+        a = a - v[..., None, :] * coef[..., :, None]
+        # Entry 0 is now (-sgn |x|, R_j,j+1..); flip the signs for a positive pivot.
+        pivot = scale * norm
+        below = -sgn[..., None] * a[..., 1:, 0]
+        ratio = jnp.where(
+            pivot[..., None] > 0, below / jnp.where(pivot > 0, pivot, 1)[..., None], 0
+        )
+        log_diag.append(jnp.log(pivot))
+        columns.append(
+            jnp.concatenate(
+                [jnp.zeros(lead + (j,), dtype), jnp.ones(lead + (1,), dtype), ratio],
+                axis=-1,
+            )
+        )
+        a = a[..., 1:, 1:]
+    return jnp.stack(log_diag, axis=-1), jnp.stack(columns, axis=-1)
 
 
 def _floor_block(prev: GmmParams, variance_floor):
