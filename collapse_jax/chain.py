@@ -151,15 +151,29 @@ def _step(family, regime, config, state, gkeys, m_t, hyper, active, source=None)
     return ChainState(params, regime_state, t + active.astype(t.dtype), status)
 
 
-def _record(family, config, state, reference, truth_view):
+def _recorded_metrics(family, config, params, reference, view_family, view, truth_view):
+    """The recorded metrics: the family's against ``reference``, distances by view."""
     own = [m for m in config.metrics if m not in config.distances]
-    all_metrics = family.metrics(state.params, reference) if own else {}
-    mets = {m: all_metrics[m] for m in own}
+    values = family.metrics(params, reference) if own else {}
+    out = {m: values[m] for m in own}
     if config.distances:
-        view = family.view(state.params)
-        mets.update(_distances(family.view_kind, config.distances, view, truth_view))
+        kind = view_family.view_kind
+        out.update(_distances(kind, config.distances, view(), truth_view))
+    return {m: out[m] for m in config.metrics}
+
+
+def _record(family, config, state, reference, truth_view):
+    mets = _recorded_metrics(
+        family,
+        config,
+        state.params,
+        reference,
+        family,
+        lambda: family.view(state.params),
+        truth_view,
+    )
     return (
-        {m: mets[m] for m in config.metrics},
+        mets,
         state.params if config.record_params else None,
         state.status,
     )
@@ -244,13 +258,16 @@ def _run_first(
 @functools.partial(jax.jit, static_argnames=("family", "source_family", "config"))
 def _generation_zero(family, source_family, config, reference, truth):
     """Generation-0 metrics: the family's on the reference, distances on the truth."""
-    own = [m for m in config.metrics if m not in config.distances]
-    values = family.metrics(reference, reference) if own else {}
-    out = {m: values[m] for m in own}
-    if config.distances:
-        view = source_family.view(truth)
-        out.update(_distances(source_family.view_kind, config.distances, view, view))
-    return {m: out[m] for m in config.metrics}
+    truth_view = source_family.view(truth) if config.distances else ()
+    return _recorded_metrics(
+        family,
+        config,
+        reference,
+        reference,
+        source_family,
+        lambda: truth_view,
+        truth_view,
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("family", "source_family"))

@@ -119,9 +119,7 @@ class Decomposition:
             ]
             if not all(b in y for b in subsets):
                 continue
-            term = sum(
-                (-1) ** (sum(combo) - sum(b)) * y[b] for b in subsets
-            )
+            term = sum((-1) ** (sum(combo) - sum(b)) * y[b] for b in subsets)
             out[combo_label(combo)] = np.asarray(term)
         return out
 

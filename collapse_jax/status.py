@@ -12,7 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Status", "ChainFailure", "failure_report"]
+import jax.numpy as jnp
+
+__all__ = ["Status", "ChainFailure", "failure_report", "fit_status"]
 
 
 class Status(enum.IntEnum):
@@ -39,6 +41,20 @@ _MESSAGES = {
     ),
     Status.ZERO_TOTAL_WEIGHT: "the fit saw zero total weight (no data)",
 }
+
+
+def fit_status(degenerate, nonfinite):
+    """The ``int32`` code of a fit: degenerate first, then non-finite, else OK.
+
+    A degenerate fit (a singular covariance) usually also has non-finite entries;
+    it is reported as degenerate, the more specific reason.
+    """
+    code = jnp.where(
+        degenerate,
+        Status.DEGENERATE_FIT,
+        jnp.where(nonfinite, Status.NONFINITE_PARAMS, Status.OK),
+    )
+    return code.astype(jnp.int32)
 
 
 class ChainFailure(NamedTuple):

@@ -188,10 +188,6 @@ def _make(
         del source_family  # a categorical over the same categories
         return project(source_params)
 
-    def start_from(source_family, source_params):
-        del source_family
-        return project(source_params)
-
     def numeric(data):
         return jnp.asarray(values)[data][:, None]
 
@@ -311,7 +307,7 @@ def _make(
         ),
         min_sample_size_reason="to estimate frequencies",
         check_source=check_source,
-        start_from=start_from,
+        start_from=fit_population_from,  # the projection is also the start
         fit_population_from=fit_population_from,
         numeric=numeric,
         view=view,

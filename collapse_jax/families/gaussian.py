@@ -35,7 +35,7 @@ from collapse_jax.checks import (
 )
 from collapse_jax.families._gaussian_approx import gaussian_approx_hooks
 from collapse_jax.families.base import ModelFamily
-from collapse_jax.status import Status
+from collapse_jax.status import fit_status
 
 __all__ = ["GaussianParams", "gaussian", "gaussian_params", "gaussian_mean_cov"]
 
@@ -309,12 +309,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         finite = jnp.all(
             jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(params)])
         )
-        code = jnp.where(
-            degenerate,
-            Status.DEGENERATE_FIT,
-            jnp.where(finite, Status.OK, Status.NONFINITE_PARAMS),
-        )
-        return code.astype(jnp.int32)
+        return fit_status(degenerate, ~finite)
 
     def cast_params(params, dtype):
         return GaussianParams(*(jnp.asarray(np.asarray(x), dtype) for x in params))

@@ -92,7 +92,7 @@ from collapse_jax.metrics import (
     mixture_l2,
     w2_moment_matched_sq,
 )
-from collapse_jax.status import Status
+from collapse_jax.status import fit_status
 
 __all__ = ["GmmParams", "gmm", "gmm_params", "gmm_weights_means_covs", "em"]
 
@@ -463,12 +463,7 @@ def _make(
             | ~jnp.any(live)
             | ~jnp.isfinite(params.em_gain)
         )
-        code = jnp.where(
-            degenerate,
-            Status.DEGENERATE_FIT,
-            jnp.where(bad, Status.NONFINITE_PARAMS, Status.OK),
-        )
-        return code.astype(jnp.int32)
+        return fit_status(degenerate, bad)
 
     def cast_params(params, dtype):
         return GmmParams(*(jnp.asarray(np.asarray(x), dtype) for x in params))
