@@ -107,6 +107,12 @@ def _mean_se(x) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.shape[0]))
 
 
+# The row builders, for the claim modules under collapse_jax/claims/.
+stat_row = _stat_row
+exact_row = _exact_row
+mean_se = _mean_se
+
+
 # ----------------------------------------------------------------- shared runs ---
 
 
@@ -900,9 +906,39 @@ _CLAIMS: tuple[Claim, ...] = (
 )
 
 
+# Claims of later topics live in their own modules under ``collapse_jax/claims/``,
+# each exporting ``CLAIMS``; they are imported on first use (they import this module).
+_CLAIM_MODULES = (
+    "collapse_jax.claims.regression",
+    "collapse_jax.claims.counting",
+    "collapse_jax.claims.mixing",
+    "collapse_jax.claims.regimes",
+)
+
+
+@functools.cache
+def _all_claims() -> tuple[Claim, ...]:
+    import importlib
+
+    out = list(_CLAIMS)
+    for name in _CLAIM_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # a missing dependency inside it is a real error
+                raise
+            continue
+        out.extend(module.CLAIMS)
+    ids = [c.id for c in out]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise RuntimeError(f"duplicate claim ids in the verify registry: {dup}")
+    return tuple(out)
+
+
 def claims(quick: bool = False) -> tuple[Claim, ...]:
     """The registered claims (the quick subset when ``quick``)."""
-    return tuple(c for c in _CLAIMS if c.quick or not quick)
+    return tuple(c for c in _all_claims() if c.quick or not quick)
 
 
 def run_claims(
@@ -937,7 +973,7 @@ def run_claims(
     if isinstance(only, str):
         only = [only]
     if only is not None:
-        known = {c.id for c in _CLAIMS}
+        known = {c.id for c in _all_claims()}
         unknown = [i for i in only if i not in known]
         if unknown:
             fail(
@@ -947,7 +983,7 @@ def run_claims(
                 unknown,
                 "Run `collapse-jax verify --list` to see the ids.",
             )
-        selected = tuple(c for c in _CLAIMS if c.id in set(only))
+        selected = tuple(c for c in _all_claims() if c.id in set(only))
     ctx = Context(seed, dtype, quick)
     rows = []
     try:
