@@ -15,13 +15,16 @@ from collapse_jax import metrics, theory
 # isort: on
 from collapse_jax._version import __version__
 from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
+from collapse_jax.curation import Curation, likelihood_filter, tail_weighting
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
 from collapse_jax.families import (
     CategoricalParams,
     GaussianParams,
     GmmParams,
+    LinearRegressionParams,
     MixtureView,
     ModelFamily,
+    PoissonParams,
     categorical,
     categorical_params,
     gaussian,
@@ -30,12 +33,35 @@ from collapse_jax.families import (
     gmm,
     gmm_params,
     gmm_weights_means_covs,
+    linear_regression,
+    linear_regression_params,
+    poisson,
+    poisson_params,
 )
 from collapse_jax.fitting import PseudoData, approximate, pseudo_data
 from collapse_jax.keys import KEY_SCHEME_VERSION
+from collapse_jax.monitor import CollapseMonitor, adaptive, collapse_monitor, monitored
 from collapse_jax.progress import progress_bar
-from collapse_jax.regimes import Regime, replace
+from collapse_jax.regimes import (
+    Regime,
+    accumulate,
+    accumulate_subsample,
+    fresh,
+    general_mix,
+    mix,
+    replace,
+    retain_original,
+)
+from collapse_jax.sampling import (
+    SamplingBias,
+    nucleus,
+    repetition_penalty,
+    temperature,
+    top_k,
+    variance_scale,
+)
 from collapse_jax.status import ChainFailure, Status
+from collapse_jax.sweep import SweepResult, sweep
 
 __all__ = [
     "__version__",
@@ -58,12 +84,39 @@ __all__ = [
     "gmm_params",
     "gmm_weights_means_covs",
     "GmmParams",
+    "poisson",
+    "poisson_params",
+    "PoissonParams",
     "MixtureView",
+    "linear_regression",
+    "linear_regression_params",
+    "LinearRegressionParams",
     "approximate",
     "pseudo_data",
     "PseudoData",
     "Regime",
     "replace",
+    "accumulate",
+    "accumulate_subsample",
+    "mix",
+    "fresh",
+    "retain_original",
+    "general_mix",
+    "collapse_monitor",
+    "CollapseMonitor",
+    "monitored",
+    "adaptive",
+    "sweep",
+    "SweepResult",
+    "SamplingBias",
+    "variance_scale",
+    "temperature",
+    "top_k",
+    "nucleus",
+    "repetition_penalty",
+    "Curation",
+    "tail_weighting",
+    "likelihood_filter",
     "Status",
     "ChainFailure",
     "KEY_SCHEME_VERSION",

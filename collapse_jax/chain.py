@@ -29,8 +29,10 @@ from collapse_jax.checks import (
     described,
     fail,
 )
+from collapse_jax.curation import Curation, check_curation
 from collapse_jax.families.base import ModelFamily, Params
-from collapse_jax.regimes import Regime, replace
+from collapse_jax.regimes import Regime, StepContext, replace
+from collapse_jax.sampling import SamplingBias, check_sampling
 from collapse_jax.status import ChainFailure, failure_report
 
 __all__ = ["ChainConfig", "ChainState", "ChainResult", "run_chains"]
@@ -53,6 +55,10 @@ class ChainConfig:
     record_params: bool
     metrics: tuple[str, ...]
     distances: tuple[str, ...] = ()  # the entries of ``metrics`` that are distances
+    sampling: SamplingBias | None = None  # with its hyper stripped (traced apart)
+    curation: Curation | None = None  # with its hyper stripped (traced apart)
+    swept: tuple[str, ...] = ()  # hyper entries with a per-chain axis (cj.sweep)
+    observed: tuple[str, ...] = ()  # the entries of ``metrics`` the regime records
 
 
 class ChainState(NamedTuple):
@@ -127,19 +133,38 @@ def _distances(view_kind, names, view, truth_view):
     return {name: values[name]() for name in names}
 
 
-def _step(family, regime, config, state, gkeys, m_t, hyper, active, source=None):
+def _step(
+    family,
+    regime,
+    config,
+    state,
+    gkeys,
+    m_t,
+    hyper,
+    active,
+    truth,
+    source_family,
+    reference,
+    first_source=False,
+):
     """One generation of one chain, with failure freezing and masking."""
-    new_params, new_rs = regime.step(
-        family,
-        gkeys,
-        state.params,
-        state.regime_state,
-        m_t,
-        config.n_max,
-        config.sampler,
-        hyper,
-        **({} if source is None else {"source": source}),
+    ctx = StepContext(
+        family=family,
+        keys=gkeys,
+        t=state.t,
+        sample_size=m_t,
+        n_max=config.n_max,
+        sampler=config.sampler,
+        hyper=hyper,
+        truth=truth,
+        truth_family=source_family,
+        reference=reference,
+        first_source=first_source,
+        sampling=config.sampling,
+        curation=config.curation,
+        num_generations=config.num_generations,
     )
+    new_params, new_rs = regime.step(ctx, state.params, state.regime_state)
     code = family.status(new_params)
     status = jnp.where(state.status != 0, state.status, code)
     keep = (status != 0) | ~active  # a failed chain keeps its last good model
@@ -153,16 +178,20 @@ def _step(family, regime, config, state, gkeys, m_t, hyper, active, source=None)
 
 def _recorded_metrics(family, config, params, reference, view_family, view, truth_view):
     """The recorded metrics: the family's against ``reference``, distances by view."""
-    own = [m for m in config.metrics if m not in config.distances]
+    own = [
+        m
+        for m in config.metrics
+        if m not in config.distances and m not in config.observed
+    ]
     values = family.metrics(params, reference) if own else {}
     out = {m: values[m] for m in own}
     if config.distances:
         kind = view_family.view_kind
         out.update(_distances(kind, config.distances, view(), truth_view))
-    return {m: out[m] for m in config.metrics}
+    return {m: out[m] for m in config.metrics if m in out}
 
 
-def _record(family, config, state, reference, truth_view):
+def _record(family, regime, config, state, reference, truth_view):
     mets = _recorded_metrics(
         family,
         config,
@@ -172,6 +201,9 @@ def _record(family, config, state, reference, truth_view):
         lambda: family.view(state.params),
         truth_view,
     )
+    if config.observed:
+        seen = regime.observe(state.regime_state)
+        mets = {m: mets[m] if m in mets else seen[m] for m in config.metrics}
     return (
         mets,
         state.params if config.record_params else None,
@@ -179,13 +211,21 @@ def _record(family, config, state, reference, truth_view):
     )
 
 
-@functools.partial(jax.jit, static_argnames=("family", "regime", "config"))
+def _hyper_axes(config, hyper):
+    return {k: 0 if k in config.swept else None for k in hyper}
+
+
+@functools.partial(
+    jax.jit, static_argnames=("family", "source_family", "regime", "config")
+)
 def _run_chunk(
     family: ModelFamily,
+    source_family: ModelFamily,
     regime: Regime,
     config: ChainConfig,
     state: ChainState,
     chain_keys,
+    truth,
     reference,
     truth_view,
     schedule,
@@ -199,19 +239,32 @@ def _run_chunk(
     """
     num_gen = config.num_generations
 
-    def one_chain(state, chain_key):
+    def one_chain(state, chain_key, hyper):
         def body(state, _):
             t = state.t
             gkeys = cjk.generation_keys(chain_key, t)
             m_t = schedule[jnp.minimum(t, num_gen - 1)]
             new_state = _step(
-                family, regime, config, state, gkeys, m_t, hyper, t < t_stop
+                family,
+                regime,
+                config,
+                state,
+                gkeys,
+                m_t,
+                hyper,
+                t < t_stop,
+                truth,
+                source_family,
+                reference,
             )
-            return new_state, _record(family, config, new_state, reference, truth_view)
+            return new_state, _record(
+                family, regime, config, new_state, reference, truth_view
+            )
 
         return jax.lax.scan(body, state, None, length=max(config.chunk_size, 2))
 
-    return jax.vmap(one_chain)(state, chain_keys)
+    axes = (0, 0, _hyper_axes(config, hyper))
+    return jax.vmap(one_chain, in_axes=axes)(state, chain_keys, hyper)
 
 
 @functools.partial(
@@ -237,7 +290,7 @@ def _run_first(
     same-family run.
     """
 
-    def one_chain(state, chain_key):
+    def one_chain(state, chain_key, hyper):
         gkeys = cjk.generation_keys(chain_key, state.t)
         new_state = _step(
             family,
@@ -248,11 +301,17 @@ def _run_first(
             schedule[0],
             hyper,
             jnp.bool_(True),
-            source=(source_family, truth),
+            truth,
+            source_family,
+            reference,
+            first_source=True,
         )
-        return new_state, _record(family, config, new_state, reference, truth_view)
+        return new_state, _record(
+                family, regime, config, new_state, reference, truth_view
+            )
 
-    return jax.vmap(one_chain)(state, chain_keys)
+    axes = (0, 0, _hyper_axes(config, hyper))
+    return jax.vmap(one_chain, in_axes=axes)(state, chain_keys, hyper)
 
 
 @functools.partial(jax.jit, static_argnames=("family", "source_family", "config"))
@@ -553,9 +612,10 @@ def _validate(
     distance_names = ()
     if family.view_kind is not None and family.view_kind == source.view_kind:
         distance_names = DISTANCE_METRICS[family.view_kind]
-    known = family.metric_names + distance_names
+    observed = tuple(regime.observed) if isinstance(regime, Regime) else ()
+    known = family.metric_names + distance_names + observed
     if metrics is None:
-        metrics = family.metric_names + (distance_names if cross else ())
+        metrics = family.metric_names + (distance_names if cross else ()) + observed
     elif (
         isinstance(metrics, str)
         or not all(isinstance(m, str) and m in known for m in metrics)
@@ -586,6 +646,7 @@ def _validate(
         record_params,
         tuple(metrics),
         tuple(m for m in metrics if m in distance_names),
+        observed=tuple(m for m in metrics if m in observed),
     )
     return config, schedule, num_chains, first_chain, source
 
@@ -615,6 +676,8 @@ def run_chains(
     progress: Callable[[int, int], None] | None = None,
     metrics: Sequence[str] | None = None,
     record_params: bool = True,
+    sampling: SamplingBias | None = None,
+    curation: Curation | None = None,
 ) -> ChainResult:
     """Run ``num_chains`` independent generation chains of ``family``.
 
@@ -630,7 +693,8 @@ def run_chains(
         entries along the generation axis.
       sample_size: ``M`` per generation: an int, a schedule of ``N`` ints
         ``(M_0, ..., M_{N-1})``, or ``None`` for the population limit ``M = inf``.
-      regime: what each fit sees; default :func:`~collapse_jax.replace`.
+      regime: what each fit sees (:mod:`collapse_jax.regimes`); default
+        :func:`~collapse_jax.replace`.
       sampler: ``"samples"`` (draw M points and fit) or ``"sufficient"`` (draw the
         fitted statistics directly, same law, O(1) per generation).
       dtype: ``"float32"`` or ``"float64"`` (needs x64 enabled at process start).
@@ -651,6 +715,10 @@ def run_chains(
         the distances to the truth named above (default: the family's metrics, plus
         the distances when ``init_family`` differs).
       record_params: record the fitted params of every generation.
+      sampling: a sampling bias (:mod:`collapse_jax.sampling`): the data are drawn
+        from a distorted model, e.g. ``cj.temperature(0.8)``; default None.
+      curation: a curation of the synthetic draws (:mod:`collapse_jax.curation`),
+        e.g. ``cj.tail_weighting(0.05)``; default None.
 
     Returns:
       A :class:`ChainResult`; ``result.failures()`` lists chains that failed inside
@@ -665,6 +733,99 @@ def run_chains(
       ...                     num_chains=8, num_generations=5, sample_size=10)
       >>> res.metrics["log_var"].shape
       (8, 6, 1)
+    """
+    return _execute(
+        _FN,
+        family,
+        init,
+        key=key,
+        num_chains=num_chains,
+        num_generations=num_generations,
+        sample_size=sample_size,
+        regime=regime,
+        sampler=sampler,
+        dtype=dtype,
+        init_family=init_family,
+        first_chain=first_chain,
+        chunk_size=chunk_size,
+        progress=progress,
+        metrics=metrics,
+        record_params=record_params,
+        sampling=sampling,
+        curation=curation,
+    )
+
+
+def _merged_hyper(fn, regime, sampling, curation):
+    """One flat dict of the traced numbers of the regime, bias and curation."""
+    out: dict[str, Any] = {}
+    checkers: dict[str, Any] = {}
+    sweepable: list[str] = []
+    parts = [("regime", regime)]
+    parts += [("sampling", sampling), ("curation", curation)]
+    for arg, part in parts:
+        if part is None:
+            continue
+        hyper = dict(part.hyper) if part.hyper else {}
+        clash = sorted(set(hyper) & set(out))
+        if clash:
+            fail(
+                fn,
+                arg,
+                "settings whose names differ from the other parts'",
+                clash,
+                "Report this: built-in parts use distinct names.",
+            )
+        out.update(hyper)
+        checkers.update(dict(part.checkers) if part.checkers else {})
+        names = part.sweepable if arg == "regime" else tuple(hyper)
+        sweepable += [n for n in names if n in hyper]
+    return out, checkers, tuple(sweepable)
+
+
+def _cast_hyper(hyper, jdtype):
+    def cast(v):
+        arr = np.asarray(v)
+        if np.issubdtype(arr.dtype, np.floating):
+            return jnp.asarray(arr, jdtype)
+        if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+            return jnp.asarray(arr, jnp.int32)
+        return jnp.asarray(arr)
+
+    return {k: cast(v) for k, v in hyper.items()}
+
+
+def _strip(part):
+    return None if part is None else part._replace(hyper=(), checkers=(), describe=())
+
+
+def _execute(
+    fn,
+    family,
+    init,
+    *,
+    key,
+    num_chains,
+    num_generations,
+    sample_size,
+    regime,
+    sampler,
+    dtype,
+    init_family,
+    first_chain,
+    chunk_size,
+    progress,
+    metrics,
+    record_params,
+    sampling,
+    curation,
+    sweep=None,
+):
+    """The runner behind run_chains and sweep.
+
+    ``sweep``: None, or ``(names, values)`` with ``values[name]`` of leading size
+    ``P``: the run then has ``P * num_chains`` chains, point-major, and chain ``c``
+    of every point uses chain id ``first_chain + c`` (common random numbers).
     """
     regime = replace() if regime is None else regime
     config, schedule, num_chains, first_chain, source = _validate(
@@ -684,8 +845,19 @@ def run_chains(
         record_params,
     )
     cross = source is not family
-    cjk.check_threefry_partitionable(_FN)
-    root = cjk.canonicalize_key(_FN, key)
+    check_sampling(fn, sampling, family, config.sampler, cross)
+    check_curation(fn, curation, family, config.sampler)
+    hyper, _, _ = _merged_hyper(fn, regime, sampling, curation)
+    points = 1
+    if sweep is not None:
+        names, values = sweep
+        points = int(np.shape(values[names[0]])[0])
+        config = dataclasses.replace(config, swept=tuple(names))
+    config = dataclasses.replace(
+        config, sampling=_strip(sampling), curation=_strip(curation)
+    )
+    cjk.check_threefry_partitionable(fn)
+    root = cjk.canonicalize_key(fn, key)
     jdtype = jnp.dtype(config.dtype)
 
     truth = source.cast_params(init, jdtype)
@@ -696,18 +868,45 @@ def run_chains(
     )
     if cross:
         _check_reference(reference, family, config.dtype)
+    data_spec = jax.eval_shape(
+        lambda p: family.sample(jax.random.key(0), p, max(config.n_max, 1)), reference
+    )
+    if regime.check is not None:
+        per_point = (
+            [hyper]
+            if sweep is None
+            else [
+                {**hyper, **{n: sweep[1][n][i] for n in sweep[0]}}
+                for i in range(points)
+            ]
+        )
+        for h in per_point:
+            regime.check(fn, family, data_spec, schedule, config.num_generations, h)
     truth_view = _view(source, truth) if config.distances else ()
     # Pad the chain axis to a multiple of CHAIN_PAD: XLA compiles a batch of one
     # chain to scalar code whose rounding (FMA contraction) differs from the
     # vectorised code, which would make a lone chain differ from the same chain in a
     # batch. Padding chains get ids past the requested ones and are dropped.
-    padded = -(-num_chains // CHAIN_PAD) * CHAIN_PAD
-    chain_ids = (first_chain + np.arange(padded, dtype=np.int64)) % (_MAX_CHAIN_ID + 1)
+    total = points * num_chains
+    padded = -(-total // CHAIN_PAD) * CHAIN_PAD
+    local = np.concatenate(
+        [np.tile(np.arange(num_chains), points), num_chains + np.arange(padded - total)]
+    ).astype(np.int64)
+    chain_ids = (first_chain + local) % (_MAX_CHAIN_ID + 1)
     ckeys = cjk.chain_keys(root, jnp.asarray(chain_ids, jnp.int32))
+    jhyper = _cast_hyper(hyper, jdtype)
+    if sweep is not None:
+        for n in sweep[0]:
+            v = _cast_hyper({n: sweep[1][n]}, jdtype)[n]
+            v = jnp.repeat(v, num_chains, axis=0)
+            pad = jnp.broadcast_to(v[-1:], (padded - total,) + v.shape[1:])
+            jhyper[n] = jnp.concatenate([v, pad], axis=0)
     batched = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + x.shape), reference
     )
-    regime_state = regime.init(family, reference, config.n_max, jdtype)
+    regime_state = regime.init(
+        family, data_spec_n(data_spec, config.n_max), config.num_generations
+    )
     regime_state = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + jnp.shape(x)), regime_state
     )
@@ -722,20 +921,24 @@ def run_chains(
         if schedule is not None
         else np.ones((config.num_generations,), np.int32)
     )
-    hyper = regime.hyper
-    static_regime = regime._replace(hyper=())
+    static_regime = regime._replace(hyper=(), checkers=(), describe=(), check=None)
 
     first = _generation_zero(family, source, config, reference, truth)
     _check_truth_metrics(first, config.dtype)
     rec_metrics = {
-        m: [np.broadcast_to(np.asarray(v)[None, None], (num_chains, 1) + np.shape(v))]
+        m: [np.broadcast_to(np.asarray(v)[None, None], (total, 1) + np.shape(v))]
         for m, v in first.items()
     }
-    rec_params = [jax.tree.map(lambda x: np.asarray(x)[:num_chains, None], batched)]
-    rec_status = [np.zeros((num_chains, 1), np.int32)]
+    if config.observed:  # the regime's records at generation 0: its initial state
+        seen = jax.jit(jax.vmap(regime.observe))(regime_state)
+        for m in config.observed:
+            rec_metrics[m] = [np.asarray(seen[m])[:total, None]]
+    rec_metrics = {m: rec_metrics[m] for m in config.metrics}
+    rec_params = [jax.tree.map(lambda x: np.asarray(x)[:total, None], batched)]
+    rec_status = [np.zeros((total, 1), np.int32)]
 
     def keep(mets, params, status, valid):
-        head = functools.partial(_head, n=valid, c=num_chains)
+        head = functools.partial(_head, n=valid, c=total)
         for m in config.metrics:
             rec_metrics[m].append(head(mets[m]))
         if config.record_params:
@@ -755,7 +958,7 @@ def run_chains(
             reference,
             truth_view,
             sched,
-            hyper,
+            jhyper,
         )
         add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
         keep(add_axis(mets), add_axis(params), status[:, None], 1)
@@ -766,14 +969,16 @@ def run_chains(
         valid = min(config.chunk_size, config.num_generations - done)
         state, (mets, params, status) = _run_chunk(
             family,
+            source,
             static_regime,
             config,
             state,
             ckeys,
+            truth,
             reference,
             truth_view,
             sched,
-            hyper,
+            jhyper,
             jnp.int32(done + valid),
         )
         keep(mets, params, status, valid)
@@ -792,6 +997,11 @@ def run_chains(
         "init_family": source.name,
         "event_shape": list(family.event_shape),
         "regime": regime.name,
+        "regime_settings": _jsonable(regime.describe),
+        "sampling": None if sampling is None else sampling.name,
+        "sampling_settings": None if sampling is None else _jsonable(sampling.describe),
+        "curation": None if curation is None else curation.name,
+        "curation_settings": None if curation is None else _jsonable(curation.describe),
         "num_chains": num_chains,
         "first_chain": first_chain,
         "num_generations": config.num_generations,
@@ -805,11 +1015,28 @@ def run_chains(
         out_params,
         out_metrics,
         np.concatenate(rec_status, axis=1),
-        chain_ids[:num_chains],
-        jax.tree.map(lambda x: x[:num_chains], state),
+        chain_ids[:total],
+        jax.tree.map(lambda x: x[:total], state),
         description,
         jax.tree.map(np.asarray, reference),
     )
+
+
+def data_spec_n(spec, n):
+    """The ``ShapeDtypeStruct`` of ``n`` draws, from that of one or more."""
+    return jax.ShapeDtypeStruct((n,) + spec.shape[1:], spec.dtype)
+
+
+def _jsonable(obj):
+    if obj is None or obj == ():
+        return {}
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
 
 
 def _is_model_of(family: ModelFamily, params) -> bool:

@@ -28,6 +28,7 @@ __all__ = [
     "check_choice",
     "check_dtype",
     "canonicalize_dtype_name",
+    "check_real",
 ]
 
 
@@ -156,3 +157,40 @@ def check_dtype(fn: str, dtype: Any) -> str:
             "collapse_jax never changes this setting itself.",
         )
     return name
+
+
+def check_real(
+    fn: str,
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    fix: str | None = None,
+) -> float:
+    """A finite real number in ``[low, high]`` (ends open when asked)."""
+    lo_b = "(" if low_open else "["
+    hi_b = ")" if high_open else "]"
+    if low is not None and high is not None:
+        expected = f"a number in {lo_b}{low:g}, {high:g}{hi_b}"
+    elif low is not None:
+        expected = f"a number {'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        expected = f"a number {'<' if high_open else '<='} {high:g}"
+    else:
+        expected = "a finite number"
+    if isinstance(value, np.ndarray | jax.Array) and np.ndim(value) == 0:
+        value = np.asarray(value).item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail(fn, name, expected, value, fix or "Pass a number.", error=TypeError)
+    x = float(value)
+    bad = not np.isfinite(x)
+    if low is not None:
+        bad |= x <= low if low_open else x < low
+    if high is not None:
+        bad |= x >= high if high_open else x > high
+    if bad:
+        fail(fn, name, expected, value, fix or f"Pass {expected}.")
+    return x

@@ -1,0 +1,371 @@
+"""Sampling bias: drawing each generation's data from a distorted model.
+
+Generative models are rarely sampled as fitted: truncation, guidance and temperature
+trade diversity for quality (THEORY AL-2). A :class:`SamplingBias` distorts the model
+the draws come from (never the fitted model itself), in every regime and sampler:
+
+==========================  =========================  ================================
+``variance_scale(λ)``       Gaussian, GMM              covariances × λ (AL-2's toy)
+``temperature(T)``          categorical                ``p_i ∝ p_i^(1/T)``
+``top_k(k)``                categorical                the ``k`` most probable only
+``nucleus(p)``              categorical                the smallest top set of mass ≥ p
+``repetition_penalty(θ)``   categorical sequences      repeats within a sequence ÷ θ
+==========================  =========================  ================================
+
+Their numbers are traced (``hyper``), so :func:`collapse_jax.sweep` varies them in one
+compiled program. Pass one as ``run_chains(..., sampling=...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+from collapse_jax._reduce import tree_sum
+from collapse_jax.checks import check_positive_int, check_real, fail
+
+__all__ = [
+    "SamplingBias",
+    "variance_scale",
+    "temperature",
+    "top_k",
+    "nucleus",
+    "repetition_penalty",
+]
+
+
+class SamplingBias(NamedTuple):
+    """A distortion of the model that each generation's data are drawn from.
+
+    Attributes:
+      name: short name.
+      families: the family names it applies to.
+      distort: ``(family, params, hyper) -> params`` or None: the distorted model
+        (same family); works with every sampler.
+      sample: ``(family, key, params, n, hyper) -> data`` or None: a sampler that
+        is not a distorted model (draws depend on each other); "samples" only.
+      hyper: ``{name: value}``, traced (sweepable) numbers.
+      checkers: ``{name: (fn, name, value) -> value}`` validating one swept value.
+      describe: JSON-serialisable settings.
+    """
+
+    name: str
+    families: tuple[str, ...]
+    distort: Callable[..., Any] | None
+    sample: Callable[..., Any] | None
+    hyper: Any
+    checkers: Any = ()
+    describe: Any = ()
+
+
+# ------------------------------------------------------------------- Gaussian ---
+
+
+def _scale_check(fn, name, value):
+    return check_real(
+        fn,
+        name,
+        value,
+        low=0.0,
+        low_open=True,
+        fix="Pass a variance scale > 0 (1: unbiased sampling, < 1: less diverse).",
+    )
+
+
+def _scale_distort(family, params, hyper):
+    del family
+    lam = hyper["variance_scale"].astype(params.chol_log_diag.dtype)
+    return params._replace(chol_log_diag=params.chol_log_diag + 0.5 * jnp.log(lam))
+
+
+@functools.cache
+def _variance_scale(value: float) -> SamplingBias:
+    return SamplingBias(
+        "variance_scale",
+        ("gaussian", "gmm"),
+        _scale_distort,
+        None,
+        {"variance_scale": np.float64(value)},
+        {"variance_scale": _scale_check},
+        {"variance_scale": value},
+    )
+
+
+def variance_scale(scale: float) -> SamplingBias:
+    """Draw from ``N(μ, λΣ)`` instead of ``N(μ, Σ)`` (THEORY AL-2).
+
+    ``λ < 1`` favours typical samples (quality) over diversity, like truncation or
+    guidance: with an unbiased refit, ``E σ_t² = λ^t σ_0²`` and
+    ``E log σ_t² = log σ_0² + t (log λ + g(M))``
+    (:func:`collapse_jax.theory.gaussian.expected_log_variance` with
+    ``sampling_bias=λ``). For a mixture,
+    every component's covariance is scaled.
+
+    Examples:
+      >>> variance_scale(0.9).hyper["variance_scale"]
+      np.float64(0.9)
+    """
+    return _variance_scale(_scale_check("variance_scale", "scale", scale))
+
+
+# ---------------------------------------------------------------- categorical ---
+
+
+def _renormalise(params, kept):
+    total = tree_sum(kept)
+    return params._replace(probs=kept / jnp.where(total > 0, total, 1))
+
+
+def _temperature_check(fn, name, value):
+    return check_real(
+        fn,
+        name,
+        value,
+        low=0.0,
+        low_open=True,
+        fix="Pass a temperature > 0 (1: unbiased, < 1: sharper, > 1: flatter).",
+    )
+
+
+def _temperature_distort(family, params, hyper):
+    del family
+    p = params.probs
+    temp = hyper["temperature"].astype(p.dtype)
+    logits = jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1)) / temp, -jnp.inf)
+    top = jnp.max(logits)
+    kept = jnp.where(p > 0, jnp.exp(logits - top), 0)
+    return _renormalise(params, kept)
+
+
+@functools.cache
+def _temperature(value: float) -> SamplingBias:
+    return SamplingBias(
+        "temperature",
+        ("categorical",),
+        _temperature_distort,
+        None,
+        {"temperature": np.float64(value)},
+        {"temperature": _temperature_check},
+        {"temperature": value},
+    )
+
+
+def temperature(value: float) -> SamplingBias:
+    """Sample categories with probabilities ``∝ p_i^(1/T)``.
+
+    ``T < 1`` sharpens the distribution (rare categories are drawn less and are
+    forgotten sooner), ``T > 1`` flattens it; ``T = 1`` is unbiased sampling.
+    Categories of probability 0 stay at 0.
+
+    Examples:
+      >>> temperature(0.7).name
+      'temperature'
+    """
+    return _temperature(_temperature_check("temperature", "value", value))
+
+
+def _rank(p):
+    """Rank of each entry by decreasing probability (ties: lower index first)."""
+    order = jnp.argsort(-p, stable=True)
+    return jnp.argsort(order, stable=True).astype(jnp.int32)
+
+
+def _top_k_check(fn, name, value):
+    return check_positive_int(fn, name, value, "Pass k >= 1 categories to keep.")
+
+
+def _top_k_distort(family, params, hyper):
+    del family
+    p = params.probs
+    keep = _rank(p) < hyper["top_k"]
+    return _renormalise(params, jnp.where(keep, p, 0))
+
+
+@functools.cache
+def _top_k(k: int) -> SamplingBias:
+    return SamplingBias(
+        "top_k",
+        ("categorical",),
+        _top_k_distort,
+        None,
+        {"top_k": np.int32(k)},
+        {"top_k": _top_k_check},
+        {"top_k": k},
+    )
+
+
+def top_k(k: int) -> SamplingBias:
+    """Sample only among the ``k`` most probable categories (renormalised).
+
+    Ties are broken towards the lower index. ``k`` at least the support size is
+    unbiased sampling.
+
+    Examples:
+      >>> top_k(5).hyper["top_k"]
+      np.int32(5)
+    """
+    return _top_k(_top_k_check("top_k", "k", k))
+
+
+def _nucleus_check(fn, name, value):
+    return check_real(
+        fn,
+        name,
+        value,
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        fix="Pass a probability mass in (0, 1] (1: unbiased sampling).",
+    )
+
+
+def _nucleus_distort(family, params, hyper):
+    del family
+    p = params.probs
+    mass = hyper["top_p"].astype(p.dtype)
+    order = jnp.argsort(-p, stable=True)
+    sorted_p = p[order]
+    before = jnp.cumsum(sorted_p) - sorted_p  # mass of the more probable categories
+    keep_sorted = before < mass  # the first category is always kept
+    keep = jnp.zeros_like(keep_sorted).at[order].set(keep_sorted)
+    return _renormalise(params, jnp.where(keep, p, 0))
+
+
+@functools.cache
+def _nucleus(mass: float) -> SamplingBias:
+    return SamplingBias(
+        "nucleus",
+        ("categorical",),
+        _nucleus_distort,
+        None,
+        {"top_p": np.float64(mass)},
+        {"top_p": _nucleus_check},
+        {"top_p": mass},
+    )
+
+
+def nucleus(top_p: float) -> SamplingBias:
+    """Nucleus (top-p) sampling: the smallest set of most probable categories whose
+    mass reaches ``top_p``, renormalised.
+
+    Examples:
+      >>> nucleus(0.9).name
+      'nucleus'
+    """
+    return _nucleus(_nucleus_check("nucleus", "top_p", top_p))
+
+
+def _penalty_check(fn, name, value):
+    return check_real(
+        fn,
+        name,
+        value,
+        low=0.0,
+        low_open=True,
+        fix="Pass a penalty > 0 (1: none, > 1: repeats discouraged).",
+    )
+
+
+def _repetition_sample(length, family, key, params, n, hyper):
+    """Sequences of ``length`` tokens; a token already in its sequence has its
+    probability divided by the penalty (renormalised over the vocabulary)."""
+    del family
+    p = params.probs
+    log_p = jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1)), -jnp.inf)
+    log_pen = jnp.log(hyper["repetition_penalty"].astype(p.dtype))
+    num_seq = -(-n // length)
+
+    def one_sequence(seq_key):
+        def body(seen, pos_key):
+            logits = log_p - log_pen * seen
+            token = jax.random.categorical(pos_key, logits)
+            return seen.at[token].set(1), token.astype(jnp.int32)
+
+        keys = jax.random.split(seq_key, length)
+        _, tokens = jax.lax.scan(body, jnp.zeros(p.shape, p.dtype), keys)
+        return tokens
+
+    tokens = jax.vmap(one_sequence)(jax.random.split(key, num_seq))
+    return tokens.reshape(-1)[:n]
+
+
+@functools.cache
+def _repetition(penalty: float, length: int) -> SamplingBias:
+    return SamplingBias(
+        "repetition_penalty",
+        ("categorical",),
+        None,
+        functools.partial(_repetition_sample, length),
+        {"repetition_penalty": np.float64(penalty)},
+        {"repetition_penalty": _penalty_check},
+        {"repetition_penalty": penalty, "sequence_length": length},
+    )
+
+
+def repetition_penalty(penalty: float, sequence_length: int = 32) -> SamplingBias:
+    """Sample token sequences with a repetition penalty (as in CTRL and LM decoding).
+
+    Each generation's ``M`` draws are consecutive sequences of ``sequence_length``
+    tokens; within a sequence, a token already drawn has its probability divided by
+    ``penalty`` before renormalising. ``penalty > 1`` spreads each sequence over more
+    distinct tokens. Unlike the other biases this is not a distorted model (the
+    draws within a sequence depend on each other), so it needs the sample-based
+    sampler.
+
+    Examples:
+      >>> repetition_penalty(1.5, 16).describe["sequence_length"]
+      16
+    """
+    fn = "repetition_penalty"
+    return _repetition(
+        _penalty_check(fn, "penalty", penalty),
+        check_positive_int(fn, "sequence_length", sequence_length),
+    )
+
+
+def check_sampling(fn: str, sampling, family, sampler: str, cross: bool) -> None:
+    """Host-side checks of a sampling bias against the run."""
+    if sampling is None:
+        return
+    if not isinstance(sampling, SamplingBias):
+        fail(
+            fn,
+            "sampling",
+            "None or a sampling bias such as cj.temperature(0.8)",
+            type(sampling).__name__,
+            "Build one with cj.variance_scale, cj.temperature, cj.top_k, "
+            "cj.nucleus or cj.repetition_penalty.",
+            error=TypeError,
+        )
+    if family.name not in sampling.families:
+        fail(
+            fn,
+            "sampling",
+            f"a bias for the {family.name} family",
+            f"{sampling.name} (for {', '.join(sampling.families)})",
+            "Choose a bias that applies to the fitted family.",
+        )
+    if sampling.sample is not None and sampler != "samples":
+        fail(
+            fn,
+            "sampler",
+            f"'samples' with sampling={sampling.name}",
+            sampler,
+            "Its draws depend on each other; use sampler='samples' and a finite "
+            "sample_size.",
+        )
+    if cross:
+        fail(
+            fn,
+            "sampling",
+            "None when init_family differs from family",
+            sampling.name,
+            "Sampling bias distorts models of the fitted family; run without "
+            "init_family or without the bias.",
+        )

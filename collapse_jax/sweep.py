@@ -1,0 +1,230 @@
+"""Sweeps: many settings of a run's traced numbers in one compiled program.
+
+A regime's fractions and weights, a sampling bias's temperature or scale and a
+curation's exponent are traced (``hyper``): :func:`sweep` gives every chain its own
+value and runs all of them as one batch, so a sweep over 8 real-data fractions × 4,096
+chains is one compile and one program. Chain ``c`` of every sweep point has the same
+chain id and so the same keys (common random numbers across the sweep), and its
+trajectory is bit for bit that of a :func:`~collapse_jax.run_chains` call with the
+point's value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+import jax
+
+from collapse_jax.chain import ChainResult, _execute, _merged_hyper
+from collapse_jax.checks import described, fail
+from collapse_jax.curation import Curation
+from collapse_jax.families.base import ModelFamily, Params
+from collapse_jax.regimes import Regime, replace
+from collapse_jax.sampling import SamplingBias
+from collapse_jax.status import failure_report
+
+__all__ = ["SweepResult", "sweep"]
+
+_FN = "sweep"
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What :func:`sweep` returns (host NumPy arrays).
+
+    Attributes:
+      values: ``{name: (P,) + shape}`` the swept values, point by point.
+      params: the params pytree with leading axes ``(P, num_chains,
+        num_generations + 1)``, or None when ``record_params=False``.
+      metrics: ``{name: array}`` with leading axes ``(P, num_chains,
+        num_generations + 1)``.
+      status: ``(P, num_chains, num_generations + 1)`` int32 status codes.
+      chain_ids: ``(num_chains,)`` global chain ids (the same at every point).
+      config: a JSON-serialisable description of the run.
+      reference: as :attr:`ChainResult.reference`.
+    """
+
+    values: dict[str, np.ndarray]
+    params: Params | None
+    metrics: dict[str, np.ndarray]
+    status: np.ndarray
+    chain_ids: np.ndarray
+    config: dict[str, Any]
+    reference: Params | None = None
+
+    @property
+    def num_points(self) -> int:
+        return int(self.status.shape[0])
+
+    def failures(self, point: int | None = None) -> list[Any]:
+        """Failed chains: of one point (``ChainFailure`` list), or of every point as
+        ``(point, ChainFailure)`` pairs."""
+        if point is not None:
+            return failure_report(self.status[point], self.chain_ids)
+        return [
+            (p, f)
+            for p in range(self.num_points)
+            for f in failure_report(self.status[p], self.chain_ids)
+        ]
+
+    @property
+    def ok(self) -> bool:
+        """True when no chain failed at any point."""
+        return not bool(np.any(self.status))
+
+
+def _swept_values(over, sweepable, checkers):
+    if not isinstance(over, Mapping) or not over:
+        fail(
+            _FN,
+            "over",
+            "a non-empty dict {name: sequence of values}",
+            over,
+            f"Pass e.g. over={{'real_fraction': [0.0, 0.25, 0.5]}}; sweepable "
+            f"names here: {list(sweepable)}.",
+            error=TypeError,
+        )
+    values: dict[str, np.ndarray] = {}
+    points = None
+    for name, seq in over.items():
+        if name not in sweepable:
+            fail(
+                _FN,
+                "over",
+                f"names of this run's sweepable settings {list(sweepable)}",
+                name,
+                "Sweep a traced number of the regime, sampling bias or curation "
+                "(give the regime a value for it first, e.g. cj.mix(0.5)).",
+            )
+        if isinstance(seq, str | bytes) or not isinstance(
+            seq, Sequence | np.ndarray | jax.Array
+        ):
+            fail(
+                _FN,
+                f"over[{name!r}]",
+                "a sequence of values",
+                seq,
+                "Pass a list or a 1-D array.",
+                error=TypeError,
+            )
+        checked = [checkers[name](_FN, f"over[{name!r}]", v) for v in seq]
+        if not checked:
+            fail(_FN, f"over[{name!r}]", "at least one value", [], "Pass values.")
+        arr = np.asarray(checked)
+        if points is None:
+            points = arr.shape[0]
+        elif arr.shape[0] != points:
+            fail(
+                _FN,
+                "over",
+                "sequences of one length (one value per sweep point)",
+                described(f"{name!r} has {arr.shape[0]}, others {points}"),
+                "Give every swept name the same number of values.",
+            )
+        values[name] = arr
+    return values
+
+
+def sweep(
+    family: ModelFamily,
+    init: Params,
+    *,
+    over: Mapping[str, Sequence[Any]],
+    key: int | jax.Array,
+    num_chains: int,
+    num_generations: int,
+    sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = None,
+    sampler: str = "samples",
+    dtype: str = "float32",
+    init_family: ModelFamily | None = None,
+    first_chain: int = 0,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    metrics: Sequence[str] | None = None,
+    record_params: bool = False,
+    sampling: SamplingBias | None = None,
+    curation: Curation | None = None,
+) -> SweepResult:
+    """Run ``num_chains`` chains at every point of a sweep, as one program.
+
+    Args:
+      over: ``{name: values}``: the traced settings to vary, one value per sweep
+        point (names such as ``"real_fraction"`` of :func:`~collapse_jax.mix` or
+        :func:`~collapse_jax.fresh`, ``"fraction"`` of
+        :func:`~collapse_jax.retain_original`, ``"alpha"``/``"beta"``/``"gamma"`` of
+        :func:`~collapse_jax.general_mix`, ``"variance_scale"``,
+        ``"temperature"``, ``"top_k"``, ``"top_p"``, ``"repetition_penalty"``,
+        ``"tail_exponent"``, ``"keep_fraction"``, ``"diversity_quota"``). Several
+        names are varied together (zipped).
+      record_params: default False (a sweep is usually large).
+      others: as :func:`~collapse_jax.run_chains`; the regime, bias and curation
+        give the settings that are not swept.
+
+    Returns:
+      A :class:`SweepResult` whose arrays have a leading sweep axis.
+
+    Examples:
+      >>> import collapse_jax as cj
+      >>> res = cj.sweep(cj.gaussian(), cj.gaussian_params(0.0, 1.0),
+      ...                regime=cj.fresh(10, real_fraction=0.5),
+      ...                over={"real_fraction": [0.0, 0.5, 1.0]}, key=0,
+      ...                num_chains=8, num_generations=4, sample_size=10)
+      >>> res.metrics["log_var"].shape
+      (3, 8, 5, 1)
+    """
+    regime = replace() if regime is None else regime
+    if not isinstance(regime, Regime):
+        fail(
+            _FN,
+            "regime",
+            "a regime such as cj.mix(0.5)",
+            type(regime).__name__,
+            "Pass a regime built by a regime factory.",
+            error=TypeError,
+        )
+    _, checkers, sweepable = _merged_hyper(_FN, regime, sampling, curation)
+    values = _swept_values(over, sweepable, checkers)
+    names = tuple(values)
+    res: ChainResult = _execute(
+        _FN,
+        family,
+        init,
+        key=key,
+        num_chains=num_chains,
+        num_generations=num_generations,
+        sample_size=sample_size,
+        regime=regime,
+        sampler=sampler,
+        dtype=dtype,
+        init_family=init_family,
+        first_chain=first_chain,
+        chunk_size=chunk_size,
+        progress=progress,
+        metrics=metrics,
+        record_params=record_params,
+        sampling=sampling,
+        curation=curation,
+        sweep=(names, values),
+    )
+    points = next(iter(values.values())).shape[0]
+    c = res.status.shape[0] // points
+
+    def split(x):
+        x = np.asarray(x)
+        return x.reshape((points, c) + x.shape[1:])
+
+    config = dict(res.config, sweep={k: v.tolist() for k, v in values.items()})
+    return SweepResult(
+        values,
+        None if res.params is None else jax.tree.map(split, res.params),
+        {k: split(v) for k, v in res.metrics.items()},
+        split(res.status),
+        res.chain_ids[:c],
+        config,
+        res.reference,
+    )
