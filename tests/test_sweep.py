@@ -1,0 +1,102 @@
+"""cj.sweep: many settings of the traced numbers in one compiled program."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import collapse_jax as cj
+from collapse_jax.chain import _run_chunk
+from tests.helpers import assert_within_se
+
+G = cj.gaussian()
+TRUTH = cj.gaussian_params(0.0, 1.0)
+
+
+def test_each_sweep_point_is_bitwise_its_own_run():
+    fractions = [0.0, 0.3, 0.9]
+    kw = dict(key=4, num_chains=12, num_generations=5, sample_size=10)
+    sw = cj.sweep(G, TRUTH, regime=cj.mix(0.5), over={"real_fraction": fractions},
+                  record_params=True, **kw)
+    assert sw.metrics["log_var"].shape == (3, 12, 6, 1)
+    assert sw.params.mean.shape == (3, 12, 6, 1)
+    np.testing.assert_array_equal(sw.chain_ids, np.arange(12))
+    for i, f in enumerate(fractions):
+        one = cj.run_chains(G, TRUTH, regime=cj.mix(f), **kw)
+        np.testing.assert_array_equal(sw.metrics["log_var"][i], one.metrics["log_var"])
+        np.testing.assert_array_equal(sw.params.mean[i], one.params.mean)
+    assert sw.config["sweep"] == {"real_fraction": fractions}
+    assert sw.ok and sw.failures() == []
+
+
+def test_sweeps_over_bias_and_curation_settings_match_single_runs():
+    cat = cj.categorical(5)
+    truth = cj.categorical_params(np.array([0.4, 0.3, 0.15, 0.1, 0.05]))
+    kw = dict(key=2, num_chains=8, num_generations=4, sample_size=30)
+    sw = cj.sweep(cat, truth, sampling=cj.temperature(1.0),
+                  over={"temperature": [0.5, 2.0]}, **kw)
+    for i, t in enumerate([0.5, 2.0]):
+        one = cj.run_chains(cat, truth, sampling=cj.temperature(t), **kw)
+        np.testing.assert_array_equal(sw.metrics["probs"][i], one.metrics["probs"])
+    sw = cj.sweep(G, TRUTH, curation=cj.tail_weighting(0.0),
+                  over={"tail_exponent": [0.0, 0.1]}, key=1, num_chains=8,
+                  num_generations=3, sample_size=10)
+    one = cj.run_chains(G, TRUTH, curation=cj.tail_weighting(0.1), key=1,
+                        num_chains=8, num_generations=3, sample_size=10)
+    np.testing.assert_array_equal(sw.metrics["log_var"][1], one.metrics["log_var"])
+
+
+def test_zipped_schedules_sweep_general_mix():
+    n = 4
+    alphas = np.array([[1.0] * n, [0.5] * n])
+    gammas = 1.0 - alphas
+    sw = cj.sweep(G, TRUTH, regime=cj.general_mix(1.0, 0.0, 0.0),
+                  over={"alpha": alphas, "gamma": gammas, "beta": np.zeros((2, n))},
+                  key=0, num_chains=8, num_generations=n, sample_size=10)
+    one = cj.run_chains(G, TRUTH, regime=cj.general_mix(0.5, 0.0, 0.5), key=0,
+                        num_chains=8, num_generations=n, sample_size=10)
+    np.testing.assert_array_equal(sw.metrics["log_var"][1], one.metrics["log_var"])
+
+
+def test_eight_fractions_times_4096_chains_is_one_compiled_program(seed):
+    """The issue's target: >= 8 real fractions x 4,096 chains in one program. Any
+    real share stops the collapse of f = 0 (replace): paired chains (common random
+    numbers across the sweep) keep a larger E log sigma_20^2 at every f > 0 (z = 5)."""
+    fractions = np.linspace(0.0, 0.875, 8)
+    before = _run_chunk._cache_size()
+    sw = cj.sweep(G, TRUTH, regime=cj.mix(0.5), over={"real_fraction": fractions},
+                  key=seed, num_chains=4096, num_generations=20, sample_size=10)
+    assert _run_chunk._cache_size() - before <= 1
+    assert sw.metrics["log_var"].shape == (8, 4096, 21, 1)
+    assert sw.ok
+    lv = sw.metrics["log_var"][:, :, -1, 0]
+    theory = 20 * cj.theory.gaussian.log_variance_factor_mean(10)
+    assert_within_se(lv[0].mean(), theory, lv[0].std(ddof=1) / 64, what="f = 0")
+    for i in range(1, 8):
+        d = lv[i] - lv[0]
+        assert d.mean() / (d.std(ddof=1) / 64) > 5, fractions[i]
+
+
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"real_fraction": [0.1, 1.5]}, r"real_fraction.*\[0, 1\]"),
+        ({"nope": [0.1]}, "sweepable"),
+        ({}, "non-empty"),
+        ({"real_fraction": 0.5}, "sequence"),
+    ],
+)
+def test_bad_sweeps_are_clear_errors(over, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        cj.sweep(G, TRUTH, regime=cj.mix(0.5), over=over, key=0, num_chains=8,
+                 num_generations=2, sample_size=10)
+
+
+def test_sweep_checks_every_points_regime_constraints():
+    with pytest.raises(ValueError, match="alpha \\+ beta \\+ gamma = 1"):
+        cj.sweep(G, TRUTH, regime=cj.general_mix(1.0, 0.0, 0.0),
+                 over={"alpha": [1.0, 0.5]}, key=0, num_chains=8,
+                 num_generations=2, sample_size=10)
+    with pytest.raises(ValueError, match="pooling|sweepable"):
+        cj.sweep(G, TRUTH, regime=cj.mix(), over={"real_fraction": [0.2]}, key=0,
+                 num_chains=8, num_generations=2, sample_size=10)
