@@ -936,6 +936,17 @@ def _all_claims() -> tuple[Claim, ...]:
     return tuple(out)
 
 
+def _clear_claim_caches() -> None:
+    """Drop the shared runs the claim modules cache (functools caches)."""
+    import sys
+
+    for name in _CLAIM_MODULES:
+        module = sys.modules.get(name)
+        for value in vars(module).values() if module is not None else ():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+
+
 def claims(quick: bool = False) -> tuple[Claim, ...]:
     """The registered claims (the quick subset when ``quick``)."""
     return tuple(c for c in _all_claims() if c.quick or not quick)
@@ -996,6 +1007,7 @@ def run_claims(
     finally:
         _gauss.cache_clear()
         _cat.cache_clear()
+        _clear_claim_caches()
     return rows
 
 

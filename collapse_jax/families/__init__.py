@@ -18,6 +18,12 @@ from collapse_jax.families.gmm import (
     gmm_params,
     gmm_weights_means_covs,
 )
+from collapse_jax.families.linear_regression import (
+    LinearRegressionParams,
+    linear_regression,
+    linear_regression_params,
+)
+from collapse_jax.families.poisson import PoissonParams, poisson, poisson_params
 
 __all__ = [
     "ModelFamily",
@@ -34,4 +40,10 @@ __all__ = [
     "CategoricalParams",
     "categorical",
     "categorical_params",
+    "LinearRegressionParams",
+    "linear_regression",
+    "linear_regression_params",
+    "PoissonParams",
+    "poisson",
+    "poisson_params",
 ]

@@ -4,6 +4,13 @@ Params carry both the probabilities and the integer counts they were fitted from
 absorption (every draw in one category) is detected exactly on integers, never by float
 equality (THEORY §12.2). The sufficient-statistic sampler draws the multinomial counts
 directly by conditional binomials (proofs/gc-7-sufficient-statistics.md).
+
+Large vocabularies (``K >= LARGE_K``, a static rule, so smaller families keep their
+bits) sample by inverse CDF: a cumulative sum of the probabilities (a fixed
+Hillis–Steele tree of elementwise adds, batch invariant), ``searchsorted`` of uniform
+draws, and counts by ``segment_sum``: O(n log K + K log K) per draw instead of the
+O(n K) of Gumbel-max; the sufficient draw splits the counts by conditional binomials
+down a binary tree (log2 K vectorised levels instead of a scan of K binomials).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from collapse_jax.status import Status
 __all__ = ["CategoricalParams", "categorical", "categorical_params"]
 
 TAIL_LEVEL = 0.10  # the truth's least probable 10 % of mass
+#: From this many categories on, draws use the inverse-CDF sampler (static rule).
+LARGE_K = 256
 
 
 class CategoricalParams(NamedTuple):
@@ -97,6 +106,7 @@ def _make(
 ) -> ModelFamily:
     k = num_categories
     truncate = max_support is not None and max_support < k
+    large = k >= LARGE_K
     values = np.arange(k, dtype=np.float64) if support is None else np.asarray(support)
 
     def restrict(wc):
@@ -130,6 +140,8 @@ def _make(
         )
 
     def sample(key, params, n):
+        if large:
+            return _inverse_cdf_draws(key, params.probs, n)
         return jax.random.categorical(key, jnp.log(params.probs), shape=(n,))
 
     def fit(key, data, weights, prev):
@@ -148,7 +160,10 @@ def _make(
         return fit(fit_key, data, weights.astype(params.probs.dtype), params)
 
     def sample_fit(key, params, sample_size):
-        counts = cjr.multinomial(key, sample_size, params.probs)
+        if large:
+            counts = _tree_multinomial(key, params.probs, sample_size)
+        else:
+            counts = cjr.multinomial(key, sample_size, params.probs)
         dtype = params.probs.dtype
         if truncate:
             counts = jnp.where(_top_k_mask(counts, max_support), counts, 0)
@@ -208,6 +223,9 @@ def _make(
             "support_size": support,
             "absorbed": absorbed,
             "tail_mass": tree_sum(jnp.where(_rare_mask(truth.probs), p, 0)),
+            # The truth's mass on the categories the model has lost: the test error
+            # of a memorisation learner trained on this model (TT-1 to TT-3).
+            "lost_mass": tree_sum(jnp.where(p > 0, 0, truth.probs)),
         }
 
     def status(params):
@@ -304,6 +322,7 @@ def _make(
             "support_size",
             "absorbed",
             "tail_mass",
+            "lost_mass",
         ),
         min_sample_size_reason="to estimate frequencies",
         check_source=check_source,
@@ -313,6 +332,77 @@ def _make(
         view=view,
         view_kind="probs",
     )
+
+
+def _cumsum(x: jax.Array) -> jax.Array:
+    """Inclusive cumulative sum by a Hillis–Steele tree of elementwise adds.
+
+    ``log2 K`` rounds of ``x[i] += x[i - 2^r]``: the association of every output
+    depends on its position only, so a chain's bits do not depend on its batch (an
+    XLA cumsum may vectorise differently), and it is O(K log K) with no sequential
+    scan over ``K``.
+    """
+    x = jax.lax.optimization_barrier(x)
+    n = x.shape[0]
+    shift = 1
+    while shift < n:
+        x = x + jnp.concatenate([jnp.zeros((shift,), x.dtype), x[:-shift]])
+        shift *= 2
+    return x
+
+
+def _inverse_cdf_draws(key: jax.Array, probs: jax.Array, n: int) -> jax.Array:
+    """``n`` exact categorical draws by inverse CDF, ``(n,) int32``.
+
+    Category ``j`` is drawn iff ``cdf[j-1] <= u < cdf[j]`` with ``u`` uniform on
+    ``[0, cdf[K-1])``: a category of probability 0 has ``cdf[j] == cdf[j-1]`` exactly
+    and is never drawn. ``u`` rounding up to the total is mapped to the last category
+    of positive probability. Uniforms are prefix-stable in ``n``.
+    """
+    cdf = _cumsum(probs)
+    total = cdf[-1]
+    u = jax.random.uniform(key, (n,), probs.dtype) * total
+    idx = jnp.searchsorted(cdf, u, side="right", method="scan").astype(jnp.int32)
+    k = probs.shape[0]
+    last = (k - 1 - jnp.argmax((probs > 0)[::-1])).astype(jnp.int32)
+    return jnp.minimum(idx, last)
+
+
+def _tree_multinomial(key: jax.Array, probs: jax.Array, total) -> jax.Array:
+    """Multinomial counts by conditional binomials down a binary tree, ``(K,) int32``.
+
+    The categories are padded to ``P = 2^L`` and paired level by level; a node's
+    count splits as ``left ~ Bin(count, mass_left / mass_node)`` and ``right = count
+    - left``, which is the multinomial law (the same argument as the sequential
+    conditional binomials of :func:`collapse_jax.random.multinomial`, applied to a
+    tree: proofs/gc-7-sufficient-statistics.md). ``L = log2 K`` vectorised levels
+    instead of ``K`` sequential binomials; ``total`` may be traced. Level ``l`` is
+    keyed by ``fold_in(key, l)``. Node masses are sums of pairs (elementwise adds),
+    so a node of mass 0 gets count 0 and a right child of mass 0 gets none.
+    """
+    k = probs.shape[0]
+    dtype = probs.dtype
+    size = 1 << (k - 1).bit_length()
+    mass = jnp.concatenate([probs, jnp.zeros((size - k,), dtype)])
+    masses = [mass]
+    while masses[-1].shape[0] > 1:
+        pairs = masses[-1].reshape(-1, 2)
+        masses.append(pairs[:, 0] + pairs[:, 1])
+    counts = jnp.asarray(total, jnp.int32).reshape(1)
+    for level in range(len(masses) - 2, -1, -1):
+        child = masses[level].reshape(-1, 2)
+        parent = masses[level + 1]
+        ratio = jnp.where(parent > 0, child[:, 0] / jnp.where(parent > 0, parent, 1), 0)
+        ratio = jnp.clip(ratio, 0, 1)
+        draw = jax.random.binomial(
+            jax.random.fold_in(key, level), counts.astype(dtype), ratio, dtype=dtype
+        )
+        left = jnp.clip(jnp.round(draw).astype(jnp.int32), 0, counts)
+        right_empty = child[:, 1] <= 0
+        left = jnp.where(right_empty | (ratio >= 1), counts, left)
+        left = jnp.where(ratio <= 0, 0, left)
+        counts = jnp.stack([left, counts - left], axis=1).reshape(-1)
+    return counts[:k]
 
 
 def _float_dtype(weights):
@@ -357,7 +447,13 @@ def categorical(
       () bool, the model is a point mass (exact, from integer counts);
       ``tail_mass`` (), the fitted probability of the truth's rare set: its least
       probable categories that together hold at most 10 % of the truth's mass (the
-      single least probable category if it alone holds more).
+      single least probable category if it alone holds more); ``lost_mass`` (),
+      the truth's probability on the categories the model gives probability 0 (the
+      test error of a memorisation learner, THEORY TT-1 to TT-3).
+
+    Draws: ``K >= LARGE_K`` (256) categories use an exact inverse-CDF sampler
+    (``searchsorted`` on a cumulative sum, counts by ``segment_sum``), fast for
+    vocabularies of 1e4-1e5; smaller ``K`` use Gumbel-max and conditional binomials.
 
     Examples:
       >>> categorical(3) is categorical(3)

@@ -13,6 +13,14 @@ proof in ``proofs/``:
   optimiser map.
 * :mod:`collapse_jax.theory.expressivity`: the population limit and the
   expressivity error (SH-1): projections onto a smaller class.
+* :mod:`collapse_jax.theory.mixing`: regimes that keep real data (LR-3
+  accumulation, BE-2 stability toy, AL-3 / SE-2 fixed real set and fresh data).
+* :mod:`collapse_jax.theory.counting`: the Poisson chain and Galton–Watson
+  extinction (SU-2, SU-1).
+* :mod:`collapse_jax.theory.tails`: Zipf tails and the memorisation learner
+  (TT-1, TT-2, TT-3).
+* :mod:`collapse_jax.theory.regression`: the linear-regression chain (LR-0 to
+  LR-2, LR-5, LR-6): replace vs accumulate, over-parameterised collapse.
 
 Index ``n`` counts fits (``n = 0`` is the truth); a ``sample_size`` is one int
 ``M`` or a per-generation schedule ``M_0, M_1, ...`` (generation ``i`` draws
@@ -24,6 +32,12 @@ from collapse_jax.theory.approximation import (
     gradient_map_iterate,
     one_step_variance_fixed_point,
     pseudo_data_moments,
+)
+from collapse_jax.theory.counting import (
+    expected_poisson_rate,
+    forgetting_generation_quantile,
+    galton_watson_extinction,
+    poisson_absorption_probability,
 )
 from collapse_jax.theory.discrete import (
     absorption_horizon,
@@ -61,14 +75,61 @@ from collapse_jax.theory.gaussian import (
     variance_of_variance,
     w2_sq_upper_bound,
 )
+from collapse_jax.theory.mixing import (
+    accumulate_mean_error_bound,
+    accumulate_squared_mean_error,
+    accumulate_variance,
+    accumulate_variance_limit,
+    categorical_mixing_sq_error,
+    categorical_mixing_stationary_sq_error,
+    fixed_real_moments,
+    fresh_known_variance_stationary_error,
+    fresh_moments,
+    mixing_stationary_moments,
+    mixing_weights,
+    stability_bound,
+    stability_toy_map,
+    stability_toy_path,
+    toy_mean_contraction,
+)
 from collapse_jax.theory.multivariate import (
     collapse_generation,
     expected_log_det_cov,
     lyapunov_exponents,
     variance_log_det_cov,
 )
+from collapse_jax.theory.regression import (
+    accumulate_test_error_bound,
+    conditional_test_error_accumulate,
+    conditional_test_error_replace,
+    expected_test_error_accumulate,
+    expected_test_error_overparameterised,
+    expected_test_error_replace,
+    expected_test_error_steps,
+    expected_weights_overparameterised,
+    fixed_design_chain,
+)
+from collapse_jax.theory.tails import (
+    equivalent_sample_size,
+    lost_mass_after_generations,
+    memorisation_error,
+    memorisation_error_asymptotic,
+    tail_cut_probs,
+    tail_mass,
+    tail_mass_asymptotic,
+    zipf_probs,
+)
 
 __all__ = [
+    "accumulate_test_error_bound",
+    "conditional_test_error_accumulate",
+    "conditional_test_error_replace",
+    "expected_test_error_accumulate",
+    "expected_test_error_overparameterised",
+    "expected_test_error_replace",
+    "expected_test_error_steps",
+    "expected_weights_overparameterised",
+    "fixed_design_chain",
     "pseudo_data_moments",
     "one_step_variance_fixed_point",
     "gradient_map_iterate",
@@ -107,4 +168,31 @@ __all__ = [
     "w2_sq_upper_bound",
     "wright_fisher_eigenvalues",
     "wright_fisher_matrix",
+    "accumulate_mean_error_bound",
+    "accumulate_squared_mean_error",
+    "accumulate_variance",
+    "accumulate_variance_limit",
+    "categorical_mixing_sq_error",
+    "categorical_mixing_stationary_sq_error",
+    "fixed_real_moments",
+    "fresh_known_variance_stationary_error",
+    "fresh_moments",
+    "mixing_stationary_moments",
+    "mixing_weights",
+    "stability_bound",
+    "stability_toy_map",
+    "stability_toy_path",
+    "toy_mean_contraction",
+    "expected_poisson_rate",
+    "forgetting_generation_quantile",
+    "galton_watson_extinction",
+    "poisson_absorption_probability",
+    "equivalent_sample_size",
+    "lost_mass_after_generations",
+    "memorisation_error",
+    "memorisation_error_asymptotic",
+    "tail_cut_probs",
+    "tail_mass",
+    "tail_mass_asymptotic",
+    "zipf_probs",
 ]
