@@ -33,7 +33,7 @@ def test_the_two_setup_commands_are_there_and_ci_runs_the_test_command():
 
 
 def test_python_examples_run_and_their_comments_hold():
-    first, second, sources = _blocks("python")
+    first, second = _blocks("python")[:2]
     ns: dict = {}
     exec(first, ns)  # noqa: S102 - the README's own example
     lv = ns["res"].metrics["log_var"][:, 200, 0].astype(np.float64)
@@ -57,3 +57,15 @@ def test_error_sources_example_runs_and_its_comments_hold():
     dec = ns["dec"]
     assert dec.median("l2_to_truth").shape == (4, 6)
     assert dec.effects("l2_to_truth")["S+E"].shape == (6,)
+
+
+def test_regimes_sweep_example_runs_and_its_comment_holds(capsys):
+    blocks = [b for b in _blocks("python") if "cj.sweep(" in b]
+    assert len(blocks) == 1
+    ns: dict = {}
+    exec(blocks[0], ns)  # noqa: S102
+    res = ns["res"]
+    assert res.metrics["log_var"].shape == (8, 4096, 51, 1)  # 8 fractions x 4,096
+    med = np.median(res.metrics["log_var"][:, :, -1, 0], axis=1)
+    assert med[0] < -4 and np.all(med[1:] > -1)  # replace collapses, mixing does not
+    assert "[" in capsys.readouterr().out
