@@ -121,6 +121,9 @@ def moment_match_categorical(probs, support=None) -> tuple[float, float]:
     Examples:
       >>> moment_match_categorical([0.5, 0.5])
       (0.5, 0.25)
+
+    References:
+      THEORY.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
     """
     fn = "moment_match_categorical"
     p = _as_array(probs, "probs", fn, 1)
@@ -174,6 +177,9 @@ def top_k_tv_to_truth(probs, k: int) -> float:
     Examples:
       >>> round(top_k_tv_to_truth([0.1, 0.6, 0.3], 2), 12)
       0.1
+
+    References:
+      THEORY.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
     """
     q = top_k_projection(probs, k)
     p = np.asarray(probs, dtype=np.float64)
@@ -190,6 +196,9 @@ def top_k_kl_to_truth(probs, k: int) -> float:
     Examples:
       >>> round(top_k_kl_to_truth([0.1, 0.6, 0.3], 2), 12)
       0.105360515658
+
+    References:
+      THEORY.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
     """
     q = top_k_projection(probs, k)
     p = np.asarray(probs, dtype=np.float64)
