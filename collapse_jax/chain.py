@@ -307,8 +307,8 @@ def _run_first(
             first_source=True,
         )
         return new_state, _record(
-                family, regime, config, new_state, reference, truth_view
-            )
+            family, regime, config, new_state, reference, truth_view
+        )
 
     axes = (0, 0, _hyper_axes(config, hyper))
     return jax.vmap(one_chain, in_axes=axes)(state, chain_keys, hyper)
@@ -904,6 +904,12 @@ def _execute(
     batched = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + x.shape), reference
     )
+    state_spec = jax.eval_shape(
+        lambda: regime.init(
+            family, data_spec_n(data_spec, config.n_max), config.num_generations
+        )
+    )
+    _check_state_size(fn, regime, state_spec, padded)
     regime_state = regime.init(
         family, data_spec_n(data_spec, config.n_max), config.num_generations
     )
@@ -1020,6 +1026,32 @@ def _execute(
         description,
         jax.tree.map(np.asarray, reference),
     )
+
+
+MAX_REGIME_STATE_BYTES = 16 * 2**30
+
+
+def _check_state_size(fn, regime, spec, chains) -> None:
+    """Data-keeping regimes hold buffers in the scan carry: refuse absurd sizes."""
+    per_chain = sum(
+        int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
+        for x in jax.tree.leaves(spec)
+    )
+    total = per_chain * chains
+    if total > MAX_REGIME_STATE_BYTES:
+        fail(
+            fn,
+            "regime",
+            f"a regime state of at most {MAX_REGIME_STATE_BYTES / 2**30:.0f} GiB over "
+            f"all chains",
+            described(
+                f"{regime.name}: {per_chain / 2**20:.1f} MiB per chain x {chains} "
+                f"chains = {total / 2**30:.1f} GiB"
+            ),
+            "It keeps num_generations x max(sample_size) points per chain: run "
+            "fewer chains per call (first_chain= splits a run), fewer generations, or "
+            "a regime without a buffer (mix, fresh, retain_original).",
+        )
 
 
 def data_spec_n(spec, n):

@@ -55,6 +55,13 @@ class Curation(NamedTuple):
     describe: Any = ()
 
 
+@functools.cache
+def _static(fn, *args):
+    """One ``partial`` object per arguments (a partial compares by identity, and the
+    runner compiles once per static configuration)."""
+    return functools.partial(fn, *args)
+
+
 def _score(family, under, score_fn, params, reference, data):
     if score_fn is not None:
         return score_fn(data)
@@ -94,7 +101,7 @@ def _tail_weigh(under, family, key, params, reference, data, weights, hyper):
 def _tail(exponent: float, under: str) -> Curation:
     return Curation(
         "tail_weighting",
-        functools.partial(_tail_weigh, under),
+        _static(_tail_weigh, under),
         {"tail_exponent": np.float64(exponent)},
         {"tail_exponent": _exponent_check},
         {"tail_exponent": exponent, "under": under},
@@ -176,7 +183,7 @@ def _filter_weigh(
 def _filter(keep: float, under: str, quota: float, score: Any) -> Curation:
     return Curation(
         "likelihood_filter",
-        functools.partial(_filter_weigh, under, score),
+        _static(_filter_weigh, under, score),
         {"keep_fraction": np.float64(keep), "diversity_quota": np.float64(quota)},
         {"keep_fraction": _keep_check, "diversity_quota": _quota_check},
         {

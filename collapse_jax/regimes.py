@@ -260,7 +260,7 @@ def _empty_pool(data, num_generations, dtype):
 
 def _write(pool, t, data, weights):
     start = t * data.shape[0]
-    idx = (start,) + (0,) * (data.ndim - 1)
+    idx = (start,) + (jnp.zeros_like(start),) * (data.ndim - 1)  # one index dtype
     return _Pool(
         jax.lax.dynamic_update_slice(pool.data, data, idx),
         jax.lax.dynamic_update_slice(pool.weights, weights, (start,)),
@@ -303,6 +303,14 @@ def _hyper_scalar(hyper, name, t):
     if v.ndim == 0:
         return v
     return v[jnp.minimum(t, v.shape[0] - 1)]
+
+
+@functools.cache
+def _static(fn, *args):
+    """``partial(fn, *args)``, one object per arguments: a partial compares by
+    identity, and the jitted runner takes the regime as a static argument, so equal
+    settings must give the same object (else each call would compile anew)."""
+    return functools.partial(fn, *args)
 
 
 # ---------------------------------------------------------------------- replace ---
@@ -631,8 +639,8 @@ def mix(
     return Regime(
         "mix",
         _SAMPLES_ONLY,
-        functools.partial(_mix_init, has_real),
-        functools.partial(_mix_step, has_real, f is None),
+        _static(_mix_init, has_real),
+        _static(_mix_step, has_real, f is None),
         hyper=hyper,
         check=_mix_check,
         sweepable=("real_fraction",) if f is not None else (),
@@ -681,7 +689,7 @@ def fresh(num_real: int, *, real_fraction: float | None = None) -> Regime:
         "fresh",
         _SAMPLES_ONLY,
         _no_state,
-        functools.partial(_fresh_step, num_real, f is None),
+        _static(_fresh_step, num_real, f is None),
         hyper=hyper,
         sweepable=("real_fraction",) if f is not None else (),
         checkers={"real_fraction": _fraction_checker},

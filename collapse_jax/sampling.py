@@ -64,6 +64,13 @@ class SamplingBias(NamedTuple):
     describe: Any = ()
 
 
+@functools.cache
+def _static(fn, *args):
+    """One ``partial`` object per arguments (a partial compares by identity, and the
+    runner compiles once per static configuration)."""
+    return functools.partial(fn, *args)
+
+
 # ------------------------------------------------------------------- Gaussian ---
 
 
@@ -301,7 +308,7 @@ def _repetition(penalty: float, length: int) -> SamplingBias:
         "repetition_penalty",
         ("categorical",),
         None,
-        functools.partial(_repetition_sample, length),
+        _static(_repetition_sample, length),
         {"repetition_penalty": np.float64(penalty)},
         {"repetition_penalty": _penalty_check},
         {"repetition_penalty": penalty, "sequence_length": length},

@@ -90,3 +90,9 @@ def test_data_regimes_need_the_sample_based_sampler(regime):
 def test_regime_must_be_a_regime():
     with pytest.raises(TypeError, match="regime must be a regime"):
         _run("accumulate")
+
+
+def test_a_buffer_too_large_for_memory_is_refused_before_running():
+    with pytest.raises(ValueError, match=r"regime state of at most 16 GiB.*first_chain"):
+        _run(cj.accumulate(), num_chains=200_000, num_generations=1000,
+             sample_size=100)

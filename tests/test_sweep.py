@@ -100,3 +100,26 @@ def test_sweep_checks_every_points_regime_constraints():
     with pytest.raises(ValueError, match="pooling|sweepable"):
         cj.sweep(G, TRUTH, regime=cj.mix(), over={"real_fraction": [0.2]}, key=0,
                  num_chains=8, num_generations=2, sample_size=10)
+
+
+def test_a_traced_setting_never_recompiles():
+    """Fractions, temperatures and exponents are traced: new values reuse the
+    compiled program (regimes and parts with equal static settings are equal)."""
+    cat = cj.categorical(4)
+    truth = cj.categorical_params(np.array([0.4, 0.3, 0.2, 0.1]))
+    kw = dict(key=0, num_chains=8, num_generations=2, sample_size=10)
+    runs = [
+        lambda v: cj.run_chains(G, TRUTH, regime=cj.mix(v), **kw),
+        lambda v: cj.run_chains(G, TRUTH, regime=cj.fresh(3, real_fraction=v), **kw),
+        lambda v: cj.run_chains(G, TRUTH, regime=cj.retain_original(v), **kw),
+        lambda v: cj.run_chains(G, TRUTH, curation=cj.tail_weighting(v), **kw),
+        lambda v: cj.run_chains(G, TRUTH, curation=cj.likelihood_filter(0.5 + v), **kw),
+        lambda v: cj.run_chains(cat, truth, sampling=cj.temperature(0.5 + v), **kw),
+        lambda v: cj.run_chains(cat, truth,
+                                sampling=cj.repetition_penalty(1 + v, 5), **kw),
+    ]
+    for run in runs:
+        run(0.1)
+        before = _run_chunk._cache_size()
+        run(0.3)
+        assert _run_chunk._cache_size() == before

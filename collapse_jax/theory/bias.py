@@ -196,7 +196,9 @@ def tail_weighted_variance(
                 "Pass 0 <= exponent < 1.",
             )
         return v / (1.0 - tau)
-    v0 = check_real(fn, "reference_variance", reference_variance, low=0.0, low_open=True)
+    v0 = check_real(
+        fn, "reference_variance", reference_variance, low=0.0, low_open=True
+    )
     precision = 1.0 / v - tau / v0
     if precision <= 0:
         fail(
