@@ -10,7 +10,7 @@ no JAX configuration, warning filter or logging setting.
 # Families before metrics: the GMM family imports collapse_jax.metrics, which imports
 # collapse_jax.families.base; importing metrics first would re-enter families.
 from collapse_jax import families
-from collapse_jax import metrics, theory
+from collapse_jax import datasets, metrics, theory
 
 # isort: on
 from collapse_jax._version import __version__
@@ -124,4 +124,5 @@ __all__ = [
     "theory",
     "metrics",
     "families",
+    "datasets",
 ]

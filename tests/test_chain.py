@@ -114,6 +114,7 @@ def _expected_metrics(family, init):
         "support_size": ((), np.int32),
         "absorbed": ((), np.bool_),
         "tail_mass": ((), "float"),
+        "lost_mass": ((), "float"),
     }
 
 
