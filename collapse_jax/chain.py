@@ -904,15 +904,14 @@ def _execute(
     batched = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + x.shape), reference
     )
-    state_spec = jax.eval_shape(
-        lambda: regime.init(
-            family, data_spec_n(data_spec, config.n_max), config.num_generations
-        )
-    )
+    population = config.sampler == "population"
+    if population and regime.name != "replace":
+        _check_population_regime(fn, regime, family, cross)
+    init_args = (family, data_spec_n(data_spec, config.n_max), config.num_generations)
+    init_args += (reference,) if population else ()
+    state_spec = jax.eval_shape(lambda: regime.init(*init_args))
     _check_state_size(fn, regime, state_spec, padded)
-    regime_state = regime.init(
-        family, data_spec_n(data_spec, config.n_max), config.num_generations
-    )
+    regime_state = regime.init(*init_args)
     regime_state = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + jnp.shape(x)), regime_state
     )
@@ -1026,6 +1025,28 @@ def _execute(
         description,
         jax.tree.map(np.asarray, reference),
     )
+
+
+def _check_population_regime(fn, regime, family, cross) -> None:
+    """Mixing regimes in the population limit mix models of the fitted family."""
+    if family.fit_population_mixture is None:
+        fail(
+            fn,
+            "sample_size",
+            f"a finite size for regime {regime.name!r} with the {family.name} family",
+            None,
+            "The population limit of a mixing regime needs the population fit to a "
+            "mixture of models (Gaussian, categorical); pass a finite sample_size.",
+        )
+    if cross:
+        fail(
+            fn,
+            "init_family",
+            f"None for regime {regime.name!r} in the population limit",
+            "another family",
+            "Mix models of one family: pass init in the fitted family, or a finite "
+            "sample_size.",
+        )
 
 
 MAX_REGIME_STATE_BYTES = 16 * 2**30

@@ -624,8 +624,11 @@ class _Monitored(NamedTuple):
     monitor: MonitorState
 
 
-def _monitored_init(inner_init, mon_init, family, data, num_generations):
-    return _Monitored(inner_init(family, data, num_generations), mon_init(family, data))
+def _monitored_init(inner_init, mon_init, family, data, num_generations, *rest):
+    # ``rest``: what the runner passes beyond the three (the population limit's
+    # reference model), forwarded to the wrapped regime.
+    inner = inner_init(family, data, num_generations, *rest)
+    return _Monitored(inner, mon_init(family, data))
 
 
 def _monitored_step(inner_step, mon_update, ctx, params, state):
@@ -725,9 +728,9 @@ def _injecting(ctx: StepContext, params, num_real, pooled) -> ModelFamily:
     return family._replace(fit=fit, refit=refit)
 
 
-def _adaptive_init(base_init, mon_init, family, data, num_generations):
+def _adaptive_init(base_init, mon_init, family, data, num_generations, *rest):
     return _Adaptive(
-        base_init(family, data, num_generations),
+        base_init(family, data, num_generations, *rest),
         mon_init(family, data),
         jnp.zeros((), bool),
         jnp.zeros((), bool),

@@ -20,6 +20,11 @@ a fit's data carry their shares through the weights. The regimes (DESIGN §2):
 :func:`general_mix`       SH-0: newest model, previous data, original data (α, β, γ)
 ========================  ============================================================
 
+Samplers: :func:`replace` supports all three; the others draw samples, or run in the
+population limit (``sample_size=None``) for families with
+``fit_population_mixture`` (Gaussian, categorical), where each fit is the exact fit
+to a mixture of models (SH-0's deterministic check: a well-specified truth is kept).
+
 Data-keeping regimes hold their buffers in the scan carry: :func:`accumulate`,
 :func:`accumulate_subsample` and :func:`general_mix` keep ``num_generations ×
 max(sample_size)`` points per chain, so their memory and per-generation cost grow
@@ -313,6 +318,42 @@ def _static(fn, *args):
     return functools.partial(fn, *args)
 
 
+# ------------------------------------------------------------ population limit ---
+#
+# With ``sample_size=None`` the data sets are distributions: each fit is the
+# population fit to a mixture of models (``family.fit_population_mixture``), and
+# a data-keeping regime's state is the pooled model itself (a moment match for a
+# Gaussian, mixed probabilities for a categorical: both exact for the next fit).
+
+_POP = ("samples", "population")
+
+
+def _either_init(data_init):
+    """``init`` that keeps the pooled model in the population limit."""
+    return _static(_dispatch_init, data_init)
+
+
+def _dispatch_init(data_init, family, data, num_generations, reference=None):
+    if reference is not None:  # the population limit: the pooled model q
+        return reference
+    return data_init(family, data, num_generations)
+
+
+def _pop_fit(ctx, weights, models):
+    """The population fit to ``sum_j weights[j] * models[j]``."""
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *models)
+    dtype = _float_dtype(models[0])
+    w = jnp.stack([jnp.asarray(x, dtype) for x in weights])
+    log_w = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1)), -jnp.inf)
+    return ctx.family.fit_population_mixture(log_w, stacked)
+
+
+def _real_share_pop(ctx, params, real_weight):
+    """Population fit to ``f * truth + (1 - f) * (sampled model)``."""
+    f = real_weight.astype(_float_dtype(params))
+    return _pop_fit(ctx, [f, 1 - f], [ctx.reference, _sampled_model(ctx, params)])
+
+
 # ---------------------------------------------------------------------- replace ---
 
 
@@ -370,7 +411,16 @@ def _weights_dtype(data):
     return data.dtype if jnp.issubdtype(data.dtype, jnp.floating) else jnp.float32
 
 
+def _accumulate_pop(ctx, params, q):
+    """q_{t+1} = (t q_t + p_t) / (t + 1): every generation's model, equal shares."""
+    t = ctx.t.astype(_float_dtype(params))
+    q = _pop_fit(ctx, [t / (t + 1), 1 / (t + 1)], [q, _sampled_model(ctx, params)])
+    return q, q
+
+
 def _accumulate_step(ctx: StepContext, params, pool):
+    if ctx.sampler == "population":
+        return _accumulate_pop(ctx, params, pool)
     data, weights = _synthetic(ctx, params)
     pool = _write(pool, ctx.t, data, weights.astype(pool.weights.dtype))
     return _fit(ctx, pool.data, pool.weights, params), pool
@@ -390,11 +440,13 @@ def accumulate() -> Regime:
       'accumulate'
     """
     return Regime(
-        "accumulate", _SAMPLES_ONLY, _pool_init, _accumulate_step, describe={}
+        "accumulate", _POP, _either_init(_pool_init), _accumulate_step, describe={}
     )
 
 
 def _subsample_step(size, ctx: StepContext, params, pool):
+    if ctx.sampler == "population":  # a subsample of the pooled law is the law
+        return _accumulate_pop(ctx, params, pool)
     data, weights = _synthetic(ctx, params)
     pool = _write(pool, ctx.t, data, weights.astype(pool.weights.dtype))
     key = jax.random.fold_in(ctx.keys.regime, _STREAM_SUBSAMPLE)
@@ -433,8 +485,8 @@ def accumulate_subsample(size: int) -> Regime:
     size = check_positive_int("accumulate_subsample", "size", size)
     return Regime(
         "accumulate_subsample",
-        _SAMPLES_ONLY,
-        _pool_init,
+        _POP,
+        _either_init(_pool_init),
         functools.partial(_subsample_step, size),
         check=functools.partial(_check_subsample, size),
         describe={"size": size},
@@ -490,6 +542,8 @@ def _mix_init(has_real, family, data, num_generations):
 
 
 def _mix_step(has_real, pooled, ctx: StepContext, params, state):
+    if ctx.sampler == "population":
+        return _real_share_pop(ctx, params, ctx.hyper["real_fraction"]), state
     data, weights = _synthetic(ctx, params)
     wdtype = weights.dtype
     if has_real:
@@ -581,8 +635,33 @@ def _num_categories(family):
     return _NUM_CATEGORIES.get(id(family))
 
 
+def _check_population_share(fn, schedule, hyper):
+    if schedule is not None:
+        return
+    if "real_data" in hyper:
+        fail(
+            fn,
+            "regime",
+            "a real set drawn from the truth (real_data=None) in the population "
+            "limit (sample_size=None)",
+            described("a fixed real_data array"),
+            "Drop real_data (the real data are then the truth itself), or pass a "
+            "finite sample_size.",
+        )
+    if "real_fraction" not in hyper:
+        fail(
+            fn,
+            "regime",
+            "a real_fraction in the population limit (sample_size=None): plain "
+            "pooling of N real and M synthetic points has no limit as M -> inf",
+            described("real_fraction=None (pooling)"),
+            "Pass real_fraction= (or synthetic_ratio=), or a finite sample_size.",
+        )
+
+
 def _mix_check(fn, family, data, schedule, num_generations, hyper):
-    del schedule, num_generations
+    del num_generations
+    _check_population_share(fn, schedule, hyper)
     if "real_data" in hyper:
         _check_real_data(fn, family, data, hyper["real_data"])
 
@@ -638,8 +717,8 @@ def mix(
         hyper["real_data"] = arr
     return Regime(
         "mix",
-        _SAMPLES_ONLY,
-        _static(_mix_init, has_real),
+        _POP,
+        _either_init(_static(_mix_init, has_real)),
         _static(_mix_step, has_real, f is None),
         hyper=hyper,
         check=_mix_check,
@@ -653,6 +732,8 @@ def mix(
 
 
 def _fresh_step(num_real, pooled, ctx: StepContext, params, state):
+    if ctx.sampler == "population":
+        return _real_share_pop(ctx, params, ctx.hyper["real_fraction"]), state
     data, weights = _synthetic(ctx, params)
     wdtype = weights.dtype
     key = jax.random.fold_in(ctx.keys.regime, _STREAM_FRESH)
@@ -667,6 +748,11 @@ def _fresh_step(num_real, pooled, ctx: StepContext, params, state):
     )
     w = _concat(a * real_w, b * weights)
     return _fit(ctx, _concat(real, data), w, params), state
+
+
+def _fresh_check(fn, family, data, schedule, num_generations, hyper):
+    del family, data, num_generations
+    _check_population_share(fn, schedule, hyper)
 
 
 def fresh(num_real: int, *, real_fraction: float | None = None) -> Regime:
@@ -687,10 +773,11 @@ def fresh(num_real: int, *, real_fraction: float | None = None) -> Regime:
     hyper = {} if f is None else {"real_fraction": np.float64(f)}
     return Regime(
         "fresh",
-        _SAMPLES_ONLY,
-        _no_state,
+        _POP,
+        _either_init(_no_state),
         _static(_fresh_step, num_real, f is None),
         hyper=hyper,
+        check=_fresh_check,
         sweepable=("real_fraction",) if f is not None else (),
         checkers={"real_fraction": _fraction_checker},
         describe={"num_real": num_real, "real_fraction": f},
@@ -706,6 +793,9 @@ def _retain_init(family, data, num_generations):
 
 
 def _retain_step(ctx: StepContext, params, state):
+    if ctx.sampler == "population":
+        share = jnp.where(ctx.t == 0, 0, ctx.hyper["fraction"])
+        return _real_share_pop(ctx, params, share), state
     data, weights = _synthetic(ctx, params)
     original = _keep_first(ctx.t, state.original, data, weights)
     m = ctx.sample_size
@@ -752,8 +842,8 @@ def retain_original(fraction: float) -> Regime:
     f = _fraction_checker("retain_original", "fraction", fraction)
     return Regime(
         "retain_original",
-        _SAMPLES_ONLY,
-        _retain_init,
+        _POP,
+        _either_init(_retain_init),
         _retain_step,
         hyper={"fraction": np.float64(f)},
         check=_retain_check,
@@ -785,7 +875,28 @@ def _slot(capacity, t, values):
     return jax.lax.dynamic_update_slice(zeros, values, (t * values.shape[0],))
 
 
+def _general_pop(ctx, params, q):
+    t = ctx.t
+    alpha = _hyper_scalar(ctx.hyper, "alpha", t)
+    beta = _hyper_scalar(ctx.hyper, "beta", t)
+    gamma = _hyper_scalar(ctx.hyper, "gamma", t)
+    first = t == 0  # the first fit sees D_0: the truth
+    zero, one = jnp.zeros_like(alpha), jnp.ones_like(alpha)
+    q = _pop_fit(
+        ctx,
+        [
+            jnp.where(first, zero, alpha),
+            jnp.where(first, zero, beta),
+            jnp.where(first, one, gamma),
+        ],
+        [_sampled_model(ctx, params), q, ctx.reference],
+    )
+    return q, q
+
+
 def _general_step(ctx: StepContext, params, state):
+    if ctx.sampler == "population":
+        return _general_pop(ctx, params, state)
     data, weights = _synthetic(ctx, params)
     t = ctx.t
     cap = state.pool.weights.shape[0]
@@ -888,8 +999,8 @@ def general_mix(alpha, beta, gamma) -> Regime:
             )
     return Regime(
         "general_mix",
-        _SAMPLES_ONLY,
-        _general_init,
+        _POP,
+        _either_init(_general_init),
         _general_step,
         hyper=hyper,
         check=_general_check,

@@ -45,3 +45,34 @@ def test_gmm_benchmark_quick(tmp_path):
     impls = res["configs"][0]["implementations"]
     for name in ("jax_em20", "jax_em5", "numpy_em5", "sklearn_fresh", "sklearn_warm"):
         assert impls[name]["chain_gens_per_s"] > 0
+
+
+@pytest.mark.slow  # ~20-30 s on 2 CPU cores (two compilations, NumPy and loops)
+def test_regime_sweep_benchmark_quick(tmp_path):
+    out = tmp_path / "regime_sweep_quick.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "regime_sweep.py"),
+            "--quick",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    assert res["all_checks_passed"]
+    check = res["sweep"]["check"]
+    assert check["bitwise_sweep_vs_run_chains"]["passed"]
+    assert check["one_program"]["sweep_programs_compiled"] == 1
+    assert res["check_accumulate"]["passed"]
+    impls = res["sweep"]["implementations"]
+    assert impls["jax_sweep"]["programs_compiled_steady"] == 0
+    for name in ("jax_sweep", "jax_run_chains_loop", "numpy_vectorised", "python_loop"):
+        assert impls[name]["chain_gens_per_s"] > 0

@@ -80,11 +80,26 @@ def test_general_mix_schedule_length_and_sums():
 
 @pytest.mark.parametrize("regime", [cj.accumulate(), cj.mix(0.5), cj.fresh(4)],
                          ids=lambda r: r.name)
-def test_data_regimes_need_the_sample_based_sampler(regime):
-    with pytest.raises(ValueError, match=r"sampler must be one of \('samples',\)"):
+def test_data_regimes_have_no_sufficient_sampler(regime):
+    with pytest.raises(ValueError, match=r"sampler must be one of \('samples', "
+                       r"'population'\)"):
         _run(regime, sampler="sufficient")
-    with pytest.raises(ValueError, match="sampler"):
-        _run(regime, sample_size=None)
+
+
+def test_population_limit_of_mixing_needs_a_share_a_truth_and_a_mixable_family():
+    with pytest.raises(ValueError, match="real_fraction in the population limit"):
+        _run(cj.mix(), sample_size=None)
+    with pytest.raises(ValueError, match="real_fraction in the population limit"):
+        _run(cj.fresh(4), sample_size=None)
+    with pytest.raises(ValueError, match="real set drawn from the truth"):
+        _run(cj.mix(0.5, real_data=np.zeros((4, 1))), sample_size=None)
+    gmm = cj.gmm(2)
+    truth = cj.gmm_params(np.array([0.5, 0.5]), np.array([[-1.0], [1.0]]),
+                          np.ones((2, 1, 1)))
+    with pytest.raises(ValueError, match="finite size for regime 'accumulate'"):
+        _run(cj.accumulate(), gmm, truth, sample_size=None)
+    with pytest.raises(ValueError, match="init_family must be None for regime"):
+        _run(cj.mix(0.5), G, truth, sample_size=None, init_family=gmm)
 
 
 def test_regime_must_be_a_regime():

@@ -297,3 +297,61 @@ def test_accumulate_and_mix_slow_collapse_against_replace(seed):
         z = diff.mean() / (diff.std(ddof=1) / np.sqrt(chains))
         assert z > 5, (regime.name, z)
         assert abs(np.median(lv) - np.log(2.0)) < 1.0, regime.name
+
+
+POPULATION_REGIMES = [cj.accumulate(), cj.accumulate_subsample(5), cj.mix(0.3),
+                      cj.fresh(4, real_fraction=0.6), cj.retain_original(0.25),
+                      cj.general_mix(0.5, 0.3, 0.2)]
+
+
+@pytest.mark.parametrize("regime", POPULATION_REGIMES, ids=lambda r: r.name)
+def test_sh0_population_limit_keeps_a_well_specified_truth(regime):
+    """THEORY SH-0's deterministic test: M = inf, an exact well-specified fit, and
+    every regime leaves the truth unchanged at every generation (float tolerance)."""
+    g2 = cj.gaussian(2)
+    truth = cj.gaussian_params(np.array([1.0, -2.0]), np.array([[2.0, 0.6],
+                                                                [0.6, 0.5]]))
+    res = cj.run_chains(g2, truth, key=0, num_chains=8, num_generations=12,
+                        sample_size=None, regime=regime)
+    np.testing.assert_allclose(res.metrics["mean"], np.broadcast_to(
+        [1.0, -2.0], res.metrics["mean"].shape), atol=2e-6)
+    lv = res.metrics["log_var"]
+    np.testing.assert_allclose(lv, np.broadcast_to(lv[:, :1], lv.shape), atol=4e-6)
+    cat = cj.categorical(4)
+    ctruth = cj.categorical_params(np.array([0.4, 0.3, 0.2, 0.1]))
+    res = cj.run_chains(cat, ctruth, key=0, num_chains=8, num_generations=12,
+                        sample_size=None, regime=regime)
+    np.testing.assert_allclose(res.metrics["probs"], np.broadcast_to(
+        [0.4, 0.3, 0.2, 0.1], res.metrics["probs"].shape), atol=1e-6)
+
+
+def test_population_mix_is_the_exact_moment_map():
+    """Draws from N(mu, s sigma_t^2) mixed with the truth at real share f: the
+    population fit is the moment match, sigma_{t+1}^2 = f sigma*^2 +
+    (1 - f) s sigma_t^2 (the mean stays): BE-2's toy map with a biased sampler."""
+    f, scale, n = 0.3, 0.6, 15
+    res = cj.run_chains(G, TRUTH, key=0, num_chains=8, num_generations=n,
+                        sample_size=None, regime=cj.mix(f),
+                        sampling=cj.variance_scale(scale))
+    v = [2.0]
+    for _ in range(n):
+        v.append(f * 2.0 + (1 - f) * scale * v[-1])
+    np.testing.assert_allclose(res.metrics["log_var"][0, :, 0], np.log(v), atol=3e-6)
+    np.testing.assert_allclose(res.metrics["mean"][0, :, 0], 0.5, atol=1e-6)
+
+
+def test_population_accumulate_averages_every_generations_model():
+    """accumulate at M = inf: model t+1 fits the equal-share mixture of models 0..t;
+    with a temperature the categorical recursion is explicit."""
+    cat = cj.categorical(3)
+    p0 = np.array([0.5, 0.3, 0.2])
+    res = cj.run_chains(cat, cj.categorical_params(p0), key=0, num_chains=8,
+                        num_generations=6, sample_size=None, regime=cj.accumulate(),
+                        sampling=cj.temperature(0.5))
+    models, want = [p0], [p0]
+    for _ in range(6):
+        sampled = [cj.theory.bias.tempered_probs(m, 0.5) for m in models]
+        nxt = np.mean(sampled, axis=0)
+        models.append(nxt)
+        want.append(nxt)
+    np.testing.assert_allclose(res.metrics["probs"][0], np.stack(want), atol=2e-6)

@@ -124,6 +124,11 @@ class ModelFamily(NamedTuple):
         an imperfect procedure (``collapse_jax.approximate``); the runner projects
         a truth of another family with the exact fit, so the reference of a run
         does not depend on the procedure.
+      fit_population_mixture: ``(log_weights (k,), params) -> params`` or None:
+        the population fit to the mixture ``sum_j w_j p_j`` of ``k`` models of this
+        family (``params`` stacked on a leading axis; weight 0 is ``-inf``): how the
+        mixing regimes (``mix``, ``fresh``, ``accumulate``, ``general_mix``) run in
+        the population limit.
     """
 
     name: str
@@ -150,3 +155,4 @@ class ModelFamily(NamedTuple):
     view_kind: str | None = None
     approx: ApproxHooks | None = None
     exact_family: Any = None
+    fit_population_mixture: Callable[..., Params] | None = None

@@ -178,6 +178,13 @@ def _make(
         # a truncated family keeps its top categories.
         return project(params)
 
+    def fit_population_mixture(log_weights, params):
+        # A mixture of categoricals is the categorical of the mixed probabilities.
+        w = jnp.exp(log_weights).astype(params.probs.dtype)
+        probs = tree_sum(w[:, None] * params.probs, 0)
+        current = jax.tree.map(lambda x: x[0], params)
+        return fit_population(current._replace(probs=probs))
+
     def check_source(fn, name, source_family):
         if source_family.name != "categorical" or source_family.event_shape != ():
             fail(
@@ -328,6 +335,7 @@ def _make(
         check_source=check_source,
         start_from=fit_population_from,  # the projection is also the start
         fit_population_from=fit_population_from,
+        fit_population_mixture=fit_population_mixture,
         numeric=numeric,
         view=view,
         view_kind="probs",

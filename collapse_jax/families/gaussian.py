@@ -34,7 +34,7 @@ from collapse_jax.checks import (
     fail,
 )
 from collapse_jax.families._gaussian_approx import gaussian_approx_hooks
-from collapse_jax.families.base import ModelFamily
+from collapse_jax.families.base import MixtureView, ModelFamily
 from collapse_jax.status import fit_status
 
 __all__ = ["GaussianParams", "gaussian", "gaussian_params", "gaussian_mean_cov"]
@@ -268,6 +268,16 @@ def _make(dim: int, estimator: str) -> ModelFamily:
             return moment_match(source_family.view(source_params))
         return _moments_of_discrete(source_family, source_params)
 
+    def fit_population_mixture(log_weights, params):
+        # The population MLE of a Gaussian for a mixture is its moment match.
+        from collapse_jax.metrics import moment_match
+
+        return moment_match(
+            MixtureView(
+                log_weights, params.mean, params.chol_log_diag, params.chol_unit_lower
+            )
+        )
+
     def view(params):
         from collapse_jax.metrics import gaussian_view
 
@@ -380,6 +390,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         view=view,
         view_kind="mixture",
         approx=gaussian_approx_hooks(dim),
+        fit_population_mixture=fit_population_mixture,
     )
 
 

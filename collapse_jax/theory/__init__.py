@@ -21,12 +21,15 @@ proof in ``proofs/``:
   (TT-1, TT-2, TT-3).
 * :mod:`collapse_jax.theory.regression`: the linear-regression chain (LR-0 to
   LR-2, LR-5, LR-6): replace vs accumulate, over-parameterised collapse.
+* :mod:`collapse_jax.theory.bias`: sampling bias (AL-2: temperature, top-k,
+  nucleus as independent NumPy maps) and tail weighting (TW-1).
 
 Index ``n`` counts fits (``n = 0`` is the truth); a ``sample_size`` is one int
 ``M`` or a per-generation schedule ``M_0, M_1, ...`` (generation ``i`` draws
 ``M_i`` points).
 """
 
+from collapse_jax.theory import bias
 from collapse_jax.theory.approximation import (
     fixed_start_rates,
     gradient_map_iterate,
@@ -121,6 +124,7 @@ from collapse_jax.theory.tails import (
 )
 
 __all__ = [
+    "bias",
     "accumulate_test_error_bound",
     "conditional_test_error_accumulate",
     "conditional_test_error_replace",
