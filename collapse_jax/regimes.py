@@ -357,8 +357,8 @@ def _real_share_pop(ctx, params, real_weight):
 # ---------------------------------------------------------------------- replace ---
 
 
-def _no_state(family, data, num_generations):
-    del family, data, num_generations
+def _no_state(family, data, num_generations, reference=None):
+    del family, data, num_generations, reference
     return ()
 
 

@@ -71,6 +71,23 @@ def _static(fn, *args):
     return functools.partial(fn, *args)
 
 
+@functools.cache
+def _bias(name, families, key, value, checker, distort=None, sample=None, extra=()):
+    """One cached bias per settings: equal settings give the same (hashable) value,
+    and its static part (name, families, functions) is shared across values, so a
+    new value of the traced ``key`` never recompiles."""
+    cast = np.int32 if isinstance(value, int) else np.float64
+    return SamplingBias(
+        name,
+        families,
+        distort,
+        sample,
+        {key: cast(value)},
+        {key: checker},
+        {key: value, **dict(extra)},
+    )
+
+
 # ------------------------------------------------------------------- Gaussian ---
 
 
@@ -91,19 +108,6 @@ def _scale_distort(family, params, hyper):
     return params._replace(chol_log_diag=params.chol_log_diag + 0.5 * jnp.log(lam))
 
 
-@functools.cache
-def _variance_scale(value: float) -> SamplingBias:
-    return SamplingBias(
-        "variance_scale",
-        ("gaussian", "gmm"),
-        _scale_distort,
-        None,
-        {"variance_scale": np.float64(value)},
-        {"variance_scale": _scale_check},
-        {"variance_scale": value},
-    )
-
-
 def variance_scale(scale: float) -> SamplingBias:
     """Draw from ``N(μ, λΣ)`` instead of ``N(μ, Σ)`` (THEORY AL-2).
 
@@ -118,7 +122,15 @@ def variance_scale(scale: float) -> SamplingBias:
       >>> variance_scale(0.9).hyper["variance_scale"]
       np.float64(0.9)
     """
-    return _variance_scale(_scale_check("variance_scale", "scale", scale))
+    value = _scale_check("variance_scale", "scale", scale)
+    return _bias(
+        "variance_scale",
+        ("gaussian", "gmm"),
+        "variance_scale",
+        value,
+        _scale_check,
+        distort=_scale_distort,
+    )
 
 
 # ---------------------------------------------------------------- categorical ---
@@ -150,19 +162,6 @@ def _temperature_distort(family, params, hyper):
     return _renormalise(params, kept)
 
 
-@functools.cache
-def _temperature(value: float) -> SamplingBias:
-    return SamplingBias(
-        "temperature",
-        ("categorical",),
-        _temperature_distort,
-        None,
-        {"temperature": np.float64(value)},
-        {"temperature": _temperature_check},
-        {"temperature": value},
-    )
-
-
 def temperature(value: float) -> SamplingBias:
     """Sample categories with probabilities ``∝ p_i^(1/T)``.
 
@@ -174,7 +173,15 @@ def temperature(value: float) -> SamplingBias:
       >>> temperature(0.7).name
       'temperature'
     """
-    return _temperature(_temperature_check("temperature", "value", value))
+    value = _temperature_check("temperature", "value", value)
+    return _bias(
+        "temperature",
+        ("categorical",),
+        "temperature",
+        value,
+        _temperature_check,
+        distort=_temperature_distort,
+    )
 
 
 def _rank(p):
@@ -194,19 +201,6 @@ def _top_k_distort(family, params, hyper):
     return _renormalise(params, jnp.where(keep, p, 0))
 
 
-@functools.cache
-def _top_k(k: int) -> SamplingBias:
-    return SamplingBias(
-        "top_k",
-        ("categorical",),
-        _top_k_distort,
-        None,
-        {"top_k": np.int32(k)},
-        {"top_k": _top_k_check},
-        {"top_k": k},
-    )
-
-
 def top_k(k: int) -> SamplingBias:
     """Sample only among the ``k`` most probable categories (renormalised).
 
@@ -217,7 +211,8 @@ def top_k(k: int) -> SamplingBias:
       >>> top_k(5).hyper["top_k"]
       np.int32(5)
     """
-    return _top_k(_top_k_check("top_k", "k", k))
+    k = _top_k_check("top_k", "k", k)
+    return _bias("top_k", ("categorical",), "top_k", k, _top_k_check, _top_k_distort)
 
 
 def _nucleus_check(fn, name, value):
@@ -244,19 +239,6 @@ def _nucleus_distort(family, params, hyper):
     return _renormalise(params, jnp.where(keep, p, 0))
 
 
-@functools.cache
-def _nucleus(mass: float) -> SamplingBias:
-    return SamplingBias(
-        "nucleus",
-        ("categorical",),
-        _nucleus_distort,
-        None,
-        {"top_p": np.float64(mass)},
-        {"top_p": _nucleus_check},
-        {"top_p": mass},
-    )
-
-
 def nucleus(top_p: float) -> SamplingBias:
     """Nucleus (top-p) sampling: the smallest set of most probable categories whose
     mass reaches ``top_p``, renormalised.
@@ -265,7 +247,10 @@ def nucleus(top_p: float) -> SamplingBias:
       >>> nucleus(0.9).name
       'nucleus'
     """
-    return _nucleus(_nucleus_check("nucleus", "top_p", top_p))
+    mass = _nucleus_check("nucleus", "top_p", top_p)
+    return _bias(
+        "nucleus", ("categorical",), "top_p", mass, _nucleus_check, _nucleus_distort
+    )
 
 
 def _penalty_check(fn, name, value):
@@ -302,19 +287,6 @@ def _repetition_sample(length, family, key, params, n, hyper):
     return tokens.reshape(-1)[:n]
 
 
-@functools.cache
-def _repetition(penalty: float, length: int) -> SamplingBias:
-    return SamplingBias(
-        "repetition_penalty",
-        ("categorical",),
-        None,
-        _static(_repetition_sample, length),
-        {"repetition_penalty": np.float64(penalty)},
-        {"repetition_penalty": _penalty_check},
-        {"repetition_penalty": penalty, "sequence_length": length},
-    )
-
-
 def repetition_penalty(penalty: float, sequence_length: int = 32) -> SamplingBias:
     """Sample token sequences with a repetition penalty (as in CTRL and LM decoding).
 
@@ -330,9 +302,16 @@ def repetition_penalty(penalty: float, sequence_length: int = 32) -> SamplingBia
       16
     """
     fn = "repetition_penalty"
-    return _repetition(
-        _penalty_check(fn, "penalty", penalty),
-        check_positive_int(fn, "sequence_length", sequence_length),
+    value = _penalty_check(fn, "penalty", penalty)
+    length = check_positive_int(fn, "sequence_length", sequence_length)
+    return _bias(
+        "repetition_penalty",
+        ("categorical",),
+        "repetition_penalty",
+        value,
+        _penalty_check,
+        sample=_static(_repetition_sample, length),
+        extra=(("sequence_length", length),),
     )
 
 
