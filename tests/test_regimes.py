@@ -355,3 +355,48 @@ def test_population_accumulate_averages_every_generations_model():
         models.append(nxt)
         want.append(nxt)
     np.testing.assert_allclose(res.metrics["probs"][0], np.stack(want), atol=2e-6)
+
+
+@pytest.mark.parametrize("regime", [cj.accumulate(), cj.general_mix(0.5, 0.3, 0.2),
+                                    cj.fresh(5, real_fraction=0.4)],
+                         ids=lambda r: r.name)
+def test_regime_fits_in_float64_to_rounding(x64, regime):
+    """The same recomputation in float64: agreement to 1e-12, not just float32's."""
+    res = _run(regime, dtype="float64")
+    c = 2
+    d0 = _draws(res, 3, c, 0, M)
+    if regime.name == "accumulate":
+        pool = [d0]
+        for t in range(1, GENS):
+            pool.append(_draws(res, 3, c, t, M))
+            x = np.concatenate(pool)
+            np.testing.assert_allclose(_recorded(res, c, t + 1),
+                                       _fit(x, np.ones_like(x)), rtol=1e-12)
+    elif regime.name == "fresh":
+        for t in range(GENS):
+            syn = _draws(res, 3, c, t, M)
+            real = _fresh_real_dtype(3, c, t, 5, "float64")
+            a = M * 0.4 / (5 * 0.6) if 0.4 * M < 0.6 * 5 else 1.0
+            b = 5 * 0.6 / (M * 0.4) if 0.4 * M >= 0.6 * 5 else 1.0
+            w = np.concatenate([np.full(5, a), np.full(M, b)])
+            np.testing.assert_allclose(_recorded(res, c, t + 1),
+                                       _fit(np.concatenate([real, syn]), w),
+                                       rtol=1e-12)
+    else:
+        xs, ws = [d0], [np.ones(M)]
+        for t in range(1, GENS):
+            prev_total = sum(w.sum() for w in ws)
+            ws = [0.3 * M / prev_total * w for w in ws]
+            ws[0] = ws[0] + 0.2 * np.ones(M)
+            xs.append(_draws(res, 3, c, t, M))
+            ws.append(0.5 * np.ones(M))
+            np.testing.assert_allclose(
+                _recorded(res, c, t + 1),
+                _fit(np.concatenate(xs), np.concatenate(ws)), rtol=1e-12)
+
+
+def _fresh_real_dtype(seed, c, t, n, dtype):
+    k = _keys(seed, c, t)
+    sub = jax.random.fold_in(k.regime, 1)
+    truth = G.cast_params(TRUTH, jnp.dtype(dtype))
+    return np.asarray(G.sample(sub, truth, n), np.float64)[:, 0]
