@@ -25,6 +25,16 @@ explains them worse than a model equal to the truth would:
 Every statistic also counts the held-out points the model gives probability zero
 (``log_prob = -inf``: lost support); one such point raises the alarm.
 
+``alternative="collapse"`` (default) alarms only in the direction of collapse (too
+many held-out points in the model's tails, real data less likely than the model's
+own draws). ``alternative="two-sided"`` also alarms when the model explains the
+held-out data too well (a model grown too wide): each tail at ``level / 2``, and for
+the Gaussian coverage statistic an exact ``χ²_d`` test of the held-out mean
+(``n ||L^{-1}(x̄ - mean)||²``) joins the count, each at ``level / 2``
+(Bonferroni), since the count alone cannot see a wide model shifted so as to keep
+it. :func:`adaptive` needs the two-sided monitor to hold a chain near the truth
+(a one-sided monitor lets the model drift wide and off-centre unnoticed).
+
 **The false-alarm guarantee.** Fix a generation ``t`` and the null ``H0(t)``: model
 ``t`` equals the truth (the law of the held-out points). The held-out points are
 independent of every fit (drawn once per chain from the truth with their own key
@@ -32,7 +42,8 @@ stream, or given by the user, and never fitted), so conditionally on model ``t``
 they are i.i.d. draws from it under ``H0(t)``, and
 
 * ``"coverage"`` and ``"tail"``: ``P(alarm at t | H0(t)) <= level`` exactly (the
-  binomial null; conservative only by the discreteness of the count);
+  binomial null; conservative only by the discreteness of the count; two-sided
+  coverage adds the exact mean test under a union bound);
 * ``"rank"``: ``P(alarm at t | H0(t)) = level`` up to the normal approximation of
   the Mann–Whitney null (with continuity and tie corrections): distribution-free,
   accurate to well under ``10^-3`` at ``level = 0.01`` for a few hundred points;
@@ -86,6 +97,7 @@ from collapse_jax.regimes import (
 
 __all__ = [
     "STATISTICS",
+    "ALTERNATIVES",
     "MONITOR_RECORDS",
     "MonitorState",
     "CollapseMonitor",
@@ -95,6 +107,7 @@ __all__ = [
 ]
 
 STATISTICS = ("auto", "rank", "coverage", "tail")
+ALTERNATIVES = ("collapse", "two-sided")
 #: The per-generation records of a monitor (``observed`` of :func:`monitored`).
 MONITOR_RECORDS = ("monitor_stat", "monitor_pvalue", "alarm", "monitor_lost")
 
@@ -132,6 +145,9 @@ class CollapseMonitor(NamedTuple):
       num_held_out: ``n``, the number of held-out real points.
       num_model_draws: ``m``, the rank test's draws from the model per generation.
       tail: ``q``, the tail mass of the coverage and tail statistics.
+      alternative: ``"collapse"`` (one-sided: the model explains the held-out data
+        worse than a model equal to the truth would) or ``"two-sided"`` (also too
+        well, e.g. a model grown too wide; see the module docstring).
       user_held_out: True when the held-out data are a user array shared by all
         chains (carried in ``hyper``), False when drawn per chain.
       init: ``(family, data_spec) -> MonitorState``.
@@ -156,6 +172,7 @@ class CollapseMonitor(NamedTuple):
     num_held_out: int
     num_model_draws: int
     tail: float
+    alternative: str
     user_held_out: bool
     init: Callable[..., MonitorState]
     update: Callable[..., MonitorState]
@@ -179,14 +196,15 @@ def _resolve(statistic: str, family: ModelFamily) -> str:
     return "rank"
 
 
-def _rank_test(level, num_model_draws, key, family, params, lp_real):
-    """One-sided Mann–Whitney: are held-out log-likelihoods stochastically smaller?
+def _rank_test(two_sided, num_model_draws, key, family, params, lp_real):
+    """Mann–Whitney: are held-out log-likelihoods stochastically smaller (larger)?
 
     ``U = sum_i #{j: l'_j < l_i} + #{l'_j = l_i} / 2`` over held-out ``l_i`` and
     model-draw ``l'_j`` log-likelihoods; under the null both are i.i.d. from one
     law, so ``U`` has the distribution-free Mann–Whitney law, mean ``nm / 2`` and
     variance ``nm/12 · (N + 1 - sum(t^3 - t) / (N (N - 1)))`` with ties of sizes
-    ``t`` (``N = n + m``). Integer counts make ``U`` exact.
+    ``t`` (``N = n + m``). Integer counts make ``U`` exact; the p-value is the
+    normal approximation with a continuity correction. Returns ``(z, pvalue)``.
     """
     draws = family.sample(key, params, num_model_draws)
     lp_model = family.log_prob(params, draws)
@@ -206,19 +224,27 @@ def _rank_test(level, num_model_draws, key, family, params, lp_real):
     ties = tree_sum(run * run - 1)  # sum over groups of t^3 - t
     var = (n * m / 12.0) * ((big + 1) - ties / (big * (big - 1.0)))
     sd = jnp.sqrt(jnp.maximum(var, 0))
-    centred = 0.5 * twice_u.astype(dtype) - 0.5 * n * m + 0.5  # continuity
     safe = jnp.where(sd > 0, sd, 1)
+    centred = 0.5 * twice_u.astype(dtype) - 0.5 * n * m
     z = jnp.where(sd > 0, centred / safe, 0)
-    pvalue = jnp.where(sd > 0, jax.scipy.special.ndtr(z), 1)
-    return z, pvalue, pvalue <= level
+    lower = jax.scipy.special.ndtr((centred + 0.5) / safe)
+    if two_sided:
+        upper = jax.scipy.special.ndtr(-(centred - 0.5) / safe)
+        lower = jnp.minimum(1, 2 * jnp.minimum(lower, upper))
+    return z, jnp.where(sd > 0, lower, 1).astype(dtype)
 
 
 @functools.lru_cache(maxsize=64)
-def _binomial_tables(n: int, q: float, level: float):
-    """``P(Bin(n, q) >= k)`` and ``[P(...) <= level]`` for ``k = 0..n`` (float64)."""
+def _binomial_pvalues(n: int, q: float, two_sided: bool):
+    """The p-value of every count ``k = 0..n`` against ``Binomial(n, q)`` (float64).
+
+    One-sided: ``P(X >= k)``; two-sided: ``min(1, 2 min(P(X >= k), P(X <= k)))``.
+    """
     k = np.arange(n + 1)
-    sf = stats.binom.sf(k - 1, n, q)
-    return sf, sf <= level
+    upper = stats.binom.sf(k - 1, n, q)
+    if not two_sided:
+        return upper
+    return np.minimum(1.0, 2.0 * np.minimum(upper, stats.binom.cdf(k, n, q)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -226,20 +252,40 @@ def _chi2_isf(q: float, dim: int) -> float:
     return float(stats.chi2.isf(q, dim))
 
 
-def _coverage_test(level, tail, family, params, lp_real):
+def _coverage_test(two_sided, level, tail, family, params, held_out, lp_real):
     """Held-out points outside the model's central ``1 - tail`` region.
 
     For a Gaussian, ``log p(x) = log p(mean) - maha(x) / 2``, so "outside the region
     ``maha <= χ²_{d, 1-tail}``" is ``log p(x) < log p(mean) - χ²_{d,1-tail} / 2``.
+    The p-values of all counts are computed on the host in float64, and the alarm
+    is looked up there too (no float32 comparison at the boundary).
+
+    Two-sided, a second exact test guards the location: ``n ||L^{-1}(x̄ - mean)||²``
+    is ``χ²_d`` under the null (``x̄`` the held-out mean); each part runs at
+    ``level / 2`` (Bonferroni), so the coverage count alone is blind to no
+    direction the mean test misses (a wide model shifted to keep the count).
+    Returns ``(count, pvalue, alarm)``.
     """
     n = lp_real.shape[0]
     dim = family.event_shape[0]
+    dtype = lp_real.dtype
     top = family.log_prob(params, params.mean[None, :])[0]
-    cut = top - jnp.asarray(0.5 * _chi2_isf(tail, dim), top.dtype)
+    cut = top - jnp.asarray(0.5 * _chi2_isf(tail, dim), dtype)
     count = jnp.sum(lp_real < cut, dtype=jnp.int32)
-    sf, alarm_table = _binomial_tables(n, tail, level)
-    pvalue = jnp.asarray(sf, top.dtype)[count]
-    return count.astype(top.dtype), pvalue, jnp.asarray(alarm_table)[count]
+    table = _binomial_pvalues(n, tail, two_sided)
+    part = level / 2 if two_sided else level
+    pvalue = jnp.asarray(table, dtype)[count]
+    alarm = jnp.asarray(table <= part)[count]
+    if two_sided:
+        xbar = tree_sum(held_out.astype(dtype), 0) / n
+        at_mean = family.log_prob(params, xbar[None, :])[0]
+        chi2 = jnp.maximum(2.0 * n * (top - at_mean), 0)
+        p_mean = jax.scipy.special.gammaincc(
+            jnp.asarray(dim / 2, dtype), 0.5 * chi2
+        ).astype(dtype)
+        alarm = alarm | (p_mean <= part)
+        pvalue = jnp.minimum(1, 2 * jnp.minimum(pvalue, p_mean))
+    return count.astype(dtype), pvalue, alarm
 
 
 def _tail_set(probs, tail):
@@ -258,35 +304,45 @@ def _tail_set(probs, tail):
     return jnp.zeros(probs.shape, bool).at[order].set(keep)
 
 
-def _tail_test(level, tail, params, held_out):
+def _tail_test(two_sided, tail, params, held_out):
+    """Held-out tokens on the model's tail set against ``Binomial(n, p_tail)``."""
     probs = params.probs
     dtype = probs.dtype
     n = held_out.shape[0]
     in_tail = _tail_set(probs, jnp.asarray(tail, dtype))
     mass = jnp.clip(tree_sum(jnp.where(in_tail, probs, 0)), 0, 1)
     count = jnp.sum(in_tail[held_out], dtype=jnp.int32)
-    # P(Bin(n, p) >= k) = I_p(k, n - k + 1) for k >= 1 (regularised beta).
+    # P(X >= k) = I_p(k, n - k + 1) for k >= 1; P(X <= k) = I_{1-p}(n - k, k + 1)
+    # for k < n (regularised incomplete beta).
     a = jnp.maximum(count, 1).astype(dtype)
     b = (n - count + 1).astype(dtype)
     pvalue = jnp.where(count > 0, jax.scipy.special.betainc(a, b, mass), 1)
-    pvalue = pvalue.astype(dtype)
-    return count.astype(dtype), pvalue, pvalue <= level
+    if two_sided:
+        c = jnp.maximum(n - count, 1).astype(dtype)
+        d = (count + 1).astype(dtype)
+        low = jnp.where(count < n, jax.scipy.special.betainc(c, d, 1 - mass), 1)
+        pvalue = jnp.minimum(1, 2 * jnp.minimum(pvalue, low))
+    return count.astype(dtype), pvalue.astype(dtype)
 
 
 def _test(cfg, key, family, params, held_out):
     """One test of one model; see :attr:`CollapseMonitor.test`."""
-    statistic, level, num_model_draws, tail = cfg
+    statistic, level, num_model_draws, tail, two_sided = cfg
     kind = _resolve(statistic, family)
     lp_real = family.log_prob(params, held_out)
     lost = jnp.sum(jnp.isneginf(lp_real), dtype=jnp.int32)
     if kind == "rank":
-        stat, pvalue, alarm = _rank_test(
-            level, num_model_draws, key, family, params, lp_real
+        stat, pvalue = _rank_test(
+            two_sided, num_model_draws, key, family, params, lp_real
         )
+        alarm = pvalue <= level
     elif kind == "coverage":
-        stat, pvalue, alarm = _coverage_test(level, tail, family, params, lp_real)
+        stat, pvalue, alarm = _coverage_test(
+            two_sided, level, tail, family, params, held_out, lp_real
+        )
     else:
-        stat, pvalue, alarm = _tail_test(level, tail, params, held_out)
+        stat, pvalue = _tail_test(two_sided, tail, params, held_out)
+        alarm = pvalue <= level
     return stat, pvalue, alarm | (lost > 0), lost
 
 
@@ -406,10 +462,10 @@ def _check_held_out_for(fn, family, data_spec, held_out):
 
 
 @functools.lru_cache(maxsize=256)
-def _parts(statistic, level, num_held_out, num_model_draws, tail, user):
+def _parts(statistic, level, num_held_out, num_model_draws, tail, two_sided, user):
     """The monitor's pure functions, cached: equal settings give the same objects,
     so a regime built from them compiles once (jit's static arguments hash them)."""
-    cfg = (statistic, level, num_model_draws, tail)
+    cfg = (statistic, level, num_model_draws, tail, two_sided)
     return (
         functools.partial(_init, cfg, num_held_out, user),
         functools.partial(_update, cfg, num_held_out, user),
@@ -489,6 +545,7 @@ def collapse_monitor(
     *,
     num_model_draws: int | None = None,
     tail: float = 0.05,
+    alternative: str = "collapse",
 ) -> CollapseMonitor:
     """A collapse monitor comparing each generation's model with held-out real data.
 
@@ -507,6 +564,8 @@ def collapse_monitor(
       num_model_draws: the rank test's draws from the model per generation
         (default ``n``).
       tail: the tail mass ``q`` in ``(0, 1)`` of the coverage and tail statistics.
+      alternative: ``"collapse"`` (one-sided) or ``"two-sided"``; the latter is what
+        :func:`adaptive` needs to hold a chain near the truth in every direction.
 
     Raises:
       ValueError, TypeError: for invalid arguments, with the fix in the message.
@@ -545,13 +604,18 @@ def collapse_monitor(
         fix="Pass the tail mass, e.g. tail=0.05.",
     )
     user = arr is not None
-    init, update, test, observe, check = _parts(statistic, level, n, m, tail, user)
+    alternative = check_choice(fn, "alternative", alternative, ALTERNATIVES)
+    two_sided = alternative == "two-sided"
+    init, update, test, observe, check = _parts(
+        statistic, level, n, m, tail, two_sided, user
+    )
     return CollapseMonitor(
         statistic=statistic,
         level=level,
         num_held_out=n,
         num_model_draws=m,
         tail=tail,
+        alternative=alternative,
         user_held_out=user,
         init=init,
         update=update,
@@ -565,6 +629,7 @@ def collapse_monitor(
             "num_held_out": n,
             "num_model_draws": m,
             "tail": tail,
+            "alternative": alternative,
             "held_out": "given" if user else "drawn per chain",
         },
     )
