@@ -905,7 +905,7 @@ def _execute(
         lambda x: jnp.broadcast_to(x, (padded,) + x.shape), reference
     )
     population = config.sampler == "population"
-    if population and regime.name != "replace":
+    if population and regime.mixes_models:
         _check_population_regime(fn, regime, family, cross)
     init_args = (family, data_spec_n(data_spec, config.n_max), config.num_generations)
     init_args += (reference,) if population else ()
@@ -950,20 +950,30 @@ def _execute(
             rec_params.append(jax.tree.map(head, params))
         rec_status.append(head(status))
 
+    # Chains run in blocks when the regime asks for it on this backend (a chain's
+    # bits do not depend on its batch, so blocking changes no result).
+    block = regime.cpu_batch_limit if jax.default_backend() == "cpu" else None
     done = 0
     if cross:  # generation 1 comes from the truth's family, before the scan
-        state, (mets, params, status) = _run_first(
-            family,
-            source,
-            static_regime,
+        state, (mets, params, status) = _in_blocks(
+            block,
             config,
             state,
             ckeys,
-            truth,
-            reference,
-            truth_view,
-            sched,
             jhyper,
+            lambda st, ck, hy: _run_first(
+                family,
+                source,
+                static_regime,
+                config,
+                st,
+                ck,
+                truth,
+                reference,
+                truth_view,
+                sched,
+                hy,
+            ),
         )
         add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
         keep(add_axis(mets), add_axis(params), status[:, None], 1)
@@ -972,19 +982,27 @@ def _execute(
             progress(done, config.num_generations)
     while done < config.num_generations:
         valid = min(config.chunk_size, config.num_generations - done)
-        state, (mets, params, status) = _run_chunk(
-            family,
-            source,
-            static_regime,
+        stop = jnp.int32(done + valid)
+        state, (mets, params, status) = _in_blocks(
+            block,
             config,
             state,
             ckeys,
-            truth,
-            reference,
-            truth_view,
-            sched,
             jhyper,
-            jnp.int32(done + valid),
+            lambda st, ck, hy, stop=stop: _run_chunk(
+                family,
+                source,
+                static_regime,
+                config,
+                st,
+                ck,
+                truth,
+                reference,
+                truth_view,
+                sched,
+                hy,
+                stop,
+            ),
         )
         keep(mets, params, status, valid)
         done += valid
@@ -1025,6 +1043,20 @@ def _execute(
         description,
         jax.tree.map(np.asarray, reference),
     )
+
+
+def _in_blocks(block, config, state, ckeys, hyper, run):
+    """``run(state, keys, hyper)`` over the chain axis, in blocks of ``block``."""
+    padded = ckeys.shape[0]
+    if block is None or padded <= block:
+        return run(state, ckeys, hyper)
+    outs = []
+    for start in range(0, padded, block):
+        part = slice(start, min(start + block, padded))
+        cut = functools.partial(jax.tree.map, lambda x, part=part: x[part])
+        hy = {k: v[part] if k in config.swept else v for k, v in hyper.items()}
+        outs.append(run(cut(state), ckeys[part], hy))
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *outs)
 
 
 def _check_population_regime(fn, regime, family, cross) -> None:

@@ -716,6 +716,21 @@ def _monitored_parts(inner_init, inner_step, inner_observe, mon_init, mon_update
     )
 
 
+# On XLA:CPU (jax 0.10) a run with the rank statistic over 512 or more chains in one
+# compiled call can hang inside XLA's runtime (0 % CPU, blocked awaiting the result;
+# seen with and without multi-threaded Eigen, cause not found; 256 chains ran
+# reliably). The runner then runs the chains in blocks of this size: a chain's
+# bits do not depend on its batch, so no result changes.
+RANK_CPU_BATCH_LIMIT = 256
+
+
+def _batch_limit(monitor, regime):
+    limits = [regime.cpu_batch_limit] if regime.cpu_batch_limit else []
+    if monitor.statistic in ("rank", "auto"):
+        limits.append(RANK_CPU_BATCH_LIMIT)
+    return min(limits) if limits else None
+
+
 def monitored(regime: Regime, monitor: CollapseMonitor) -> Regime:
     """``regime`` with ``monitor`` running inside the chain.
 
@@ -754,6 +769,8 @@ def monitored(regime: Regime, monitor: CollapseMonitor) -> Regime:
         },
         observe=observe,
         observed=observed,
+        mixes_models=regime.mixes_models,
+        cpu_batch_limit=_batch_limit(monitor, regime),
     )
 
 
@@ -926,4 +943,5 @@ def adaptive(
         },
         observe=observe,
         observed=observed,
+        cpu_batch_limit=_batch_limit(monitor, base),
     )

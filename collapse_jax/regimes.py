@@ -132,6 +132,12 @@ class Regime(NamedTuple):
         regime keeps in its state (e.g. a collapse monitor's statistic and alarm),
         recorded as metrics under the names ``observed``.
       observed: the names ``observe`` returns.
+      mixes_models: True when, in the population limit, a fit is to a mixture of
+        models (it then needs ``family.fit_population_mixture``).
+      cpu_batch_limit: None, or the most chains one compiled call may hold on the
+        CPU backend (the runner then loops over blocks of chains; results are
+        unchanged, a chain's bits not depending on its batch). Works around an
+        XLA:CPU runtime hang seen with the monitor's rank statistic.
     """
 
     name: str
@@ -145,6 +151,8 @@ class Regime(NamedTuple):
     describe: Any = ()
     observe: Callable[..., Any] | None = None
     observed: tuple[str, ...] = ()
+    mixes_models: bool = False
+    cpu_batch_limit: int | None = None
 
 
 # ---------------------------------------------------------------- shared pieces ---
@@ -440,7 +448,12 @@ def accumulate() -> Regime:
       'accumulate'
     """
     return Regime(
-        "accumulate", _POP, _either_init(_pool_init), _accumulate_step, describe={}
+        "accumulate",
+        _POP,
+        _either_init(_pool_init),
+        _accumulate_step,
+        describe={},
+        mixes_models=True,
     )
 
 
@@ -490,6 +503,7 @@ def accumulate_subsample(size: int) -> Regime:
         functools.partial(_subsample_step, size),
         check=functools.partial(_check_subsample, size),
         describe={"size": size},
+        mixes_models=True,
     )
 
 
@@ -728,6 +742,7 @@ def mix(
             "real_fraction": f,
             "real_data": None if not has_real else list(np.shape(real_data)),
         },
+        mixes_models=True,
     )
 
 
@@ -781,6 +796,7 @@ def fresh(num_real: int, *, real_fraction: float | None = None) -> Regime:
         sweepable=("real_fraction",) if f is not None else (),
         checkers={"real_fraction": _fraction_checker},
         describe={"num_real": num_real, "real_fraction": f},
+        mixes_models=True,
     )
 
 
@@ -850,6 +866,7 @@ def retain_original(fraction: float) -> Regime:
         sweepable=("fraction",),
         checkers={"fraction": _fraction_checker},
         describe={"fraction": f},
+        mixes_models=True,
     )
 
 
@@ -1007,6 +1024,7 @@ def general_mix(alpha, beta, gamma) -> Regime:
         sweepable=("alpha", "beta", "gamma"),
         checkers=dict.fromkeys(hyper, _weight_value),
         describe={k: np.asarray(v).tolist() for k, v in hyper.items()},
+        mixes_models=True,
     )
 
 

@@ -123,3 +123,15 @@ def test_a_traced_setting_never_recompiles():
         before = _run_chunk._cache_size()
         run(0.3)
         assert _run_chunk._cache_size() == before
+
+
+def test_running_chains_in_blocks_changes_no_bit():
+    """A regime may cap the chains per compiled call (the runner loops over blocks):
+    the results, swept settings included, are those of one call."""
+    kw = dict(key=5, num_chains=20, num_generations=4, sample_size=10)
+    one = cj.sweep(G, TRUTH, regime=cj.mix(0.5), over={"real_fraction": [0.1, 0.7]},
+                   **kw)
+    blocked = cj.sweep(G, TRUTH, regime=cj.mix(0.5)._replace(cpu_batch_limit=8),
+                       over={"real_fraction": [0.1, 0.7]}, **kw)
+    np.testing.assert_array_equal(one.metrics["log_var"], blocked.metrics["log_var"])
+    np.testing.assert_array_equal(one.metrics["mean"], blocked.metrics["mean"])
