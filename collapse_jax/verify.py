@@ -913,6 +913,7 @@ _CLAIM_MODULES = (
     "collapse_jax.claims.counting",
     "collapse_jax.claims.mixing",
     "collapse_jax.claims.regimes",
+    "collapse_jax.claims.monitoring",
 )
 
 
