@@ -5,6 +5,7 @@ Set before JAX initialises its backend; importing collapse_jax itself changes no
 
 from __future__ import annotations
 
+import gc
 import os
 import zlib
 
@@ -24,6 +25,20 @@ settings.register_profile("ci", max_examples=50, derandomize=True, database=None
 settings.register_profile("nightly", max_examples=500, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
                                      "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module.
+
+    Every XLA:CPU executable keeps a few hundred memory mappings (~230 for a chain
+    program). The suite compiles thousands of programs in one process, which would
+    exhaust Linux's ``vm.max_map_count`` (65,530 by default) and crash the next
+    compile with a segmentation fault. Clearing the caches unmaps them.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

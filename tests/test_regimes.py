@@ -281,9 +281,10 @@ def test_fresh_real_only_keeps_the_truth_at_sampling_error(seed):
                      what="E(mean_30 - mu)^2")
 
 
-def test_accumulate_and_mix_slow_collapse_against_replace(seed):
-    """Contrast at n = 60, M = 10: replace's E log sigma^2 = 60 g(10) ~ -6.9; the
-    data-keeping regimes stay within O(1) of the truth (paired chains, z = 5)."""
+def test_data_keeping_regimes_slow_collapse_against_replace(seed):
+    """Contrast at n = 60, M = 10: replace's E log sigma^2 = 60 g(10) ~ -6.9. Every
+    other regime keeps E log sigma^2 higher (paired chains, z = 5); accumulate, mix
+    and fresh keep it within O(1) of the truth."""
     chains, n = 1024, 60
     kw = dict(key=seed, num_chains=chains, num_generations=n, sample_size=10,
               record_params=False)
@@ -291,12 +292,15 @@ def test_accumulate_and_mix_slow_collapse_against_replace(seed):
     theory = np.log(2.0) + n * cj.theory.gaussian.log_variance_factor_mean(10)
     assert_within_se(rep.mean(), theory, rep.std(ddof=1) / np.sqrt(chains),
                      what="replace E log sigma^2")
-    for regime in [cj.accumulate(), cj.mix(), cj.fresh(10)]:
+    bounded = {"accumulate", "mix", "fresh"}
+    for regime in [cj.accumulate(), cj.mix(), cj.fresh(10),
+                   cj.accumulate_subsample(10), cj.retain_original(0.2)]:
         lv = cj.run_chains(G, TRUTH, regime=regime, **kw).metrics["log_var"][:, -1, 0]
         diff = lv - rep
         z = diff.mean() / (diff.std(ddof=1) / np.sqrt(chains))
-        assert z > 5, (regime.name, z)
-        assert abs(np.median(lv) - np.log(2.0)) < 1.0, regime.name
+        assert z > 5, (regime.name, z)  # every regime slows replace's collapse
+        if regime.name in bounded:  # and these keep the variance near the truth's
+            assert abs(np.median(lv) - np.log(2.0)) < 1.0, regime.name
 
 
 POPULATION_REGIMES = [cj.accumulate(), cj.accumulate_subsample(5), cj.mix(0.3),
