@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax._reduce import tree_sum
+from collapse_jax._util import ascending_rank
+from collapse_jax._util import static_partial as _static
 from collapse_jax.checks import check_choice, check_real, fail
 
 __all__ = ["Curation", "tail_weighting", "likelihood_filter"]
@@ -53,13 +55,6 @@ class Curation(NamedTuple):
     hyper: Any
     checkers: Any = ()
     describe: Any = ()
-
-
-@functools.cache
-def _static(fn, *args):
-    """One ``partial`` object per arguments (a partial compares by identity, and the
-    runner compiles once per static configuration)."""
-    return functools.partial(fn, *args)
 
 
 def _score(family, under, score_fn, params, reference, data):
@@ -167,14 +162,12 @@ def _filter_weigh(
     k_random = jnp.round(quota * k.astype(jnp.float32)).astype(jnp.int32)
     score = _score(family, under, score_fn, params, reference, data)
     score = jnp.where(valid, score, -jnp.inf)
-    by_score = jnp.argsort(jnp.argsort(-score, stable=True), stable=True) < (
-        k - k_random
-    )
+    by_score = ascending_rank(-score) < k - k_random
     # The diversity quota: k_random slots go to a uniform choice among the rest.
     rest = valid & ~by_score
     u = jax.random.uniform(key, weights.shape)
     u = jnp.where(rest, u, 2.0)
-    by_chance = jnp.argsort(jnp.argsort(u, stable=True), stable=True) < k_random
+    by_chance = ascending_rank(u) < k_random
     chosen = by_score | (by_chance & rest)
     return jnp.where(chosen & valid, weights, 0)
 

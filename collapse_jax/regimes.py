@@ -44,6 +44,8 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax._reduce import tree_sum
+from collapse_jax._util import ascending_rank
+from collapse_jax._util import static_partial as _static
 from collapse_jax.checks import check_positive_int, check_real, described, fail
 from collapse_jax.families.base import ModelFamily, Params
 from collapse_jax.keys import GenerationKeys
@@ -257,6 +259,23 @@ def _shares(real_fraction, real_total, synthetic_total, pooled):
     return num_a / safe, num_b / safe
 
 
+def _fit_with_real(ctx, params, real, real_w, data, weights, pooled, first=None):
+    """Fit the real points with the synthetic draws, shares set by ``_shares``
+    (``real_fraction`` from ``hyper``); where ``first``, the draws alone."""
+    wdtype = weights.dtype
+    a, b = _shares(
+        ctx.hyper.get("real_fraction", jnp.zeros((), wdtype)),
+        tree_sum(real_w),
+        tree_sum(weights),
+        pooled,
+    )
+    if first is not None:
+        a = jnp.where(first, jnp.zeros((), wdtype), a)
+        b = jnp.where(first, jnp.ones((), wdtype), b)
+    w = _concat(a * real_w, b * weights)
+    return _fit(ctx, _concat(real, data), w, params)
+
+
 class _Pool(NamedTuple):
     """A fixed-capacity buffer of past draws with their weights."""
 
@@ -306,8 +325,7 @@ def _random_subset(key, valid, k):
     """A uniform random subset of size ``k`` (traced) of the ``valid`` entries."""
     u = jax.random.uniform(key, valid.shape)
     score = jnp.where(valid, u, 2.0)
-    rank = jnp.argsort(jnp.argsort(score, stable=True), stable=True)
-    return rank < k
+    return ascending_rank(score) < k
 
 
 def _hyper_scalar(hyper, name, t):
@@ -316,14 +334,6 @@ def _hyper_scalar(hyper, name, t):
     if v.ndim == 0:
         return v
     return v[jnp.minimum(t, v.shape[0] - 1)]
-
-
-@functools.cache
-def _static(fn, *args):
-    """``partial(fn, *args)``, one object per arguments: a partial compares by
-    identity, and the jitted runner takes the regime as a static argument, so equal
-    settings must give the same object (else each call would compile anew)."""
-    return functools.partial(fn, *args)
 
 
 # ------------------------------------------------------------ population limit ---
@@ -569,16 +579,8 @@ def _mix_step(has_real, pooled, ctx: StepContext, params, state):
         state = _MixState(original)
         real, real_w = original.data, original.weights
         first = ctx.t == 0  # the first fit sees D_0 once (it is the real set)
-    a, b = _shares(
-        ctx.hyper.get("real_fraction", jnp.zeros((), wdtype)),
-        tree_sum(real_w),
-        tree_sum(weights),
-        pooled,
-    )
-    a = jnp.where(first, jnp.zeros((), wdtype), a)
-    b = jnp.where(first, jnp.ones((), wdtype), b)
-    w = _concat(a * real_w, b * weights)
-    return _fit(ctx, _concat(real, data), w, params), state
+    fitted = _fit_with_real(ctx, params, real, real_w, data, weights, pooled, first)
+    return fitted, state
 
 
 def _check_real_data(fn, family, probe, real):
@@ -755,14 +757,7 @@ def _fresh_step(num_real, pooled, ctx: StepContext, params, state):
     raw = ctx.truth_family.sample(key, ctx.truth, num_real)
     real = _as_family_data(ctx.family, ctx.truth_family, raw, _float_dtype(params))
     real_w = jnp.ones((num_real,), wdtype)
-    a, b = _shares(
-        ctx.hyper.get("real_fraction", jnp.zeros((), wdtype)),
-        tree_sum(real_w),
-        tree_sum(weights),
-        pooled,
-    )
-    w = _concat(a * real_w, b * weights)
-    return _fit(ctx, _concat(real, data), w, params), state
+    return _fit_with_real(ctx, params, real, real_w, data, weights, pooled), state
 
 
 def _fresh_check(fn, family, data, schedule, num_generations, hyper):

@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax._reduce import tree_sum
+from collapse_jax._util import ascending_rank
+from collapse_jax._util import static_partial as _static
 from collapse_jax.checks import check_positive_int, check_real, fail
 
 __all__ = [
@@ -62,13 +64,6 @@ class SamplingBias(NamedTuple):
     hyper: Any
     checkers: Any = ()
     describe: Any = ()
-
-
-@functools.cache
-def _static(fn, *args):
-    """One ``partial`` object per arguments (a partial compares by identity, and the
-    runner compiles once per static configuration)."""
-    return functools.partial(fn, *args)
 
 
 @functools.cache
@@ -186,8 +181,7 @@ def temperature(value: float) -> SamplingBias:
 
 def _rank(p):
     """Rank of each entry by decreasing probability (ties: lower index first)."""
-    order = jnp.argsort(-p, stable=True)
-    return jnp.argsort(order, stable=True).astype(jnp.int32)
+    return ascending_rank(-p)
 
 
 def _top_k_check(fn, name, value):
