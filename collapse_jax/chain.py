@@ -678,6 +678,7 @@ def run_chains(
     record_params: bool = True,
     sampling: SamplingBias | None = None,
     curation: Curation | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
 ) -> ChainResult:
     """Run ``num_chains`` independent generation chains of ``family``.
 
@@ -719,6 +720,9 @@ def run_chains(
         from a distorted model, e.g. ``cj.temperature(0.8)``; default None.
       curation: a curation of the synthetic draws (:mod:`collapse_jax.curation`),
         e.g. ``cj.tail_weighting(0.05)``; default None.
+      devices: spread the chains over these devices (a list of ``jax.Device``, or
+        an int ``k`` for the first ``k`` of ``jax.devices()``); default None, the
+        default device. The chain axis is sharded; results are the same bits.
 
     Returns:
       A :class:`ChainResult`; ``result.failures()`` lists chains that failed inside
@@ -753,6 +757,7 @@ def run_chains(
         record_params=record_params,
         sampling=sampling,
         curation=curation,
+        devices=devices,
     )
 
 
@@ -799,7 +804,146 @@ def _strip(part):
     return None if part is None else part._replace(hyper=(), checkers=(), describe=())
 
 
-def _execute(
+@dataclasses.dataclass
+class _Plan:
+    """Everything a run needs between chunks (built once by :func:`_prepare`)."""
+
+    fn: str
+    family: ModelFamily
+    source: ModelFamily
+    static_regime: Regime
+    config: ChainConfig
+    state: ChainState  # the initial state, padded chain axis
+    ckeys: jax.Array
+    hyper: dict[str, Any]
+    truth: Any
+    reference: Any
+    truth_view: Any
+    sched: jax.Array
+    total: int  # chains kept (points x num_chains)
+    chain_ids: np.ndarray  # (padded,)
+    cross: bool
+    block: int | None
+    first: dict[str, np.ndarray]  # generation-0 records, leading axes (total, 1)
+    description: dict[str, Any]
+    sharding: Any = None  # a NamedSharding of the chain axis, or None
+
+    def generation_zero(self):
+        """Records of generation 0: ``(metrics, params, status)``, axes (total, 1)."""
+        params = jax.tree.map(
+            lambda x: np.asarray(x)[: self.total, None], self.state.params
+        )
+        return dict(self.first), params, np.zeros((self.total, 1), np.int32)
+
+    def place(self, state: ChainState) -> ChainState:
+        """``state`` (host or device arrays, padded chain axis) placed for the run."""
+        if self.sharding is None:
+            return jax.tree.map(jnp.asarray, state)
+        return jax.device_put(state, self.sharding)
+
+    def chunks(self, state: ChainState, done: int):
+        """Run from ``done`` generations; yield ``(done, state, records)`` per chunk.
+
+        ``records`` is ``(metrics, params, status)`` for the generations just run,
+        host arrays with leading axes ``(total, valid)``; ``params`` is None unless
+        the config records them. ``state`` keeps the padded chain axis, so it can be
+        saved and passed back in to go on later with the same bits.
+        """
+        config = self.config
+
+        def cut(mets, params, status, valid):
+            head = functools.partial(_head, n=valid, c=self.total)
+            mets = {m: head(mets[m]) for m in config.metrics}
+            params = jax.tree.map(head, params) if config.record_params else None
+            return mets, params, head(status)
+
+        if self.cross and done == 0:  # generation 1 from the truth's family
+            state, (mets, params, status) = _in_blocks(
+                self.block,
+                config,
+                state,
+                self.ckeys,
+                self.hyper,
+                lambda st, ck, hy: _run_first(
+                    self.family,
+                    self.source,
+                    self.static_regime,
+                    config,
+                    st,
+                    ck,
+                    self.truth,
+                    self.reference,
+                    self.truth_view,
+                    self.sched,
+                    hy,
+                ),
+            )
+            add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
+            done = 1
+            yield done, state, cut(add_axis(mets), add_axis(params), status[:, None], 1)
+        while done < config.num_generations:
+            valid = min(config.chunk_size, config.num_generations - done)
+            stop = jnp.int32(done + valid)
+            state, (mets, params, status) = _in_blocks(
+                self.block,
+                config,
+                state,
+                self.ckeys,
+                self.hyper,
+                lambda st, ck, hy, stop=stop: _run_chunk(
+                    self.family,
+                    self.source,
+                    self.static_regime,
+                    config,
+                    st,
+                    ck,
+                    self.truth,
+                    self.reference,
+                    self.truth_view,
+                    self.sched,
+                    hy,
+                    stop,
+                ),
+            )
+            done += valid
+            yield done, state, cut(mets, params, status, valid)
+
+
+def _execute(fn, family, init, *, progress, **kwargs):
+    """The runner behind run_chains and sweep (see :func:`_prepare` for kwargs)."""
+    plan = _prepare(fn, family, init, progress=progress, **kwargs)
+    config = plan.config
+    first_mets, first_params, first_status = plan.generation_zero()
+    rec_metrics = {m: [first_mets[m]] for m in config.metrics}
+    rec_params = [first_params]
+    rec_status = [first_status]
+    state = plan.state
+    for done, state, (mets, params, status) in plan.chunks(plan.state, 0):
+        for m in config.metrics:
+            rec_metrics[m].append(mets[m])
+        if config.record_params:
+            rec_params.append(params)
+        rec_status.append(status)
+        if progress is not None:
+            progress(done, config.num_generations)
+    out_metrics = {m: np.concatenate(v, axis=1) for m, v in rec_metrics.items()}
+    out_params = (
+        jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *rec_params)
+        if config.record_params
+        else None
+    )
+    return ChainResult(
+        out_params,
+        out_metrics,
+        np.concatenate(rec_status, axis=1),
+        plan.chain_ids[: plan.total],
+        jax.tree.map(lambda x: x[: plan.total], state),
+        plan.description,
+        jax.tree.map(np.asarray, plan.reference),
+    )
+
+
+def _prepare(
     fn,
     family,
     init,
@@ -820,12 +964,14 @@ def _execute(
     sampling,
     curation,
     sweep=None,
-):
-    """The runner behind run_chains and sweep.
+    devices=None,
+) -> _Plan:
+    """Validate a run and build its :class:`_Plan` (initial state, keys, records).
 
     ``sweep``: None, or ``(names, values)`` with ``values[name]`` of leading size
     ``P``: the run then has ``P * num_chains`` chains, point-major, and chain ``c``
     of every point uses chain id ``first_chain + c`` (common random numbers).
+    ``devices``: None, or a sequence of devices to spread the chains over.
     """
     regime = replace() if regime is None else regime
     config, schedule, num_chains, first_chain, source = _validate(
@@ -844,6 +990,7 @@ def _execute(
         metrics,
         record_params,
     )
+    devices = _check_devices(fn, devices)
     cross = source is not family
     check_sampling(fn, sampling, family, config.sampler, cross)
     check_curation(fn, curation, family, config.sampler)
@@ -883,12 +1030,13 @@ def _execute(
         for h in per_point:
             regime.check(fn, family, data_spec, schedule, config.num_generations, h)
     truth_view = _view(source, truth) if config.distances else ()
-    # Pad the chain axis to a multiple of CHAIN_PAD: XLA compiles a batch of one
-    # chain to scalar code whose rounding (FMA contraction) differs from the
+    # Pad the chain axis to a multiple of CHAIN_PAD (per device): XLA compiles a batch
+    # of one chain to scalar code whose rounding (FMA contraction) differs from the
     # vectorised code, which would make a lone chain differ from the same chain in a
     # batch. Padding chains get ids past the requested ones and are dropped.
     total = points * num_chains
-    padded = -(-total // CHAIN_PAD) * CHAIN_PAD
+    pad = CHAIN_PAD * (1 if devices is None else len(devices))
+    padded = -(-total // pad) * pad
     local = np.concatenate(
         [np.tile(np.arange(num_chains), points), num_chains + np.arange(padded - total)]
     ).astype(np.int64)
@@ -899,8 +1047,8 @@ def _execute(
         for n in sweep[0]:
             v = _cast_hyper({n: sweep[1][n]}, jdtype)[n]
             v = jnp.repeat(v, num_chains, axis=0)
-            pad = jnp.broadcast_to(v[-1:], (padded - total,) + v.shape[1:])
-            jhyper[n] = jnp.concatenate([v, pad], axis=0)
+            fill = jnp.broadcast_to(v[-1:], (padded - total,) + v.shape[1:])
+            jhyper[n] = jnp.concatenate([v, fill], axis=0)
     batched = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + x.shape), reference
     )
@@ -931,90 +1079,32 @@ def _execute(
     first = _generation_zero(family, source, config, reference, truth)
     _check_truth_metrics(first, config.dtype)
     rec_metrics = {
-        m: [np.broadcast_to(np.asarray(v)[None, None], (total, 1) + np.shape(v))]
+        m: np.broadcast_to(np.asarray(v)[None, None], (total, 1) + np.shape(v))
         for m, v in first.items()
     }
     if config.observed:  # the regime's records at generation 0: its initial state
         seen = jax.jit(jax.vmap(regime.observe))(regime_state)
         for m in config.observed:
-            rec_metrics[m] = [np.asarray(seen[m])[:total, None]]
+            rec_metrics[m] = np.asarray(seen[m])[:total, None]
     rec_metrics = {m: rec_metrics[m] for m in config.metrics}
-    rec_params = [jax.tree.map(lambda x: np.asarray(x)[:total, None], batched)]
-    rec_status = [np.zeros((total, 1), np.int32)]
 
-    def keep(mets, params, status, valid):
-        head = functools.partial(_head, n=valid, c=total)
-        for m in config.metrics:
-            rec_metrics[m].append(head(mets[m]))
-        if config.record_params:
-            rec_params.append(jax.tree.map(head, params))
-        rec_status.append(head(status))
-
+    sharding = None
+    if devices is not None:
+        mesh = jax.sharding.Mesh(np.asarray(devices), ("chains",))
+        sharding = jax.sharding.NamedSharding(
+            mesh, jax.sharding.PartitionSpec("chains")
+        )
+        state = jax.device_put(state, sharding)
+        ckeys = jax.device_put(ckeys, sharding)
+        jhyper = {
+            k: jax.device_put(v, sharding) if k in config.swept else v
+            for k, v in jhyper.items()
+        }
     # Chains run in blocks when the regime asks for it on this backend (a chain's
     # bits do not depend on its batch, so blocking changes no result).
     block = regime.cpu_batch_limit if jax.default_backend() == "cpu" else None
-    done = 0
-    if cross:  # generation 1 comes from the truth's family, before the scan
-        state, (mets, params, status) = _in_blocks(
-            block,
-            config,
-            state,
-            ckeys,
-            jhyper,
-            lambda st, ck, hy: _run_first(
-                family,
-                source,
-                static_regime,
-                config,
-                st,
-                ck,
-                truth,
-                reference,
-                truth_view,
-                sched,
-                hy,
-            ),
-        )
-        add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
-        keep(add_axis(mets), add_axis(params), status[:, None], 1)
-        done = 1
-        if progress is not None:
-            progress(done, config.num_generations)
-    while done < config.num_generations:
-        valid = min(config.chunk_size, config.num_generations - done)
-        stop = jnp.int32(done + valid)
-        state, (mets, params, status) = _in_blocks(
-            block,
-            config,
-            state,
-            ckeys,
-            jhyper,
-            lambda st, ck, hy, stop=stop: _run_chunk(
-                family,
-                source,
-                static_regime,
-                config,
-                st,
-                ck,
-                truth,
-                reference,
-                truth_view,
-                sched,
-                hy,
-                stop,
-            ),
-        )
-        keep(mets, params, status, valid)
-        done += valid
-        if progress is not None:
-            progress(done, config.num_generations)
-
-    out_metrics = {m: np.concatenate(v, axis=1) for m, v in rec_metrics.items()}
-    out_params = (
-        jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *rec_params)
-        if config.record_params
-        else None
-    )
+    if block is not None and devices is not None:
+        block = None if len(devices) > 1 else block
     description = {
         "family": family.name,
         "init_family": source.name,
@@ -1034,15 +1124,66 @@ def _execute(
         "chunk_size": config.chunk_size,
         "key_scheme_version": cjk.KEY_SCHEME_VERSION,
     }
-    return ChainResult(
-        out_params,
-        out_metrics,
-        np.concatenate(rec_status, axis=1),
-        chain_ids[:total],
-        jax.tree.map(lambda x: x[:total], state),
+    return _Plan(
+        fn,
+        family,
+        source,
+        static_regime,
+        config,
+        state,
+        ckeys,
+        jhyper,
+        truth,
+        reference,
+        truth_view,
+        sched,
+        total,
+        chain_ids,
+        cross,
+        block,
+        rec_metrics,
         description,
-        jax.tree.map(np.asarray, reference),
+        sharding,
     )
+
+
+def _check_devices(fn, devices):
+    """None, or a non-empty sequence of distinct devices of one platform."""
+    if devices is None:
+        return None
+    if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):
+        available = jax.devices()
+        if not 1 <= devices <= len(available):
+            fail(
+                fn,
+                "devices",
+                f"an int in [1, {len(available)}] (the devices JAX sees) or a list "
+                "of devices",
+                devices,
+                "Ask for at most jax.device_count() devices, or None for one.",
+            )
+        return tuple(available[: int(devices)])
+    if isinstance(devices, str) or not isinstance(devices, Sequence) or not devices:
+        fail(
+            fn,
+            "devices",
+            "None, an int or a non-empty sequence of jax devices",
+            devices,
+            "Pass e.g. devices=jax.devices() or devices=4.",
+            error=TypeError,
+        )
+    if not all(isinstance(d, jax.Device) for d in devices) or len(set(devices)) != len(
+        devices
+    ):
+        fail(
+            fn,
+            "devices",
+            "distinct jax.Device objects",
+            devices,
+            "Pass e.g. devices=jax.devices()[:2].",
+            error=TypeError,
+        )
+    return tuple(devices)
 
 
 def _in_blocks(block, config, state, ckeys, hyper, run):

@@ -149,6 +149,7 @@ def sweep(
     record_params: bool = False,
     sampling: SamplingBias | None = None,
     curation: Curation | None = None,
+    devices=None,
 ) -> SweepResult:
     """Run ``num_chains`` chains at every point of a sweep, as one program.
 
@@ -210,6 +211,7 @@ def sweep(
         sampling=sampling,
         curation=curation,
         sweep=(names, values),
+        devices=devices,
     )
     points = next(iter(values.values())).shape[0]
     c = res.status.shape[0] // points
