@@ -1,139 +1,574 @@
-"""The ``collapse-jax`` command line.
+"""The ``collapse-jax`` command line (typer).
 
-This is the only place that changes JAX configuration (``--x64``), as its first
-action, before any computation.
+Every command is a thin layer over a documented function (``run`` and
+``reproduce``: :func:`collapse_jax.run_experiment` / :func:`collapse_jax.reproduce`;
+``resume``: :func:`collapse_jax.resume`; ``plot``: :func:`collapse_jax.plot_run`;
+``list``: :func:`collapse_jax.experiments.experiments` and ``presets``; ``verify``:
+:func:`collapse_jax.verify.run_claims`; ``info``: :func:`collapse_jax.io.provenance`).
+This is the only place that changes JAX configuration (``--x64``), as the first
+action of a command, before any computation.
 
 Examples::
 
+    collapse-jax list
+    collapse-jax reproduce gaussian-drift
+    collapse-jax run gaussian --sample-size 100,1000 --num-generations 500
+    collapse-jax run categorical --preset discrete-absorption --scale full
+    collapse-jax resume runs/gaussian
+    collapse-jax plot runs/gaussian
     collapse-jax verify --quick
-    collapse-jax verify --x64 --json verify.json
-    collapse-jax verify --only GC-3 WF-3
     collapse-jax info
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import pathlib
 import sys
 import time
+from typing import Annotated
 
-__all__ = ["main", "build_parser"]
+import typer
+
+__all__ = ["main", "app"]
+
+app = typer.Typer(
+    name="collapse-jax",
+    help="Model collapse, executable: simulate generation chains, reproduce the "
+    "papers' figures and check every theoretical claim against simulation.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# ------------------------------------------------------------ shared options ---
+
+X64 = Annotated[
+    bool, typer.Option("--x64", help="Enable float64 (needed for --dtype float64).")
+]
+SEED = Annotated[int, typer.Option("--seed", help="Base seed.", min=0)]
+DEVICES = Annotated[
+    int | None,
+    typer.Option("--devices", help="Spread chains over the first N devices "
+                 "(results do not change).", min=1),
+]
+OUT = Annotated[
+    pathlib.Path | None,
+    typer.Option("--out", "-o", help="Run directory (default runs/<name>)."),
+]
+SCALE = Annotated[
+    str, typer.Option("--scale", help="default (minutes on a CPU) or full (the "
+                      "paper's sizes).")
+]
+PROGRESS = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Progress bar with the "
+                       "time left (on a terminal).")
+]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="collapse-jax",
-        description="Model collapse, executable: simulate generation chains and check "
-        "every theoretical claim against simulation.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    v = sub.add_parser(
-        "verify",
-        help="run every registered theoretical claim against simulation",
-        description="Print one row per claim: id, pass, theory, simulated, z-score "
-        "(or exact error), statement. Exit status 0 only if every claim passed.",
-        epilog="examples:\n  collapse-jax verify --quick\n"
-        "  collapse-jax verify --x64 --json verify.json\n"
-        "  collapse-jax verify --only GC-3 SH-7",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    v.add_argument(
-        "--quick",
-        action="store_true",
-        help="reduced set, 4,096 chains (about a minute on two cores)",
-    )
-    v.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
-    v.add_argument(
-        "--x64",
-        action="store_true",
-        help="enable float64 and run the chains in float64",
-    )
-    v.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    v.add_argument("--only", nargs="+", metavar="ID", help="run only these claim ids")
-    v.add_argument("--list", action="store_true", help="list the claim ids and exit")
-
-    sub.add_parser("info", help="versions, devices and x64 state")
-    return parser
+class _Bad(Exception):
+    """Bad input: printed as one line, exit status 2."""
 
 
-def _enable_x64(argv_x64: bool) -> None:
-    if argv_x64:
+def _enable_x64(x64: bool) -> None:
+    if x64:
         import jax
 
         jax.config.update("jax_enable_x64", True)
 
 
-def _verify(args) -> int:
+def _fail(command: str, err: BaseException) -> int:
+    print(f"collapse-jax {command}: {err}", file=sys.stderr)
+    return 2
+
+
+def _quantiles(text: str | None):
+    if text is None:
+        return None
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError as err:
+        raise ValueError(
+            f"argument '--summary': expected comma-separated quantile levels in "
+            f"[0, 1], got {text!r}. Pass e.g. --summary 0.1,0.5,0.9."
+        ) from err
+
+
+def _field_args(experiment, tokens: list[str]) -> dict[str, str]:
+    """``--field value`` / ``--field=value`` pairs from the extra arguments."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--") or tok == "--":
+            raise ValueError(
+                f"argument {tok!r}: expected --FIELD VALUE. Fields of "
+                f"{experiment.name!r}: `collapse-jax list {experiment.name}`."
+            )
+        name, eq, value = tok[2:].partition("=")
+        field = experiment.field(name, "run")
+        if not eq:
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+            if field.kind == "bool" and (nxt is None or nxt.startswith("--")):
+                value = "true"
+            elif nxt is None:
+                raise ValueError(
+                    f"argument {field.option!r}: expected a value "
+                    f"({field.describe()}), got nothing. Pass e.g. "
+                    f"{field.option} {field._example()}."
+                )
+            else:
+                value, i = nxt, i + 1
+        if field.name in out:
+            raise ValueError(f"argument {field.option!r}: given twice; keep one.")
+        out[field.name] = value
+        i += 1
+    return out
+
+
+def _report(run, command: str) -> None:
+    ds = run.dataset
+    print(f"collapse-jax {command}: wrote {run.results}")
+    for path in run.figures:
+        if path.endswith(".png"):
+            print(f"  figure {path}")
+    if run.failures:
+        print(f"collapse-jax {command}: some chains failed inside the run (frozen "
+              "and masked in summaries and figures):", file=sys.stderr)
+        for label, reps in run.failures.items():
+            first = reps[0]
+            print(f"  {label}: {len(reps)} of {ds.attrs['num_chains']} chains; "
+                  f"first: chain {first.chain_id} at generation {first.generation} "
+                  f"({first.reason})", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ commands ---
+
+
+@app.command(
+    "run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog="Examples:\n\n"
+    "  collapse-jax run gaussian --sample-size 100,1000 --num-generations 500\n\n"
+    "  collapse-jax run gaussian --preset gaussian-drift --scale full --x64 "
+    "--dtype float64\n\n"
+    "  collapse-jax run categorical --num-categories 5 --init zipf -o runs/zipf\n\n"
+    "Every field of an experiment is an option --FIELD VALUE (lists comma-"
+    "separated): `collapse-jax list EXPERIMENT` or `collapse-jax run EXPERIMENT "
+    "--help` shows them.",
+)
+def run_command(
+    ctx: typer.Context,
+    experiment: Annotated[str, typer.Argument(help="Experiment name (collapse-jax "
+                                              "list).")],
+    preset: Annotated[str | None, typer.Option("--preset", help="Named settings "
+                                               "(collapse-jax list).")] = None,
+    scale: SCALE = "default",
+    seed: SEED = 0,
+    out: OUT = None,
+    devices: DEVICES = None,
+    x64: X64 = False,
+    chunk_size: Annotated[int | None, typer.Option(
+        "--chunk-size", help="Generations per compiled chunk (progress and "
+        "checkpoint granularity; results do not change).", min=1)] = None,
+    checkpoint_every: Annotated[float, typer.Option(
+        "--checkpoint-every", help="Seconds between checkpoints (0: every chunk).",
+        min=0.0)] = 60.0,
+    summary: Annotated[str | None, typer.Option(
+        "--summary", help="Keep only these quantiles over chains, e.g. "
+        "0.1,0.5,0.9 (small files for huge runs).")] = None,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures",
+                                          help="Draw the figures.")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run "
+                                            "already in --out.")] = False,
+    progress: PROGRESS = True,
+) -> int:
+    """Run an EXPERIMENT with a preset and/or --FIELD VALUE settings.
+
+    Writes RUN_DIR/results.nc (netCDF, load with collapse_jax.load), checkpoints
+    as it goes (kill it any time; `collapse-jax resume RUN_DIR` goes on with the
+    same bits) and figures in RUN_DIR/figures.
+    """
+    _enable_x64(x64)
+    from collapse_jax import runs
+    from collapse_jax.experiments import core
+
+    try:
+        exp = core.get_experiment(experiment, "run")
+        fields = _field_args(exp, list(ctx.args))
+        result = runs.run_experiment(
+            experiment, preset=preset, scale=scale, overrides=fields, seed=seed,
+            out=out, devices=devices, chunk_size=chunk_size,
+            checkpoint_interval=checkpoint_every, summary=_quantiles(summary),
+            progress=progress, figures=figures, overwrite=overwrite,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        return _fail("run", err)
+    except KeyboardInterrupt:
+        return _interrupted(out or pathlib.Path("runs") / (preset or experiment))
+    _report(result, "run")
+    return 0
+
+
+def _interrupted(directory) -> int:
+    print(f"\ncollapse-jax: interrupted; what was checkpointed is safe. Go on with "
+          f"`collapse-jax resume {directory}`.", file=sys.stderr)
+    return 130
+
+
+@app.command(
+    "reproduce",
+    epilog="Examples:\n\n  collapse-jax reproduce gaussian-drift\n\n"
+    "  collapse-jax reproduce theorem-3.1 --scale full --devices 4 -o runs/t31\n\n"
+    "`collapse-jax list` shows every figure preset.",
+)
+def reproduce_command(
+    figure: Annotated[str, typer.Argument(help="A preset name (collapse-jax list).")],
+    scale: SCALE = "default",
+    seed: SEED = 0,
+    out: OUT = None,
+    devices: DEVICES = None,
+    x64: X64 = False,
+    summary: Annotated[str | None, typer.Option(
+        "--summary", help="Keep only these quantiles over chains.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run "
+                                            "already in --out.")] = False,
+    progress: PROGRESS = True,
+) -> int:
+    """Run a paper figure's preset and write its figures (PNG and PDF)."""
+    _enable_x64(x64)
+    from collapse_jax import runs
+
+    try:
+        result = runs.reproduce(figure, scale=scale, seed=seed, out=out,
+                                devices=devices, progress=progress,
+                                overwrite=overwrite, summary=_quantiles(summary))
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        return _fail("reproduce", err)
+    except KeyboardInterrupt:
+        return _interrupted(out or pathlib.Path("runs") / figure)
+    _report(result, "reproduce")
+    return 0
+
+
+@app.command(
+    "resume",
+    epilog="Example:\n\n  collapse-jax resume runs/gaussian-drift",
+)
+def resume_command(
+    run_dir: Annotated[pathlib.Path, typer.Argument(help="The run directory.")],
+    devices: DEVICES = None,
+    progress: PROGRESS = True,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures",
+                                          help="Draw the figures.")] = True,
+) -> int:
+    """Go on with an interrupted run from its last checkpoint (same bits).
+
+    Float64 runs switch x64 on by themselves.
+    """
+    from collapse_jax import runs
+
+    try:
+        request = json.loads((run_dir / runs.RUN_FILE).read_text())
+        _enable_x64(request.get("config", {}).get("dtype") == "float64")
+    except (OSError, ValueError, AttributeError):
+        pass  # resume() explains what is wrong with the directory
+    try:
+        result = runs.resume(run_dir, devices=devices, progress=progress,
+                             figures=figures)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        return _fail("resume", err)
+    except KeyboardInterrupt:
+        return _interrupted(run_dir)
+    if result.resumed_from is not None:
+        p, g = result.resumed_from
+        print(f"collapse-jax resume: went on from sweep point {p}, generation {g}")
+    _report(result, "resume")
+    return 0
+
+
+@app.command(
+    "plot",
+    epilog="Examples:\n\n  collapse-jax plot runs/gaussian-drift\n\n"
+    "  collapse-jax plot runs/gaussian-drift/results.nc -o figs/",
+)
+def plot_command(
+    run_dir: Annotated[pathlib.Path, typer.Argument(
+        help="A run directory or a results file.")],
+    out: Annotated[pathlib.Path | None, typer.Option(
+        "--out", "-o", help="Where to write the figures (default RUN_DIR/figures)."
+    )] = None,
+) -> int:
+    """Redraw a run's figures from its results file."""
+    from collapse_jax import runs
+
+    try:
+        paths = runs.plot_run(run_dir, out)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        return _fail("plot", err)
+    for p in paths:
+        print(p)
+    return 0
+
+
+@app.command(
+    "list",
+    epilog="Examples:\n\n  collapse-jax list\n\n  collapse-jax list gaussian",
+)
+def list_command(
+    experiment: Annotated[str | None, typer.Argument(
+        help="Show this experiment's fields and presets.")] = None,
+) -> int:
+    """List the experiments and presets (or one experiment's fields)."""
+    from collapse_jax.experiments import core
+
+    if experiment is not None:
+        try:
+            print(experiment_help(experiment))
+        except (ValueError, TypeError) as err:
+            return _fail("list", err)
+        return 0
+    exps, pres = core.experiments(), core.presets()
+    print("Experiments (collapse-jax run NAME --FIELD VALUE ...):")
+    for name, e in exps.items():
+        print(f"  {name:<22} {e.description}")
+    print("\nPresets (collapse-jax reproduce NAME, or run EXPERIMENT --preset NAME):")
+    for name, p in pres.items():
+        print(f"  {name:<22} [{p.experiment}] {p.description}")
+    return 0
+
+
+def experiment_help(name: str) -> str:
+    """The fields and presets of one experiment, as ``list NAME`` prints them."""
+    from collapse_jax.experiments import core
+
+    exp = core.get_experiment(name, "list")
+    lines = [f"{exp.name}: {exp.description}"]
+    if exp.details:
+        lines += ["", exp.details]
+    lines += ["", "Fields (--FIELD VALUE; lists comma-separated):"]
+    for f in exp.all_fields:
+        default = f.default
+        if isinstance(default, list):
+            default = ",".join(map(str, default))
+        lines.append(f"  {f.option:<22} {f.help} [{f.describe()}; default "
+                     f"{default}]")
+    mine = [p for p in core.presets().values() if p.experiment == exp.name]
+    if mine:
+        lines += ["", "Presets (--preset NAME; --scale full for the paper's size):"]
+        for p in mine:
+            vals = ", ".join(f"{k}={v}" for k, v in p.values.items())
+            lines.append(f"  {p.name:<22} {p.description}")
+            lines.append(f"  {'':<22} default: {vals}")
+            if p.full:
+                full = ", ".join(f"{k}={v}" for k, v in p.full.items())
+                lines.append(f"  {'':<22} full:    {full}")
+    return "\n".join(lines)
+
+
+# typer has no nargs="+" option: `--only A B C` is a flag followed by arguments.
+@app.command(
+    "verify",
+    context_settings={"allow_extra_args": True},
+    epilog="Examples:\n\n  collapse-jax verify --quick\n\n"
+    "  collapse-jax verify --x64 --json verify.json\n\n"
+    "  collapse-jax verify --only GC-3 SH-7",
+)
+def verify_command(
+    ctx: typer.Context,
+    quick: Annotated[bool, typer.Option("--quick", help="Reduced set, 4,096 chains "
+                                        "(a couple of minutes on two cores).")] = False,
+    json_path: Annotated[pathlib.Path | None, typer.Option(
+        "--json", help="Also write the rows as JSON.")] = None,
+    x64: Annotated[bool, typer.Option("--x64", help="Enable float64 and run the "
+                                      "chains in float64.")] = False,
+    seed: SEED = 0,
+    only: Annotated[bool, typer.Option("--only", help="Run only the claim ids "
+                                       "that follow.")] = False,
+    list_claims: Annotated[bool, typer.Option("--list", help="List the claim ids "
+                                              "and exit.")] = False,
+) -> int:
+    """Run every registered theoretical claim against simulation.
+
+    Prints one row per claim: id, pass, theory, simulated, z-score (or exact
+    error), statement. Exit status 0 only if every claim passed.
+    """
+    ids = list(ctx.args) if only else None
+    if ctx.args and not only:
+        return _fail("verify", ValueError(
+            f"unexpected arguments {ctx.args}; pass claim ids after --only."))
+    return _verify(quick, json_path, x64, seed, ids, list_claims)
+
+
+def _verify(quick, json_path, x64, seed, only, list_claims) -> int:
+    _enable_x64(x64)
     from collapse_jax import verify
 
-    if args.list:
+    if list_claims:
         for c in verify.claims(quick=False):
             tag = "" if c.quick else "  (full run only)"
             print(f"{c.id:<6} {c.claim}{tag}")
         return 0
-    if args.json:
-        directory = os.path.dirname(os.path.abspath(args.json))
+    if json_path is not None:
+        directory = os.path.dirname(os.path.abspath(json_path))
         if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
             print(
-                f"collapse-jax verify: --json {args.json!r}: directory {directory!r} "
-                "does not exist or is not writable; pass a writable path.",
+                f"collapse-jax verify: --json {str(json_path)!r}: directory "
+                f"{directory!r} does not exist or is not writable; pass a writable "
+                "path.",
                 file=sys.stderr,
             )
             return 2
-    dtype = "float64" if args.x64 else "float32"
-    mode = "quick" if args.quick else "full"
+    dtype = "float64" if x64 else "float32"
+    mode = "quick" if quick else "full"
     print(
-        f"collapse-jax verify ({mode}, {dtype}, seed {args.seed}); pass when "
+        f"collapse-jax verify ({mode}, {dtype}, seed {seed}); pass when "
         f"|z| <= {verify.Z_PASS:g} or the exact error is within tolerance"
     )
     print(verify.format_table([]))
     start = time.perf_counter()
     try:
         rows = verify.run_claims(
-            quick=args.quick,
-            seed=args.seed,
+            quick=quick,
+            seed=seed,
             dtype=dtype,
-            only=args.only,
+            only=only,
             callback=lambda r: print(verify.format_row(r), flush=True),
         )
     except (ValueError, TypeError) as err:
-        print(f"collapse-jax verify: {err}", file=sys.stderr)
-        return 2
+        return _fail("verify", err)
     passed = sum(r.passed for r in rows)
     print(f"\n{passed}/{len(rows)} claims passed in {time.perf_counter() - start:.1f}s")
-    if args.json:
+    if json_path is not None:
         from collapse_jax.io_utils import atomic_write_text
 
         atomic_write_text(
-            args.json,
+            json_path,
             json.dumps([r.to_json() for r in rows], indent=2, ensure_ascii=False),
         )
-        print(f"wrote {args.json}")
+        print(f"wrote {json_path}")
     return 0 if passed == len(rows) else 1
 
 
-def _info() -> int:
-    import jax
+@app.command(
+    "decompose",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog="Examples:\n\n  collapse-jax decompose\n\n"
+    "  collapse-jax decompose --sample-size 50 --combos none,S,E,S+E "
+    "--num-generations 200",
+)
+def decompose_command(
+    ctx: typer.Context,
+    seed: SEED = 0,
+    out: OUT = None,
+    devices: DEVICES = None,
+    x64: X64 = False,
+    metric: Annotated[str, typer.Option("--metric", help="l2_to_truth or "
+                                        "w2_mm_sq_to_truth.")] = "l2_to_truth",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run "
+                                            "already in --out.")] = False,
+    progress: PROGRESS = True,
+) -> int:
+    """The three error sources switched on and off, and their additive effects.
 
-    import collapse_jax
+    Runs the `decomposition` experiment (its fields are options, see
+    `collapse-jax list decomposition`) and prints, at the last generation, the
+    mean distance of each combination and its Möbius decomposition into main
+    effects and interactions (collapse_jax.Decomposition.effects).
+    """
+    _enable_x64(x64)
+    from collapse_jax import runs
+    from collapse_jax.experiments import core
 
-    print(f"collapse_jax {collapse_jax.__version__}")
-    print(jax.print_environment_info(return_string=True).strip())
-    print(f"devices: {jax.devices()}")
-    print(f"x64: {jax.config.jax_enable_x64}")
+    try:
+        exp = core.get_experiment("decomposition", "decompose")
+        fields = _field_args(exp, list(ctx.args))
+        if metric not in ("l2_to_truth", "w2_mm_sq_to_truth"):
+            raise ValueError(
+                f"argument '--metric': expected l2_to_truth or w2_mm_sq_to_truth, "
+                f"got {metric!r}. Pick one of them."
+            )
+        result = runs.run_experiment(
+            "decomposition", overrides=fields, seed=seed,
+            out=out or pathlib.Path("runs") / "decomposition", devices=devices,
+            progress=progress, overwrite=overwrite,
+        )
+    except (ValueError, TypeError) as err:
+        return _fail("decompose", err)
+    except KeyboardInterrupt:
+        return _interrupted(out or pathlib.Path("runs") / "decomposition")
+    print(effects_table(result.dataset, metric))
+    _report(result, "decompose")
     return 0
 
 
+def effects_table(ds, metric: str) -> str:
+    """Mean distance per combination and the additive effects, last generation."""
+    import numpy as np
+
+    from collapse_jax.decompose import _BY_LABEL, Decomposition
+
+    labels = tuple(str(s) for s in ds["sweep"].values)
+    values = np.where(ds["status"].values == 0, ds[metric].values, np.nan)
+    dec = Decomposition(tuple(_BY_LABEL[lab] for lab in labels), labels,
+                        {metric: values}, {})
+    n = int(ds.attrs["num_generations"])
+    mean = np.nanmean(values[:, :, n], axis=1)
+    eff = {k: v[n] for k, v in dec.effects(metric).items()}
+    lines = [f"{metric} at generation {n} (mean over chains)",
+             f"{'combination':<12} {'mean':>12} {'effect':>12}"]
+    for lab, m in zip(labels, mean, strict=True):
+        e = eff.get(lab)
+        lines.append(f"{lab:<12} {m:>12.5g} "
+                     + (f"{e:>12.5g}" if e is not None else f"{'':>12}"))
+    return "\n".join(lines)
+
+
+@app.command("info", epilog="Example:\n\n  collapse-jax info --x64")
+def info_command(x64: X64 = False) -> int:
+    """Versions, devices, x64 state and git revision."""
+    _enable_x64(x64)
+    import jax
+
+    from collapse_jax import io
+
+    prov = io.provenance()
+    for k, v in prov["versions"].items():
+        print(f"{k:<14} {v}")
+    print(f"{'device':<14} {prov['device']}")
+    print(f"{'devices':<14} {jax.devices()}")
+    print(f"{'x64':<14} {prov['x64']}")
+    print(f"{'git revision':<14} {prov['git_revision']}")
+    return 0
+
+
+# ------------------------------------------------------------------ entry point ---
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``collapse-jax`` console script."""
-    args = build_parser().parse_args(argv)
-    _enable_x64(getattr(args, "x64", False))
-    if args.command == "verify":
-        return _verify(args)
-    return _info()
+    """Entry point of the ``collapse-jax`` console script; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if (
+        len(args) >= 2
+        and args[0] == "run"
+        and not args[1].startswith("-")
+        and any(a in ("--help", "-h") for a in args[2:])
+    ):
+        try:
+            print(experiment_help(args[1]))
+        except (ValueError, TypeError) as err:
+            return _fail("run", err)
+        print("\nRun options: collapse-jax run --help")
+        return 0
+    try:
+        rv = app(args=args, prog_name="collapse-jax", standalone_mode=False)
+    except Exception as err:  # the command-line library's usage errors
+        if hasattr(err, "show") and hasattr(err, "exit_code"):
+            err.show()
+            return int(err.exit_code)
+        raise
+    return 0 if rv is None else int(rv)
 
 
 if __name__ == "__main__":  # pragma: no cover

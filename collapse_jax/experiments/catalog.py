@@ -1,0 +1,498 @@
+"""The built-in experiments and the presets that reproduce the literature.
+
+``collapse-jax list`` prints them; each preset runs in minutes on a laptop CPU at
+its default scale and at the paper's size with ``--scale full``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+import collapse_jax as cj
+from collapse_jax import theory
+from collapse_jax.checks import fail
+from collapse_jax.decompose import ALL_COMBOS, combo_label
+from collapse_jax.experiments.core import (
+    Design,
+    Experiment,
+    Field,
+    Point,
+    Preset,
+    register,
+    register_preset,
+)
+
+__all__: list[str] = []
+
+_REGIMES = ("replace", "accumulate", "mix", "fresh")
+
+
+def _schedule(growth: str, base: int, num_generations: int) -> np.ndarray:
+    """Sample sizes ``M_0 .. M_{N-1}``: constant, linear or quadratic growth."""
+    i = np.arange(num_generations, dtype=np.int64)
+    if growth == "constant":
+        return np.full(num_generations, base, np.int64)
+    if growth == "linear":
+        return base * (i + 1)
+    return theory.gaussian.quadratic_schedule(base, num_generations)
+
+
+def _check_schedule(fn: str, growth: str, base: int, num_generations: int) -> None:
+    last = int(_schedule(growth, base, num_generations)[-1])
+    if last > 10**8:
+        fail(fn, "--growth", "schedules with at most 1e8 draws per generation",
+             f"{growth} growth reaching M = {last:,} at generation {num_generations}",
+             "Use fewer generations, a smaller --sample-size or constant growth.")
+
+
+def _regime(name: str, real_fraction: float, num_real: int):
+    if name == "replace":
+        return cj.replace()
+    if name == "accumulate":
+        return cj.accumulate()
+    if name == "mix":
+        return cj.mix(real_fraction)
+    return cj.fresh(num_real, real_fraction=real_fraction)
+
+
+def _labels(combos, names, short):
+    """One label per point, naming only the fields that vary."""
+    varying = [j for j in range(len(names)) if len({c[j] for c in combos}) > 1]
+    varying = varying or [0]
+    return [
+        ", ".join(f"{short[names[j]]}={c[j]}" for j in varying) for c in combos
+    ]
+
+
+def _curve(fn, num_generations: int, at0: float) -> np.ndarray:
+    return np.asarray([at0] + [fn(n) for n in range(1, num_generations + 1)])
+
+
+# ---------------------------------------------------------------- gaussian ---
+
+_GAUSS_FIELDS = (
+    Field("dim", "ints", [1], "dimension d; several values: one point each",
+          minimum=1, maximum=256),
+    Field("sample_size", "ints", [100], "M: draws per generation (the base size "
+          "when it grows); several values: one point each", minimum=2,
+          maximum=10**8),
+    Field("growth", "strs", ["constant"], "how M grows over generations",
+          choices=("constant", "linear", "quadratic")),
+    Field("estimator", "str", "unbiased", "covariance estimator",
+          choices=("unbiased", "mle")),
+    Field("sampler", "str", "sufficient", "draw M points ('samples') or the exact "
+          "sufficient statistics (same law, O(1) per generation)",
+          choices=("samples", "sufficient")),
+    Field("regime", "str", "replace", "what each fit sees", choices=_REGIMES),
+    Field("real_fraction", "float", 0.5, "share of real data (regime mix/fresh)",
+          minimum=0.0, maximum=1.0),
+    Field("variance", "float", 1.0, "the truth's variance (isotropic)",
+          minimum=1e-30),
+)
+
+
+def _gauss_check(cfg):
+    for g in cfg["growth"]:
+        for m in cfg["sample_size"]:
+            _check_schedule("run", g, m, cfg["num_generations"])
+    if cfg["regime"] in ("accumulate", "mix", "fresh") and cfg["sampler"] != "samples":
+        fail("run", "--sampler", "samples with regime " + cfg["regime"],
+             cfg["sampler"], "Pass --sampler samples (this regime keeps data).")
+    for d in cfg["dim"]:
+        if min(cfg["sample_size"]) <= d:
+            fail("run", "--sample-size", f"M > d = {d} (a full-rank covariance)",
+                 min(cfg["sample_size"]), "Use larger samples or a smaller --dim.")
+
+
+def _gaussian_design(cfg) -> Design:
+    n_gen = cfg["num_generations"]
+    combos = list(itertools.product(cfg["dim"], cfg["sample_size"], cfg["growth"]))
+    labels = _labels(combos, ("dim", "sample_size", "growth"),
+                     {"dim": "d", "sample_size": "M", "growth": "growth"})
+    dims = set(cfg["dim"])
+    one_dim = dims == {1}
+    if len(dims) > 1:
+        metrics = ("log_det_cov", "w2_sq")
+    elif one_dim:
+        metrics = ("mean", "log_var", "w2_sq")
+    else:
+        metrics = ("mean", "log_var", "log_det_cov", "w2_sq")
+    points, curves = [], {m: [] for m in ("log_var", "log_det_cov", "w2_sq")}
+    var, est = cfg["variance"], cfg["estimator"]
+    for (d, m, g), label in zip(combos, labels, strict=True):
+        sched = _schedule(g, m, n_gen)
+        init = cj.gaussian_params(np.zeros(d), var * np.eye(d))
+        points.append(Point(
+            label, {"dim": d, "sample_size": m, "growth": g},
+            cj.gaussian(d, estimator=est), init,
+            {"sample_size": sched, "sampler": cfg["sampler"],
+             "regime": _regime(cfg["regime"], cfg["real_fraction"], m)},
+        ))
+        replace = cfg["regime"] == "replace"
+        nan = np.full(n_gen + 1, np.nan)
+        curves["log_var"].append(_curve(
+            lambda n, s=sched: theory.gaussian.expected_log_variance(
+                s[:n], n, estimator=est, variance=var), n_gen, np.log(var))
+            if replace else nan)
+        curves["log_det_cov"].append(_curve(
+            lambda n, s=sched, d=d: theory.multivariate.expected_log_det_cov(
+                s[:n], n, d, estimator=est, log_det_cov0=d * np.log(var)),
+            n_gen, d * np.log(var)) if replace else nan)
+        curves["w2_sq"].append(_curve(
+            lambda n, s=sched: theory.gaussian.expected_w2_sq(
+                s[:n], n, estimator=est, variance=var), n_gen, 0.0)
+            if replace and d == 1 else nan)
+    th = {}
+    if "log_var" in metrics:
+        th["log_var"] = ("E log σ²_n (GC-3)", curves["log_var"])
+    if "log_det_cov" in metrics:
+        th["log_det_cov"] = ("E log det Σ_n (SH-7)", curves["log_det_cov"])
+    if one_dim:
+        th["w2_sq"] = ("E W2²_n (SH-5, exact)", curves["w2_sq"])
+    main = "log_var" if one_dim else "log_det_cov"
+    figs = [{"kind": "metric", "metric": main, "name": main},
+            {"kind": "metric", "metric": "w2_sq", "name": "w2_sq"},
+            {"kind": "histogram", "metric": main,
+             "generations": sorted({0, n_gen // 10, n_gen // 2, n_gen}),
+             "name": f"{main}_histogram"}]
+    if one_dim and len(points) == 1:
+        figs.append({"kind": "snapshot", "name": "densities",
+                     "generations": sorted({0, n_gen // 10, n_gen // 2, n_gen})})
+    return Design(
+        tuple(points), metrics,
+        title=f"Gaussian chain ({cfg['regime']}, {est} estimator)",
+        theory=th, figures=tuple(figs), log_metrics=("w2_sq",),
+        metric_labels={"log_var": "log σ²_n", "log_det_cov": "log det Σ_n",
+                       "w2_sq": "W2²(truth, model n)", "mean": "μ_n"},
+    )
+
+
+register(Experiment(
+    "gaussian",
+    "Gaussian refitted to its own samples: variance collapse and drift "
+    "(SH-3..SH-8, GC-1..GC-7)",
+    _GAUSS_FIELDS, _gaussian_design, _gauss_check,
+    details="Truth N(0, variance·I_d). Replace: E log σ²_n and E log det Σ_n fall "
+    "linearly (GC-3, SH-7), E W2² grows (SH-5); quadratic growth of M keeps W2 "
+    "bounded (SH-6). Theory curves are drawn for the replace regime.",
+))
+
+register_preset(Preset(
+    "gaussian-drift", "gaussian",
+    "1-D Gaussian over 1,000 generations at M = 100, 500, 1000, 10000 "
+    "(Shumailov et al. Fig. SH-E3)",
+    {"sample_size": [100, 500, 1000, 10000], "num_generations": 1000,
+     "num_chains": 500},
+    full={"num_chains": 10000, "sampler": "samples"},
+    source="Shumailov et al. (Nature 2024) 1-D Gaussian; THEORY SH-3..SH-5, GC-3",
+))
+register_preset(Preset(
+    "theorem-3.1", "gaussian",
+    "Theorem 3.1: d-dimensional Gaussian collapse, log det Σ_n for d = 1, 2, 5, 10",
+    {"dim": [1, 2, 5, 10], "sample_size": [50], "num_generations": 200,
+     "num_chains": 500},
+    full={"dim": [1, 2, 5, 10, 20, 50], "sample_size": [100],
+          "num_generations": 1000, "num_chains": 4096},
+    source="Shumailov et al. Theorem 3.1; THEORY SH-7",
+))
+register_preset(Preset(
+    "sample-growth", "gaussian",
+    "Constant vs quadratically growing sample size: W2 to the truth grows or "
+    "stays bounded",
+    {"sample_size": [20], "growth": ["constant", "quadratic"],
+     "num_generations": 200, "num_chains": 1000},
+    full={"num_generations": 1000, "num_chains": 10000},
+    source="THEORY SH-5, SH-6 (Σ 1/M_i < ∞)",
+))
+
+
+# ---------------------------------------------------------------- categorical ---
+
+_CAT_FIELDS = (
+    Field("num_categories", "int", 2, "K categories", minimum=2, maximum=10**6),
+    Field("init", "str", "two-type", "the truth: p_0 = (p, 1-p) spread over K "
+          "('two-type': p on category 0, the rest uniform), uniform, or Zipf",
+          choices=("two-type", "uniform", "zipf")),
+    Field("initial_prob", "float", 0.3, "p of category 0 ('two-type')",
+          minimum=1e-9, maximum=1 - 1e-9),
+    Field("zipf_exponent", "float", 1.1, "Zipf exponent s (p_k ∝ k^-s)",
+          minimum=0.0, maximum=10.0),
+    Field("sample_size", "ints", [10, 50, 200], "M per generation; one point each",
+          minimum=1, maximum=10**8),
+    Field("sampler", "str", "sufficient", "'samples' or exact multinomial counts",
+          choices=("samples", "sufficient")),
+    Field("regime", "str", "replace", "what each fit sees", choices=_REGIMES),
+    Field("real_fraction", "float", 0.5, "share of real data (regime mix/fresh)",
+          minimum=0.0, maximum=1.0),
+)
+
+
+def _cat_probs(cfg) -> np.ndarray:
+    k = cfg["num_categories"]
+    if cfg["init"] == "uniform":
+        return np.full(k, 1.0 / k)
+    if cfg["init"] == "zipf":
+        w = np.arange(1, k + 1, dtype=np.float64) ** -cfg["zipf_exponent"]
+        return w / w.sum()
+    p = cfg["initial_prob"]
+    return np.concatenate([[p], np.full(k - 1, (1 - p) / (k - 1))])
+
+
+def _absorption_curve(p0: float, m: int, num_generations: int) -> np.ndarray:
+    """P(a 2-type chain is a point mass by generation n), exactly (WF-4)."""
+    from scipy.stats import binom
+
+    mat = theory.discrete.wright_fisher_matrix(m)
+    dist = binom.pmf(np.arange(m + 1), m, p0)
+    out = [0.0]
+    for _ in range(num_generations):
+        out.append(dist[0] + dist[-1])
+        dist = dist @ mat
+    return np.asarray(out)
+
+
+def _cat_check(cfg):
+    if cfg["regime"] != "replace" and cfg["sampler"] != "samples":
+        fail("run", "--sampler", "samples with regime " + cfg["regime"],
+             cfg["sampler"], "Pass --sampler samples (this regime keeps data).")
+
+
+def _categorical_design(cfg) -> Design:
+    n_gen, k = cfg["num_generations"], cfg["num_categories"]
+    p0 = _cat_probs(cfg)
+    metrics = ("gini_simpson", "entropy", "support_size", "absorbed")
+    if k <= 64:
+        metrics = ("probs",) + metrics
+    points, gs, ab = [], [], []
+    replace = cfg["regime"] == "replace"
+    for m in cfg["sample_size"]:
+        points.append(Point(
+            f"M={m}", {"sample_size": m}, cj.categorical(k),
+            cj.categorical_params(p0),
+            {"sample_size": m, "sampler": cfg["sampler"],
+             "regime": _regime(cfg["regime"], cfg["real_fraction"], m)},
+        ))
+        sched = np.full(n_gen, m)
+        gs.append(_curve(lambda n, s=sched: theory.discrete.expected_gini_simpson(
+            p0, s[:n], n), n_gen, theory.discrete.gini_simpson(p0))
+            if replace else np.full(n_gen + 1, np.nan))
+        ab.append(_absorption_curve(p0[0], m, n_gen) if replace and k == 2
+                  and m <= 2000 else np.full(n_gen + 1, np.nan))
+    th = {"gini_simpson": ("E H_n = H_0 Π(1 − 1/M) (WF-3)", gs)}
+    if k == 2 and replace:
+        th["absorbed"] = ("P(absorbed by n), exact (WF-4)", ab)
+    figs = [{"kind": "metric", "metric": "gini_simpson", "name": "gini_simpson"},
+            {"kind": "fraction", "metric": "absorbed", "name": "absorbed"},
+            {"kind": "metric", "metric": "support_size", "name": "support_size"}]
+    if "probs" in metrics:
+        figs.append({"kind": "snapshot", "name": "probs",
+                     "generations": sorted({0, 1, n_gen // 10, n_gen})})
+    return Design(
+        tuple(points), metrics,
+        title=f"Categorical chain, K = {k} ({cfg['init']} truth, {cfg['regime']})",
+        theory=th, figures=tuple(figs), log_metrics=("gini_simpson",),
+        metric_labels={"gini_simpson": "Gini–Simpson 1 − Σp²",
+                       "entropy": "entropy (nats)", "support_size": "support size",
+                       "absorbed": "absorbed", "probs": "p"},
+    )
+
+
+register(Experiment(
+    "categorical",
+    "Discrete (Wright–Fisher) chain: absorption and Gini–Simpson decay "
+    "(SH-3, WF-1..WF-5)",
+    _CAT_FIELDS, _categorical_design, _cat_check,
+    details="Empirical frequencies refitted to M draws. Replace: E p_n = p_0, "
+    "E H_n = H_0 Π(1 − 1/M_i) (WF-3); every chain is absorbed in a point mass "
+    "(SH-3), for K = 2 with the exact law of the absorption time (WF-4).",
+))
+register_preset(Preset(
+    "discrete-absorption", "categorical",
+    "Two categories, p = 0.3: absorption and Gini–Simpson decay at M = 10, 50, 200",
+    {"num_categories": 2, "init": "two-type", "initial_prob": 0.3,
+     "sample_size": [10, 50, 200], "num_generations": 1000, "num_chains": 2000},
+    full={"num_generations": 5000, "num_chains": 100000},
+    source="THEORY SH-3, WF-3, WF-4, WF-5",
+))
+
+
+# ---------------------------------------------------------------- gmm ---
+
+_GMM_FIELDS = (
+    Field("sample_size", "int", 1000, "M draws per generation", minimum=4,
+          maximum=10**7),
+    Field("num_iters", "int", 5, "EM iterations per fit (warm-started)",
+          minimum=1, maximum=1000),
+)
+
+
+def _gmm_design(cfg) -> Design:
+    from collapse_jax.experiments import gmm_collapse as g
+
+    n_gen = cfg["num_generations"]
+    snaps = sorted({s for s in g.SNAPSHOTS if s <= n_gen} | {n_gen})
+    point = Point("GMM", {"sample_size": cfg["sample_size"]},
+                  g.family(cfg["num_iters"]), g.truth_params(),
+                  {"sample_size": cfg["sample_size"]})
+    return Design(
+        (point,), tuple(g.METRICS), title="Two-component GMM refitted by EM "
+        f"(M = {cfg['sample_size']})",
+        figures=({"kind": "metric", "metric": "l2", "name": "l2"},
+                 {"kind": "snapshot", "generations": snaps, "name": "samples"}),
+        log_metrics=("l2",),
+        metric_labels={"l2": "L2 distance to generation 0", "em_gain": "EM gain"},
+        params=_gmm_params,
+    )
+
+
+def _gmm_params(params) -> dict[str, np.ndarray]:
+    w, means, covs = cj.gmm_weights_means_covs(params)
+    return {"weights": w, "means": means, "covs": covs}
+
+
+register(Experiment(
+    "gmm",
+    "Two-component 2-D Gaussian mixture refitted by EM (Shumailov et al. SH-E2)",
+    _GMM_FIELDS, _gmm_design,
+    details="The paper's GMM experiment: the L2 distance to generation 0 grows and "
+    "the mixture's samples drift and shrink (collapse_jax.experiments.gmm_collapse).",
+))
+register_preset(Preset(
+    "gmm", "gmm",
+    "The GMM experiment: L2 distance to the truth and sample snapshots",
+    {"num_generations": 200, "num_chains": 64},
+    full={"num_generations": 2000, "num_chains": 256},
+    source="Shumailov et al. (Nature 2024) GMM figure; THEORY SH-E2",
+))
+
+
+# ---------------------------------------------------------------- regression ---
+
+_LR_FIELDS = (
+    Field("dim", "int", 5, "features d", minimum=1, maximum=1000),
+    Field("num_rows", "int", 50, "rows T of the fixed design (T > d + 1)",
+          minimum=3, maximum=10**6),
+    Field("noise_sd", "float", 1.0, "label noise σ", minimum=0.0),
+    Field("regimes", "strs", ["replace", "accumulate"], "one point each",
+          choices=("replace", "accumulate")),
+    Field("design_seed", "int", 0, "seed of the fixed Gaussian design X",
+          minimum=0, maximum=2**32 - 1),
+)
+
+
+def _lr_check(cfg):
+    if cfg["num_rows"] <= cfg["dim"] + 1:
+        fail("run", "--num-rows", f"T > d + 1 = {cfg['dim'] + 1}", cfg["num_rows"],
+             "Use more rows (OLS needs T > d; the theory T > d + 1).")
+
+
+def _regression_design(cfg) -> Design:
+    d, t, n_gen = cfg["dim"], cfg["num_rows"], cfg["num_generations"]
+    rng = np.random.default_rng(cfg["design_seed"])
+    x = rng.standard_normal((t, d))
+    w = np.ones(d) / np.sqrt(d)
+    truth = cj.linear_regression_params(w, design=x, noise_sd=cfg["noise_sd"])
+    fam = cj.linear_regression(d, t)
+    var = cfg["noise_sd"] ** 2
+    points, curves = [], []
+    n = np.arange(1, n_gen + 1)
+    for r in cfg["regimes"]:
+        points.append(Point(r, {"regime": r}, fam, truth,
+                            {"sample_size": t, "regime": _regime(r, 0.0, t)}))
+        f = (theory.regression.conditional_test_error_replace if r == "replace"
+             else theory.regression.conditional_test_error_accumulate)
+        curves.append(np.concatenate([[0.0], f(n, x, var)]))
+    return Design(
+        tuple(points), ("test_error", "weight_norm_sq"),
+        title=f"Linear regression, d = {d}, T = {t}: replace vs accumulate",
+        theory={"test_error": ("E err_n | X (LR-1, LR-2)", curves)},
+        figures=({"kind": "metric", "metric": "test_error", "name": "test_error"},),
+        log_metrics=("test_error",),
+        metric_labels={"test_error": "test error ‖w_n − w‖²",
+                       "weight_norm_sq": "‖w_n‖²"},
+    )
+
+
+register(Experiment(
+    "regression",
+    "Linear regression refitted to its own labels: replace diverges, accumulate "
+    "stays bounded (Gerstgrasser et al.; LR-1, LR-2)",
+    _LR_FIELDS, _regression_design, _lr_check,
+    details="OLS on a fixed Gaussian design X relabelled by the previous model. "
+    "Theory curves are exact given X.",
+))
+register_preset(Preset(
+    "regression-accumulate", "regression",
+    "Replace vs accumulate for linear regression: test error over generations",
+    {"num_generations": 100, "num_chains": 1000},
+    full={"num_generations": 1000, "num_chains": 10000, "dim": 10,
+          "num_rows": 100},
+    source="Gerstgrasser et al. (2024); THEORY LR-1, LR-2",
+))
+
+
+# ---------------------------------------------------------------- three errors ---
+
+_DEC_FIELDS = (
+    Field("sample_size", "int", 100, "M when the statistical error is on",
+          minimum=2, maximum=10**7),
+    Field("num_steps", "int", 20, "Adam steps per fit when approximation is on",
+          minimum=1, maximum=10**5),
+    Field("learning_rate", "float", 0.05, "Adam learning rate", minimum=1e-9,
+          maximum=10.0),
+    Field("combos", "strs", [combo_label(c) for c in ALL_COMBOS],
+          "which of the eight on/off combinations to run (S, E, A joined by '+')",
+          choices=tuple(combo_label(c) for c in ALL_COMBOS)),
+)
+
+
+def _decomposition_design(cfg) -> Design:
+    from collapse_jax.experiments import decomposition as dec
+
+    by_label = {combo_label(c): c for c in ALL_COMBOS}
+
+    truth_family = cj.gmm(2, 1)
+    truth = cj.gmm_params(**dec.TRUTH)
+    points = []
+    for label in cfg["combos"]:
+        s, e, a = by_label[label]
+        fam = cj.gaussian(1) if e else truth_family
+        if a:
+            fam = dec.approximation(fam, num_steps=cfg["num_steps"],
+                                    learning_rate=cfg["learning_rate"])
+        points.append(Point(label, {"combo": label}, fam, truth, {
+            "sample_size": cfg["sample_size"] if s else None,
+            "init_family": truth_family,
+        }))
+    return Design(
+        tuple(points), ("l2_to_truth", "w2_mm_sq_to_truth"),
+        title="Three error sources switched on and off (S statistical, "
+        "E expressivity, A approximation)",
+        figures=({"kind": "metric", "metric": "l2_to_truth", "name": "l2_to_truth",
+                  "chains_shown": 0},
+                 {"kind": "metric", "metric": "w2_mm_sq_to_truth",
+                  "name": "w2_mm_sq_to_truth", "chains_shown": 0}),
+        log_metrics=("l2_to_truth", "w2_mm_sq_to_truth"),
+        metric_labels={"l2_to_truth": "L2 distance to the truth",
+                       "w2_mm_sq_to_truth": "W2² of moment-matched Gaussians"},
+    )
+
+
+register(Experiment(
+    "decomposition",
+    "The three error sources of Shumailov et al. switched on and off (SH-1)",
+    _DEC_FIELDS, _decomposition_design,
+    details="Truth 0.4 N(-2, 0.6²) + 0.6 N(1.5, 0.8²). S: M samples or the "
+    "population limit; E: fit the mixture or one Gaussian; A: exact fits or "
+    "Adam steps from a fixed start. Common random numbers across combinations.",
+))
+register_preset(Preset(
+    "three-errors", "decomposition",
+    "The three-error decomposition: distance to the truth for all eight "
+    "combinations",
+    {"num_generations": 100, "num_chains": 64},
+    full={"num_generations": 1000, "num_chains": 1024},
+    source="Shumailov et al. (Nature 2024) §3; THEORY SH-1",
+))

@@ -1,0 +1,477 @@
+"""Experiments and presets: named, validated configurations that the CLI can run.
+
+An :class:`Experiment` is a set of typed :class:`Field` s (each settable from the
+command line as ``--field value``) and a ``build`` function that turns a full
+configuration into a :class:`Design`: the sweep points to run (each one
+:func:`~collapse_jax.run_chains` call), the metrics to record, the theory curves and
+the figures. A :class:`Preset` is a named configuration of an experiment, at a
+CPU-friendly size and a ``--scale full`` size (the paper's).
+
+Every experiment also has the fields ``num_chains``, ``num_generations`` and
+``dtype``. Research forks add their own with :func:`register` and
+:func:`register_preset`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from collapse_jax.checks import fail
+
+__all__ = [
+    "Field",
+    "Point",
+    "Design",
+    "Experiment",
+    "Preset",
+    "register",
+    "register_preset",
+    "experiments",
+    "presets",
+    "get_experiment",
+    "get_preset",
+    "resolve_config",
+    "SCALES",
+]
+
+SCALES = ("default", "full")
+_KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One setting of an experiment.
+
+    Attributes:
+      name: the Python name (``sample_size``); on the command line
+        ``--sample-size`` (``--sample_size`` works too).
+      kind: ``"int"``, ``"float"``, ``"str"``, ``"bool"``, or a list of them
+        (``"ints"``, ``"floats"``, ``"strs"``; comma-separated on the command line).
+        A list field is swept: the experiment runs one point per value.
+      default: the value when neither the preset nor the user sets it.
+      help: one line for ``--help`` and ``collapse-jax list``.
+      choices: allowed values (for str kinds), or empty.
+      minimum, maximum: inclusive bounds (for numeric kinds), or None.
+      allow_none: whether ``None`` (``none`` on the command line) is allowed.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    allow_none: bool = False
+
+    def __post_init__(self):
+        if self.kind not in _KINDS:
+            raise ValueError(f"Field {self.name!r}: kind must be one of {_KINDS}")
+
+    @property
+    def option(self) -> str:
+        """The command-line spelling, ``--sample-size``."""
+        return "--" + self.name.replace("_", "-")
+
+    def describe(self) -> str:
+        """``kind, default, choices/range`` for help texts."""
+        parts = [self.kind]
+        if self.choices:
+            parts.append("one of " + "|".join(map(str, self.choices)))
+        if self.minimum is not None or self.maximum is not None:
+            lo = "-inf" if self.minimum is None else _num(self.minimum)
+            hi = "inf" if self.maximum is None else _num(self.maximum)
+            parts.append(f"in [{lo}, {hi}]")
+        return ", ".join(parts)
+
+    def parse(self, text: str, where: str) -> Any:
+        """Convert command-line text to this field's type, then :meth:`check` it."""
+        if not isinstance(text, str):
+            return self.check(text, where)
+        if self.allow_none and text.strip().lower() == "none":
+            return None
+        scalar = self.kind.rstrip("s") if self.kind != "bool" else "bool"
+        if self.kind.endswith("s"):
+            items = [t.strip() for t in text.split(",") if t.strip()]
+            value = [self._convert(scalar, t, where) for t in items]
+        else:
+            value = self._convert(scalar, text.strip(), where)
+        return self.check(value, where)
+
+    def _convert(self, scalar: str, text: str, where: str) -> Any:
+        try:
+            if scalar == "int":
+                return int(text)
+            if scalar == "float":
+                return float(text)
+            if scalar == "bool":
+                low = text.lower()
+                if low in _TRUE:
+                    return True
+                if low in _FALSE:
+                    return False
+                raise ValueError(text)
+            return text
+        except ValueError:
+            fail(
+                where,
+                self.option,
+                f"{'an' if scalar == 'int' else 'a'} {scalar}"
+                + (" (true/false)" if scalar == "bool" else ""),
+                text,
+                f"Pass e.g. {self.option} {self._example()}.",
+            )
+
+    def _example(self) -> str:
+        d = self.default
+        if isinstance(d, list | tuple):
+            return ",".join(map(str, d)) if d else "1,2"
+        return str(d).lower() if isinstance(d, bool) else str(d)
+
+    def check(self, value: Any, where: str) -> Any:
+        """Validate a Python value; return it normalised (lists as lists)."""
+        if value is None:
+            if self.allow_none:
+                return None
+            fail(
+                where,
+                self.option,
+                f"a value of kind {self.describe()}",
+                None,
+                f"Pass e.g. {self.option} {self._example()}.",
+                error=TypeError,
+            )
+        if self.kind.endswith("s") and self.kind != "bool":
+            if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+                value = [value]
+            if not value:
+                fail(
+                    where,
+                    self.option,
+                    "a non-empty list",
+                    value,
+                    f"Pass e.g. {self.option} {self._example()}.",
+                )
+            out = [self._check_scalar(self.kind[:-1], v, where) for v in value]
+            if len(set(out)) != len(out):
+                fail(
+                    where,
+                    self.option,
+                    "distinct values",
+                    value,
+                    "Remove the repeats.",
+                )
+            return out
+        return self._check_scalar(self.kind, value, where)
+
+    def _check_scalar(self, kind: str, value: Any, where: str) -> Any:
+        ok_type = {
+            "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
+            "float": isinstance(value, numbers.Real) and not isinstance(value, bool),
+            "str": isinstance(value, str),
+            "bool": isinstance(value, bool | np.bool_),
+        }[kind]
+        if not ok_type:
+            fail(
+                where,
+                self.option,
+                f"{kind} values ({self.describe()})",
+                f"{value!r} ({type(value).__name__})",
+                f"Pass e.g. {self.option} {self._example()}.",
+                error=TypeError,
+            )
+        if kind == "int":
+            value = int(value)
+        elif kind == "float":
+            value = float(value)
+            if not math.isfinite(value):
+                fail(
+                    where,
+                    self.option,
+                    "a finite number",
+                    value,
+                    f"Pass e.g. {self.option} {self._example()}.",
+                )
+        elif kind == "bool":
+            value = bool(value)
+        if self.choices and value not in self.choices:
+            close = difflib.get_close_matches(str(value), map(str, self.choices), 1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            fail(
+                where,
+                self.option,
+                f"one of {', '.join(map(str, self.choices))}",
+                value,
+                f"Pick one of the choices.{hint}",
+            )
+        if kind in ("int", "float"):
+            lo, hi = self.minimum, self.maximum
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                rng = f"[{'-inf' if lo is None else f'{lo:g}'}, "
+                rng += f"{'inf' if hi is None else f'{hi:g}'}]"
+                fail(
+                    where,
+                    self.option,
+                    f"a value in {rng}",
+                    value,
+                    f"Pass a value in {rng}.",
+                )
+        return value
+
+
+def _num(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+
+
+#: Fields every experiment has.
+COMMON_FIELDS = (
+    Field("num_chains", "int", 256, "independent chains per sweep point", minimum=1,
+          maximum=2**31 - 1),
+    Field("num_generations", "int", 100, "fits per chain (generation 0 is the truth)",
+          minimum=1, maximum=10**7),
+    Field("dtype", "str", "float32", "float32, or float64 (needs --x64)",
+          choices=("float32", "float64")),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One sweep point: a :func:`~collapse_jax.run_chains` call.
+
+    Attributes:
+      label: e.g. ``"M=100"``.
+      coords: the swept settings at this point, e.g. ``{"sample_size": 100}``.
+      family, init: the fitted family and the truth.
+      options: other :func:`~collapse_jax.run_chains` keyword arguments
+        (``sample_size``, ``regime``, ``sampler``, ``init_family``, ``sampling``,
+        ``curation``); key, chain count, generations, dtype, chunking and devices
+        come from the run.
+    """
+
+    label: str
+    coords: Mapping[str, Any]
+    family: Any
+    init: Any
+    options: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """What an experiment runs and how its results are shown.
+
+    Attributes:
+      points: the sweep points, run one after another; chain ``c`` of every point
+        has the same chain id (common random numbers).
+      metrics: the metrics recorded at every point (same shapes at every point).
+      title: the figures' title.
+      theory: ``{metric: (label, curves)}`` with one ``(num_generations + 1,)``
+        array per point (NaN where there is none): the theory of the mean.
+      figures: figure specs (:func:`collapse_jax.plots.figures`).
+      log_metrics: metrics drawn on a log axis (multiplicative quantities).
+      metric_labels: axis labels.
+      params: ``params -> {name: array}`` (over leading axes), the model
+        parameters to keep in the results file as ``params__<name>``, e.g. for
+        density snapshots; None to keep none.
+    """
+
+    points: tuple[Point, ...]
+    metrics: tuple[str, ...]
+    title: str
+    theory: Mapping[str, tuple[str, Sequence[np.ndarray]]] = dataclasses.field(
+        default_factory=dict
+    )
+    figures: tuple[Mapping[str, Any], ...] = ()
+    log_metrics: tuple[str, ...] = ()
+    metric_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    params: Callable[[Any], Mapping[str, np.ndarray]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A named experiment: fields, a design builder and a description.
+
+    Attributes:
+      name: e.g. ``"gaussian"``.
+      description: one line for ``collapse-jax list``.
+      fields: its own :class:`Field` s (the common ones are added).
+      build: ``build(config) -> Design`` from the full configuration dict.
+      check: ``check(config)`` for constraints between fields (raise ValueError
+        through :func:`collapse_jax.checks.fail`), or None.
+      details: a paragraph for ``collapse-jax list NAME`` (theory ids, sources).
+    """
+
+    name: str
+    description: str
+    fields: tuple[Field, ...]
+    build: Callable[[dict[str, Any]], Design]
+    check: Callable[[dict[str, Any]], None] | None = None
+    details: str = ""
+
+    @property
+    def all_fields(self) -> tuple[Field, ...]:
+        own = {f.name for f in self.fields}
+        return self.fields + tuple(f for f in COMMON_FIELDS if f.name not in own)
+
+    def field(self, name: str, where: str = "run") -> Field:
+        """The field called ``name`` (dashes or underscores), with a clear error."""
+        key = name.lstrip("-").replace("-", "_")
+        for f in self.all_fields:
+            if f.name == key:
+                return f
+        names = [f.name for f in self.all_fields]
+        close = difflib.get_close_matches(key, names, 1)
+        hint = f" Did you mean --{close[0].replace('_', '-')}?" if close else ""
+        fail(
+            where,
+            "--" + key.replace("_", "-"),
+            f"a field of experiment {self.name!r}: "
+            + ", ".join("--" + n.replace("_", "-") for n in names),
+            name,
+            f"`collapse-jax list {self.name}` shows the fields.{hint}",
+        )
+
+    def defaults(self) -> dict[str, Any]:
+        return {f.name: f.default for f in self.all_fields}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named configuration of an experiment (a paper's figure).
+
+    Attributes:
+      name: e.g. ``"gaussian-drift"``.
+      experiment: the experiment's name.
+      description: one line for ``collapse-jax list``.
+      values: field values at the CPU-friendly default scale.
+      full: field values changed at ``--scale full`` (the paper's sizes).
+      source: the paper, figure or THEORY.md ids it reproduces.
+    """
+
+    name: str
+    experiment: str
+    description: str
+    values: Mapping[str, Any]
+    full: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    source: str = ""
+
+
+_EXPERIMENTS: dict[str, Experiment] = {}
+_PRESETS: dict[str, Preset] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add an experiment to the registry (a new name, or replace a fork's own)."""
+    if not isinstance(experiment, Experiment):
+        fail("register", "experiment", "an Experiment", type(experiment).__name__,
+             "Build one with Experiment(...).", error=TypeError)
+    _EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add a preset; its experiment must be registered and its values valid."""
+    if not isinstance(preset, Preset):
+        fail("register_preset", "preset", "a Preset", type(preset).__name__,
+             "Build one with Preset(...).", error=TypeError)
+    exp = get_experiment(preset.experiment)
+    for values in (preset.values, {**preset.values, **preset.full}):
+        for k, v in values.items():
+            exp.field(k, "register_preset").check(v, "register_preset")
+    _PRESETS[preset.name] = preset
+    return preset
+
+
+def experiments() -> dict[str, Experiment]:
+    """The registered experiments, by name."""
+    _load_catalog()
+    return dict(_EXPERIMENTS)
+
+
+def presets() -> dict[str, Preset]:
+    """The registered presets, by name."""
+    _load_catalog()
+    return dict(_PRESETS)
+
+
+def _unknown(fn, arg, kind, name, known, fix):
+    close = difflib.get_close_matches(str(name), known, 1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    fail(fn, arg, f"a known {kind}: {', '.join(known)}", name, fix + hint)
+
+
+def get_experiment(name: str, where: str = "run") -> Experiment:
+    """The experiment called ``name``, with a clear error listing the known ones."""
+    _load_catalog()
+    if not isinstance(name, str) or name not in _EXPERIMENTS:
+        _unknown(where, "experiment", "experiment", name, sorted(_EXPERIMENTS),
+                 "`collapse-jax list` shows them.")
+    return _EXPERIMENTS[name]
+
+
+def get_preset(name: str, where: str = "run") -> Preset:
+    """The preset called ``name``, with a clear error listing the known ones."""
+    _load_catalog()
+    if not isinstance(name, str) or name not in _PRESETS:
+        _unknown(where, "preset", "preset", name, sorted(_PRESETS),
+                 "`collapse-jax list` shows them.")
+    return _PRESETS[name]
+
+
+def resolve_config(
+    experiment: str | Experiment,
+    *,
+    preset: str | None = None,
+    scale: str = "default",
+    overrides: Mapping[str, Any] | None = None,
+    where: str = "run",
+) -> dict[str, Any]:
+    """The full configuration: defaults, then the preset (at ``scale``), then yours.
+
+    Override values may be Python values or command-line text (converted per the
+    field's kind). Every value is validated, then the experiment's own ``check``.
+
+    Returns:
+      ``{field: value}`` for every field of the experiment.
+    """
+    exp = experiment if isinstance(experiment, Experiment) else get_experiment(
+        experiment, where
+    )
+    if scale not in SCALES:
+        fail(where, "scale", f"one of {SCALES}", scale,
+             "Pass --scale default or --scale full.")
+    config = exp.defaults()
+    if preset is not None:
+        p = get_preset(preset, where)
+        if p.experiment != exp.name:
+            fail(where, "preset",
+                 f"a preset of experiment {exp.name!r}: "
+                 + ", ".join(sorted(n for n, q in _PRESETS.items()
+                                    if q.experiment == exp.name)),
+                 preset, f"Preset {preset!r} belongs to {p.experiment!r}.")
+        config.update(p.values)
+        if scale == "full":
+            config.update(p.full)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        fail(where, "overrides", "a mapping {field: value}", type(overrides).__name__,
+             "Pass e.g. overrides={'num_chains': 64}.", error=TypeError)
+    for k, v in (overrides or {}).items():
+        f = exp.field(k, where)
+        config[f.name] = f.parse(v, where) if isinstance(v, str) else f.check(v, where)
+    for f in exp.all_fields:
+        config[f.name] = f.check(config[f.name], where)
+    if exp.check is not None:
+        exp.check(config)
+    return config
+
+
+def _load_catalog() -> None:
+    from collapse_jax.experiments import catalog  # noqa: F401  (registers)

@@ -1,0 +1,369 @@
+"""Results files: xarray Datasets saved as netCDF4, with their provenance.
+
+A run of :func:`collapse_jax.run_experiment` writes one results file. Its schema:
+
+* kind ``"chains"`` (default): every metric as ``(sweep, chain, generation,
+  *metric_dims)``, the per-chain ``status`` as ``(sweep, chain, generation)``, the
+  theory curves as ``theory__<metric>`` ``(sweep, generation)`` where one exists,
+  and recorded model parameters as ``params__<field>`` when the experiment keeps
+  them. A metric's own axes are named ``<metric>_dim0``, ``<metric>_dim1``, ...
+* kind ``"summary"``: the ``chain`` axis replaced by ``quantile`` (over the chains
+  whose status is ok), ``<metric>__mean`` and ``failed`` (chains whose status is not
+  ok, per generation), so a million-chain run does not need a million-chain file.
+
+Coordinates: ``sweep`` (labels such as ``"M=100"``), ``chain`` (global chain ids),
+``generation`` (0 is the truth), and the swept settings along ``sweep`` (their names
+in the attribute ``sweep_fields``). Attributes carry the experiment, its full
+configuration (JSON), the seed, the key scheme, package versions, device, git
+revision, dtype and how far the run got (``complete``, ``generations_done``).
+
+Files are written atomically (temporary file, fsync, rename): an interrupted write
+leaves the previous file whole.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from collapse_jax.checks import fail
+
+__all__ = [
+    "RESULTS_FORMAT",
+    "VOLATILE_ATTRS",
+    "DEFAULT_QUANTILES",
+    "save",
+    "load",
+    "summarize",
+    "provenance",
+    "run_arguments",
+]
+
+#: Version of the results-file schema; :func:`load` refuses other versions.
+RESULTS_FORMAT = 1
+#: Attributes that record when or how long, not what: two runs of one configuration
+#: differ only there (and :func:`collapse_jax.resume` leaves everything else alone).
+VOLATILE_ATTRS = ("created", "wall_seconds")
+#: Quantiles kept by a summary file.
+DEFAULT_QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+_ENGINE = "h5netcdf"
+
+
+def _xarray():
+    try:
+        import xarray
+    except ImportError as err:  # pragma: no cover - a core dependency
+        raise ImportError(
+            "collapse_jax.io needs xarray and h5netcdf: pip install xarray h5netcdf"
+        ) from err
+    return xarray
+
+
+def _git_revision() -> str:
+    """The git revision of the installed source tree, or ``"unknown"``."""
+    here = pathlib.Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    rev = out.stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    )
+    return rev + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+def provenance() -> dict[str, Any]:
+    """Versions, device and git revision of this process, for a results file.
+
+    Returns:
+      ``{"versions": {...}, "device": str, "git_revision": str, "x64": bool}``.
+
+    Examples:
+      >>> from collapse_jax import io
+      >>> sorted(io.provenance())
+      ['device', 'git_revision', 'versions', 'x64']
+    """
+    import jax
+    import jaxlib
+
+    import collapse_jax
+
+    xr = _xarray()
+    versions = {
+        "python": platform.python_version(),
+        "collapse_jax": collapse_jax.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "numpy": np.__version__,
+        "xarray": xr.__version__,
+    }
+    devices = jax.devices()
+    kinds = sorted({d.device_kind for d in devices})
+    device = f"{jax.default_backend()}: {len(devices)} x {', '.join(kinds)}"
+    return {
+        "versions": versions,
+        "device": device,
+        "git_revision": _git_revision(),
+        "x64": bool(jax.config.jax_enable_x64),
+    }
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601, to the second."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_dataset(fn: str, ds) -> None:
+    xr = _xarray()
+    if not isinstance(ds, xr.Dataset) or "collapse_jax_format" not in ds.attrs:
+        fail(
+            fn,
+            "ds",
+            "a collapse_jax results Dataset (from run_experiment or load)",
+            type(ds).__name__,
+            "Load one with collapse_jax.load(path).",
+            error=TypeError,
+        )
+
+
+def save(ds, path: str | os.PathLike) -> str:
+    """Write a results Dataset to ``path`` as netCDF4, atomically.
+
+    Args:
+      ds: a results Dataset.
+      path: the target file (its directory must exist and be writable).
+
+    Returns:
+      The path written, as a string.
+
+    Raises:
+      TypeError: ``ds`` is not a results Dataset.
+      ValueError: the directory does not exist or is not writable.
+    """
+    _check_dataset("save", ds)
+    path = pathlib.Path(path)
+    directory = path.resolve().parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        fail(
+            "save",
+            "path",
+            "a file in an existing, writable directory",
+            str(path),
+            "Create the directory or pick another one.",
+        )
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nc", dir=directory)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine=_ENGINE)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return str(path)
+
+
+def load(path: str | os.PathLike):
+    """Read a results file (or the ``results.nc`` of a run directory).
+
+    The Dataset is loaded into memory and the file closed, so the file can be
+    overwritten (e.g. by a resumed run) while the Dataset is in use.
+
+    Args:
+      path: a results file, or a run directory holding ``results.nc``.
+
+    Returns:
+      The ``xarray.Dataset`` that was saved, bit for bit.
+
+    Raises:
+      FileNotFoundError: nothing at ``path``.
+      ValueError: the file is not a collapse_jax results file, or is of another
+        format version.
+
+    Examples:
+      >>> import collapse_jax as cj
+      >>> cj.load("no/such/file.nc")  # doctest: +ELLIPSIS
+      Traceback (most recent call last):
+      ...
+      FileNotFoundError: load: argument 'path': ...
+    """
+    xr = _xarray()
+    path = pathlib.Path(path)
+    if path.is_dir():
+        path = path / "results.nc"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"load: argument 'path': expected a results file or a run directory "
+            f"holding results.nc, got {str(path)!r}, which does not exist. Pass the "
+            "path printed by `collapse-jax run`."
+        )
+    try:
+        ds = xr.load_dataset(path, engine=_ENGINE)
+    except (OSError, ValueError) as err:
+        fail(
+            "load",
+            "path",
+            "a netCDF4 results file written by collapse_jax",
+            str(path),
+            f"The file could not be read ({err}); it is not a results file.",
+        )
+    fmt = ds.attrs.get("collapse_jax_format")
+    if fmt is None:
+        fail(
+            "load",
+            "path",
+            "a results file written by collapse_jax (attribute collapse_jax_format)",
+            str(path),
+            "This netCDF file was not written by collapse_jax.",
+        )
+    if int(fmt) != RESULTS_FORMAT:
+        fail(
+            "load",
+            "path",
+            f"results format {RESULTS_FORMAT}",
+            f"format {fmt} in {path}",
+            "Read it with the collapse_jax version that wrote it (attribute "
+            "versions).",
+        )
+    return ds
+
+
+def run_arguments(ds) -> dict[str, Any]:
+    """The :func:`~collapse_jax.run_experiment` arguments that made a results file.
+
+    ``cj.run_experiment(**cj.io.run_arguments(ds), out=...)`` repeats the run: the
+    same experiment, configuration, seed and summary setting, hence the same
+    numbers.
+
+    Args:
+      ds: a results Dataset.
+
+    Returns:
+      ``{"experiment", "overrides", "seed", "summary"}``; the preset and scale are
+      already folded into ``overrides`` (the full configuration).
+    """
+    _check_dataset("run_arguments", ds)
+    summary = json.loads(ds.attrs.get("summary", "null"))
+    return {
+        "experiment": str(ds.attrs["experiment"]),
+        "overrides": json.loads(ds.attrs["config"]),
+        "seed": int(ds.attrs["seed"]),
+        "summary": None if summary is None else tuple(summary),
+    }
+
+
+def summarize(ds, quantiles: Sequence[float] = DEFAULT_QUANTILES):
+    """Quantiles over chains of a ``"chains"`` results Dataset.
+
+    Each metric becomes ``(sweep, quantile, generation, ...)`` over the chains whose
+    status is ok at that generation; ``<metric>__mean`` is their mean and ``failed``
+    counts the others. Bool metrics keep only their mean (a fraction).
+
+    Args:
+      ds: a results Dataset of kind ``"chains"``.
+      quantiles: levels in [0, 1].
+
+    Returns:
+      A results Dataset of kind ``"summary"``.
+    """
+    xr = _xarray()
+    _check_dataset("summarize", ds)
+    if ds.attrs.get("kind") != "chains":
+        fail(
+            "summarize",
+            "ds",
+            "a results Dataset of kind 'chains'",
+            ds.attrs.get("kind"),
+            "It is already a summary.",
+        )
+    q = check_quantiles("summarize", quantiles)
+    ok = ds["status"].values == 0
+    out = {}
+    for name in metric_names(ds):
+        out.update(summary_arrays(name, ds[name].values, ok, q))
+    data_vars = {}
+    for name, (arr, rest) in out.items():
+        dims = ("sweep", "quantile", "generation") if "__" not in name else (
+            "sweep",
+            "generation",
+        )
+        data_vars[name] = (dims + tuple(ds[rest].dims[3:]), arr)
+    data_vars["failed"] = (("sweep", "generation"), (~ok).sum(axis=1).astype(np.int32))
+    for name in ds.data_vars:
+        if name.startswith("theory__"):
+            data_vars[name] = ds[name]
+    coords = {k: v for k, v in ds.coords.items() if k != "chain"}
+    coords["quantile"] = ("quantile", np.asarray(q, np.float64))
+    attrs = dict(ds.attrs, kind="summary", summary=json.dumps(list(q)))
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def metric_names(ds) -> list[str]:
+    """The metric variables of a results Dataset (not status, theory or params)."""
+    skip = ("status", "failed")
+    return [
+        str(n)
+        for n in ds.data_vars
+        if n not in skip and "__" not in str(n)
+    ]
+
+
+def check_quantiles(fn: str, quantiles) -> tuple[float, ...]:
+    """Validate quantile levels: a non-empty sequence of distinct floats in [0, 1]."""
+    try:
+        q = tuple(float(x) for x in quantiles)
+    except (TypeError, ValueError):
+        q = ()
+    if not q or any(not 0.0 <= x <= 1.0 for x in q) or len(set(q)) != len(q):
+        fail(
+            fn,
+            "quantiles",
+            "a non-empty sequence of distinct levels in [0, 1]",
+            quantiles,
+            "Pass e.g. (0.1, 0.5, 0.9).",
+        )
+    return tuple(sorted(q))
+
+
+def summary_arrays(name, values, ok, quantiles):
+    """``{var: (array, source)}``: quantiles and mean of one metric over ok chains.
+
+    ``values`` has axes ``(sweep, chain, generation, ...)`` and ``ok`` the first
+    three; failed chains are left out of the statistics.
+    """
+    values = np.asarray(values)
+    mask = ok.reshape(ok.shape + (1,) * (values.ndim - 3))
+    if values.dtype == bool:
+        frac = np.where(mask, values, 0).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
+        return {f"{name}__mean": (frac.astype(np.float64), name)}
+    x = np.where(mask, values.astype(np.float64), np.nan)
+    with warnings.catch_warnings():  # all chains failed: NaN, on purpose
+        warnings.simplefilter("ignore", RuntimeWarning)
+        qs = np.nanquantile(x, quantiles, axis=1)
+        mean = np.nanmean(x, axis=1)
+    return {name: (np.moveaxis(qs, 0, 1), name), f"{name}__mean": (mean, name)}

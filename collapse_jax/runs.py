@@ -1,0 +1,714 @@
+"""Runs of named experiments: results files, checkpoints, resumption, figures.
+
+:func:`run_experiment` is what ``collapse-jax run`` calls. A run lives in a run
+directory::
+
+    RUN_DIR/run.json          what was asked: experiment, full configuration, seed, ...
+    RUN_DIR/results.nc        the results Dataset (collapse_jax.io), rewritten at
+                              every checkpoint; attribute ``complete`` says whether
+                              the run finished
+    RUN_DIR/checkpoint.npz    the chain state after the last checkpointed chunk
+    RUN_DIR/figures/          PNG and PDF figures (collapse_jax.plots)
+
+At each checkpoint the results file is written first, then the checkpoint, each by
+an atomic rename, so a run killed at any point leaves a results file that holds at
+least what the checkpoint says and never a torn file. :func:`resume` goes on from
+the checkpoint; a chain's bits do not depend on where the run was cut (chunking
+does not change results, DESIGN §4.2), so a resumed run's results file equals an
+uninterrupted run's, bit for bit, apart from the attributes in
+:data:`collapse_jax.io.VOLATILE_ATTRS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io as _stdio
+import json
+import os
+import pathlib
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+import jax
+
+from collapse_jax import chain as _chain
+from collapse_jax import io as cio
+from collapse_jax import keys as cjk
+from collapse_jax._version import __version__
+from collapse_jax.checks import fail
+from collapse_jax.experiments import core
+from collapse_jax.status import ChainFailure, failure_report
+
+__all__ = [
+    "RUN_FORMAT",
+    "Run",
+    "run_experiment",
+    "resume",
+    "reproduce",
+    "plot_run",
+    "DEFAULT_CHECKPOINT_INTERVAL",
+]
+
+#: Version of the run-directory layout (run.json, checkpoint.npz).
+RUN_FORMAT = 1
+#: Seconds between checkpoints (a checkpoint also closes every sweep point).
+DEFAULT_CHECKPOINT_INTERVAL = 60.0
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.nc"
+CHECKPOINT_FILE = "checkpoint.npz"
+FIGURES_DIR = "figures"
+
+
+@dataclasses.dataclass
+class Run:
+    """What :func:`run_experiment`, :func:`resume` and :func:`reproduce` return.
+
+    Attributes:
+      directory: the run directory.
+      dataset: the results Dataset (as saved in ``directory / "results.nc"``).
+      figures: paths of the figures drawn (empty with ``figures=False``).
+      failures: ``{sweep label: [ChainFailure, ...]}`` for the points where some
+        chain failed inside the run (non-finite or degenerate fits); such chains are
+        frozen and masked in summaries and figures, never dropped silently.
+      resumed_from: ``(point, generation)`` the run went on from, or None.
+    """
+
+    directory: pathlib.Path
+    dataset: Any
+    figures: list[str]
+    failures: dict[str, list[ChainFailure]]
+    resumed_from: tuple[int, int] | None = None
+
+    @property
+    def results(self) -> pathlib.Path:
+        """The results file."""
+        return self.directory / RESULTS_FILE
+
+
+# ------------------------------------------------------------------ directories ---
+
+
+def _prepare_directory(fn: str, out, overwrite: bool) -> pathlib.Path:
+    if not isinstance(out, str | os.PathLike):
+        fail(fn, "out", "a directory path", type(out).__name__,
+             "Pass e.g. out='runs/my-run'.", error=TypeError)
+    path = pathlib.Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(fn, "out", "a directory that can be created and written",
+             str(path), f"Pick a writable location ({err.strerror}).")
+    if not os.access(path, os.W_OK | os.X_OK):
+        fail(fn, "out", "a writable directory", str(path),
+             "Pick a directory you can write to (check its permissions).")
+    if (path / RUN_FILE).exists() and not overwrite:
+        fail(fn, "out", "a directory that holds no run yet", str(path),
+             f"Resume it with `collapse-jax resume {path}`, pass --overwrite to "
+             "start again, or choose another --out.")
+    if overwrite:
+        for name in (CHECKPOINT_FILE, RESULTS_FILE, RUN_FILE):
+            (path / name).unlink(missing_ok=True)
+    try:  # a real write: permissions can lie (e.g. read-only file systems)
+        fd, tmp = tempfile.mkstemp(prefix=".probe-", dir=path)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        fail(fn, "out", "a writable directory", str(path),
+             f"Pick a directory you can write to ({err.strerror}).")
+    return path
+
+
+def _atomic_bytes(path: pathlib.Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fingerprint(request: Mapping[str, Any]) -> str:
+    keep = {k: request[k] for k in ("experiment", "config", "seed", "summary")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ checkpoints ---
+
+
+def _save_checkpoint(directory, request, point: int, done: int, state) -> None:
+    leaves = jax.tree.leaves(state)
+    arrays = {}
+    for i, leaf in enumerate(leaves):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        arrays[f"leaf{i}"] = np.asarray(leaf)
+    meta = {
+        "run_format": RUN_FORMAT,
+        "fingerprint": _fingerprint(request),
+        "point": point,
+        "done": done,
+        "num_leaves": len(leaves),
+    }
+    buf = _stdio.BytesIO()
+    np.savez(buf, meta=np.asarray(json.dumps(meta)), **arrays)
+    _atomic_bytes(directory / CHECKPOINT_FILE, buf.getvalue())
+
+
+def _read_checkpoint(fn, directory, request):
+    path = directory / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            leaves = [z[f"leaf{i}"] for i in range(meta["num_leaves"])]
+    except (OSError, ValueError, KeyError) as err:
+        fail(fn, "run_dir", "a readable checkpoint.npz", str(path),
+             f"The checkpoint is damaged ({err}); delete it to start the run "
+             "again from the beginning.")
+    if meta.get("run_format") != RUN_FORMAT or meta.get("fingerprint") != (
+        _fingerprint(request)
+    ):
+        fail(fn, "run_dir", "a checkpoint of this run's configuration", str(path),
+             "The checkpoint belongs to another run; delete it to start again.")
+    return meta["point"], meta["done"], leaves
+
+
+def _restore_state(template, leaves):
+    t_leaves, treedef = jax.tree.flatten(template)
+    out = []
+    for t, x in zip(t_leaves, leaves, strict=True):
+        if jax.dtypes.issubdtype(t.dtype, jax.dtypes.prng_key):
+            x = jax.random.wrap_key_data(x, impl=jax.random.key_impl(t))
+        elif np.shape(x) != t.shape or np.asarray(x).dtype != t.dtype:
+            raise ValueError("checkpoint does not match the run's chain state")
+        out.append(x)
+    return jax.tree.unflatten(treedef, out)
+
+
+# ------------------------------------------------------------------ records ---
+
+
+class _Records:
+    """The results of a run in memory, filled chunk by chunk."""
+
+    def __init__(self, design, request, summary):
+        self.design = design
+        self.request = request
+        self.summary = summary  # None or the quantile levels
+        cfg = request["config"]
+        self.P = len(design.points)
+        self.C = cfg["num_chains"]
+        self.N = cfg["num_generations"]
+        self.arrays: dict[str, np.ndarray] = {}
+        self.dims: dict[str, tuple[str, ...]] = {}
+        self.done = [0] * self.P  # generations with records, per point
+        self.chain_ids = np.arange(self.C, dtype=np.int32)
+        self.started = False
+
+    def _alloc(self, name, dims, trailing, dtype):
+        if dims[1] == "generation":
+            lead = (self.P,)
+        elif dims[1] == "quantile":
+            lead = (self.P, len(self.summary))
+        else:
+            lead = (self.P, self.C)
+        shape = lead + (self.N + 1,) + tuple(trailing)
+        fill = np.nan if np.issubdtype(dtype, np.floating) else 0
+        self.arrays[name] = np.full(shape, fill, dtype)
+        self.dims[name] = dims
+
+    def put(self, p, lo, mets, params, status):
+        """Store records of generations ``lo .. lo + n - 1`` of point ``p``."""
+        n = status.shape[1]
+        sl = (p, slice(None), slice(lo, lo + n))
+        if self.summary is None:
+            for m, v in mets.items():
+                if m not in self.arrays:
+                    tr = v.shape[2:]
+                    self._alloc(m, ("sweep", "chain", "generation")
+                                + tuple(f"{m}_dim{i}" for i in range(len(tr))),
+                                tr, v.dtype)
+                self.arrays[m][sl] = v
+            kept = {} if self.design.params is None else self.design.params(params)
+            for f, v in kept.items():
+                v = np.asarray(v)
+                name = f"params__{f}"
+                if name not in self.arrays:
+                    tr = v.shape[2:]
+                    self._alloc(name, ("sweep", "chain", "generation")
+                                + tuple(f"{name}_dim{i}" for i in range(len(tr))),
+                                tr, v.dtype)
+                self.arrays[name][sl] = v
+            if "status" not in self.arrays:
+                self._alloc("status", ("sweep", "chain", "generation"), (), np.int32)
+            self.arrays["status"][sl] = status
+        else:
+            ok = (status == 0)[None]
+            for m, v in mets.items():
+                parts = cio.summary_arrays(m, v[None], ok, self.summary)
+                for name, (arr, _) in parts.items():
+                    arr = arr[0]
+                    if name not in self.arrays:
+                        tr = arr.shape[2:] if "__" not in name else arr.shape[1:]
+                        dims = (("sweep", "generation") if "__" in name
+                                else ("sweep", "quantile", "generation"))
+                        dims += tuple(f"{m}_dim{i}" for i in range(len(tr)))
+                        self._alloc(name, dims, tr, np.float64)
+                    if "__" in name:
+                        self.arrays[name][p, lo:lo + n] = arr
+                    else:
+                        self.arrays[name][sl] = arr
+            if "failed" not in self.arrays:
+                self._alloc("failed", ("sweep", "generation"), (), np.int32)
+            self.arrays["failed"][p, lo:lo + n] = (status != 0).sum(axis=0)
+        self.done[p] = max(self.done[p], lo + n)
+
+    def load(self, ds) -> None:
+        """Take the records of a partial results file."""
+        for name, var in ds.data_vars.items():
+            if name.startswith("theory__"):
+                continue
+            self.arrays[name] = np.array(var.values)
+            self.dims[name] = tuple(var.dims)
+        self.done = list(json.loads(ds.attrs["generations_done"]))
+
+    def dataset(self, complete: bool, provenance, created: str):
+        xr = cio._xarray()
+        d = self.design
+        data_vars = {
+            name: (self.dims[name], arr) for name, arr in self.arrays.items()
+        }
+        for m, (label, curves) in d.theory.items():
+            curve = np.stack([np.asarray(c, np.float64) for c in curves])
+            data_vars[f"theory__{m}"] = (("sweep", "generation"), curve,
+                                         {"label": label, "statistic": "mean"})
+        coords = {
+            "sweep": ("sweep", np.asarray([p.label for p in d.points], dtype=object)),
+            "generation": ("generation", np.arange(self.N + 1, dtype=np.int32)),
+        }
+        if self.summary is None:
+            coords["chain"] = ("chain", self.chain_ids)
+        else:
+            coords["quantile"] = ("quantile", np.asarray(self.summary, np.float64))
+        sweep_fields = list(d.points[0].coords)
+        for k in sweep_fields:
+            vals = [p.coords[k] for p in d.points]
+            arr = (np.asarray(vals, dtype=object) if isinstance(vals[0], str)
+                   else np.asarray(vals))
+            coords[k] = ("sweep", arr)
+        req = self.request
+        attrs = {
+            "collapse_jax_format": cio.RESULTS_FORMAT,
+            "kind": "chains" if self.summary is None else "summary",
+            "experiment": req["experiment"],
+            "preset": req["preset"] or "",
+            "scale": req["scale"],
+            "config": json.dumps(req["config"], sort_keys=True),
+            "seed": req["seed"],
+            "summary": json.dumps(None if self.summary is None
+                                  else list(self.summary)),
+            "key_scheme_version": cjk.KEY_SCHEME_VERSION,
+            "key_scheme": "chain c: fold_in(fold_in(key(seed), STREAM_CHAINS), c); "
+            "generation t: per-chain fold_in (collapse_jax.keys); chain c has id c "
+            "at every sweep point",
+            "versions": json.dumps(provenance["versions"], sort_keys=True),
+            "device": provenance["device"],
+            "git_revision": provenance["git_revision"],
+            "dtype": req["config"]["dtype"],
+            "num_chains": self.C,
+            "num_generations": self.N,
+            "complete": int(complete),
+            "generations_done": json.dumps(self.done),
+            "title": d.title,
+            "log_metrics": json.dumps(list(d.log_metrics)),
+            "metric_labels": json.dumps(dict(d.metric_labels), ensure_ascii=False),
+            "figures": json.dumps(list(d.figures)),
+            "sweep_fields": json.dumps(sweep_fields),
+            "run_config": json.dumps(req.get("run_config", []), sort_keys=True),
+            "created": created,
+        }
+        return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+# ------------------------------------------------------------------ the engine ---
+
+
+def _progress(progress, total: int, initial: int, desc: str):
+    """``update(done_total, label)``: a callable, a tqdm bar, or nothing."""
+    if progress is None or progress is False:
+        return lambda done, label: None
+    if callable(progress) and progress is not True:
+        return lambda done, label: progress(done, total)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=initial, desc=desc, unit="gen",
+               dynamic_ncols=True, disable=None)  # None: only on a terminal
+
+    def update(done, label):
+        bar.set_postfix_str(label, refresh=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _check_run_options(fn, seed, chunk_size, checkpoint_interval, summary, progress):
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        fail(fn, "seed", "an int in [0, 2**32)", seed, "Pass e.g. --seed 0.",
+             error=TypeError if not isinstance(seed, int) else ValueError)
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int) or isinstance(chunk_size, bool)
+        or chunk_size < 1
+    ):
+        fail(fn, "chunk_size", "None or an int >= 1", chunk_size,
+             "Pass e.g. --chunk-size 100.")
+    if not isinstance(checkpoint_interval, int | float) or isinstance(
+        checkpoint_interval, bool
+    ) or not checkpoint_interval >= 0:
+        fail(fn, "checkpoint_interval", "seconds >= 0 (0: after every chunk)",
+             checkpoint_interval, "Pass e.g. --checkpoint-every 60.")
+    q = None if summary is None else cio.check_quantiles(fn, summary)
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        fail(fn, "progress", "a bool or a callable (done, total)", progress,
+             "Pass progress=True for a bar.", error=TypeError)
+    return q
+
+
+def _run_options(point, design, cfg):
+    opts = {
+        "sample_size": None,
+        "regime": None,
+        "sampler": "samples",
+        "init_family": None,
+        "sampling": None,
+        "curation": None,
+    }
+    unknown = set(point.options) - set(opts)
+    if unknown:
+        raise ValueError(f"point {point.label!r}: unknown run options {unknown}")
+    opts.update(point.options)
+    return opts
+
+
+def _execute_run(fn, directory, request, design, *, devices, progress, figures,
+                 start=None, existing=None):
+    cfg = request["config"]
+    records = _Records(design, request, request["summary"])
+    prov = cio.provenance()
+    p0, done0, leaves = (0, 0, None) if start is None else start
+    if done0 == 0:
+        leaves = None  # a checkpoint between points: the next one starts afresh
+    if existing is not None:
+        records.load(existing)
+    total = records.P * records.N
+    update = _progress(progress, total, p0 * records.N + done0,
+                       request["experiment"])
+    interval = request["checkpoint_interval"]
+    run_config = list(request.get("run_config") or [None] * records.P)
+    t_start = time.perf_counter()
+
+    def save(point, done, state):
+        records.request = dict(request, run_config=run_config)
+        ds = records.dataset(False, prov, request["created"])
+        cio.save(ds, directory / RESULTS_FILE)
+        _save_checkpoint(directory, request, point, done, state)
+
+    last = time.perf_counter()
+    for p in range(p0, records.P):
+        point = design.points[p]
+        plan = _chain._prepare(
+            fn,
+            point.family,
+            point.init,
+            key=request["seed"],
+            num_chains=records.C,
+            num_generations=records.N,
+            dtype=cfg["dtype"],
+            first_chain=0,
+            chunk_size=request["chunk_size"],
+            progress=None,
+            metrics=design.metrics,
+            record_params=design.params is not None,
+            devices=devices,
+            **_run_options(point, design, cfg),
+        )
+        run_config[p] = plan.description
+        if p == p0 and leaves is not None:
+            state = plan.place(_restore_state(plan.state, leaves))
+            done = done0
+        else:
+            state, done = plan.state, 0
+            mets, params, status = plan.generation_zero()
+            records.put(p, 0, mets, params, status)
+        for now_done, state, (mets, params, status) in plan.chunks(state, done):
+            records.put(p, done + 1, mets, params, status)
+            done = now_done
+            update(p * records.N + done, point.label)
+            if time.perf_counter() - last >= interval and done < records.N:
+                save(p, done, state)
+                last = time.perf_counter()
+        if p + 1 < records.P:  # close the point: the next one starts afresh
+            save(p + 1, 0, ())
+            last = time.perf_counter()
+    records.request = dict(request, run_config=run_config)
+    ds = records.dataset(True, prov, request["created"])
+    ds.attrs["wall_seconds"] = round(time.perf_counter() - t_start, 3)
+    cio.save(ds, directory / RESULTS_FILE)
+    (directory / CHECKPOINT_FILE).unlink(missing_ok=True)
+    update(total, "done")
+    drawn = _draw(ds, directory) if figures else []
+    return Run(directory, ds, drawn, _failures(ds),
+               None if start is None else (p0, done0))
+
+
+def _failures(ds) -> dict[str, list[ChainFailure]]:
+    out = {}
+    if "status" in ds:
+        for i, label in enumerate(ds["sweep"].values):
+            rep = failure_report(ds["status"].values[i], ds["chain"].values)
+            if rep:
+                out[str(label)] = rep
+    return out
+
+
+def _draw(ds, directory) -> list[str]:
+    from collapse_jax import plots
+
+    return plots.figures(ds, directory / FIGURES_DIR)
+
+
+# ------------------------------------------------------------------ public API ---
+
+
+def run_experiment(
+    experiment: str,
+    *,
+    preset: str | None = None,
+    scale: str = "default",
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+    chunk_size: int | None = None,
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+    summary: Sequence[float] | None = None,
+    progress: bool | Callable[[int, int], None] = False,
+    figures: bool = True,
+    overwrite: bool = False,
+) -> Run:
+    """Run a named experiment into a run directory (``collapse-jax run``).
+
+    Args:
+      experiment: a registered experiment (``collapse-jax list``), e.g.
+        ``"gaussian"``.
+      preset: a preset of that experiment, e.g. ``"gaussian-drift"``, or None.
+      scale: ``"default"`` (CPU-friendly) or ``"full"`` (the paper's sizes).
+      overrides: ``{field: value}`` applied after the preset; values may be Python
+        values or command-line text (``"100,500"``).
+      seed: the base seed; chain ``c`` of every sweep point has chain id ``c``.
+      out: the run directory (created if needed; default ``runs/<preset or
+        experiment>``). It must not hold a run yet unless ``overwrite``.
+      devices: spread chains over these devices (an int ``k`` for the first ``k``)
+        or None for the default device; results do not depend on it.
+      chunk_size: generations per compiled scan (default ``min(N, 1000)``); it
+        sets the granularity of progress and checkpoints, not the results.
+      checkpoint_interval: seconds between checkpoints (0: after every chunk).
+      summary: None to keep every chain, or quantile levels to keep only
+        quantiles over chains (and means, and failure counts).
+      progress: True for a progress bar with an estimate of the time left, or a
+        callable ``(done, total)`` over generations of all points.
+      figures: draw the experiment's figures into ``out/figures``.
+      overwrite: replace a run already in ``out``.
+
+    Returns:
+      A :class:`Run`.
+
+    Raises:
+      ValueError, TypeError: unknown experiment, preset or field, a value of the
+        wrong type or range, an unwritable ``out``, with the fix in the message.
+
+    Examples:
+      >>> import tempfile, collapse_jax as cj
+      >>> run = cj.run_experiment("gaussian", overrides={"num_chains": 8,
+      ...     "num_generations": 5, "sample_size": [10, 100]},
+      ...     out=tempfile.mkdtemp(), figures=False)
+      >>> run.dataset["log_var"].dims
+      ('sweep', 'chain', 'generation', 'log_var_dim0')
+      >>> list(run.dataset["sweep"].values)
+      ['M=10', 'M=100']
+    """
+    fn = "run_experiment"
+    exp = core.get_experiment(experiment, fn)
+    config = core.resolve_config(exp, preset=preset, scale=scale, overrides=overrides,
+                                 where=fn)
+    q = _check_run_options(fn, seed, chunk_size, checkpoint_interval, summary,
+                           progress)
+    devices = _chain._check_devices(fn, devices)
+    design = exp.build(config)
+    if out is None:
+        out = pathlib.Path("runs") / (preset or experiment)
+    directory = _prepare_directory(fn, out, overwrite)
+    request = {
+        "run_format": RUN_FORMAT,
+        "collapse_jax_version": __version__,
+        "key_scheme_version": cjk.KEY_SCHEME_VERSION,
+        "experiment": exp.name,
+        "preset": preset,
+        "scale": scale,
+        "config": config,
+        "seed": seed,
+        "summary": None if q is None else list(q),
+        "chunk_size": chunk_size,
+        "checkpoint_interval": float(checkpoint_interval),
+        "devices": None if devices is None else len(devices),
+        "created": cio.now(),
+    }
+    _atomic_bytes(directory / RUN_FILE,
+                  json.dumps(request, indent=2, sort_keys=True).encode())
+    return _execute_run(fn, directory, request, design, devices=devices,
+                        progress=progress, figures=figures)
+
+
+def _read_request(fn, run_dir) -> tuple[pathlib.Path, dict]:
+    if not isinstance(run_dir, str | os.PathLike):
+        fail(fn, "run_dir", "a run directory path", type(run_dir).__name__,
+             "Pass the --out directory of `collapse-jax run`.", error=TypeError)
+    directory = pathlib.Path(run_dir)
+    path = directory / RUN_FILE
+    if not directory.is_dir() or not path.is_file():
+        fail(fn, "run_dir", "a run directory (one holding run.json)", str(directory),
+             "Pass the --out directory of an earlier `collapse-jax run`.")
+    try:
+        request = json.loads(path.read_text())
+        request["experiment"], request["config"], request["seed"]  # noqa: B018
+    except (ValueError, KeyError, TypeError) as err:
+        fail(fn, "run_dir", "a readable run.json", str(path),
+             f"The file is damaged ({err}); start the run again.")
+    made = (request.get("run_format"), request.get("collapse_jax_version"),
+            request.get("key_scheme_version"))
+    here = (RUN_FORMAT, __version__, cjk.KEY_SCHEME_VERSION)
+    if made != here:
+        fail(fn, "run_dir",
+             f"a run made by this version (run format {RUN_FORMAT}, collapse_jax "
+             f"{__version__}, key scheme {cjk.KEY_SCHEME_VERSION})",
+             f"run format {made[0]}, collapse_jax {made[1]}, key scheme {made[2]}",
+             f"Resume it with collapse_jax {made[1]}, whose chains have the same "
+             "bits, or start it again with this version.")
+    return directory, request
+
+
+def resume(
+    run_dir: str | os.PathLike,
+    *,
+    devices: int | Sequence[jax.Device] | None = None,
+    progress: bool | Callable[[int, int], None] = False,
+    figures: bool = True,
+) -> Run:
+    """Go on with an interrupted run (``collapse-jax resume``).
+
+    The run restarts from its last checkpoint; its results file then equals, bit
+    for bit, that of a run never interrupted. A finished run is left as it is (its
+    figures are redrawn).
+
+    Args:
+      run_dir: the run directory.
+      devices: as in :func:`run_experiment` (results do not depend on it).
+      progress, figures: as in :func:`run_experiment`.
+
+    Returns:
+      A :class:`Run`; ``resumed_from`` is the ``(point, generation)`` it went on
+      from.
+
+    Raises:
+      ValueError: the directory holds no run, a damaged one, or one made by
+        another version of collapse_jax (whose bits could differ).
+    """
+    fn = "resume"
+    directory, request = _read_request(fn, run_dir)
+    devices = _chain._check_devices(fn, devices)
+    results = directory / RESULTS_FILE
+    exp = core.get_experiment(request["experiment"], fn)
+    config = core.resolve_config(exp, overrides=request["config"], where=fn)
+    design = exp.build(config)
+    ck = _read_checkpoint(fn, directory, request)
+    existing = None
+    if results.exists():
+        existing = cio.load(results)
+        if ck is None and existing.attrs.get("complete") == 1:
+            drawn = _draw(existing, directory) if figures else []
+            return Run(directory, existing, drawn, _failures(existing), None)
+    if ck is None or existing is None:  # nothing certified yet: from the start
+        ck, existing = None, None
+    else:
+        done = json.loads(existing.attrs["generations_done"])
+        p, d, _ = ck
+        if p < len(done) and done[p] < d:
+            ck, existing = None, None  # cannot happen with results written first
+    return _execute_run(fn, directory, request, design, devices=devices,
+                        progress=progress, figures=figures, start=ck,
+                        existing=existing)
+
+
+def reproduce(
+    figure: str,
+    *,
+    scale: str = "default",
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+    progress: bool | Callable[[int, int], None] = False,
+    overwrite: bool = False,
+    summary: Sequence[float] | None = None,
+) -> Run:
+    """Run a paper figure's preset and draw its figures (``collapse-jax reproduce``).
+
+    Args:
+      figure: a preset name (``collapse-jax list``), e.g. ``"gaussian-drift"``.
+      scale: ``"default"`` (minutes on a CPU) or ``"full"`` (the paper's sizes).
+      seed, out, devices, progress, overwrite, summary: as in
+        :func:`run_experiment`; ``out`` defaults to ``runs/<figure>``.
+
+    Returns:
+      A :class:`Run` whose ``figures`` are the PNG and PDF files.
+    """
+    p = core.get_preset(figure, "reproduce")
+    return run_experiment(p.experiment, preset=p.name, scale=scale, seed=seed,
+                          out=out, devices=devices, progress=progress,
+                          overwrite=overwrite, summary=summary, figures=True)
+
+
+def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None
+             ) -> list[str]:
+    """Redraw a run's figures from its results file (``collapse-jax plot``).
+
+    Args:
+      path: a run directory or a results file.
+      out: where to write the figures (default: ``figures/`` beside the results).
+
+    Returns:
+      The paths of the PNG and PDF files.
+    """
+    from collapse_jax import plots
+
+    ds = cio.load(path)
+    p = pathlib.Path(path)
+    base = p if p.is_dir() else p.parent
+    target = pathlib.Path(out) if out is not None else base / FIGURES_DIR
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail("plot_run", "out", "a writable directory", str(target),
+             f"Pick another directory ({err.strerror}).")
+    return plots.figures(ds, target)
