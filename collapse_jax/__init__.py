@@ -10,7 +10,7 @@ no JAX configuration, warning filter or logging setting.
 # Families before metrics: the GMM family imports collapse_jax.metrics, which imports
 # collapse_jax.families.base; importing metrics first would re-enter families.
 from collapse_jax import families
-from collapse_jax import datasets, metrics, theory
+from collapse_jax import datasets, experiments, metrics, theory
 
 # isort: on
 from collapse_jax._version import __version__
@@ -39,6 +39,7 @@ from collapse_jax.families import (
     poisson_params,
 )
 from collapse_jax.fitting import PseudoData, approximate, pseudo_data
+from collapse_jax.io import load, save
 from collapse_jax.keys import KEY_SCHEME_VERSION
 from collapse_jax.monitor import CollapseMonitor, adaptive, collapse_monitor, monitored
 from collapse_jax.progress import progress_bar
@@ -52,6 +53,7 @@ from collapse_jax.regimes import (
     replace,
     retain_original,
 )
+from collapse_jax.runs import Run, plot_run, reproduce, resume, run_experiment
 from collapse_jax.sampling import (
     SamplingBias,
     nucleus,
@@ -121,6 +123,14 @@ __all__ = [
     "ChainFailure",
     "KEY_SCHEME_VERSION",
     "progress_bar",
+    "run_experiment",
+    "resume",
+    "reproduce",
+    "plot_run",
+    "Run",
+    "load",
+    "save",
+    "experiments",
     "theory",
     "metrics",
     "families",

@@ -918,7 +918,8 @@ def _execute(fn, family, init, *, progress, **kwargs):
     rec_params = [first_params]
     rec_status = [first_status]
     state = plan.state
-    for done, state, (mets, params, status) in plan.chunks(plan.state, 0):
+    for done, new_state, (mets, params, status) in plan.chunks(plan.state, 0):
+        state = new_state
         for m in config.metrics:
             rec_metrics[m].append(mets[m])
         if config.record_params:

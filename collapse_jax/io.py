@@ -106,8 +106,9 @@ def provenance() -> dict[str, Any]:
       >>> sorted(io.provenance())
       ['device', 'git_revision', 'versions', 'x64']
     """
-    import jax
     import jaxlib
+
+    import jax
 
     import collapse_jax
 

@@ -380,6 +380,8 @@ def _ok_mask(ds, point: int) -> np.ndarray:
 
 def _quantiles(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     """NaN-ignoring quantiles over axis 0; all-NaN columns give NaN silently."""
+    if values.shape[1] == 0:  # no generation recorded yet
+        return np.zeros((len(qs), 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanquantile(values, list(qs), axis=0)
@@ -904,7 +906,7 @@ def plot_snapshots(
       median mean. A variance that underflows to 0 is drawn as a vertical line.
     * Categorical (metric "probs"): per category, sorted by the truth's
       probability, a bar at the median over chains with a 10-90 % error bar, and
-      the truth as a black tick.
+      the truth as a red tick.
 
     A generation past ``generations_done`` gets an empty panel saying so.
 
@@ -1203,11 +1205,13 @@ def _snapshot_categorical(ds, kind, point, panels, chains_shown) -> None:
             yerr=err,
             color="C0",
             alpha=0.7,
-            error_kw=dict(lw=0.8, capsize=2),
+            error_kw=dict(lw=0.8, capsize=2, ecolor="0.35"),
             label="median, 10-90 %",
             gid="median",
         )
-        ax.plot(k, truth[order], "k_", ms=8, label="truth", gid="truth")
+        ax.plot(
+            k, truth[order], "_", color="C3", ms=12, mew=2, label="truth", gid="truth"
+        )
         if order.size <= 20:
             ax.set_xticks(k, [str(i) for i in order])
         ax.set_xlabel("category (by truth probability)")
@@ -1416,7 +1420,8 @@ def _demo_dataset():
         title="Gaussian chain (demo)",
         num_chains=num_chains,
         num_generations=num_gens,
-        generations_done=json.dumps([num_gens] * len(sizes)),
+        complete=1,
+        generations_done=json.dumps([num_gens + 1] * len(sizes)),
         sweep_fields=json.dumps(["sample_size"]),
         log_metrics=json.dumps(["w2_sq"]),
         metric_labels=json.dumps({"log_var": "log σ²_n", "w2_sq": "W2²"}),

@@ -406,7 +406,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
                  start=None, existing=None):
     cfg = request["config"]
     records = _Records(design, request, request["summary"])
-    prov = cio.provenance()
+    prov = request["provenance"]  # of the process that started the run
     p0, done0, leaves = (0, 0, None) if start is None else start
     if done0 == 0:
         leaves = None  # a checkpoint between points: the next one starts afresh
@@ -416,7 +416,9 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     update = _progress(progress, total, p0 * records.N + done0,
                        request["experiment"])
     interval = request["checkpoint_interval"]
-    run_config = list(request.get("run_config") or [None] * records.P)
+    run_config = [None] * records.P
+    if existing is not None:
+        run_config = json.loads(existing.attrs["run_config"])
     t_start = time.perf_counter()
 
     def save(point, done, state):
@@ -452,13 +454,14 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
             state, done = plan.state, 0
             mets, params, status = plan.generation_zero()
             records.put(p, 0, mets, params, status)
-        for now_done, state, (mets, params, status) in plan.chunks(state, done):
+        for now_done, new_state, (mets, params, status) in plan.chunks(state, done):
+            state = new_state
             records.put(p, done + 1, mets, params, status)
             done = now_done
-            update(p * records.N + done, point.label)
             if time.perf_counter() - last >= interval and done < records.N:
                 save(p, done, state)
                 last = time.perf_counter()
+            update(p * records.N + done, point.label)
         if p + 1 < records.P:  # close the point: the next one starts afresh
             save(p + 1, 0, ())
             last = time.perf_counter()
@@ -467,6 +470,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     ds.attrs["wall_seconds"] = round(time.perf_counter() - t_start, 3)
     cio.save(ds, directory / RESULTS_FILE)
     (directory / CHECKPOINT_FILE).unlink(missing_ok=True)
+    ds = cio.load(directory / RESULTS_FILE)  # exactly what the file holds
     update(total, "done")
     drawn = _draw(ds, directory) if figures else []
     return Run(directory, ds, drawn, _failures(ds),
@@ -574,6 +578,7 @@ def run_experiment(
         "checkpoint_interval": float(checkpoint_interval),
         "devices": None if devices is None else len(devices),
         "created": cio.now(),
+        "provenance": cio.provenance(),
     }
     _atomic_bytes(directory / RUN_FILE,
                   json.dumps(request, indent=2, sort_keys=True).encode())
@@ -592,7 +597,8 @@ def _read_request(fn, run_dir) -> tuple[pathlib.Path, dict]:
              "Pass the --out directory of an earlier `collapse-jax run`.")
     try:
         request = json.loads(path.read_text())
-        request["experiment"], request["config"], request["seed"]  # noqa: B018
+        for key in ("experiment", "config", "seed", "provenance", "summary"):
+            request[key]  # noqa: B018
     except (ValueError, KeyError, TypeError) as err:
         fail(fn, "run_dir", "a readable run.json", str(path),
              f"The file is damaged ({err}); start the run again.")

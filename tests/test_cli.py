@@ -66,11 +66,22 @@ def test_verify_json_to_unwritable_directory_is_a_clear_error(tmp_path, capsys):
     assert "not writable" in capsys.readouterr().err
 
 
-def test_help_has_examples(capsys):
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["verify", "--help"])
-    assert exc.value.code == 0
-    assert "collapse-jax verify --quick" in capsys.readouterr().out
+@pytest.mark.parametrize("command, example", [
+    ("verify", "collapse-jax verify --quick"),
+    ("run", "collapse-jax run gaussian"),
+    ("reproduce", "collapse-jax reproduce gaussian-drift"),
+    ("resume", "collapse-jax resume runs/"),
+    ("plot", "collapse-jax plot runs/"),
+    ("list", "collapse-jax list gaussian"),
+    ("decompose", "collapse-jax decompose"),
+    ("info", "collapse-jax info"),
+])
+def test_every_command_has_help_with_examples(command, example, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli.main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Examples" in out or "Example" in out
+    assert example in out
 
 
 def test_module_entry_point_and_x64_flag(tmp_path):
@@ -89,3 +100,4 @@ def test_info_prints_versions(capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
     assert "collapse_jax" in out and "jax" in out and "x64" in out
+    assert "git revision" in out and "device" in out

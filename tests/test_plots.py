@@ -37,7 +37,7 @@ def _attrs(**extra) -> dict:
         num_chains=NUM_CHAINS,
         num_generations=NUM_GENS,
         complete=1,
-        generations_done=json.dumps([NUM_GENS] * len(SWEEP)),
+        generations_done=json.dumps([NUM_GENS + 1] * len(SWEEP)),
         log_metrics=json.dumps(["w2_sq"]),
         metric_labels=json.dumps({"log_var": "log σ²", "w2_sq": "W2²"}),
         figures=json.dumps([]),
@@ -161,7 +161,9 @@ def categorical():
             ),
         },
         coords=_coords(1),
-        attrs=_attrs(experiment="categorical", generations_done=json.dumps([NUM_GENS])),
+        attrs=_attrs(
+            experiment="categorical", generations_done=json.dumps([NUM_GENS + 1])
+        ),
     )
 
 
@@ -187,7 +189,7 @@ def _gmm(dim: int):
             "params__covs": (dims + ("space", "space2"), covs),
         },
         coords=_coords(1),
-        attrs=_attrs(experiment="gmm", generations_done=json.dumps([NUM_GENS])),
+        attrs=_attrs(experiment="gmm", generations_done=json.dumps([NUM_GENS + 1])),
     )
 
 
@@ -342,6 +344,7 @@ def test_metric_vector_component(gaussian):
 
 def test_metric_survives_a_netcdf_round_trip(gaussian, tmp_path):
     pytest.importorskip("h5netcdf")
+    pytest.importorskip("h5py")
     path = tmp_path / "results.nc"
     gaussian.to_netcdf(path, engine="h5netcdf")
     with xr.open_dataset(path, engine="h5netcdf") as ds:
