@@ -610,9 +610,10 @@ def plot_metric(
             ax.plot(
                 x,
                 _positive(curve[keep], log),
-                color=colour,
-                lw=1.2,
+                color="k",  # black over the median: visible where they agree
+                lw=1.0,
                 ls="--",
+                zorder=4,
                 gid=f"theory:{label}",
             )
             theory_label = str(ds[f"theory__{metric}"].attrs.get("label", "theory"))
@@ -757,7 +758,8 @@ def plot_fraction(
         curve = _theory_curve(ds, metric, p) if theory else None
         if curve is not None and np.any(np.isfinite(curve[keep])):
             ax.plot(
-                x, curve[keep], color=colour, lw=1.2, ls="--", gid=f"theory:{label}"
+                x, curve[keep], color="k", lw=1.0, ls="--", zorder=4,
+                gid=f"theory:{label}"
             )
             theory_label = str(ds[f"theory__{metric}"].attrs.get("label", "theory"))
     handles, _ = ax.get_legend_handles_labels()

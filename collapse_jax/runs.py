@@ -330,7 +330,7 @@ class _Records:
             "num_generations": self.N,
             "complete": int(complete),
             "generations_done": json.dumps(self.done),
-            "title": d.title,
+            "title": f"{req['preset']}: {d.title}" if req["preset"] else d.title,
             "log_metrics": json.dumps(list(d.log_metrics)),
             "metric_labels": json.dumps(dict(d.metric_labels), ensure_ascii=False),
             "figures": json.dumps(list(d.figures)),

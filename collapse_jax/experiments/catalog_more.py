@@ -1,0 +1,292 @@
+"""More built-in experiments: word forgetting on real frequencies, and the monitor.
+
+``word-forgetting`` runs the categorical chain whose truth is a language's ``V`` most
+frequent words (wordfreq, or a synthetic Zipf law); ``monitor`` runs a Gaussian
+replace chain watched by :func:`~collapse_jax.collapse_monitor`, with and without
+:func:`~collapse_jax.adaptive` injection of real data. Both are registered with
+presets on import (:mod:`collapse_jax.experiments.catalog` imports this module);
+the stand-alone scripts are :mod:`collapse_jax.experiments.word_forgetting` and
+:mod:`collapse_jax.experiments.monitor`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+
+import numpy as np
+
+import collapse_jax as cj
+from collapse_jax import theory
+from collapse_jax.checks import fail
+from collapse_jax.experiments.core import (
+    Design,
+    Experiment,
+    Field,
+    Point,
+    Preset,
+    register,
+    register_preset,
+)
+from collapse_jax.monitor import STATISTICS
+
+__all__: list[str] = []
+
+
+def _curve(fn, num_generations: int, at0: float) -> np.ndarray:
+    return np.asarray([at0] + [fn(n) for n in range(1, num_generations + 1)],
+                      np.float64)
+
+
+def _generations(num_generations: int) -> list[int]:
+    """A few generations for histograms: 1, N/10, N/2, N (distinct, >= 1)."""
+    return sorted({g for g in (1, num_generations // 10, num_generations // 2,
+                               num_generations) if g >= 1})
+
+
+# ---------------------------------------------------------------- word forgetting ---
+
+
+class WordfreqMissing(ImportError, ValueError):  # noqa: N818 - an ImportError
+    """wordfreq is not installed: an ImportError, and a ValueError so that the
+    command line reports it like any other bad setting."""
+
+
+_WF_FIELDS = (
+    Field("source", "str", "wordfreq", "the truth: a language's word frequencies "
+          "(wordfreq, `pip install 'collapse-jax[data]'`) or a synthetic Zipf law",
+          choices=("wordfreq", "zipf")),
+    Field("language", "str", "en", "wordfreq language code (source wordfreq), "
+          "e.g. en, de, fr, ja"),
+    Field("vocabulary", "int", 2000, "V: the V most frequent words (or Zipf "
+          "ranks), renormalised", minimum=2, maximum=10**6),
+    Field("zipf_exponent", "float", 1.0, "s of the synthetic truth p_k ∝ k^-s "
+          "(source zipf)", minimum=0.0, maximum=10.0),
+    Field("sample_size", "ints", [1000, 10000], "M words drawn per generation; "
+          "one point each", minimum=1, maximum=10**8),
+    Field("sampler", "str", "samples", "'samples' (inverse-CDF draws, fast for "
+          "large V) or 'sufficient' (multinomial counts, slow for large V)",
+          choices=("samples", "sufficient")),
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _word_probs(vocabulary: int, language: str) -> np.ndarray:
+    """The truth from wordfreq (read-only; cached: check and build both need it)."""
+    if importlib.util.find_spec("wordfreq") is None:
+        fail("run", "--source",
+             "'zipf' when the wordfreq package is not installed",
+             "wordfreq",
+             "Install it with `pip install 'collapse-jax[data]'` (or `pip install "
+             "wordfreq`), or run the synthetic Zipf truth instead: --source zipf "
+             "--zipf-exponent 1.0.", error=WordfreqMissing)
+    try:
+        cj.datasets.word_frequencies(1, language)
+    except ValueError:
+        import wordfreq
+
+        known = sorted(wordfreq.available_languages())
+        fail("run", "--language", "a language code wordfreq provides: "
+             + ", ".join(known), language, "Pass e.g. --language en.")
+    try:
+        probs = cj.datasets.word_frequencies(vocabulary, language).probs
+    except ValueError:
+        import wordfreq
+
+        size = len(wordfreq.top_n_list(language, 10**7))
+        fail("run", "--vocabulary",
+             f"<= {size:,} (the size of wordfreq's list for {language!r})",
+             vocabulary, f"Pass --vocabulary {size} or less, or --source zipf.")
+    probs = np.asarray(probs, np.float64)
+    probs.setflags(write=False)
+    return probs
+
+
+def _wf_probs(cfg) -> np.ndarray:
+    v = cfg["vocabulary"]
+    if cfg["source"] == "wordfreq":
+        return _word_probs(v, cfg["language"])
+    w = np.arange(1, v + 1, dtype=np.float64) ** -cfg["zipf_exponent"]
+    return w / w.sum()
+
+
+def _wf_check(cfg):
+    _wf_probs(cfg)  # wordfreq installed, the language known, V within its list
+
+
+def _lost_mass_curve(p0: np.ndarray, m: int, num_generations: int) -> np.ndarray:
+    """TT-3 (branching approximation), from the theory module, for n >= 1."""
+    return _curve(lambda n: theory.tails.lost_mass_after_generations(p0, m, n),
+                  num_generations, 0.0)
+
+
+def _support_curve(p0: np.ndarray, m: int, num_generations: int) -> np.ndarray:
+    """E support size: exact at n = 0 and n = 1 (WF-9); for n >= 2 TT-3's per-word
+    survival ``1 - exp(-M p_i (1 - q_{n-1}))`` (the same approximation as the lost
+    mass curve, q the Poisson(1) Galton–Watson extinction probabilities)."""
+    q = theory.counting.galton_watson_extinction(max(num_generations - 1, 0))
+    out = np.empty(num_generations + 1)
+    out[0] = np.count_nonzero(p0 > 0)
+    out[1] = theory.discrete.expected_support_size(p0, m)
+    for n in range(2, num_generations + 1):
+        out[n] = float(-np.expm1(-m * p0 * (1.0 - q[n - 1])).sum())
+    return out
+
+
+def _word_forgetting_design(cfg) -> Design:
+    n_gen, v = cfg["num_generations"], cfg["vocabulary"]
+    p0 = _wf_probs(cfg)
+    family, init = cj.categorical(v), cj.categorical_params(p0)
+    points, lost, support, gs = [], [], [], []
+    for m in cfg["sample_size"]:
+        points.append(Point(f"M={m}", {"sample_size": m}, family, init,
+                            {"sample_size": m, "sampler": cfg["sampler"]}))
+        lost.append(_lost_mass_curve(p0, m, n_gen))
+        support.append(_support_curve(p0, m, n_gen))
+        gs.append(_curve(lambda n, m=m: theory.discrete.expected_gini_simpson(
+            p0, m, n), n_gen, theory.discrete.gini_simpson(p0)))
+    if cfg["source"] == "wordfreq":
+        truth = f"top {v:,} '{cfg['language']}' words (wordfreq)"
+    else:
+        truth = f"Zipf s = {cfg['zipf_exponent']:g} over {v:,} ranks"
+    return Design(
+        tuple(points),
+        ("lost_mass", "support_size", "entropy", "gini_simpson", "tail_mass"),
+        title=f"Word forgetting, {truth}",
+        theory={
+            "lost_mass": ("E lost mass ≈ Σ p_i exp(−M p_i (1 − q_{n−1})) (TT-3)",
+                          lost),
+            "support_size": ("E support: exact at n ≤ 1 (WF-9), TT-3 approx. after",
+                             support),
+            "gini_simpson": ("E H_n = H_0 (1 − 1/M)^n (WF-3)", gs),
+        },
+        figures=(
+            {"kind": "metric", "metric": "lost_mass", "name": "lost_mass"},
+            {"kind": "metric", "metric": "support_size", "name": "support_size"},
+            {"kind": "histogram", "metric": "support_size",
+             "generations": _generations(n_gen), "name": "support_size_histogram"},
+            {"kind": "metric", "metric": "entropy", "name": "entropy"},
+        ),
+        log_metrics=("lost_mass", "support_size", "gini_simpson"),
+        metric_labels={
+            "lost_mass": "truth's mass on forgotten words",
+            "support_size": "words with p > 0",
+            "entropy": "entropy (nats)",
+            "gini_simpson": "Gini–Simpson 1 − Σp²",
+            "tail_mass": "model's mass on the truth's rarest 10 %",
+        },
+    )
+
+
+register(Experiment(
+    "word-forgetting",
+    "Categorical chain on a language's top-V word frequencies: rare words are "
+    "forgotten first (SU-1, TT-3)",
+    _WF_FIELDS, _word_forgetting_design, _wf_check,
+    details="Truth: the V most frequent words of --language (wordfreq, `pip install "
+    "'collapse-jax[data]'`), renormalised, or --source zipf for p_k ∝ k^-s. Each "
+    "generation refits the frequencies to M draws (replace). A word is forgotten "
+    "once its probability is 0; the truth's mass on forgotten words follows TT-3 "
+    "(Galton–Watson approximation), E Gini–Simpson WF-3 exactly.",
+))
+register_preset(Preset(
+    "word-forgetting", "word-forgetting",
+    "Forgetting of rare English words: lost mass and support over 150 generations "
+    "at M = 1,000 and 10,000",
+    {"source": "wordfreq", "language": "en", "vocabulary": 2000,
+     "sample_size": [1000, 10000], "num_generations": 150, "num_chains": 64},
+    full={"vocabulary": 10000, "sample_size": [10000, 100000],
+          "num_generations": 500, "num_chains": 512},
+    source="THEORY SU-1, TT-3 (Dohmatob et al., A Tale of Tails), WF-3, WF-9",
+))
+
+
+# ---------------------------------------------------------------- monitor ---
+
+_MON_FIELDS = (
+    Field("points", "strs", ["replace", "adaptive"], "replace: monitored, alarms "
+          "only; adaptive: real data injected while the alarm fires; one point each",
+          choices=("replace", "adaptive")),
+    Field("sample_size", "int", 100, "M draws per generation", minimum=2,
+          maximum=10**7),
+    Field("held_out", "int", 500, "held-out real points per chain (never fitted)",
+          minimum=1, maximum=10**6),
+    Field("level", "float", 0.01, "per-generation false-alarm level",
+          minimum=1e-9, maximum=0.5),
+    Field("statistic", "str", "coverage", "the monitor's test ('auto' is "
+          "'coverage' for a Gaussian; 'tail' is for categoricals only)",
+          choices=tuple(s for s in STATISTICS if s != "tail")),
+    Field("alternative", "str", "two-sided", "'two-sided' (what adaptive needs to "
+          "hold a chain near the truth) or 'collapse' (one-sided)",
+          choices=("two-sided", "collapse")),
+    Field("num_real", "int", 100, "real draws per injected fit (adaptive)",
+          minimum=1, maximum=10**7),
+)
+
+_MON_METRICS = ("mean", "log_var", "w2_sq", "alarm", "monitor_pvalue",
+                "monitor_stat")
+
+
+def _monitor_design(cfg) -> Design:
+    n_gen, m = cfg["num_generations"], cfg["sample_size"]
+    # One monitor for both points: until the first alarm an adaptive chain is, bit
+    # for bit, the replace chain with the same chain id (the monitor and the
+    # injection use key streams of their own).
+    mon = cj.collapse_monitor(cfg["held_out"], level=cfg["level"],
+                              statistic=cfg["statistic"],
+                              alternative=cfg["alternative"])
+    family, init = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
+    nan = np.full(n_gen + 1, np.nan)
+    points, lv, w2 = [], [], []
+    for name in cfg["points"]:
+        regime = (cj.monitored(cj.replace(), mon) if name == "replace"
+                  else cj.adaptive(mon, cfg["num_real"]))
+        points.append(Point(name, {"regime": name}, family, init,
+                            {"sample_size": m, "sampler": "samples",
+                             "regime": regime}))
+        replace = name == "replace"
+        lv.append(_curve(lambda n: theory.gaussian.expected_log_variance(m, n),
+                         n_gen, 0.0) if replace else nan)
+        w2.append(_curve(lambda n: theory.gaussian.expected_w2_sq(m, n), n_gen, 0.0)
+                  if replace else nan)
+    return Design(
+        tuple(points), _MON_METRICS,
+        title=f"Collapse monitor on a Gaussian chain (M = {m}, {cfg['held_out']} "
+        f"held-out points, level {cfg['level']:g}, {cfg['statistic']}, "
+        f"{cfg['alternative']})",
+        theory={"log_var": ("E log σ²_n, replace (GC-3)", lv),
+                "w2_sq": ("E W2²_n, replace (SH-5, exact)", w2)},
+        figures=(
+            {"kind": "metric", "metric": "log_var", "name": "log_var"},
+            {"kind": "fraction", "metric": "alarm", "name": "alarm"},
+            {"kind": "metric", "metric": "w2_sq", "name": "w2_sq"},
+            {"kind": "histogram", "metric": "log_var",
+             "generations": _generations(n_gen), "name": "log_var_histogram"},
+        ),
+        log_metrics=("w2_sq",),
+        metric_labels={"mean": "μ_n", "log_var": "log σ²_n",
+                       "w2_sq": "W2²(truth, model n)", "alarm": "alarm",
+                       "monitor_pvalue": "monitor p-value",
+                       "monitor_stat": "monitor statistic"},
+    )
+
+
+register(Experiment(
+    "monitor",
+    "A collapse monitor inside a Gaussian replace chain, and the adaptive regime "
+    "that injects real data while it alarms",
+    _MON_FIELDS, _monitor_design,
+    details="Truth N(0, 1), refitted to M of its own draws. A monitor compares each "
+    "model with held-out real points (per-generation false-alarm level under "
+    "'model = truth'); 'replace' only records its alarms, 'adaptive' adds num_real "
+    "fresh real draws to the next fit while the alarm fires "
+    "(collapse_jax.monitor). Theory curves (GC-3, SH-5) are the replace chain's.",
+))
+register_preset(Preset(
+    "monitor", "monitor",
+    "Monitored replace vs adaptive Gaussian chains (M = 100, 500 held-out points, "
+    "level 1 %): alarms, variance and W2 to the truth",
+    {"num_generations": 300, "num_chains": 256},
+    full={"num_generations": 1000, "num_chains": 4096},
+    source="collapse_jax.monitor; THEORY GC-3, SH-5",
+))
