@@ -468,8 +468,7 @@ def _decomposition_design(cfg) -> Design:
         }))
     return Design(
         tuple(points), ("l2_to_truth", "w2_mm_sq_to_truth"),
-        title="Three error sources switched on and off (S statistical, "
-        "E expressivity, A approximation)",
+        title="Errors on/off: S statistical, E expressivity, A approximation",
         figures=({"kind": "metric", "metric": "l2_to_truth", "name": "l2_to_truth",
                   "chains_shown": 0},
                  {"kind": "metric", "metric": "w2_mm_sq_to_truth",

@@ -12,7 +12,6 @@ the stand-alone scripts are :mod:`collapse_jax.experiments.word_forgetting` and
 from __future__ import annotations
 
 import functools
-import importlib.util
 
 import numpy as np
 
@@ -70,16 +69,24 @@ _WF_FIELDS = (
 )
 
 
+def _require_wordfreq() -> None:
+    try:
+        import wordfreq  # noqa: F401
+    except ImportError as err:
+        try:
+            fail("run", "--source",
+                 "'zipf' when the wordfreq package is not installed",
+                 "wordfreq",
+                 "Install it with `pip install 'collapse-jax[data]'` (or `pip "
+                 "install wordfreq`), or run the synthetic Zipf truth instead: "
+                 "--source zipf --zipf-exponent 1.0.", error=WordfreqMissing)
+        except WordfreqMissing as missing:
+            raise missing from err
+
+
 @functools.lru_cache(maxsize=16)
 def _word_probs(vocabulary: int, language: str) -> np.ndarray:
     """The truth from wordfreq (read-only; cached: check and build both need it)."""
-    if importlib.util.find_spec("wordfreq") is None:
-        fail("run", "--source",
-             "'zipf' when the wordfreq package is not installed",
-             "wordfreq",
-             "Install it with `pip install 'collapse-jax[data]'` (or `pip install "
-             "wordfreq`), or run the synthetic Zipf truth instead: --source zipf "
-             "--zipf-exponent 1.0.", error=WordfreqMissing)
     try:
         cj.datasets.word_frequencies(1, language)
     except ValueError:
@@ -105,6 +112,7 @@ def _word_probs(vocabulary: int, language: str) -> np.ndarray:
 def _wf_probs(cfg) -> np.ndarray:
     v = cfg["vocabulary"]
     if cfg["source"] == "wordfreq":
+        _require_wordfreq()
         return _word_probs(v, cfg["language"])
     w = np.arange(1, v + 1, dtype=np.float64) ** -cfg["zipf_exponent"]
     return w / w.sum()
@@ -251,9 +259,8 @@ def _monitor_design(cfg) -> Design:
                   if replace else nan)
     return Design(
         tuple(points), _MON_METRICS,
-        title=f"Collapse monitor on a Gaussian chain (M = {m}, {cfg['held_out']} "
-        f"held-out points, level {cfg['level']:g}, {cfg['statistic']}, "
-        f"{cfg['alternative']})",
+        title=f"Monitored Gaussian chain, M = {m} ({cfg['statistic']}, "
+        f"{cfg['alternative']}, level {cfg['level']:g})",
         theory={"log_var": ("E log σ²_n, replace (GC-3)", lv),
                 "w2_sq": ("E W2²_n, replace (SH-5, exact)", w2)},
         figures=(
