@@ -24,7 +24,8 @@ def test_the_two_setup_commands_are_there_and_ci_runs_the_test_command():
                 if line.startswith("python3 -m venv")]
     assert len(commands) == 2
     main_job, tests = commands
-    assert main_job.endswith("collapse-jax verify --quick")
+    assert " && .venv/bin/collapse-jax verify --quick && " in main_job
+    assert main_job.endswith(".venv/bin/collapse-jax reproduce gaussian-drift")
     ci = (ROOT / ".ci" / "run").read_text()
     # .ci/run runs the same steps, adding the exit-status-5 check around pytest.
     for step in tests.split(" && "):
@@ -69,3 +70,22 @@ def test_regimes_sweep_example_runs_and_its_comment_holds(capsys):
     med = np.median(res.metrics["log_var"][:, :, -1, 0], axis=1)
     assert med[0] < -4 and np.all(med[1:] > -1)  # replace collapses, mixing does not
     assert "[" in capsys.readouterr().out
+
+
+def test_command_line_example_loads_and_reruns_from_metadata(tmp_path, monkeypatch):
+    # The README's `collapse-jax run gaussian --sample-size 100,1000 ... -o runs/mine`
+    # at a small size, then its Python block, run as written.
+    from collapse_jax import cli
+
+    monkeypatch.chdir(tmp_path)
+    command = [b for b in _blocks("bash") if "-o runs/mine" in b][0]
+    assert "collapse-jax run gaussian --sample-size 100,1000" in command
+    assert cli.main(["run", "gaussian", "--sample-size", "100,1000", "--num-chains",
+                     "8", "--num-generations", "5", "-o", "runs/mine",
+                     "--no-figures", "--no-progress"]) == 0
+    block = [b for b in _blocks("python") if "cj.load(" in b][0]
+    ns: dict = {}
+    exec(block, ns)  # noqa: S102 - the README's own example
+    assert ns["ds"]["log_var"].sel(sweep="M=100").shape == (8, 6, 1)
+    np.testing.assert_array_equal(ns["again"].dataset["log_var"].values,
+                                  ns["ds"]["log_var"].values)
