@@ -9,7 +9,6 @@ n <= M only (THEORY §12).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import collapse_jax as cj

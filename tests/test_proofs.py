@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from collapse_jax import theory, verify
+from collapse_jax import verify
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROOFS = ROOT / "proofs"

@@ -108,6 +108,7 @@ def test_regime_must_be_a_regime():
 
 
 def test_a_buffer_too_large_for_memory_is_refused_before_running():
-    with pytest.raises(ValueError, match=r"regime state of at most 16 GiB.*first_chain"):
+    with pytest.raises(ValueError,
+                       match=r"regime state of at most 16 GiB.*first_chain"):
         _run(cj.accumulate(), num_chains=200_000, num_generations=1000,
              sample_size=100)

@@ -144,6 +144,28 @@ def test_inverse_cdf_sampler_is_exact_on_support_and_prefix_stable():
     assert c.sum() == 1000 and np.all(c[probs == 0] == 0)
 
 
+def test_inverse_cdf_is_flat_at_zero_probabilities_and_monotone():
+    # Zipf probabilities with random zeros, in float32: the tree sums round each
+    # position differently, so the raw sums step over zeros (a forgotten word would
+    # come back); the cdf the sampler inverts must not.
+    rng = np.random.default_rng(0)
+    raw_steps = 0
+    for _ in range(20):
+        p = np.arange(1, 1001, dtype=np.float64) ** -1.1
+        p[rng.random(1000) < 0.5] = 0.0
+        p = jnp.asarray(p / p.sum(), jnp.float32)
+        sums = np.asarray(cat_mod._cumsum(p))
+        cdf = np.asarray(cat_mod._sampling_cdf(p))
+        zero = np.asarray(p)[1:] == 0
+        raw_steps += int(np.sum(sums[1:][zero] != sums[:-1][zero]))
+        np.testing.assert_array_equal(cdf[1:][zero], cdf[:-1][zero])
+        assert np.all(np.diff(cdf) >= 0)
+        assert cdf[np.asarray(p) > 0][0] > 0
+        np.testing.assert_allclose(cdf, np.cumsum(np.asarray(p, np.float64)),
+                                   atol=1e-6)
+    assert raw_steps > 0  # the case the running maximum exists for
+
+
 def test_cumsum_matches_numpy():
     x = np.random.default_rng(0).random(1000).astype(np.float32)
     np.testing.assert_allclose(

@@ -495,3 +495,7 @@ register_preset(Preset(
     full={"num_generations": 1000, "num_chains": 1024},
     source="Shumailov et al. (Nature 2024) §3; THEORY SH-1",
 ))
+
+
+# The word-forgetting and monitor experiments (registered on import).
+from collapse_jax.experiments import catalog_more  # noqa: E402, F401

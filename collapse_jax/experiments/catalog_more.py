@@ -72,16 +72,16 @@ _WF_FIELDS = (
 def _require_wordfreq() -> None:
     try:
         import wordfreq  # noqa: F401
-    except ImportError as err:
-        try:
-            fail("run", "--source",
-                 "'zipf' when the wordfreq package is not installed",
-                 "wordfreq",
-                 "Install it with `pip install 'collapse-jax[data]'` (or `pip "
-                 "install wordfreq`), or run the synthetic Zipf truth instead: "
-                 "--source zipf --zipf-exponent 1.0.", error=WordfreqMissing)
-        except WordfreqMissing as missing:
-            raise missing from err
+    except ImportError:
+        missing = True
+    else:
+        missing = False
+    if missing:
+        fail("run", "--source", "'zipf' when the wordfreq package is not installed",
+             "wordfreq",
+             "Install it with `pip install 'collapse-jax[data]'` (or `pip install "
+             "wordfreq`), or run the synthetic Zipf truth instead: --source zipf "
+             "--zipf-exponent 1.0.", error=WordfreqMissing)
 
 
 @functools.lru_cache(maxsize=16)

@@ -359,15 +359,28 @@ def _cumsum(x: jax.Array) -> jax.Array:
     return x
 
 
+def _sampling_cdf(probs: jax.Array) -> jax.Array:
+    """The cdf :func:`_inverse_cdf_draws` inverts: monotone, flat at zeros.
+
+    The running maximum of the tree sums taken at positive probabilities only.
+    """
+    sums = _cumsum(probs)
+    return jax.lax.cummax(jnp.where(probs > 0, sums, jnp.zeros_like(sums)), axis=0)
+
+
 def _inverse_cdf_draws(key: jax.Array, probs: jax.Array, n: int) -> jax.Array:
     """``n`` exact categorical draws by inverse CDF, ``(n,) int32``.
 
     Category ``j`` is drawn iff ``cdf[j-1] <= u < cdf[j]`` with ``u`` uniform on
-    ``[0, cdf[K-1])``: a category of probability 0 has ``cdf[j] == cdf[j-1]`` exactly
-    and is never drawn. ``u`` rounding up to the total is mapped to the last category
-    of positive probability. Uniforms are prefix-stable in ``n``.
+    ``[0, cdf[K-1])``. The tree sum rounds each position by its own association, so
+    its raw output need not be flat over zero probabilities, nor monotone; the cdf
+    used is the running maximum of the tree sums at positive probabilities, which
+    is monotone, and exactly flat where ``probs[j] == 0``: such a category is never
+    drawn (a forgotten word stays forgotten). The maximum is exact, so the bits do
+    not depend on the batch. ``u`` rounding up to the total is mapped to the last
+    category of positive probability. Uniforms are prefix-stable in ``n``.
     """
-    cdf = _cumsum(probs)
+    cdf = _sampling_cdf(probs)
     total = cdf[-1]
     u = jax.random.uniform(key, (n,), probs.dtype) * total
     idx = jnp.searchsorted(cdf, u, side="right", method="scan").astype(jnp.int32)
