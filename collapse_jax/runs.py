@@ -52,6 +52,7 @@ __all__ = [
     "reproduce",
     "plot_run",
     "DEFAULT_CHECKPOINT_INTERVAL",
+    "check_design",
 ]
 
 #: Version of the run-directory layout (run.json, checkpoint.npz).
@@ -386,6 +387,47 @@ def _check_run_options(fn, seed, chunk_size, checkpoint_interval, summary, progr
     return q
 
 
+_OPTION_KEYS = ("sample_size", "regime", "sampler", "init_family", "sampling",
+                "curation")
+
+
+def check_design(design: core.Design, config: Mapping[str, Any]) -> None:
+    """Refuse a malformed Design before anything runs (for experiment authors).
+
+    Checks: at least one point, distinct labels, the same coordinate names at every
+    point, known run options, one theory curve of ``num_generations + 1`` values
+    per point for recorded metrics.
+    """
+    name = "Experiment.build"
+    if not isinstance(design, core.Design) or not design.points:
+        fail(name, "design", "a Design with at least one Point", design,
+             "Return core.Design(points=(Point(...), ...), ...).", error=TypeError)
+    labels = [p.label for p in design.points]
+    if len(set(labels)) != len(labels):
+        fail(name, "points", "distinct labels", labels, "Name each point uniquely.")
+    keys = {tuple(p.coords) for p in design.points}
+    if len(keys) != 1:
+        fail(name, "points", "the same coordinate names at every point",
+             sorted(keys), "Give every point the same coords keys.")
+    for p in design.points:
+        unknown = sorted(set(p.options) - set(_OPTION_KEYS))
+        if unknown:
+            fail(name, f"points[{p.label!r}].options",
+                 f"keys from {_OPTION_KEYS}", unknown,
+                 "Other run_chains arguments come from the run itself.")
+    n = config["num_generations"] + 1
+    for m, (_, curves) in design.theory.items():
+        if m not in design.metrics:
+            fail(name, "theory", f"curves of recorded metrics {design.metrics}", m,
+                 "Record the metric, or drop its curve.")
+        if len(curves) != len(design.points) or any(
+            np.shape(c) != (n,) for c in curves
+        ):
+            fail(name, f"theory[{m!r}]",
+                 f"{len(design.points)} curves of {n} values (one per point)",
+                 [np.shape(c) for c in curves], "Use NaN where there is no theory.")
+
+
 def _run_options(point, design, cfg):
     opts = {
         "sample_size": None,
@@ -395,9 +437,6 @@ def _run_options(point, design, cfg):
         "sampling": None,
         "curation": None,
     }
-    unknown = set(point.options) - set(opts)
-    if unknown:
-        raise ValueError(f"point {point.label!r}: unknown run options {unknown}")
     opts.update(point.options)
     return opts
 
@@ -561,6 +600,7 @@ def run_experiment(
                            progress)
     devices = _chain._check_devices(fn, devices)
     design = exp.build(config)
+    check_design(design, config)
     if out is None:
         out = pathlib.Path("runs") / (preset or experiment)
     directory = _prepare_directory(fn, out, overwrite)
@@ -648,6 +688,7 @@ def resume(
     exp = core.get_experiment(request["experiment"], fn)
     config = core.resolve_config(exp, overrides=request["config"], where=fn)
     design = exp.build(config)
+    check_design(design, config)
     ck = _read_checkpoint(fn, directory, request)
     existing = None
     if results.exists():

@@ -352,3 +352,21 @@ def test_presets_reproduce_the_literatures_figures():
     assert drift["num_generations"] == 1000
     assert core.resolve_config("gaussian", preset="gaussian-drift", scale="full")[
         "num_chains"] > drift["num_chains"]
+
+
+def test_a_malformed_design_is_refused_before_anything_runs(tmp_path):
+    exp = core.get_experiment("gaussian")
+    good = exp.build(core.resolve_config("gaussian", overrides=TINY))
+    cfg = core.resolve_config("gaussian", overrides=TINY)
+    import dataclasses
+
+    bad_curve = dataclasses.replace(good, theory={"log_var": ("x", [np.zeros(3)])})
+    with pytest.raises(ValueError, match="theory"):
+        runs.check_design(bad_curve, cfg)
+    point = dataclasses.replace(good.points[0], options={"key": 1})
+    with pytest.raises(ValueError, match="options"):
+        runs.check_design(dataclasses.replace(good, points=(point,)), cfg)
+    twice = dataclasses.replace(good, points=good.points * 2)
+    with pytest.raises(ValueError, match="distinct labels"):
+        runs.check_design(twice, cfg)
+    runs.check_design(good, cfg)
