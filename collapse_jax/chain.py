@@ -857,53 +857,28 @@ class _Plan:
             params = jax.tree.map(head, params) if config.record_params else None
             return mets, params, head(status)
 
-        if self.cross and done == 0:  # generation 1 from the truth's family
-            state, (mets, params, status) = _in_blocks(
+        def advance(state, compiled, *extra):
+            """``compiled`` (_run_first or _run_chunk) over every block of chains."""
+            args = (self.family, self.source, self.static_regime, config)
+            rest = (self.truth, self.reference, self.truth_view, self.sched)
+            return _in_blocks(
                 self.block,
                 config,
                 state,
                 self.ckeys,
                 self.hyper,
-                lambda st, ck, hy: _run_first(
-                    self.family,
-                    self.source,
-                    self.static_regime,
-                    config,
-                    st,
-                    ck,
-                    self.truth,
-                    self.reference,
-                    self.truth_view,
-                    self.sched,
-                    hy,
-                ),
+                lambda st, ck, hy: compiled(*args, st, ck, *rest, hy, *extra),
             )
+
+        if self.cross and done == 0:  # generation 1 from the truth's family
+            state, (mets, params, status) = advance(state, _run_first)
             add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
             done = 1
             yield done, state, cut(add_axis(mets), add_axis(params), status[:, None], 1)
         while done < config.num_generations:
             valid = min(config.chunk_size, config.num_generations - done)
-            stop = jnp.int32(done + valid)
-            state, (mets, params, status) = _in_blocks(
-                self.block,
-                config,
-                state,
-                self.ckeys,
-                self.hyper,
-                lambda st, ck, hy, stop=stop: _run_chunk(
-                    self.family,
-                    self.source,
-                    self.static_regime,
-                    config,
-                    st,
-                    ck,
-                    self.truth,
-                    self.reference,
-                    self.truth_view,
-                    self.sched,
-                    hy,
-                    stop,
-                ),
+            state, (mets, params, status) = advance(
+                state, _run_chunk, jnp.int32(done + valid)
             )
             done += valid
             yield done, state, cut(mets, params, status, valid)

@@ -29,7 +29,6 @@ import os
 import pathlib
 import platform
 import subprocess
-import tempfile
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from collapse_jax.checks import fail
+from collapse_jax.io_utils import atomic_target
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -175,17 +175,8 @@ def save(ds, path: str | os.PathLike) -> str:
             str(path),
             "Create the directory or pick another one.",
         )
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nc", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_target(path, suffix=".nc") as tmp:
         ds.to_netcdf(tmp, engine=_ENGINE)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return str(path)
 
 

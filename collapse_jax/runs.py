@@ -42,6 +42,7 @@ from collapse_jax import keys as cjk
 from collapse_jax._version import __version__
 from collapse_jax.checks import fail
 from collapse_jax.experiments import core
+from collapse_jax.io_utils import atomic_write_bytes
 from collapse_jax.status import ChainFailure, failure_report
 
 __all__ = [
@@ -124,20 +125,6 @@ def _prepare_directory(fn: str, out, overwrite: bool) -> pathlib.Path:
     return path
 
 
-def _atomic_bytes(path: pathlib.Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _fingerprint(request: Mapping[str, Any]) -> str:
     keep = {k: request[k] for k in ("experiment", "config", "seed", "summary")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
@@ -162,7 +149,7 @@ def _save_checkpoint(directory, request, point: int, done: int, state) -> None:
     }
     buf = _stdio.BytesIO()
     np.savez(buf, meta=np.asarray(json.dumps(meta)), **arrays)
-    _atomic_bytes(directory / CHECKPOINT_FILE, buf.getvalue())
+    atomic_write_bytes(directory / CHECKPOINT_FILE, buf.getvalue())
 
 
 def _read_checkpoint(fn, directory, request):
@@ -620,7 +607,7 @@ def run_experiment(
         "created": cio.now(),
         "provenance": cio.provenance(),
     }
-    _atomic_bytes(directory / RUN_FILE,
+    atomic_write_bytes(directory / RUN_FILE,
                   json.dumps(request, indent=2, sort_keys=True).encode())
     return _execute_run(fn, directory, request, design, devices=devices,
                         progress=progress, figures=figures)
