@@ -101,3 +101,79 @@ def test_info_prints_versions(capsys):
     out = capsys.readouterr().out
     assert "collapse_jax" in out and "jax" in out and "x64" in out
     assert "git revision" in out and "device" in out
+
+
+# ------------------------------------------------------------ run, reproduce, ... ---
+
+SMALL = ["--num-chains", "8", "--num-generations", "5", "--no-progress"]
+
+
+def test_run_then_plot_then_resume_a_finished_run(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli.main(["run", "categorical", "--preset", "discrete-absorption",
+                     "--sample-size=5,10", *SMALL, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert str(out / "results.nc") in text and "figure" in text
+    from collapse_jax import io
+
+    ds = io.load(out)
+    assert list(ds["sweep"].values) == ["M=5", "M=10"]
+    assert ds.attrs["preset"] == "discrete-absorption"
+    assert cli.main(["plot", str(out), "-o", str(tmp_path / "figs")]) == 0
+    pngs = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
+    assert pngs == sorted(p.name for p in (out / "figures").glob("*.png")) != []
+    assert cli.main(["resume", str(out), "--no-progress", "--no-figures"]) == 0
+
+
+def test_run_help_after_an_experiment_lists_its_fields(capsys):
+    assert cli.main(["run", "gaussian", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--sample-size", "--growth", "--num-chains", "gaussian-drift"):
+        assert option in out
+
+
+def test_decompose_prints_the_additive_effects(tmp_path, capsys):
+    assert cli.main(["decompose", "--combos", "none,S", "--sample-size", "20",
+                     *SMALL, "-o", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert "l2_to_truth at generation 5" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+            if line.split() and line.split()[0] in ("none", "S")}
+    assert float(rows["none"][0]) == 0.0  # well-specified, exact: no error
+    assert float(rows["S"][0]) > 0 and float(rows["S"][1]) == float(rows["S"][0])
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "gausian"], ["experiment", "Did you mean 'gaussian'"]),
+    (["run", "gaussian", "--preset", "gmm"], ["preset", "belongs to 'gmm'"]),
+    (["run", "gaussian", "--bogus", "3"], ["--bogus", "collapse-jax list gaussian"]),
+    (["run", "gaussian", "--num-chains", "x"], ["--num-chains", "an int", "'x'"]),
+    (["run", "gaussian", "--num-chains", "0"], ["--num-chains", "[1,"]),
+    (["run", "gaussian", "--num-chains"], ["--num-chains", "expected a value"]),
+    (["run", "gaussian", "--estimator", "mel"], ["Did you mean 'mle'"]),
+    (["run", "gaussian", "stray"], ["'stray'", "--FIELD VALUE"]),
+    (["run", "gaussian", "--summary", "a,b"], ["--summary"]),
+    (["reproduce", "nope"], ["preset", "gaussian-drift"]),
+    (["list", "nope"], ["experiment", "gaussian"]),
+    (["plot", "/no/such/run"], ["does not exist"]),
+])
+def test_bad_input_exits_2_with_a_clear_message(argv, words, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_bad_output_directory_and_resume_targets(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["run", "gaussian", *SMALL, "-o", str(blocker / "r")]) == 2
+    assert "writable" in capsys.readouterr().err
+    assert cli.main(["resume", str(tmp_path)]) == 2
+    assert "run.json" in capsys.readouterr().err
+
+
+def test_usage_errors_of_the_command_line_library_exit_2(capsys):
+    assert cli.main(["run"]) == 2  # missing EXPERIMENT
+    assert cli.main(["no-such-command"]) == 2
+    assert cli.main(["run", "gaussian", "--seed", "-3"]) == 2
