@@ -14,8 +14,11 @@ from collapse_jax import cli, verify
 JSON_KEYS = {"id", "claim", "theory", "simulated", "z", "passed"}
 
 
+@pytest.mark.slow
 def test_verify_quick_passes_and_writes_the_json_schema(tmp_path, capsys):
     # The done criterion: `verify --quick` lists >= 15 claims, all passing.
+    # About two minutes: each claim is also tested in its own module, so the whole
+    # quick set runs with -m slow (and is the README's main job).
     out = tmp_path / "verify.json"
     status = cli.main(["verify", "--quick", "--json", str(out)])
     text = capsys.readouterr().out
@@ -32,6 +35,20 @@ def test_verify_quick_passes_and_writes_the_json_schema(tmp_path, capsys):
         assert r["z"] is None or isinstance(r["z"], float)
         assert r["id"] in text
     assert f"{len(rows)}/{len(rows)} claims passed" in text
+
+
+def test_verify_rows_of_each_kind_pass_and_write_the_json_schema(tmp_path, capsys):
+    # Exact, statistical and deterministic rows from the quick set, through the CLI.
+    ids = ["WF-4", "WF-9", "GC-3", "LR-0", "TT-1"]
+    out = tmp_path / "verify.json"
+    status = cli.main(["verify", "--quick", "--only", *ids, "--json", str(out)])
+    text = capsys.readouterr().out
+    rows = json.loads(out.read_text())
+    assert status == 0, text
+    assert [r["id"] for r in rows] == ids
+    assert all(JSON_KEYS <= set(r) and r["passed"] is True for r in rows)
+    assert rows[2]["z"] is not None and rows[3]["z"] is None  # statistical, exact
+    assert f"{len(ids)}/{len(ids)} claims passed" in text
 
 
 def test_verify_exit_status_is_nonzero_when_a_claim_fails(monkeypatch, capsys):
