@@ -15,7 +15,10 @@ Coordinates: ``sweep`` (labels such as ``"M=100"``), ``chain`` (global chain ids
 ``generation`` (0 is the truth), and the swept settings along ``sweep`` (their names
 in the attribute ``sweep_fields``). Attributes carry the experiment, its full
 configuration (JSON), the seed, the key scheme, package versions, device, git
-revision, dtype and how far the run got (``complete``, ``generations_done``).
+revision, dtype and how far the run got: ``complete`` (0 or 1) and
+``generations_done``, a JSON list with, per sweep point, the number of generations
+recorded, the truth included (``num_generations + 1`` when the point is done, 0
+when it has not started; later entries of a partial file hold fill values).
 
 Files are written atomically (temporary file, fsync, rename): an interrupted write
 leaves the previous file whole.
