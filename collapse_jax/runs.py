@@ -576,7 +576,7 @@ def run_experiment(
       ...     out=tempfile.mkdtemp(), figures=False)
       >>> run.dataset["log_var"].dims
       ('sweep', 'chain', 'generation', 'log_var_dim0')
-      >>> list(run.dataset["sweep"].values)
+      >>> run.dataset["sweep"].values.tolist()
       ['M=10', 'M=100']
     """
     fn = "run_experiment"
