@@ -82,10 +82,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Fail the run if it made more statistical assertions than the budget assumes."""
+    """Fail the run if it made more statistical assertions than the budget assumes.
+
+    Under pytest-xdist each worker reports its count to the controller
+    (``workeroutput``), which checks the sum.
+    """
     from tests.helpers import ASSERTION_COUNT, NUM_STATISTICAL_ASSERTIONS
 
-    count = ASSERTION_COUNT[0]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: report, the controller checks
+        workeroutput["statistical_assertions"] = ASSERTION_COUNT[0]
+        return
+    count = ASSERTION_COUNT[0] + _WORKER_COUNTS[0]
     if count > NUM_STATISTICAL_ASSERTIONS:
         print(f"\n[collapse_jax] {count} statistical assertions exceed the budget of "
               f"{NUM_STATISTICAL_ASSERTIONS} (tests/helpers.py): re-derive K.")
@@ -93,3 +101,17 @@ def pytest_sessionfinish(session, exitstatus):
     elif count:
         print(f"\n[collapse_jax] {count} statistical assertions "
               f"(budget {NUM_STATISTICAL_ASSERTIONS}, K from tests/helpers.py)")
+
+
+_WORKER_COUNTS = [0]
+
+
+try:  # the hook exists only with pytest-xdist (an unknown hook is an error)
+    import xdist  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+else:
+
+    def pytest_testnodedown(node, error):
+        """xdist controller: add up the workers' statistical assertions."""
+        _WORKER_COUNTS[0] += int(node.workeroutput.get("statistical_assertions", 0))

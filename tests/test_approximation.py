@@ -288,7 +288,8 @@ def test_few_warm_steps_collapse_slower_than_the_exact_fit(seed):
 
 
 @pytest.mark.parametrize(
-    "sampler,optimizer", [("samples", "adam"), ("sufficient", "sgd")]
+    "sampler,optimizer",
+    [("samples", "adam"), pytest.param("sufficient", "sgd", marks=pytest.mark.slow)],
 )
 def test_a_chain_does_not_depend_on_its_neighbours_or_chunks(sampler, optimizer):
     fam = approximate(

@@ -175,7 +175,9 @@ def test_cumsum_matches_numpy():
     )
 
 
-@pytest.mark.parametrize("sampler", ["samples", "sufficient"])
+@pytest.mark.parametrize(
+    "sampler", ["samples", pytest.param("sufficient", marks=pytest.mark.slow)]
+)
 def test_large_k_chain_is_batch_invariant(sampler):
     p = tt.zipf_probs(cat_mod.LARGE_K, 1.5)
     kw = dict(key=4, num_generations=4, sample_size=500, sampler=sampler)
