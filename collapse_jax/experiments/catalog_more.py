@@ -259,7 +259,7 @@ def _monitor_design(cfg) -> Design:
                   if replace else nan)
     return Design(
         tuple(points), _MON_METRICS,
-        title=f"Monitored Gaussian chain, M = {m} ({cfg['statistic']}, "
+        title=f"Monitored chain, M = {m} ({cfg['statistic']}, "
         f"{cfg['alternative']}, level {cfg['level']:g})",
         theory={"log_var": ("E log σ²_n, replace (GC-3)", lv),
                 "w2_sq": ("E W2²_n, replace (SH-5, exact)", w2)},
