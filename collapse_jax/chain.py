@@ -1124,7 +1124,7 @@ def _prepare(
 
 
 def _check_devices(fn, devices):
-    """None, or a non-empty sequence of distinct devices of one platform."""
+    """None, or a tuple of distinct devices (an int ``k``: the first ``k``)."""
     if devices is None:
         return None
     if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):

@@ -194,21 +194,33 @@ def run_command(
     from collapse_jax import runs
     from collapse_jax.experiments import core
 
-    try:
+    directory = out or runs.default_run_dir(preset or experiment)
+
+    def call():
         exp = core.get_experiment(experiment, "run")
-        fields = _field_args(exp, list(ctx.args))
-        result = runs.run_experiment(
-            experiment, preset=preset, scale=scale, overrides=fields, seed=seed,
-            out=out, devices=devices, chunk_size=chunk_size,
+        return runs.run_experiment(
+            experiment, preset=preset, scale=scale,
+            overrides=_field_args(exp, list(ctx.args)), seed=seed, out=directory,
+            devices=devices, chunk_size=chunk_size,
             checkpoint_interval=checkpoint_every, summary=_quantiles(summary),
             progress=progress, figures=figures, overwrite=overwrite,
         )
+
+    result, status = _guarded("run", directory, call)
+    if result is not None:
+        _report(result, "run")
+    return status
+
+
+def _guarded(command: str, directory, call):
+    """``(call(), 0)``; bad input: ``(None, 2)`` with one line on stderr; Ctrl-C:
+    ``(None, 130)`` with the hint to resume ``directory``."""
+    try:
+        return call(), 0
     except (ValueError, TypeError, FileNotFoundError) as err:
-        return _fail("run", err)
+        return None, _fail(command, err)
     except KeyboardInterrupt:
-        return _interrupted(out or pathlib.Path("runs") / (preset or experiment))
-    _report(result, "run")
-    return 0
+        return None, _interrupted(directory)
 
 
 def _interrupted(directory) -> int:
@@ -240,16 +252,13 @@ def reproduce_command(
     _enable_x64(x64)
     from collapse_jax import runs
 
-    try:
-        result = runs.reproduce(figure, scale=scale, seed=seed, out=out,
-                                devices=devices, progress=progress,
-                                overwrite=overwrite, summary=_quantiles(summary))
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        return _fail("reproduce", err)
-    except KeyboardInterrupt:
-        return _interrupted(out or pathlib.Path("runs") / figure)
-    _report(result, "reproduce")
-    return 0
+    directory = out or runs.default_run_dir(figure)
+    result, status = _guarded("reproduce", directory, lambda: runs.reproduce(
+        figure, scale=scale, seed=seed, out=directory, devices=devices,
+        progress=progress, overwrite=overwrite, summary=_quantiles(summary)))
+    if result is not None:
+        _report(result, "reproduce")
+    return status
 
 
 @app.command(
@@ -274,13 +283,10 @@ def resume_command(
         _enable_x64(request.get("config", {}).get("dtype") == "float64")
     except (OSError, ValueError, AttributeError):
         pass  # resume() explains what is wrong with the directory
-    try:
-        result = runs.resume(run_dir, devices=devices, progress=progress,
-                             figures=figures)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        return _fail("resume", err)
-    except KeyboardInterrupt:
-        return _interrupted(run_dir)
+    result, status = _guarded("resume", run_dir, lambda: runs.resume(
+        run_dir, devices=devices, progress=progress, figures=figures))
+    if result is None:
+        return status
     if result.resumed_from is not None:
         p, g = result.resumed_from
         print(f"collapse-jax resume: went on from sweep point {p}, generation {g}")
@@ -481,7 +487,9 @@ def decompose_command(
     from collapse_jax import runs
     from collapse_jax.experiments import core
 
-    try:
+    directory = out or runs.default_run_dir("decomposition")
+
+    def call():
         exp = core.get_experiment("decomposition", "decompose")
         fields = _field_args(exp, list(ctx.args))
         if metric not in ("l2_to_truth", "w2_mm_sq_to_truth"):
@@ -489,18 +497,16 @@ def decompose_command(
                 f"argument '--metric': expected l2_to_truth or w2_mm_sq_to_truth, "
                 f"got {metric!r}. Pick one of them."
             )
-        result = runs.run_experiment(
-            "decomposition", overrides=fields, seed=seed,
-            out=out or pathlib.Path("runs") / "decomposition", devices=devices,
-            progress=progress, overwrite=overwrite,
+        return runs.run_experiment(
+            "decomposition", overrides=fields, seed=seed, out=directory,
+            devices=devices, progress=progress, overwrite=overwrite,
         )
-    except (ValueError, TypeError) as err:
-        return _fail("decompose", err)
-    except KeyboardInterrupt:
-        return _interrupted(out or pathlib.Path("runs") / "decomposition")
-    print(effects_table(result.dataset, metric))
-    _report(result, "decompose")
-    return 0
+
+    result, status = _guarded("decompose", directory, call)
+    if result is not None:
+        print(effects_table(result.dataset, metric))
+        _report(result, "decompose")
+    return status
 
 
 def effects_table(ds, metric: str) -> str:

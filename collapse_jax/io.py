@@ -298,16 +298,9 @@ def summarize(ds, quantiles: Sequence[float] = DEFAULT_QUANTILES):
         )
     q = check_quantiles("summarize", quantiles)
     ok = ds["status"].values == 0
-    out = {}
-    for name in metric_names(ds):
-        out.update(summary_arrays(name, ds[name].values, ok, q))
     data_vars = {}
-    for name, (arr, rest) in out.items():
-        dims = ("sweep", "quantile", "generation") if "__" not in name else (
-            "sweep",
-            "generation",
-        )
-        data_vars[name] = (dims + tuple(ds[rest].dims[3:]), arr)
+    for name in metric_names(ds):
+        data_vars.update(summary_arrays(name, ds[name].values, ok, q))
     data_vars["failed"] = (("sweep", "generation"), (~ok).sum(axis=1).astype(np.int32))
     for name in ds.data_vars:
         if name.startswith("theory__"):
@@ -319,13 +312,15 @@ def summarize(ds, quantiles: Sequence[float] = DEFAULT_QUANTILES):
 
 
 def metric_names(ds) -> list[str]:
-    """The metric variables of a results Dataset (not status, theory or params)."""
-    skip = ("status", "failed")
-    return [
-        str(n)
-        for n in ds.data_vars
-        if n not in skip and "__" not in str(n)
-    ]
+    """The metrics of a results Dataset: its variables other than ``status``,
+    ``failed``, ``theory__*``, ``params__*`` and ``*__mean``; in a summary also the
+    bool metrics, which it keeps only as their share ``<metric>__mean``."""
+    names = [str(n) for n in ds.data_vars
+             if n not in ("status", "failed") and "__" not in str(n)]
+    if ds.attrs.get("kind") == "summary":
+        names += [str(n)[: -len("__mean")] for n in ds.data_vars
+                  if str(n).endswith("__mean") and str(n)[: -len("__mean")] not in ds]
+    return names
 
 
 def check_quantiles(fn: str, quantiles) -> tuple[float, ...]:
@@ -346,19 +341,26 @@ def check_quantiles(fn: str, quantiles) -> tuple[float, ...]:
 
 
 def summary_arrays(name, values, ok, quantiles):
-    """``{var: (array, source)}``: quantiles and mean of one metric over ok chains.
+    """``{var: (dims, array)}``: quantiles and mean of one metric over ok chains.
 
     ``values`` has axes ``(sweep, chain, generation, ...)`` and ``ok`` the first
-    three; failed chains are left out of the statistics.
+    three; failed chains are left out of the statistics. The variables are
+    ``name`` ``(sweep, quantile, generation, ...)`` and ``name__mean`` ``(sweep,
+    generation, ...)``, the metric's own axes named ``name_dim0``, ...
     """
+    own = tuple(f"{name}_dim{i}" for i in range(np.ndim(values) - 3))
     values = np.asarray(values)
     mask = ok.reshape(ok.shape + (1,) * (values.ndim - 3))
     if values.dtype == bool:
         frac = np.where(mask, values, 0).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
-        return {f"{name}__mean": (frac.astype(np.float64), name)}
+        return {f"{name}__mean": (("sweep", "generation") + own,
+                                  frac.astype(np.float64))}
     x = np.where(mask, values.astype(np.float64), np.nan)
     with warnings.catch_warnings():  # all chains failed: NaN, on purpose
         warnings.simplefilter("ignore", RuntimeWarning)
         qs = np.nanquantile(x, quantiles, axis=1)
         mean = np.nanmean(x, axis=1)
-    return {name: (np.moveaxis(qs, 0, 1), name), f"{name}__mean": (mean, name)}
+    return {
+        name: (("sweep", "quantile", "generation") + own, np.moveaxis(qs, 0, 1)),
+        f"{name}__mean": (("sweep", "generation") + own, mean),
+    }

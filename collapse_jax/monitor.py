@@ -104,6 +104,7 @@ __all__ = [
     "collapse_monitor",
     "monitored",
     "adaptive",
+    "first_generation",
 ]
 
 STATISTICS = ("auto", "rank", "coverage", "tail")
@@ -945,3 +946,21 @@ def adaptive(
         observed=observed,
         cpu_batch_limit=_batch_limit(monitor, base),
     )
+
+
+# --------------------------------------------------------------------- reading ---
+
+
+def first_generation(flags) -> np.ndarray:
+    """Per chain, the first generation where ``flags`` is True (``T + 1``: never).
+
+    ``flags`` is ``(num_chains, T + 1)`` bool, e.g. a run's ``alarm`` record or
+    ``log_var <= log(1/2)``.
+
+    Examples:
+      >>> from collapse_jax.monitor import first_generation
+      >>> first_generation([[False, True, True], [False, False, False]]).tolist()
+      [1, 3]
+    """
+    flags = np.asarray(flags, bool)
+    return np.where(flags.any(1), flags.argmax(1), flags.shape[1])

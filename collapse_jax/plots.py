@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from collapse_jax.checks import described, fail
+from collapse_jax.io import metric_names
 
 __all__ = [
     "plot_metric",
@@ -109,25 +110,6 @@ def _members(kind: str) -> str:
     return "chain" if kind == "chains" else "quantile"
 
 
-def _metric_names(ds, kind: str) -> list[str]:
-    """The metrics of ``ds``: data variables with dims (sweep, chain|quantile,
-    generation, ...) other than status, params__*, theory__* and *__mean; in a
-    summary also the bool metrics, stored only as their share ``<metric>__mean``."""
-    lead = {"sweep", _members(kind), "generation"}
-    names = [
-        str(name)
-        for name, var in ds.data_vars.items()
-        if lead <= set(var.dims)
-        and name != "status"
-        and not str(name).startswith(("params__", "theory__"))
-        and not str(name).endswith("__mean")
-    ]
-    if kind == "summary":
-        shares = [str(n)[: -len("__mean")] for n in ds.data_vars]
-        names += [n for n in shares if n + "__mean" in ds and n not in ds]
-    return names
-
-
 def _trailing(ds, metric: str) -> tuple:
     """The metric's own dims (after sweep, chain|quantile, generation)."""
     if metric in ds:
@@ -136,7 +118,7 @@ def _trailing(ds, metric: str) -> tuple:
 
 
 def _check_metric(fn: str, ds, kind: str, metric: Any) -> str:
-    names = _metric_names(ds, kind)
+    names = metric_names(ds)
     if not isinstance(metric, str):
         fail(
             fn,
@@ -273,11 +255,9 @@ def _generations_done(ds) -> np.ndarray:
     truth).
 
     A complete file (``attrs["complete"] == 1``, or no ``generations_done``) has
-    every generation. A partial one has ``generations_done[p]`` records per point:
-    generations ``0 .. generations_done[p] - 1`` (``collapse_jax.runs`` counts the
-    truth as a record), and fill values (NaN, or 0 for ints and bools) after them.
-    Read as a count, a value that means "last generation" hides at most one real
-    generation of a partial file, and never draws a fill value.
+    every generation. A partial one has ``generations_done[p]`` records per point,
+    the truth included (collapse_jax.io): generations ``0 .. generations_done[p] -
+    1``, and fill values (NaN, or 0 for ints and bools) after them.
     """
     gens = _generations(ds)
     num_points = ds.sizes["sweep"]
@@ -985,7 +965,7 @@ def plot_snapshots(
 
 def _snapshot_drawer(ds, kind: str):
     """The snapshot drawer for the model that ``ds`` holds, or None."""
-    metrics = set(_metric_names(ds, kind))
+    metrics = set(metric_names(ds))
     if all(name in ds for name in _GMM_PARAMS):
         return _snapshot_gmm
     if {"mean", "log_var"} <= metrics:

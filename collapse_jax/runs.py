@@ -95,6 +95,11 @@ class Run:
 # ------------------------------------------------------------------ directories ---
 
 
+def default_run_dir(name: str) -> pathlib.Path:
+    """Where a run of a preset or experiment goes without ``out``: ``runs/<name>``."""
+    return pathlib.Path("runs") / name
+
+
 def _prepare_directory(fn: str, out, overwrite: bool) -> pathlib.Path:
     if not isinstance(out, str | os.PathLike):
         fail(fn, "out", "a directory path", type(out).__name__,
@@ -105,9 +110,6 @@ def _prepare_directory(fn: str, out, overwrite: bool) -> pathlib.Path:
     except OSError as err:
         fail(fn, "out", "a directory that can be created and written",
              str(path), f"Pick a writable location ({err.strerror}).")
-    if not os.access(path, os.W_OK | os.X_OK):
-        fail(fn, "out", "a writable directory", str(path),
-             "Pick a directory you can write to (check its permissions).")
     if (path / RUN_FILE).exists() and not overwrite:
         fail(fn, "out", "a directory that holds no run yet", str(path),
              f"Resume it with `collapse-jax resume {path}`, pass --overwrite to "
@@ -115,7 +117,7 @@ def _prepare_directory(fn: str, out, overwrite: bool) -> pathlib.Path:
     if overwrite:
         for name in (CHECKPOINT_FILE, RESULTS_FILE, RUN_FILE):
             (path / name).unlink(missing_ok=True)
-    try:  # a real write: permissions can lie (e.g. read-only file systems)
+    try:  # a real write, not os.access: root and read-only mounts make it lie
         fd, tmp = tempfile.mkstemp(prefix=".probe-", dir=path)
         os.close(fd)
         os.unlink(tmp)
@@ -202,7 +204,6 @@ class _Records:
         self.dims: dict[str, tuple[str, ...]] = {}
         self.done = [0] * self.P  # generations with records, per point
         self.chain_ids = np.arange(self.C, dtype=np.int32)
-        self.started = False
 
     def _alloc(self, name, dims, trailing, dtype):
         if dims[1] == "generation":
@@ -245,15 +246,13 @@ class _Records:
             ok = (status == 0)[None]
             for m, v in mets.items():
                 parts = cio.summary_arrays(m, v[None], ok, self.summary)
-                for name, (arr, _) in parts.items():
-                    arr = arr[0]
+                for name, (dims, arr) in parts.items():
+                    arr = arr[0]  # this point
+                    n_own = len(dims) - dims.index("generation") - 1
+                    own = arr.shape[arr.ndim - n_own:]
                     if name not in self.arrays:
-                        tr = arr.shape[2:] if "__" not in name else arr.shape[1:]
-                        dims = (("sweep", "generation") if "__" in name
-                                else ("sweep", "quantile", "generation"))
-                        dims += tuple(f"{m}_dim{i}" for i in range(len(tr)))
-                        self._alloc(name, dims, tr, np.float64)
-                    if "__" in name:
+                        self._alloc(name, dims, own, np.float64)
+                    if dims[1] == "generation":  # the mean: no quantile axis
                         self.arrays[name][p, lo:lo + n] = arr
                     else:
                         self.arrays[name][sl] = arr
@@ -271,7 +270,8 @@ class _Records:
             self.dims[name] = tuple(var.dims)
         self.done = list(json.loads(ds.attrs["generations_done"]))
 
-    def dataset(self, complete: bool, provenance, created: str):
+    def dataset(self, complete: bool, run_config: list):
+        """The results Dataset; ``run_config``: each point's run description."""
         xr = cio._xarray()
         d = self.design
         data_vars = {
@@ -296,6 +296,7 @@ class _Records:
                    else np.asarray(vals))
             coords[k] = ("sweep", arr)
         req = self.request
+        prov = req["provenance"]  # of the process that started the run
         attrs = {
             "collapse_jax_format": cio.RESULTS_FORMAT,
             "kind": "chains" if self.summary is None else "summary",
@@ -310,9 +311,9 @@ class _Records:
             "key_scheme": "chain c: fold_in(fold_in(key(seed), STREAM_CHAINS), c); "
             "generation t: per-chain fold_in (collapse_jax.keys); chain c has id c "
             "at every sweep point",
-            "versions": json.dumps(provenance["versions"], sort_keys=True),
-            "device": provenance["device"],
-            "git_revision": provenance["git_revision"],
+            "versions": json.dumps(prov["versions"], sort_keys=True),
+            "device": prov["device"],
+            "git_revision": prov["git_revision"],
             "dtype": req["config"]["dtype"],
             "num_chains": self.C,
             "num_generations": self.N,
@@ -323,8 +324,8 @@ class _Records:
             "metric_labels": json.dumps(dict(d.metric_labels), ensure_ascii=False),
             "figures": json.dumps(list(d.figures)),
             "sweep_fields": json.dumps(sweep_fields),
-            "run_config": json.dumps(req.get("run_config", []), sort_keys=True),
-            "created": created,
+            "run_config": json.dumps(run_config, sort_keys=True),
+            "created": req["created"],
         }
         return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
@@ -374,8 +375,15 @@ def _check_run_options(fn, seed, chunk_size, checkpoint_interval, summary, progr
     return q
 
 
-_OPTION_KEYS = ("sample_size", "regime", "sampler", "init_family", "sampling",
-                "curation")
+#: The run_chains arguments a Point may set, with their defaults.
+_POINT_OPTIONS = {
+    "sample_size": None,
+    "regime": None,
+    "sampler": "samples",
+    "init_family": None,
+    "sampling": None,
+    "curation": None,
+}
 
 
 def check_design(design: core.Design, config: Mapping[str, Any]) -> None:
@@ -397,10 +405,10 @@ def check_design(design: core.Design, config: Mapping[str, Any]) -> None:
         fail(name, "points", "the same coordinate names at every point",
              sorted(keys), "Give every point the same coords keys.")
     for p in design.points:
-        unknown = sorted(set(p.options) - set(_OPTION_KEYS))
+        unknown = sorted(set(p.options) - set(_POINT_OPTIONS))
         if unknown:
             fail(name, f"points[{p.label!r}].options",
-                 f"keys from {_OPTION_KEYS}", unknown,
+                 f"keys from {tuple(_POINT_OPTIONS)}", unknown,
                  "Other run_chains arguments come from the run itself.")
     n = config["num_generations"] + 1
     for m, (_, curves) in design.theory.items():
@@ -415,24 +423,10 @@ def check_design(design: core.Design, config: Mapping[str, Any]) -> None:
                  [np.shape(c) for c in curves], "Use NaN where there is no theory.")
 
 
-def _run_options(point, design, cfg):
-    opts = {
-        "sample_size": None,
-        "regime": None,
-        "sampler": "samples",
-        "init_family": None,
-        "sampling": None,
-        "curation": None,
-    }
-    opts.update(point.options)
-    return opts
-
-
 def _execute_run(fn, directory, request, design, *, devices, progress, figures,
                  start=None, existing=None):
     cfg = request["config"]
     records = _Records(design, request, request["summary"])
-    prov = request["provenance"]  # of the process that started the run
     p0, done0, leaves = (0, 0, None) if start is None else start
     if done0 == 0:
         leaves = None  # a checkpoint between points: the next one starts afresh
@@ -448,9 +442,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     t_start = time.perf_counter()
 
     def save(point, done, state):
-        records.request = dict(request, run_config=run_config)
-        ds = records.dataset(False, prov, request["created"])
-        cio.save(ds, directory / RESULTS_FILE)
+        cio.save(records.dataset(False, run_config), directory / RESULTS_FILE)
         _save_checkpoint(directory, request, point, done, state)
 
     last = time.perf_counter()
@@ -470,7 +462,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
             metrics=design.metrics,
             record_params=design.params is not None,
             devices=devices,
-            **_run_options(point, design, cfg),
+            **{**_POINT_OPTIONS, **point.options},
         )
         run_config[p] = plan.description
         if p == p0 and leaves is not None:
@@ -491,8 +483,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
         if p + 1 < records.P:  # close the point: the next one starts afresh
             save(p + 1, 0, ())
             last = time.perf_counter()
-    records.request = dict(request, run_config=run_config)
-    ds = records.dataset(True, prov, request["created"])
+    ds = records.dataset(True, run_config)
     ds.attrs["wall_seconds"] = round(time.perf_counter() - t_start, 3)
     cio.save(ds, directory / RESULTS_FILE)
     (directory / CHECKPOINT_FILE).unlink(missing_ok=True)
@@ -589,7 +580,7 @@ def run_experiment(
     design = exp.build(config)
     check_design(design, config)
     if out is None:
-        out = pathlib.Path("runs") / (preset or experiment)
+        out = default_run_dir(preset or experiment)
     directory = _prepare_directory(fn, out, overwrite)
     request = {
         "run_format": RUN_FORMAT,
@@ -608,7 +599,7 @@ def run_experiment(
         "provenance": cio.provenance(),
     }
     atomic_write_bytes(directory / RUN_FILE,
-                  json.dumps(request, indent=2, sort_keys=True).encode())
+                       json.dumps(request, indent=2, sort_keys=True).encode())
     return _execute_run(fn, directory, request, design, devices=devices,
                         progress=progress, figures=figures)
 
@@ -687,8 +678,8 @@ def resume(
         ck, existing = None, None
     else:
         done = json.loads(existing.attrs["generations_done"])
-        p, d, _ = ck
-        if p < len(done) and done[p] < d:
+        p, d, _ = ck  # records of generations 0..d of point p must be there
+        if d > 0 and done[p] < d + 1:
             ck, existing = None, None  # cannot happen with results written first
     return _execute_run(fn, directory, request, design, devices=devices,
                         progress=progress, figures=figures, start=ck,

@@ -17,7 +17,12 @@ import jax
 import jax.numpy as jnp
 
 import collapse_jax as cj
-from collapse_jax.monitor import MONITOR_RECORDS, _binomial_pvalues, _tail_set
+from collapse_jax.monitor import (
+    MONITOR_RECORDS,
+    _binomial_pvalues,
+    _tail_set,
+    first_generation,
+)
 from tests.helpers import assert_within_se, binomial_se, mean_and_se
 
 Z = 5.0
@@ -44,11 +49,6 @@ def _null_alarms(monitor, family, truth, num, seed):
     stat, pvalue, alarm, lost = jax.jit(jax.vmap(one))(keys)
     assert not np.any(np.asarray(lost))  # impossible under the null
     return np.asarray(alarm), np.asarray(pvalue)
-
-
-def _first(flags):
-    """First generation with a True flag per chain (``T + 1`` when none)."""
-    return np.where(flags.any(1), flags.argmax(1), flags.shape[1])
 
 
 # ------------------------------------------------------------- false-alarm rate ---
@@ -180,8 +180,8 @@ def test_alarm_fires_before_the_variance_halves(replace_chain):
     alarm = res.metrics["alarm"]
     assert not alarm[:, 0].any()
     assert np.all(np.isnan(res.metrics["monitor_pvalue"][:, 0]))
-    first_alarm = _first(alarm)
-    halving = _first(log_var <= math.log(0.5))
+    first_alarm = first_generation(alarm)
+    halving = first_generation(log_var <= math.log(0.5))
     assert np.median(first_alarm) < np.median(halving)
     early = first_alarm < halving
     # False alarms alone would fire before the halving with probability
@@ -233,7 +233,7 @@ def test_adaptive_equals_its_base_until_the_first_injection():
     kw = dict(key=3, num_chains=16, num_generations=40, sample_size=50)
     ad = cj.run_chains(GAUSS, TRUTH, regime=cj.adaptive(mon, 20), **kw)
     base = cj.run_chains(GAUSS, TRUTH, regime=cj.monitored(cj.replace(), mon), **kw)
-    first = _first(ad.metrics["injected"])
+    first = first_generation(ad.metrics["injected"])
     assert np.any(first <= 40) and np.any(first > 1)
     for c in range(16):
         upto = min(first[c], 41)
@@ -257,7 +257,7 @@ def test_persisting_injection_never_stops():
         record_params=False,
     )
     inj = res.metrics["injected"]
-    first = _first(inj)
+    first = first_generation(inj)
     for c in range(16):
         assert inj[c, first[c] :].all()
 
@@ -287,7 +287,7 @@ def test_categorical_lost_support_alarm():
     assert np.all(res.metrics["lost_mass"][lost > 0] > 0)
     assert np.mean(lost[:, -1] > 0) > 0.9
     # every chain alarms at or before its first lost-support hit
-    assert np.all(_first(alarm) <= _first(lost > 0))
+    assert np.all(first_generation(alarm) <= first_generation(lost > 0))
 
 
 def test_user_held_out_is_shared_and_validated():

@@ -126,10 +126,11 @@ def test_summary_leaves_failed_chains_out():
     ok = np.ones((1, 4, 3), bool)
     ok[0, 3, 2] = False  # chain 3 failed at generation 2
     out = io.summary_arrays("x", values, ok, (0.5,))
-    assert out["x__mean"][0][0, 2] == np.mean(values[0, :3, 2])
-    assert out["x"][0][0, 0, 2] == np.median(values[0, :3, 2])
+    assert out["x__mean"][0] == ("sweep", "generation")
+    assert out["x__mean"][1][0, 2] == np.mean(values[0, :3, 2])
+    assert out["x"][1][0, 0, 2] == np.median(values[0, :3, 2])
     none_ok = io.summary_arrays("x", values, np.zeros_like(ok), (0.5,))
-    assert np.isnan(none_ok["x__mean"][0]).all()
+    assert np.isnan(none_ok["x__mean"][1]).all()
 
 
 def test_an_interrupted_save_leaves_the_previous_file_whole(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ with ``level``, its asymptotic size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 import collapse_jax as cj
-from collapse_jax.monitor import _binomial_pvalues, _tail_set
+from collapse_jax.monitor import _binomial_pvalues, _tail_set, first_generation
 from collapse_jax.verify import Z_PASS, Claim, Context, Row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
@@ -158,15 +159,8 @@ def _mon1_rank(ctx: Context) -> Row:
         "SE from the spread across chains",
     )
     if np.any(lost):
-        return Row(
-            row.id,
-            row.claim,
-            row.theory,
-            row.simulated,
-            row.z,
-            False,
-            None,
-            row.detail + "; lost support under the null",
+        return dataclasses.replace(
+            row, passed=False, detail=row.detail + "; lost support under the null"
         )
     return row
 
@@ -194,11 +188,8 @@ def _mon2(ctx: Context) -> Row:
     log_var = np.asarray(res.metrics["log_var"][..., 0], np.float64)
     alarm = np.asarray(res.metrics["alarm"])
 
-    def first(flags):
-        return np.where(flags.any(1), flags.argmax(1), flags.shape[1])
-
-    first_alarm = first(alarm)
-    halving = first(log_var <= math.log(0.5))
+    first_alarm = first_generation(alarm)
+    halving = first_generation(log_var <= math.log(0.5))
     early = first_alarm < halving
     frac = float(early.mean())
     # What false alarms alone would give (per-generation rate <= level, the null

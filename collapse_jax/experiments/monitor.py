@@ -28,6 +28,7 @@ import numpy as np
 
 import collapse_jax as cj
 from collapse_jax.experiments._figures import save_figure
+from collapse_jax.monitor import first_generation
 
 __all__ = ["run", "first_generation", "plot", "main"]
 
@@ -62,12 +63,6 @@ def run(
             family, truth, regime=cj.adaptive(guard, num_real), **kw
         ),
     }
-
-
-def first_generation(flags: np.ndarray) -> np.ndarray:
-    """Per chain, the first generation where ``flags`` is True (``T + 1``: never)."""
-    flags = np.asarray(flags, bool)
-    return np.where(flags.any(1), flags.argmax(1), flags.shape[1])
 
 
 def plot(results: dict[str, cj.ChainResult], path, *, title: str | None = None):
