@@ -67,7 +67,21 @@ def _labels(combos, names, short):
 
 
 def _curve(fn, num_generations: int, at0: float) -> np.ndarray:
-    return np.asarray([at0] + [fn(n) for n in range(1, num_generations + 1)])
+    """``(at0, fn(1), ..., fn(N))`` as float64: a theory curve over generations."""
+    return np.asarray([at0] + [fn(n) for n in range(1, num_generations + 1)],
+                      np.float64)
+
+
+def _spread(num_generations: int, first: int = 0) -> list[int]:
+    """A few generations to show: first, N/10, N/2 and N (distinct, >= first)."""
+    n = num_generations
+    return sorted({g for g in (first, n // 10, n // 2, n) if g >= first})
+
+
+def _zipf(num_ranks: int, exponent: float) -> np.ndarray:
+    """``p_k ∝ k^-s`` on ranks 1..K (any ``s >= 0``; s = 0 is uniform)."""
+    w = np.arange(1, num_ranks + 1, dtype=np.float64) ** -exponent
+    return w / w.sum()
 
 
 # ---------------------------------------------------------------- gaussian ---
@@ -155,11 +169,11 @@ def _gaussian_design(cfg) -> Design:
     figs = [{"kind": "metric", "metric": main, "name": main},
             {"kind": "metric", "metric": "w2_sq", "name": "w2_sq"},
             {"kind": "histogram", "metric": main,
-             "generations": sorted({0, n_gen // 10, n_gen // 2, n_gen}),
+             "generations": _spread(n_gen),
              "name": f"{main}_histogram"}]
     if one_dim and len(points) == 1:
         figs.append({"kind": "snapshot", "name": "densities",
-                     "generations": sorted({0, n_gen // 10, n_gen // 2, n_gen})})
+                     "generations": _spread(n_gen)})
     return Design(
         tuple(points), metrics,
         title=f"Gaussian chain ({cfg['regime']}, {est} estimator)",
@@ -234,8 +248,7 @@ def _cat_probs(cfg) -> np.ndarray:
     if cfg["init"] == "uniform":
         return np.full(k, 1.0 / k)
     if cfg["init"] == "zipf":
-        w = np.arange(1, k + 1, dtype=np.float64) ** -cfg["zipf_exponent"]
-        return w / w.sum()
+        return _zipf(k, cfg["zipf_exponent"])
     p = cfg["initial_prob"]
     return np.concatenate([[p], np.full(k - 1, (1 - p) / (k - 1))])
 
@@ -495,7 +508,3 @@ register_preset(Preset(
     full={"num_generations": 1000, "num_chains": 1024},
     source="Shumailov et al. (Nature 2024) §3; THEORY SH-1",
 ))
-
-
-# The word-forgetting and monitor experiments (registered on import).
-from collapse_jax.experiments import catalog_more  # noqa: E402, F401

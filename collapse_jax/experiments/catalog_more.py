@@ -4,7 +4,7 @@
 frequent words (wordfreq, or a synthetic Zipf law); ``monitor`` runs a Gaussian
 replace chain watched by :func:`~collapse_jax.collapse_monitor`, with and without
 :func:`~collapse_jax.adaptive` injection of real data. Both are registered with
-presets on import (:mod:`collapse_jax.experiments.catalog` imports this module);
+presets on import (:func:`collapse_jax.experiments.core.experiments` loads it);
 the stand-alone scripts are :mod:`collapse_jax.experiments.word_forgetting` and
 :mod:`collapse_jax.experiments.monitor`.
 """
@@ -18,6 +18,7 @@ import numpy as np
 import collapse_jax as cj
 from collapse_jax import theory
 from collapse_jax.checks import fail
+from collapse_jax.experiments.catalog import _curve, _spread, _zipf
 from collapse_jax.experiments.core import (
     Design,
     Experiment,
@@ -30,17 +31,6 @@ from collapse_jax.experiments.core import (
 from collapse_jax.monitor import STATISTICS
 
 __all__: list[str] = []
-
-
-def _curve(fn, num_generations: int, at0: float) -> np.ndarray:
-    return np.asarray([at0] + [fn(n) for n in range(1, num_generations + 1)],
-                      np.float64)
-
-
-def _generations(num_generations: int) -> list[int]:
-    """A few generations for histograms: 1, N/10, N/2, N (distinct, >= 1)."""
-    return sorted({g for g in (1, num_generations // 10, num_generations // 2,
-                               num_generations) if g >= 1})
 
 
 # ---------------------------------------------------------------- word forgetting ---
@@ -114,8 +104,7 @@ def _wf_probs(cfg) -> np.ndarray:
     if cfg["source"] == "wordfreq":
         _require_wordfreq()
         return _word_probs(v, cfg["language"])
-    w = np.arange(1, v + 1, dtype=np.float64) ** -cfg["zipf_exponent"]
-    return w / w.sum()
+    return _zipf(v, cfg["zipf_exponent"])
 
 
 def _wf_check(cfg):
@@ -172,7 +161,7 @@ def _word_forgetting_design(cfg) -> Design:
             {"kind": "metric", "metric": "lost_mass", "name": "lost_mass"},
             {"kind": "metric", "metric": "support_size", "name": "support_size"},
             {"kind": "histogram", "metric": "support_size",
-             "generations": _generations(n_gen), "name": "support_size_histogram"},
+             "generations": _spread(n_gen, 1), "name": "support_size_histogram"},
             {"kind": "metric", "metric": "entropy", "name": "entropy"},
         ),
         log_metrics=("lost_mass", "support_size", "gini_simpson"),
@@ -268,7 +257,7 @@ def _monitor_design(cfg) -> Design:
             {"kind": "fraction", "metric": "alarm", "name": "alarm"},
             {"kind": "metric", "metric": "w2_sq", "name": "w2_sq"},
             {"kind": "histogram", "metric": "log_var",
-             "generations": _generations(n_gen), "name": "log_var_histogram"},
+             "generations": _spread(n_gen, 1), "name": "log_var_histogram"},
         ),
         log_metrics=("w2_sq",),
         metric_labels={"mean": "μ_n", "log_var": "log σ²_n",

@@ -382,7 +382,11 @@ def register_preset(preset: Preset) -> Preset:
     if not isinstance(preset, Preset):
         fail("register_preset", "preset", "a Preset", type(preset).__name__,
              "Build one with Preset(...).", error=TypeError)
-    exp = get_experiment(preset.experiment)
+    # Registered already (the catalog registers an experiment, then its presets):
+    # no catalog load, which would register the rest out of order mid-way.
+    exp = _EXPERIMENTS.get(preset.experiment) or get_experiment(
+        preset.experiment, "register_preset"
+    )
     for values in (preset.values, {**preset.values, **preset.full}):
         for k, v in values.items():
             exp.field(k, "register_preset").check(v, "register_preset")
@@ -474,4 +478,4 @@ def resolve_config(
 
 
 def _load_catalog() -> None:
-    from collapse_jax.experiments import catalog  # noqa: F401  (registers)
+    from collapse_jax.experiments import catalog, catalog_more  # noqa: F401
