@@ -99,7 +99,7 @@ class Field:
             return self.check(text, where)
         if self.allow_none and text.strip().lower() == "none":
             return None
-        scalar = self.kind.rstrip("s") if self.kind != "bool" else "bool"
+        scalar = self.kind.rstrip("s")  # "ints" -> "int"; "bool" stays
         if self.kind.endswith("s"):
             items = [t.strip() for t in text.split(",") if t.strip()]
             value = [self._convert(scalar, t, where) for t in items]
@@ -150,7 +150,7 @@ class Field:
                 f"Pass e.g. {self.option} {self._example()}.",
                 error=TypeError,
             )
-        if self.kind.endswith("s") and self.kind != "bool":
+        if self.kind.endswith("s"):
             if isinstance(value, str | bytes) or not isinstance(value, Sequence):
                 value = [value]
             if not value:
@@ -469,7 +469,7 @@ def resolve_config(
              "Pass e.g. overrides={'num_chains': 64}.", error=TypeError)
     for k, v in (overrides or {}).items():
         f = exp.field(k, where)
-        config[f.name] = f.parse(v, where) if isinstance(v, str) else f.check(v, where)
+        config[f.name] = f.parse(v, where)  # text is converted, values checked
     for f in exp.all_fields:
         config[f.name] = f.check(config[f.name], where)
     if exp.check is not None:
