@@ -8,8 +8,10 @@ A run of :func:`collapse_jax.run_experiment` writes one results file. Its schema
   and recorded model parameters as ``params__<field>`` when the experiment keeps
   them. A metric's own axes are named ``<metric>_dim0``, ``<metric>_dim1``, ...
 * kind ``"summary"``: the ``chain`` axis replaced by ``quantile`` (over the chains
-  whose status is ok), ``<metric>__mean`` and ``failed`` (chains whose status is not
-  ok, per generation), so a million-chain run does not need a million-chain file.
+  whose status is ok), ``<metric>__mean`` and ``<metric>__sd`` (the mean and the
+  sample standard deviation over those chains, for a standard error) and ``failed``
+  (chains whose status is not ok, per generation), so a million-chain run does not
+  need a million-chain file.
 
 Coordinates: ``sweep`` (labels such as ``"M=100"``), ``chain`` (global chain ids),
 ``generation`` (0 is the truth), and the swept settings along ``sweep`` (their names
@@ -276,7 +278,8 @@ def summarize(ds, quantiles: Sequence[float] = DEFAULT_QUANTILES):
     """Quantiles over chains of a ``"chains"`` results Dataset.
 
     Each metric becomes ``(sweep, quantile, generation, ...)`` over the chains whose
-    status is ok at that generation; ``<metric>__mean`` is their mean and ``failed``
+    status is ok at that generation; ``<metric>__mean`` and ``<metric>__sd`` are
+    their mean and standard deviation, and ``failed``
     counts the others. Bool metrics keep only their mean (a fraction).
 
     Args:
@@ -345,8 +348,10 @@ def summary_arrays(name, values, ok, quantiles):
 
     ``values`` has axes ``(sweep, chain, generation, ...)`` and ``ok`` the first
     three; failed chains are left out of the statistics. The variables are
-    ``name`` ``(sweep, quantile, generation, ...)`` and ``name__mean`` ``(sweep,
-    generation, ...)``, the metric's own axes named ``name_dim0``, ...
+    ``name`` ``(sweep, quantile, generation, ...)``, ``name__mean`` and
+    ``name__sd`` (sample standard deviation, ddof 1; NaN below two chains) ``(sweep,
+    generation, ...)``, the metric's own axes named ``name_dim0``, ... A bool metric
+    keeps only its share ``name__mean``.
     """
     own = tuple(f"{name}_dim{i}" for i in range(np.ndim(values) - 3))
     values = np.asarray(values)
@@ -360,7 +365,9 @@ def summary_arrays(name, values, ok, quantiles):
         warnings.simplefilter("ignore", RuntimeWarning)
         qs = np.nanquantile(x, quantiles, axis=1)
         mean = np.nanmean(x, axis=1)
+        sd = np.nanstd(x, axis=1, ddof=1)
     return {
         name: (("sweep", "quantile", "generation") + own, np.moveaxis(qs, 0, 1)),
         f"{name}__mean": (("sweep", "generation") + own, mean),
+        f"{name}__sd": (("sweep", "generation") + own, sd),
     }

@@ -7,6 +7,14 @@ kind ``"chains"`` holds every chain, dims ``(sweep, chain, generation, ...)``; k
 0) plots what it has: generations past ``attrs["generations_done"]`` (records per
 sweep point) hold fill values and are not drawn.
 
+A theory curve ``theory__<metric>`` states one statistic of the metric across
+chains (its ``statistic`` attribute: ``"mean"``, ``"median"``, ``"quantile:<q>"``
+or ``"probability"``; see :mod:`collapse_jax._statistic`), and the figure draws the
+same statistic of the chains beside it: the mean with ± 2 standard errors from the
+independent chains beside an expected value, the median with a quantile band beside
+a median. On a log axis, a series that is 0 (which a log axis cannot show) is named
+in the legend instead of vanishing.
+
 Every function builds a :class:`matplotlib.figure.Figure` directly (no pyplot state:
 headless, thread-safe, the caller's backend is left alone) with fixed sizes, so the
 same Dataset gives the same bytes. Lines carry a ``gid`` naming what they show
@@ -29,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from collapse_jax._statistic import across_chains, check_statistic, quantile_level
 from collapse_jax.checks import described, fail
 from collapse_jax.io import metric_names
 
@@ -440,7 +449,10 @@ def _generation_axis(ax) -> None:
 
 
 def _title(ds) -> str:
-    return str(ds.attrs.get("title", ""))
+    """The run's title, wrapped so that a long one is not cut at the figure's edge."""
+    import textwrap
+
+    return textwrap.fill(str(ds.attrs.get("title", "")), width=70)
 
 
 def _has_positive(ax) -> bool:
@@ -454,6 +466,70 @@ def _theory_handle(label: str):
     from matplotlib.lines import Line2D
 
     return Line2D([], [], color="0.3", lw=1.2, ls="--", label=label)
+
+
+def _theory_statistic(fn: str, ds, metric: str) -> str | None:
+    """The statistic that ``theory__<metric>`` states, or None without a curve.
+
+    Files written before curves declared it hold expected values: "mean".
+    """
+    name = f"theory__{metric}"
+    if name not in ds:
+        return None
+    return check_statistic(
+        fn, f"ds[{name!r}].attrs['statistic']", ds[name].attrs.get("statistic", "mean")
+    )
+
+
+def _zero_note(x: np.ndarray, y: np.ndarray) -> str:
+    """A legend note for the generations n >= 1 where ``y`` is <= 0 (a log axis
+    cannot draw them; generation 0, the truth, is often 0 by definition)."""
+    later = (x > 0) & np.isfinite(y)
+    zero = later & (y <= 0)
+    if not zero.any():
+        return ""
+    what = "0" if np.all(y[zero] == 0) else "≤ 0"
+    if zero.sum() == later.sum():
+        return f": {what} at every generation (not drawn on the log axis)"
+    return f": {what} at {int(zero.sum())} of {int(later.sum())} generations (gaps)"
+
+
+def _summary_statistic(ds, metric, point, component, statistic, band, stored):
+    """The statistic of a summary file's sweep point: stored quantiles nearest the
+    requested levels, or the stored mean with ± 2 SE from the stored standard
+    deviation over the ``num_chains - failed`` chains."""
+    from collapse_jax._statistic import SE_MULTIPLE, Summary
+
+    level = quantile_level(statistic)
+    if level is not None:
+        picks = [_nearest(stored, q) for q in (band[0], level, band[1])]
+        lo, centre, hi = _series(ds, "summary", metric, point, component)[picks]
+        got = float(stored[picks[1]])
+        name = "median" if statistic == "median" else f"q{got:g}"
+        what = "median" if name == "median" else f"{_percent(got)} quantile"
+        band = (float(stored[picks[0]]), float(stored[picks[2]]))
+        title = f"{what}, {_percent(band[0])} to {_percent(band[1])}"
+        return Summary(centre, lo, hi, name, title)
+
+    def stored_mean(suffix):
+        var = ds[f"{metric}__{suffix}"].isel(sweep=point).transpose("generation", ...)
+        values = np.asarray(var.values, np.float64)
+        return values.reshape(values.shape[0], -1)[:, component]
+
+    centre = stored_mean("mean")
+    if f"{metric}__sd" not in ds:  # a summary written before SDs were stored
+        nan = np.full_like(centre, np.nan)
+        return Summary(centre, nan, nan, "mean", "mean (no SE stored)")
+    failed = (
+        np.asarray(ds["failed"].isel(sweep=point).values, np.float64)
+        if "failed" in ds
+        else np.zeros(centre.shape)
+    )
+    n = float(ds.attrs.get("num_chains", np.nan)) - failed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.where(n >= 2, stored_mean("sd") / np.sqrt(n), np.nan)
+    lo, hi = centre - SE_MULTIPLE * se, centre + SE_MULTIPLE * se
+    return Summary(centre, lo, hi, "mean", f"mean ± {SE_MULTIPLE:g} SE")
 
 
 def _theory_curve(ds, metric: str, point: int) -> np.ndarray | None:
@@ -479,16 +555,24 @@ def plot_metric(
     band: tuple[float, float] = (0.1, 0.9),
     log: bool | None = None,
     theory: bool = True,
+    statistic: str | None = None,
 ):
-    """A metric against the generation: median, quantile band, chains, theory.
+    """A metric against the generation: a statistic of the chains, its band, theory.
 
-    For each sweep point (one colour each; the legend names the sweep labels): the
-    median over chains as a solid line, the ``band`` quantiles shaded, the first
+    For each sweep point (one colour each; the legend names the sweep labels): a
+    statistic over chains as a solid line with its band shaded, the first
     ``chains_shown`` chains as thin translucent lines (kind "chains" only), and the
-    theory curve ``theory__<metric>`` dashed where the Dataset has one. Chains whose
-    status is non-zero at a generation are left out of every statistic there. A
-    summary file (kind "summary") draws its stored quantiles nearest to 0.5 and to
-    ``band``. Generations past ``attrs["generations_done"]`` are not drawn.
+    theory curve ``theory__<metric>`` dashed where the Dataset has one. The
+    statistic is the one the theory curve states (its ``statistic`` attribute), so
+    like is compared with like: beside an expected value, the mean over chains with
+    ± 2 standard errors from the independent chains; beside a median, the median
+    with the ``band`` quantiles. Without a theory curve it is the median. Chains
+    whose status is non-zero at a generation are left out of every statistic
+    there. A summary file (kind "summary") draws its stored quantiles nearest to
+    the requested levels, or its stored mean with ± 2 SE from the stored standard
+    deviation. On a log axis a sweep point whose statistic is 0 (or below) at some
+    generations n >= 1 says so in the legend. Generations past
+    ``attrs["generations_done"]`` are not drawn.
 
     Args:
       ds: a results Dataset (kind "chains" or "summary").
@@ -504,23 +588,31 @@ def plot_metric(
         ``attrs["log_metrics"]``. Non-positive values leave gaps on a log axis.
       theory: draw ``theory__<metric>`` when present (its "label" attribute goes
         in the legend, once).
+      statistic: the statistic over chains: ``"mean"``, ``"median"`` or
+        ``"quantile:<level>"``; None takes the theory curve's (the median when no
+        curve is drawn). A statistic other than the drawn curve's is refused.
 
     Returns:
       The matplotlib Figure (``ax``'s figure when ``ax`` is given). Its lines carry
-      gids ``"chain:<label>:<chain id>"``, ``"median:<label>"`` and
-      ``"theory:<label>"``; the band is a PolyCollection with gid ``"band:<label>"``.
+      gids ``"chain:<label>:<chain id>"``, ``"<statistic>:<label>"`` (``"mean:..."``,
+      ``"median:..."``, ``"q0.9:..."``) and ``"theory:<label>"``; the band is a
+      PolyCollection with gid ``"band:<label>"``.
 
     Raises:
       TypeError: ``ds`` is not a Dataset, or an argument has the wrong type.
       ValueError: ``ds`` is not a collapse_jax results Dataset, ``metric`` or a
         sweep label is unknown, ``metric`` is bool (use :func:`plot_fraction`),
-        ``component`` is out of range, or ``band`` is not two increasing quantiles.
+        ``component`` is out of range, ``band`` is not two increasing quantiles,
+        or ``statistic`` is unknown or not the theory curve's.
 
     Examples:
       >>> from collapse_jax.plots import _demo_dataset, plot_metric
       >>> fig = plot_metric(_demo_dataset(), "log_var", chains_shown=2)
       >>> [line.get_gid() for line in fig.axes[0].lines][:4]
-      ['chain:M=10:0', 'chain:M=10:1', 'median:M=10', 'theory:M=10']
+      ['chain:M=10:0', 'chain:M=10:1', 'mean:M=10', 'theory:M=10']
+      >>> fig = plot_metric(_demo_dataset(), "log_var", theory=False)
+      >>> [line.get_gid() for line in fig.axes[0].lines][-1]
+      'median:M=100'
     """
     fn = "plot_metric"
     kind = _check_ds(fn, ds)
@@ -536,26 +628,25 @@ def plot_metric(
         log = metric in _json_attr(ds, "log_metrics", [])
     log = _check_bool(fn, "log", log)
     theory = _check_bool(fn, "theory", theory)
+    statistic = _statistic_for(fn, ds, metric, theory and component == 0, statistic)
     fig, ax = _figure_and_axes(fn, ax, (7.0, 4.5))
 
     gens = _generations(ds)
     done = _generations_done(ds)
     if kind == "summary":
         stored = np.asarray(ds["quantile"].values, np.float64)
-        picks = [_nearest(stored, q) for q in (lo_q, 0.5, hi_q)]
-        lo_q, hi_q = float(stored[picks[0]]), float(stored[picks[2]])
         of = f"{ds.attrs.get('num_chains', '?')} chains"
     else:
         chain_ids = np.asarray(ds["chain"].values).tolist()
         of = f"{ds.sizes['chain']} chains"
-    theory_label = None
+    theory_label, title = None, None
     for i, p in enumerate(points):
         colour = f"C{i % 10}"
         label = _labels(ds)[p]
         keep = gens <= done[p]
         x = gens[keep]
-        values = _series(ds, kind, metric, p, component)[:, keep]
         if kind == "chains":
+            values = _series(ds, kind, metric, p, component)[:, keep]
             for c in range(min(chains_shown, values.shape[0])):
                 ax.plot(
                     x,
@@ -565,13 +656,19 @@ def plot_metric(
                     alpha=0.35,
                     gid=f"chain:{label}:{chain_ids[c]}",
                 )
-            lo, med, hi = _quantiles(values, (lo_q, 0.5, hi_q))
+            stat = across_chains(values, statistic, (lo_q, hi_q))
         else:
-            lo, med, hi = values[picks]
+            stat = _summary_statistic(
+                ds, metric, p, component, statistic, (lo_q, hi_q), stored
+            )
+            stat = type(stat)(
+                stat.centre[keep], stat.lo[keep], stat.hi[keep], stat.name, stat.title
+            )
+        title = title or stat.title
         ax.fill_between(
             x,
-            _positive(lo, log),
-            _positive(hi, log),
+            _positive(stat.lo, log),
+            _positive(stat.hi, log),
             color=colour,
             alpha=0.2,
             lw=0,
@@ -579,11 +676,11 @@ def plot_metric(
         )
         ax.plot(
             x,
-            _positive(med, log),
+            _positive(stat.centre, log),
             color=colour,
             lw=1.8,
-            label=label,
-            gid=f"median:{label}",
+            label=label + (_zero_note(x, stat.centre) if log else ""),
+            gid=f"{stat.name}:{label}",
         )
         curve = _theory_curve(ds, metric, p) if theory and component == 0 else None
         if curve is not None and np.any(np.isfinite(curve[keep])):
@@ -602,7 +699,7 @@ def plot_metric(
         handles.append(_theory_handle(theory_label))
     ax.legend(
         handles=handles,
-        title=f"median, {_percent(lo_q)} to {_percent(hi_q)} of {of}",
+        title=f"{title} of {of}",
         fontsize=8,
         title_fontsize=8,
     )
@@ -614,6 +711,35 @@ def plot_metric(
     ax.set_ylabel(_metric_label(ds, metric, component))
     ax.set_title(_title(ds))
     return fig
+
+
+def _statistic_for(fn: str, ds, metric: str, theory: bool, statistic: Any) -> str:
+    """The statistic plot_metric draws: the theory curve's, or the median."""
+    stated = _theory_statistic(fn, ds, metric) if theory else None
+    if statistic is None:
+        statistic = stated or "median"
+    else:
+        statistic = check_statistic(fn, "statistic", statistic)
+    if statistic == "probability":
+        fail(
+            fn,
+            "statistic",
+            "'mean', 'median' or 'quantile:<level>' for a numeric metric",
+            statistic,
+            "A probability is the share of chains where a bool metric holds: "
+            "plot_fraction(ds, ...). Or pass statistic='mean'.",
+        )
+    if stated is not None and statistic != stated:
+        fail(
+            fn,
+            "statistic",
+            f"{stated!r}, the statistic that theory__{metric} states (like is "
+            "compared with like)",
+            statistic,
+            f"Pass statistic=None, or theory=False to draw the {statistic} without "
+            "the curve.",
+        )
+    return statistic
 
 
 def _check_band(fn: str, band: Any) -> tuple[float, float]:
@@ -651,8 +777,9 @@ def plot_fraction(
     stored ``<metric>__mean`` (kind "summary", over ``num_chains - failed``
     chains), with a binomial band of +- 2 standard errors,
     ``2 sqrt(p (1 - p) / n)``, clipped to [0, 1], and the theory curve
-    ``theory__<metric>`` dashed where present. A vector bool metric uses component 0,
-    like its theory curve.
+    ``theory__<metric>`` dashed where present: a probability (its ``statistic``
+    attribute ``"probability"``, or ``"mean"``, the same for a bool). A vector bool
+    metric uses component 0, like its theory curve.
 
     Args:
       ds: a results Dataset (kind "chains" or "summary").
@@ -668,8 +795,9 @@ def plot_fraction(
     Raises:
       TypeError: ``ds`` is not a Dataset, or an argument has the wrong type.
       ValueError: ``ds`` is not a results Dataset, ``metric`` or a sweep label is
-        unknown, ``metric`` is not bool (use :func:`plot_metric`), or a summary
-        file lacks ``<metric>__mean``.
+        unknown, ``metric`` is not bool (use :func:`plot_metric`), a summary
+        file lacks ``<metric>__mean``, or the theory curve states a median or a
+        quantile (not comparable with a share).
 
     Examples:
       >>> from collapse_jax.plots import _demo_dataset, plot_fraction
@@ -698,6 +826,15 @@ def plot_fraction(
         )
     points = _sweep_indices(fn, ds, sweep)
     theory = _check_bool(fn, "theory", theory)
+    stated = _theory_statistic(fn, ds, metric) if theory else None
+    if stated not in (None, "mean", "probability"):
+        fail(
+            fn,
+            f"ds['theory__{metric}'].attrs['statistic']",
+            "'probability' (or 'mean') beside a share of chains",
+            stated,
+            "Draw it with theory=False, or store the curve's probability.",
+        )
     fig, ax = _figure_and_axes(fn, ax, (7.0, 4.5))
     gens = _generations(ds)
     done = _generations_done(ds)
@@ -821,11 +958,12 @@ def plot_histograms(
         label = _labels(ds)[p]
         values = _series(ds, kind, metric, p, component)
         reached = [g for g in chosen if g <= done[p]]
-        data = {}
+        data, hidden = {}, {}
         for g in reached:
             v = values[:, position[g]]
             v = v[np.isfinite(v)]
             data[g] = v[v > 0] if log else v
+            hidden[g] = v.size - data[g].size  # <= 0: off a log axis
         pooled = np.concatenate([v for v in data.values()] + [np.zeros(0)])
         if pooled.size:
             edges = _edges(pooled, bins, log)
@@ -836,14 +974,17 @@ def plot_histograms(
                     edges,
                     color=colours[chosen.index(g)],
                     lw=1.3,
-                    label=f"generation {g}" + ("" if v.size else " (no values)"),
+                    label=f"generation {g}" + _histogram_note(hidden[g], v.size),
                     gid=f"hist:{label}:{g}",
                 )
             ax.legend(fontsize=8)
             if log:
                 ax.set_xscale("log")
         else:
-            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center")
+            empty = "no data"
+            if any(hidden.values()):
+                empty = "every value ≤ 0 (not drawn on a log axis)"
+            ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center")
         missing = [g for g in chosen if g > done[p]]
         note = f"\n(not reached: {', '.join(map(str, missing))})" if missing else ""
         ax.set_title(f"{label}{note}", fontsize=10)
@@ -852,6 +993,13 @@ def plot_histograms(
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(_title(ds))
     return fig
+
+
+def _histogram_note(hidden: int, shown: int) -> str:
+    """What a histogram's legend adds: chains <= 0 left off a log axis, or none."""
+    if hidden:
+        return f" ({hidden} chains ≤ 0 not shown)"
+    return "" if shown else " (no values)"
 
 
 def _edges(values: np.ndarray, bins: int, log: bool) -> np.ndarray:
@@ -1205,7 +1353,7 @@ def _snapshot_categorical(ds, kind, point, panels, chains_shown) -> None:
 _SPEC_OPTIONS = {
     "metric": (
         ("metric",),
-        ("sweep", "component", "chains_shown", "band", "log", "theory"),
+        ("sweep", "component", "chains_shown", "band", "log", "theory", "statistic"),
     ),
     "fraction": (("metric",), ("sweep", "theory")),
     "histogram": (("metric", "generations"), ("sweep", "component", "bins")),
@@ -1219,7 +1367,8 @@ def figures(ds, out_dir) -> list[str]:
     The specs are a JSON list of dicts, each with a "kind" and a "name":
 
     * ``{"kind": "metric", "metric": ..., "name": ...}``, optional "sweep",
-      "component", "chains_shown", "band", "log", "theory": :func:`plot_metric`;
+      "component", "chains_shown", "band", "log", "theory", "statistic":
+      :func:`plot_metric`;
     * ``{"kind": "fraction", "metric": ..., "name": ...}``, optional "sweep",
       "theory": :func:`plot_fraction`;
     * ``{"kind": "histogram", "metric": ..., "generations": [...], "name": ...}``,
@@ -1386,7 +1535,7 @@ def _demo_dataset():
             "theory__log_var": (
                 ("sweep", "generation"),
                 theory,
-                {"label": "E log σ²_n", "statistic": "mean"},
+                {"label": "E log σ²ₙ", "statistic": "mean"},
             ),
         },
         coords={
@@ -1406,7 +1555,7 @@ def _demo_dataset():
         generations_done=json.dumps([num_gens + 1] * len(sizes)),
         sweep_fields=json.dumps(["sample_size"]),
         log_metrics=json.dumps(["w2_sq"]),
-        metric_labels=json.dumps({"log_var": "log σ²_n", "w2_sq": "W2²"}),
+        metric_labels=json.dumps({"log_var": "log σ²ₙ", "w2_sq": "W₂²"}),
         figures=json.dumps(
             [
                 {"kind": "metric", "metric": "log_var", "name": "log_var"},

@@ -277,10 +277,10 @@ class _Records:
         data_vars = {
             name: (self.dims[name], arr) for name, arr in self.arrays.items()
         }
-        for m, (label, curves) in d.theory.items():
+        for m, (label, curves, statistic) in d.theory.items():
             curve = np.stack([np.asarray(c, np.float64) for c in curves])
             data_vars[f"theory__{m}"] = (("sweep", "generation"), curve,
-                                         {"label": label, "statistic": "mean"})
+                                         {"label": label, "statistic": statistic})
         coords = {
             "sweep": ("sweep", np.asarray([p.label for p in d.points], dtype=object)),
             "generation": ("generation", np.arange(self.N + 1, dtype=np.int32)),
@@ -411,7 +411,7 @@ def check_design(design: core.Design, config: Mapping[str, Any]) -> None:
                  f"keys from {tuple(_POINT_OPTIONS)}", unknown,
                  "Other run_chains arguments come from the run itself.")
     n = config["num_generations"] + 1
-    for m, (_, curves) in design.theory.items():
+    for m, (_, curves, _) in design.theory.items():
         if m not in design.metrics:
             fail(name, "theory", f"curves of recorded metrics {design.metrics}", m,
                  "Record the metric, or drop its curve.")

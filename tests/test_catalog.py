@@ -9,9 +9,13 @@ n <= M only (THEORY §12).
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
 import collapse_jax as cj
+from collapse_jax import plots
 from collapse_jax.experiments import core
 
 from .helpers import assert_within_se, binomial_se, mean_and_se, module_seed
@@ -97,6 +101,59 @@ def test_every_experiment_runs_and_draws_at_a_tiny_size(tmp_path, name):
         if a.endswith(".png"):  # figures are reproducible, byte for byte
             assert open(a, "rb").read() == open(b, "rb").read(), a
     assert exp.description
+    check_like_with_like(ds)
+
+
+def check_like_with_like(ds):
+    """Each metric figure with a theory curve draws, beside it, the statistic the
+    curve states (checked on the Axes' data), e.g. the chains' mean beside E W2²."""
+    import json
+
+    for spec in json.loads(ds.attrs["figures"]):
+        metric = spec.get("metric")
+        if spec["kind"] != "metric" or f"theory__{metric}" not in ds:
+            continue
+        statistic = ds[f"theory__{metric}"].attrs["statistic"]
+        ax = plots.plot_metric(ds, metric, chains_shown=0).axes[0]
+        log = metric in json.loads(ds.attrs["log_metrics"])
+        ok = ds["status"].values == 0
+        for p, label in enumerate(ds["sweep"].values):
+            if not np.isfinite(ds[f"theory__{metric}"].values[p]).any():
+                continue
+            x = ds[metric].values[p].reshape(ok.shape[1], ok.shape[2], -1)[..., 0]
+            x = np.where(ok[p], x.astype(np.float64), np.nan)
+            expected = {"mean": np.nanmean, "median": np.nanmedian}[statistic](x, 0)
+            if log:  # a log axis leaves gaps at values <= 0 (the truth's 0 distance)
+                expected = np.where(expected > 0, expected, np.nan)
+            (line,) = [ln for ln in ax.lines if ln.get_gid() == f"{statistic}:{label}"]
+            np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-9,
+                                       err_msg=f"{metric} {label}")
+
+
+def _ascii_math(text: str) -> bool:
+    """ASCII stand-ins for mathematics ("σ²_n", "q_{n-1}", "(1 - 1/M)^n") outside
+    matplotlib mathtext ($...$)."""
+    return bool(re.search(r"[_^]", re.sub(r"\$[^$]*\$", "", text)))
+
+
+@pytest.mark.parametrize("name", sorted(core.presets()))
+def test_every_preset_states_its_theory_statistics_in_readable_labels(name):
+    preset = core.get_preset(name)
+    overrides = {"num_chains": 8, "num_generations": 6}
+    if preset.experiment == "word-forgetting":  # the labels do not need wordfreq
+        overrides["source"] = "zipf"
+    config = core.resolve_config(preset.experiment, preset=name, overrides=overrides)
+    design = core.get_experiment(preset.experiment).build(config)
+    labels = [design.title, *design.metric_labels.values()]
+    labels += [curve[0] for curve in design.theory.values()]
+    assert not [t for t in labels if _ascii_math(t)], labels
+    for metric, curve in design.theory.items():
+        statistic = getattr(curve, "statistic", None)
+        assert statistic in ("mean", "median", "probability"), metric
+    for spec in design.figures:  # a share of chains is compared with a probability
+        if spec["kind"] == "fraction" and spec["metric"] in design.theory:
+            assert design.theory[spec["metric"]].statistic == "probability"
+    assert _ascii_math("log σ²_n") and not _ascii_math(r"$\sigma^2_n$")
 
 
 def json_list(text):

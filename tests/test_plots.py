@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -95,12 +96,12 @@ def gaussian():
             "theory__log_var": (
                 ("sweep", "generation"),
                 theory,
-                {"label": "E log σ²_n (GC-3)", "statistic": "mean"},
+                {"label": "E log σ²ₙ (GC-3)", "statistic": "mean"},
             ),
             "theory__small": (
                 ("sweep", "generation"),
                 np.linspace(0.0, 0.5, NUM_GENS + 1) * np.ones((len(SWEEP), 1)),
-                {"label": "P(σ² < e^-0.5)", "statistic": "mean"},
+                {"label": "P(σ² < e⁻⁰·⁵)", "statistic": "probability"},
             ),
         },
         coords=_coords() | {"sample_size": ("sweep", np.array([10, 100]))},
@@ -157,7 +158,7 @@ def categorical():
             "theory__absorbed": (
                 ("sweep", "generation"),
                 1 - 0.8 ** np.arange(NUM_GENS + 1)[None],
-                {"label": "P(absorbed)", "statistic": "mean"},
+                {"label": "P(absorbed)", "statistic": "probability"},
             ),
         },
         coords=_coords(1),
@@ -230,11 +231,11 @@ def _ok_values(ds, name, point=0):
 
 
 def test_metric_lines_and_median_over_ok_chains(gaussian):
-    fig = plots.plot_metric(gaussian, "log_var", chains_shown=3)
+    fig = plots.plot_metric(gaussian, "log_var", chains_shown=3, theory=False)
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
-    # 3 chains + median + theory, per sweep point
-    assert len(ax.lines) == 2 * (3 + 1 + 1)
+    # 3 chains + median per sweep point (no theory: the median)
+    assert len(ax.lines) == 2 * (3 + 1)
     values = _ok_values(gaussian, "log_var")
     median = _line(ax, "median:M=10").get_ydata()
     expected = [np.median(col[~np.isnan(col)]) for col in values.T]
@@ -247,12 +248,15 @@ def test_metric_lines_and_median_over_ok_chains(gaussian):
     assert ax.get_ylabel() == "log σ²"
     assert ax.get_title() == "a test run"
     assert ax.get_yscale() == "linear"
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert texts == ["M=10", "M=100", "E log σ²_n (GC-3)"]  # theory once
+    texts = [
+        t.get_text()
+        for t in plots.plot_metric(gaussian, "log_var").axes[0].get_legend().get_texts()
+    ]
+    assert texts == ["M=10", "M=100", "E log σ²ₙ (GC-3)"]  # theory once
 
 
 def test_metric_band_is_the_chosen_quantiles(gaussian):
-    ax = plots.plot_metric(gaussian, "log_var", band=(0.25, 0.75)).axes[0]
+    ax = plots.plot_metric(gaussian, "log_var", band=(0.25, 0.75), theory=False).axes[0]
     (band,) = [c for c in ax.collections if c.get_gid() == "band:M=100"]
     verts = band.get_paths()[0].vertices
     values = _ok_values(gaussian, "log_var", 1)
@@ -271,7 +275,7 @@ def test_metric_theory_equals_the_stored_curve(gaussian):
         theory.get_ydata(), gaussian["theory__log_var"].sel(sweep="M=100").values
     )
     assert theory.get_linestyle() == "--"
-    assert [line.get_gid() for line in _lines(ax, "median:")] == ["median:M=100"]
+    assert [line.get_gid() for line in _lines(ax, "mean:")] == ["mean:M=100"]
     ax = plots.plot_metric(gaussian, "log_var", theory=False).axes[0]
     assert not _lines(ax, "theory:")
     assert len(ax.get_legend().get_texts()) == 2
@@ -303,17 +307,17 @@ def test_log_axis_without_positive_values_still_draws(gaussian):
 def test_metric_respects_generations_done(gaussian):
     partial = _partial(gaussian, [4, 9])  # M=10: generations 0..3 recorded
     ax = plots.plot_metric(partial, "log_var", chains_shown=2).axes[0]
-    for gid in ("median:M=10", "chain:M=10:0", "theory:M=10"):
+    for gid in ("mean:M=10", "chain:M=10:0", "theory:M=10"):
         np.testing.assert_array_equal(_line(ax, gid).get_xdata(), [0, 1, 2, 3])
-    assert len(_line(ax, "median:M=100").get_xdata()) == NUM_GENS + 1
+    assert len(_line(ax, "mean:M=100").get_xdata()) == NUM_GENS + 1
     # a complete file draws every generation, whatever generations_done says
     done = gaussian.copy()
     done.attrs = dict(gaussian.attrs, complete=1, generations_done="[4, 9]")
     ax = plots.plot_metric(done, "log_var").axes[0]
-    assert len(_line(ax, "median:M=10").get_xdata()) == NUM_GENS + 1
+    assert len(_line(ax, "mean:M=10").get_xdata()) == NUM_GENS + 1
     # a point without records (not even the truth) draws nothing
     ax = plots.plot_metric(_partial(gaussian, [0, 9]), "log_var").axes[0]
-    assert len(_line(ax, "median:M=10").get_xdata()) == 0
+    assert len(_line(ax, "mean:M=10").get_xdata()) == 0
     ax.get_figure().savefig(io.BytesIO(), format="png")
 
 
@@ -325,13 +329,19 @@ def test_metric_draws_into_a_given_axes(gaussian):
 
 
 def test_metric_from_a_summary_file(summary):
-    ax = plots.plot_metric(summary, "log_var", chains_shown=8).axes[0]
+    ax = plots.plot_metric(summary, "log_var", chains_shown=8, theory=False).axes[0]
     assert not _lines(ax, "chain:")  # no chains in a summary
     median = _line(ax, "median:M=10").get_ydata()
     np.testing.assert_allclose(median, summary["log_var"].sel(quantile=0.5)[0, :, 0])
     assert ax.get_legend().get_title().get_text().startswith("median, 10 % to 90 %")
-    ax = plots.plot_metric(summary, "log_var", band=(0.2, 0.8)).axes[0]
+    ax = plots.plot_metric(summary, "log_var", band=(0.2, 0.8), theory=False).axes[0]
     assert "25 % to 75 %" in ax.get_legend().get_title().get_text()  # nearest stored
+    # Beside the curve of a mean: the stored mean; this summary has no __sd.
+    ax = plots.plot_metric(summary, "log_var").axes[0]
+    np.testing.assert_allclose(
+        _line(ax, "mean:M=10").get_ydata(), summary["log_var__mean"][0, :, 0]
+    )
+    assert ax.get_legend().get_title().get_text().startswith("mean (no SE stored)")
 
 
 def test_metric_vector_component(gaussian):
@@ -349,8 +359,171 @@ def test_metric_survives_a_netcdf_round_trip(gaussian, tmp_path):
     gaussian.to_netcdf(path, engine="h5netcdf")
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         ax = plots.plot_metric(ds, "log_var").axes[0]
-        assert _line(ax, "median:M=100")
+        assert _line(ax, "mean:M=100")
         assert plots.plot_fraction(ds, "small").axes[0].lines
+
+
+# --- like with like: the statistic the theory curve states -------------------------
+
+
+def _with_statistic(ds, metric, statistic):
+    out = ds.copy()
+    name = f"theory__{metric}"
+    out[name] = ds[name].copy()
+    out[name].attrs = dict(ds[name].attrs, statistic=statistic)
+    return out
+
+
+def _band_edges(ax, label, x):
+    """The band's lower and upper edge at each x (NaN where it has no vertex)."""
+    (band,) = [c for c in ax.collections if c.get_gid() == f"band:{label}"]
+    verts = band.get_paths()[0].vertices
+    lo, hi = [], []
+    for g in x:
+        ys = verts[np.isclose(verts[:, 0], g), 1]
+        lo.append(ys.min() if ys.size else np.nan)
+        hi.append(ys.max() if ys.size else np.nan)
+    return np.array(lo), np.array(hi)
+
+
+def test_beside_a_mean_curve_the_line_is_the_mean_with_its_standard_error(gaussian):
+    # The W2 figure of gaussian-drift drew the theory mean over the median band.
+    ax = plots.plot_metric(gaussian, "log_var", chains_shown=0).axes[0]
+    assert not _lines(ax, "median:")
+    x = np.arange(NUM_GENS + 1)
+    for p, label in enumerate(SWEEP):
+        values = _ok_values(gaussian, "log_var", p)  # failed chain: NaN
+        n = np.isfinite(values).sum(axis=0)
+        mean = np.nanmean(values, axis=0)
+        np.testing.assert_allclose(_line(ax, f"mean:{label}").get_ydata(), mean)
+        se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
+        lo, hi = _band_edges(ax, label, x[1:])  # generation 0: SE 0
+        np.testing.assert_allclose(lo, (mean - 2 * se)[1:])
+        np.testing.assert_allclose(hi, (mean + 2 * se)[1:])
+    assert ax.get_legend().get_title().get_text() == (
+        f"mean ± 2 SE of {NUM_CHAINS} chains"
+    )
+
+
+def test_beside_a_median_or_quantile_curve_the_line_is_that_quantile(gaussian):
+    values = _ok_values(gaussian, "log_var", 1)
+    for statistic, gid, q in (("median", "median", 0.5), ("quantile:0.9", "q0.9", 0.9)):
+        ds = _with_statistic(gaussian, "log_var", statistic)
+        ax = plots.plot_metric(ds, "log_var", sweep="M=100").axes[0]
+        np.testing.assert_allclose(
+            _line(ax, f"{gid}:M=100").get_ydata(), np.nanquantile(values, q, axis=0)
+        )
+        assert not _lines(ax, "mean:")
+        assert plots.plot_metric(ds, "log_var", statistic=statistic).axes[0].lines
+
+
+def test_a_statistic_other_than_the_curves_is_refused(gaussian):
+    with pytest.raises(
+        ValueError,
+        match=r"plot_metric\(\): statistic must be 'mean', the statistic that "
+        r"theory__log_var states .*; got 'median'\. Pass statistic=None, or "
+        r"theory=False",
+    ):
+        plots.plot_metric(gaussian, "log_var", statistic="median")
+    ax = plots.plot_metric(gaussian, "log_var", statistic="mean", theory=False).axes[0]
+    assert _line(ax, "mean:M=10") and not _lines(ax, "theory:")
+    with pytest.raises(ValueError, match=r"statistic must be one of 'mean', 'median'"):
+        plots.plot_metric(gaussian, "log_var", statistic="mode")
+    with pytest.raises(ValueError, match=r"'probability' is|plot_fraction"):
+        plots.plot_metric(gaussian, "w2_sq", statistic="probability")
+    bad = _with_statistic(gaussian, "log_var", "average")
+    with pytest.raises(
+        ValueError, match=r"ds\['theory__log_var'\]\.attrs\['statistic'\] must be"
+    ):
+        plots.plot_metric(bad, "log_var")
+    with pytest.raises(ValueError, match=r"'probability' \(or 'mean'\) beside a share"):
+        plots.plot_fraction(_with_statistic(gaussian, "small", "median"), "small")
+
+
+def test_a_summary_draws_the_stored_mean_with_its_standard_error(gaussian):
+    from collapse_jax import io as cio
+
+    summary = cio.summarize(gaussian, (0.1, 0.5, 0.9))
+    assert "log_var__sd" in summary
+    ax = plots.plot_metric(summary, "log_var").axes[0]
+    values = _ok_values(gaussian, "log_var", 0)
+    mean = np.nanmean(values, axis=0)
+    np.testing.assert_allclose(_line(ax, "mean:M=10").get_ydata(), mean)
+    n = NUM_CHAINS - summary["failed"].values[0]
+    se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
+    lo, hi = _band_edges(ax, "M=10", np.arange(1, NUM_GENS + 1))
+    np.testing.assert_allclose(lo, (mean - 2 * se)[1:])
+    np.testing.assert_allclose(hi, (mean + 2 * se)[1:])
+    assert ax.get_legend().get_title().get_text().startswith("mean ± 2 SE")
+
+
+def _zero_dataset():
+    """A distance on a log axis: point "none" is 0 at every generation, point "S"
+    at generations 3 and 4 only (the three-errors decomposition's "none")."""
+    rng = np.random.default_rng(4)
+    shape = (2, NUM_CHAINS, NUM_GENS + 1)
+    dist = np.abs(rng.normal(size=shape)) + 0.1
+    dist[..., 0] = 0.0  # the truth: distance 0 by definition
+    dist[0] = 0.0
+    dist[1, :, 3:5] = 0.0
+    return xr.Dataset(
+        {
+            "dist": (DIMS, dist),
+            "status": (DIMS, np.zeros(shape, np.int32)),
+        },
+        coords=dict(_coords(), sweep=["none", "S"]),
+        attrs=_attrs(log_metrics=json.dumps(["dist"])),
+    )
+
+
+def test_a_zero_series_on_a_log_axis_is_named_in_the_legend():
+    ds = _zero_dataset()
+    ax = plots.plot_metric(ds, "dist").axes[0]
+    assert ax.get_yscale() == "log"
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == [
+        "none: 0 at every generation (not drawn on the log axis)",
+        f"S: 0 at 2 of {NUM_GENS} generations (gaps)",
+    ]
+    # on a linear axis 0 is drawn: no note
+    ax = plots.plot_metric(ds, "dist", log=False).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["none", "S"]
+    fig = plots.plot_histograms(ds, "dist", [0, 3, 8])
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert labels == [
+        f"generation 0 ({NUM_CHAINS} chains ≤ 0 not shown)",
+        f"generation 3 ({NUM_CHAINS} chains ≤ 0 not shown)",
+        "generation 8",
+    ]
+    assert fig.axes[0].texts[0].get_text().startswith("every value ≤ 0")
+
+
+#: ASCII stand-ins for mathematics ("σ²_n", "q_{n-1}", "(1 - 1/M)^n") outside
+#: matplotlib mathtext ($...$).
+ASCII_MATH = re.compile(r"[_^]")
+
+
+def _ascii_math(text: str) -> bool:
+    return bool(ASCII_MATH.search(re.sub(r"\$[^$]*\$", "", text)))
+
+
+def test_a_long_title_is_wrapped_not_cut(gaussian):
+    long = gaussian.copy()
+    title = (
+        "regression-accumulate: Linear regression, d = 5, T = 50: replace vs accumulate"
+    )
+    long.attrs = dict(gaussian.attrs, title=title)
+    shown = plots.plot_metric(long, "log_var").axes[0].get_title()
+    assert shown.replace("\n", " ") == title
+    assert "\n" in shown and max(map(len, shown.splitlines())) <= 70
+
+
+def test_the_demo_labels_are_not_ascii_math():
+    ds = plots._demo_dataset()
+    labels = list(json.loads(ds.attrs["metric_labels"]).values())
+    labels += [ds[v].attrs["label"] for v in ds.data_vars if v.startswith("theory__")]
+    assert labels and not [t for t in labels if _ascii_math(t)]
+    assert _ascii_math("log σ²_n") and not _ascii_math(r"$\sigma^2_n$")
 
 
 # --- plot_fraction ----------------------------------------------------------------

@@ -20,6 +20,7 @@ from collapse_jax.experiments.core import (
     Field,
     Point,
     Preset,
+    TheoryCurve,
     register,
     register_preset,
 )
@@ -76,6 +77,12 @@ def _spread(num_generations: int, first: int = 0) -> list[int]:
     """A few generations to show: first, N/10, N/2 and N (distinct, >= first)."""
     n = num_generations
     return sorted({g for g in (first, n // 10, n // 2, n) if g >= first})
+
+
+# E W₂² past n = M is carried by the rare chains whose variance has not collapsed: the
+# mean of a few hundred chains falls short of it, and its SE from those chains is
+# itself too small (docs/theory.md §12.3). The legend says so.
+_W2_THEORY = "E W₂²ₙ (SH-5, exact; heavy tail: the chains' mean falls short for n ≫ M)"
 
 
 def _zipf(num_ranks: int, exponent: float) -> np.ndarray:
@@ -160,11 +167,12 @@ def _gaussian_design(cfg) -> Design:
             if replace and d == 1 else nan)
     th = {}
     if "log_var" in metrics:
-        th["log_var"] = ("E log σ²_n (GC-3)", curves["log_var"])
+        th["log_var"] = TheoryCurve("E log σ²ₙ (GC-3)", curves["log_var"], "mean")
     if "log_det_cov" in metrics:
-        th["log_det_cov"] = ("E log det Σ_n (SH-7)", curves["log_det_cov"])
+        th["log_det_cov"] = TheoryCurve("E log det Σₙ (SH-7)", curves["log_det_cov"],
+                                        "mean")
     if one_dim:
-        th["w2_sq"] = ("E W2²_n (SH-5, exact)", curves["w2_sq"])
+        th["w2_sq"] = TheoryCurve(_W2_THEORY, curves["w2_sq"], "mean")
     main = "log_var" if one_dim else "log_det_cov"
     figs = [{"kind": "metric", "metric": main, "name": main},
             {"kind": "metric", "metric": "w2_sq", "name": "w2_sq"},
@@ -178,8 +186,8 @@ def _gaussian_design(cfg) -> Design:
         tuple(points), metrics,
         title=f"Gaussian chain ({cfg['regime']}, {est} estimator)",
         theory=th, figures=tuple(figs), log_metrics=("w2_sq",),
-        metric_labels={"log_var": "log σ²_n", "log_det_cov": "log det Σ_n",
-                       "w2_sq": "W2²(truth, model n)", "mean": "μ_n"},
+        metric_labels={"log_var": "log σ²ₙ", "log_det_cov": "log det Σₙ",
+                       "w2_sq": "W₂²(truth, model n)", "mean": "μₙ"},
     )
 
 
@@ -293,9 +301,10 @@ def _categorical_design(cfg) -> Design:
             if replace else np.full(n_gen + 1, np.nan))
         ab.append(_absorption_curve(p0[0], m, n_gen) if replace and k == 2
                   and m <= 2000 else np.full(n_gen + 1, np.nan))
-    th = {"gini_simpson": ("E H_n = H_0 Π(1 − 1/M) (WF-3)", gs)}
+    th = {"gini_simpson": TheoryCurve("E Hₙ = H₀ Π(1 − 1/M) (WF-3)", gs, "mean")}
     if k == 2 and replace:
-        th["absorbed"] = ("P(absorbed by n), exact (WF-4)", ab)
+        th["absorbed"] = TheoryCurve("P(absorbed by n), exact (WF-4)", ab,
+                                     "probability")
     figs = [{"kind": "metric", "metric": "gini_simpson", "name": "gini_simpson"},
             {"kind": "fraction", "metric": "absorbed", "name": "absorbed"},
             {"kind": "metric", "metric": "support_size", "name": "support_size"}]
@@ -420,11 +429,11 @@ def _regression_design(cfg) -> Design:
     return Design(
         tuple(points), ("test_error", "weight_norm_sq"),
         title=f"Linear regression, d = {d}, T = {t}: replace vs accumulate",
-        theory={"test_error": ("E err_n | X (LR-1, LR-2)", curves)},
+        theory={"test_error": TheoryCurve("E errₙ | X (LR-1, LR-2)", curves, "mean")},
         figures=({"kind": "metric", "metric": "test_error", "name": "test_error"},),
         log_metrics=("test_error",),
-        metric_labels={"test_error": "test error ‖w_n − w‖²",
-                       "weight_norm_sq": "‖w_n‖²"},
+        metric_labels={"test_error": "test error ‖wₙ − w‖²",
+                       "weight_norm_sq": "‖wₙ‖²"},
     )
 
 

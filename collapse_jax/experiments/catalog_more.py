@@ -25,6 +25,7 @@ from collapse_jax.experiments.core import (
     Field,
     Point,
     Preset,
+    TheoryCurve,
     register,
     register_preset,
 )
@@ -151,11 +152,12 @@ def _word_forgetting_design(cfg) -> Design:
         ("lost_mass", "support_size", "entropy", "gini_simpson", "tail_mass"),
         title=f"Word forgetting, {truth}",
         theory={
-            "lost_mass": ("E lost mass ≈ Σ p_i exp(−M p_i (1 − q_{n−1})) (TT-3)",
-                          lost),
-            "support_size": ("E support: exact at n ≤ 1 (WF-9), TT-3 approx. after",
-                             support),
-            "gini_simpson": ("E H_n = H_0 (1 − 1/M)^n (WF-3)", gs),
+            "lost_mass": TheoryCurve(
+                "E lost mass ≈ Σᵢ pᵢ exp(−M pᵢ (1 − qₙ₋₁)) (TT-3)", lost, "mean"),
+            "support_size": TheoryCurve(
+                "E support: exact at n ≤ 1 (WF-9), TT-3 approx. after", support,
+                "mean"),
+            "gini_simpson": TheoryCurve("E Hₙ = H₀ (1 − 1/M)ⁿ (WF-3)", gs, "mean"),
         },
         figures=(
             {"kind": "metric", "metric": "lost_mass", "name": "lost_mass"},
@@ -250,8 +252,10 @@ def _monitor_design(cfg) -> Design:
         tuple(points), _MON_METRICS,
         title=f"Monitored chain, M = {m} ({cfg['statistic']}, "
         f"{cfg['alternative']}, level {cfg['level']:g})",
-        theory={"log_var": ("E log σ²_n, replace (GC-3)", lv),
-                "w2_sq": ("E W2²_n, replace (SH-5, exact)", w2)},
+        theory={"log_var": TheoryCurve("E log σ²ₙ, replace (GC-3)", lv, "mean"),
+                "w2_sq": TheoryCurve("E W₂²ₙ, replace (SH-5, exact; heavy tail: the "
+                                     "chains' mean falls short for n ≫ M)", w2,
+                                     "mean")},
         figures=(
             {"kind": "metric", "metric": "log_var", "name": "log_var"},
             {"kind": "fraction", "metric": "alarm", "name": "alarm"},
@@ -260,8 +264,8 @@ def _monitor_design(cfg) -> Design:
              "generations": _spread(n_gen, 1), "name": "log_var_histogram"},
         ),
         log_metrics=("w2_sq",),
-        metric_labels={"mean": "μ_n", "log_var": "log σ²_n",
-                       "w2_sq": "W2²(truth, model n)", "alarm": "alarm",
+        metric_labels={"mean": "μₙ", "log_var": "log σ²ₙ",
+                       "w2_sq": "W₂²(truth, model n)", "alarm": "alarm",
                        "monitor_pvalue": "monitor p-value",
                        "monitor_stat": "monitor statistic"},
     )

@@ -19,15 +19,17 @@ import difflib
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from collapse_jax._statistic import check_statistic
 from collapse_jax.checks import fail
 
 __all__ = [
     "Field",
     "Point",
+    "TheoryCurve",
     "Design",
     "Experiment",
     "Preset",
@@ -264,6 +266,25 @@ class Point:
     options: Mapping[str, Any]
 
 
+class TheoryCurve(NamedTuple):
+    """The theory of one metric: what it states, at every sweep point.
+
+    Attributes:
+      label: the legend text, naming the statistic and the claim, e.g.
+        ``"E log σ²ₙ (GC-3)"``.
+      curves: one ``(num_generations + 1,)`` array per point (NaN where there is
+        none).
+      statistic: what the curve is a statistic of, across chains: ``"mean"`` (an
+        expected value), ``"median"``, ``"quantile:<level>"`` or ``"probability"``
+        (of a bool metric). Figures draw the same statistic of the chains beside
+        it (:func:`collapse_jax.plots.plot_metric`).
+    """
+
+    label: str
+    curves: Sequence[np.ndarray]
+    statistic: str = "mean"
+
+
 @dataclasses.dataclass(frozen=True)
 class Design:
     """What an experiment runs and how its results are shown.
@@ -273,8 +294,10 @@ class Design:
         has the same chain id (common random numbers).
       metrics: the metrics recorded at every point (same shapes at every point).
       title: the figures' title.
-      theory: ``{metric: (label, curves)}`` with one ``(num_generations + 1,)``
-        array per point (NaN where there is none): the theory of the mean.
+      theory: ``{metric: TheoryCurve(label, curves, statistic)}`` (a tuple
+        ``(label, curves)`` or ``(label, curves, statistic)`` is converted; the
+        statistic defaults to ``"mean"``) with one ``(num_generations + 1,)``
+        array per point (NaN where there is none).
       figures: figure specs (:func:`collapse_jax.plots.figures`).
       log_metrics: metrics drawn on a log axis (multiplicative quantities).
       metric_labels: axis labels.
@@ -286,13 +309,24 @@ class Design:
     points: tuple[Point, ...]
     metrics: tuple[str, ...]
     title: str
-    theory: Mapping[str, tuple[str, Sequence[np.ndarray]]] = dataclasses.field(
-        default_factory=dict
-    )
+    theory: Mapping[str, TheoryCurve] = dataclasses.field(default_factory=dict)
     figures: tuple[Mapping[str, Any], ...] = ()
     log_metrics: tuple[str, ...] = ()
     metric_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     params: Callable[[Any], Mapping[str, np.ndarray]] | None = None
+
+    def __post_init__(self):
+        theory = {}
+        for metric, entry in dict(self.theory).items():
+            if not isinstance(entry, tuple) or len(entry) not in (2, 3):
+                fail("Design", f"theory[{metric!r}]",
+                     "a TheoryCurve(label, curves, statistic)", entry,
+                     "Build it with TheoryCurve(label, curves, 'mean').",
+                     error=TypeError)
+            curve = TheoryCurve(*entry)
+            theory[metric] = curve._replace(statistic=check_statistic(
+                "Design", f"theory[{metric!r}].statistic", curve.statistic))
+        object.__setattr__(self, "theory", theory)
 
 
 @dataclasses.dataclass(frozen=True)
