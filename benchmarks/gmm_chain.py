@@ -1,6 +1,6 @@
 """Benchmark: the 2-D GMM chain through ``cj.run_chains`` against scikit-learn's loop.
 
-The chain of THEORY SH-E2 (``collapse_jax.experiments.gmm_collapse``): a
+The chain of docs/theory.md SH-E2 (``collapse_jax.experiments.gmm_collapse``): a
 two-component, full-covariance Gaussian mixture in 2-D (two well-separated
 Gaussians), refitted by EM to ``M = 1000`` draws of the previous generation. Times,
 in one process and after checking that the answers agree:

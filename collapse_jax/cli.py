@@ -398,7 +398,8 @@ def verify_command(
     """Run every registered theoretical claim against simulation.
 
     Prints one row per claim: id, pass, theory, simulated, z-score (or exact
-    error), statement. Exit status 0 only if every claim passed.
+    error), statement (the claims by id: docs/theory.md). Exit status 0 only if
+    every claim passed.
     """
     ids = list(ctx.args) if only else None
     if ctx.args and not only:
@@ -430,7 +431,8 @@ def _verify(quick, json_path, x64, seed, only, list_claims) -> int:
     mode = "quick" if quick else "full"
     print(
         f"collapse-jax verify ({mode}, {dtype}, seed {seed}); pass when "
-        f"|z| <= {verify.Z_PASS:g} or the exact error is within tolerance"
+        f"|z| <= {verify.Z_PASS:g} or the exact error is within tolerance; the "
+        "claims, their proofs and sources: docs/theory.md"
     )
     print(verify.format_table([]))
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-r"""The three error sources as switches, run side by side (THEORY SH-1).
+r"""The three error sources as switches, run side by side (docs/theory.md SH-1).
 
 :func:`decompose` runs one configuration under any subset of the eight on/off
 combinations of the three errors of Shumailov et al.:

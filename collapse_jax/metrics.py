@@ -14,7 +14,7 @@ collapsed to ``1e-20`` is still handled in float32. Triangular factors of sums
 ``B B^T`` come from a Householder LQ factorisation of ``B`` (:func:`_lq_lower`)
 rather than from a Cholesky factorisation of the formed product: the small pivots
 keep relative accuracy ``eps`` instead of ``sqrt(eps)``, which matters for the very
-anisotropic covariances of a collapsing chain (THEORY SH-7).
+anisotropic covariances of a collapsing chain (docs/theory.md SH-7).
 
 Dead components (log weight ``-inf``) contribute exactly zero everywhere, whatever
 their other parameters hold.

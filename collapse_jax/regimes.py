@@ -11,7 +11,7 @@ weighted ``fit(key, data, weights, prev)``: the real, previous and synthetic par
 a fit's data carry their shares through the weights. The regimes (DESIGN §2):
 
 ========================  ============================================================
-:func:`replace`           the newest synthetic draws only (THEORY SH-0, α = 1)
+:func:`replace`           the newest synthetic draws only (docs/theory.md SH-0, α = 1)
 :func:`accumulate`        every generation's draws so far (LR-0, LR-3)
 :func:`accumulate_subsample`  all draws kept, a uniform subsample of fixed size fitted
 :func:`mix`               a fixed real set pooled with the synthetic draws (AL-1, BE-1)
@@ -405,7 +405,7 @@ def _replace_step(ctx: StepContext, params, state):
 
 @functools.cache
 def replace() -> Regime:
-    """Each model is fitted to the newest synthetic data only (THEORY SH-0, α = 1).
+    """Each model is fitted to the newest synthetic data only (docs/theory.md SH-0).
 
     Supports every sampler: sample-based, the exact sufficient-statistic draw and the
     population limit (``sample_size=None``).
@@ -449,7 +449,7 @@ def accumulate() -> Regime:
     """Each model is fitted to every generation's draws so far, with equal weights.
 
     Model ``t + 1`` sees ``D_0 ∪ D_1 ∪ … ∪ D_t`` (``D_0`` from the truth): the
-    accumulation of Gerstgrasser et al. (THEORY LR-0, LR-2, LR-3), which bounds the
+    accumulation of Gerstgrasser et al. (docs/theory.md LR-0, LR-2, LR-3): it bounds the
     error where :func:`replace` lets it grow. Keeps ``num_generations ×
     max(sample_size)`` points per chain.
 
@@ -770,7 +770,7 @@ def fresh(num_real: int, *, real_fraction: float | None = None) -> Regime:
 
     Each fit sees ``num_real`` fresh draws from the truth and the ``M_t`` draws from
     the current model: Alemohammad et al.'s fresh-data loop, whose error stays
-    bounded (THEORY AL-3, SE-2, BO-1). ``real_fraction`` re-weights the two parts as
+    bounded (docs/theory.md AL-3, SE-2, BO-1). ``real_fraction`` re-weights the parts as
     in :func:`mix` (None: plain pooling).
 
     Examples:
@@ -974,7 +974,7 @@ def _general_check(fn, family, data, schedule, num_generations, hyper):
 
 
 def general_mix(alpha, beta, gamma) -> Regime:
-    """THEORY SH-0's generational mixture, with per-generation weights.
+    """docs/theory.md SH-0's generational mixture, with per-generation weights.
 
     Model ``t + 1`` is fitted to the weighted data set
     ``α_t · (new draws from model t) + β_t · (the previous data set) + γ_t · D_0``,

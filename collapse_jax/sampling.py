@@ -1,7 +1,8 @@
 """Sampling bias: drawing each generation's data from a distorted model.
 
 Generative models are rarely sampled as fitted: truncation, guidance and temperature
-trade diversity for quality (THEORY AL-2). A :class:`SamplingBias` distorts the model
+trade diversity for quality (docs/theory.md AL-2). A :class:`SamplingBias` distorts the
+model
 the draws come from (never the fitted model itself), in every regime and sampler:
 
 ==========================  =========================  ================================
@@ -104,7 +105,7 @@ def _scale_distort(family, params, hyper):
 
 
 def variance_scale(scale: float) -> SamplingBias:
-    """Draw from ``N(μ, λΣ)`` instead of ``N(μ, Σ)`` (THEORY AL-2).
+    """Draw from ``N(μ, λΣ)`` instead of ``N(μ, Σ)`` (docs/theory.md AL-2).
 
     ``λ < 1`` favours typical samples (quality) over diversity, like truncation or
     guidance: with an unbiased refit, ``E σ_t² = λ^t σ_0²`` and

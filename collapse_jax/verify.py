@@ -2,11 +2,11 @@
 
 Each :class:`Claim` runs the library's chains and compares a simulated statistic with
 its closed form in :mod:`collapse_jax.theory`. Statistical rows pass when
-``|z| <= Z_PASS`` (THEORY §12.1: z = 5, a false failure of 5.7e-7 per row); exact rows
+``|z| <= Z_PASS`` (docs/theory.md §12.1: z = 5, false failure 5.7e-7 a row); exact rows
 compare to a stated absolute tolerance; approximations add their stated allowance.
 Rows sharing a configuration share one run (common random numbers).
 
-Ids are THEORY.md's claim ids; a letter suffix marks a second statistic of the same
+Ids are docs/theory.md's claim ids; a letter suffix marks a second statistic of the same
 claim (``GC-3m``: the MLE estimator).
 """
 

@@ -1,4 +1,4 @@
-"""The functional-approximation error switch (THEORY SH-1; proofs/sh-1c-...).
+"""The functional-approximation error switch (docs/theory.md SH-1; proofs/sh-1c-...).
 
 * Approximation only (``sample_size=None``): the chain is the deterministic map
   ``theta_{n+1} = T(theta_n)``; every chain is identical and equals the independent

@@ -4,7 +4,7 @@ The curves stored in a results file (``theory__<metric>``) are the expected valu
 the metric; these tests compare them with the mean over independent chains at k*SE
 (SE from the chains, k from the suite budget, tests/helpers.py), so a wrong schedule,
 index shift or parameterisation in the catalog fails here. Raw moments are tested at
-n <= M only (THEORY §12).
+n <= M only (docs/theory.md §12).
 """
 
 from __future__ import annotations

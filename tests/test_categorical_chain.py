@@ -1,6 +1,6 @@
 """Monte Carlo of the categorical (Wright–Fisher) chain against ``theory.discrete``.
 
-Claims: WF-1, WF-3, WF-5, WF-9 (THEORY §2), SH-3 (run to absorption) and the SH-2
+Claims: WF-1, WF-3, WF-5, WF-9 (docs/theory.md §2), SH-3 (run to absorption), the SH-2
 tail-mass metric, plus deterministic checks of the metrics on hand-built parameters.
 
 Budget: every statistical assertion is ``|estimate - theory| <= K * SE`` through

@@ -1,7 +1,7 @@
 """Contracts of ``run_chains`` (DESIGN §4.2, §4.3; STYLE §5, §6, §9).
 
 Exact tests, no statistics: shapes and dtypes of every recorded leaf, generation 0
-equal to the truth, the population limit (THEORY SH-1's deterministic check),
+equal to the truth, the population limit (docs/theory.md SH-1's deterministic check),
 schedules, per-chain failure handling, progress, categorical absorption and counts.
 
 Speed: almost every run shares one static configuration per family (``CHAINS``
@@ -354,7 +354,7 @@ POPULATION_CASES = ["gaussian1-mle", "gaussian3-unbiased", "categorical4"]
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", POPULATION_CASES)
 def test_population_limit_stays_at_the_truth(case, dtype, request):
-    """THEORY SH-1: with M = inf every fit returns the truth exactly."""
+    """docs/theory.md SH-1: with M = inf every fit returns the truth exactly."""
     _need(dtype, request)
     family, init = CASES[case]
     res = _run(family, init, sample_size=None, dtype=dtype)

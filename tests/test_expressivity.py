@@ -1,4 +1,4 @@
-"""The population limit and the expressivity error (THEORY SH-1; proofs/sh-1a, sh-1b).
+"""The population limit and expressivity error (docs/theory.md SH-1; proofs/sh-1a/b).
 
 Deterministic checks, no Monte Carlo tolerance:
 

@@ -1,7 +1,7 @@
 """Monte Carlo of the Gaussian chain against the closed forms of ``theory.gaussian``.
 
-Claims: GC-2, GC-3, GC-5 (THEORY §3), SH-2, SH-4 to SH-8 (THEORY §1), and the float32
-long-run headline (THEORY §12.2).
+Claims: GC-2, GC-3, GC-5 (docs/theory.md §3), SH-2, SH-4 to SH-8 (§1), and the float32
+long-run headline (docs/theory.md §12.2).
 
 Budget: every statistical assertion is ``|estimate - theory| <= K * SE`` through
 ``tests.helpers.assert_within_se``, with ``K`` from the suite-wide false-failure
@@ -10,7 +10,7 @@ budget in ``tests/helpers.py`` (``FALSE_FAILURE_BUDGET`` shared by
 counts once per element; this module makes about 55 (58 with the x64 pass). SEs
 come from theory (GC-2, GC-3, SH-7 variances; exact binomial SEs) or from the spread
 across independent chains (never from within-chain autocorrelated estimates). Raw
-moments (E sigma^2, E(mu - mu0)^2, E W2^2) are tested only for n <= M (THEORY
+moments (E sigma^2, E(mu - mu0)^2, E W2^2) are tested only for n <= M (docs/theory.md
 §12.3); beyond that, log-space quantities and probabilities. A few claims are
 inequalities (a median below a level); those are one-sided tests at the same K
 (``assert_fraction_above``).
@@ -250,7 +250,7 @@ def test_w2_exact_sh5(short_run, estimator):
 
 def test_w2_leading_order_sh5(short_run):
     # 2^16 chains, M = 20, n in {10, 20}: the paper's (3/2) sigma^2 n / M, with the
-    # model-error allowance of THEORY §12.1 (5 % relative for n <= M, M >= 8; the
+    # model-error allowance of docs/theory.md §12.1 (5 % relative, n <= M, M >= 8; the
     # exact form differs by 0.5 % at n = 10 and 2.6 % at n = 20). SE from the chains
     # ~0.005 and 0.01.
     res, seed = short_run("unbiased")
@@ -450,7 +450,8 @@ def test_almost_sure_collapse_sh7(mvn_run, dim):
 
 def test_mean_converges_sh8(long_run):
     # 2^14 chains, M = 10, n in {10, 20, 40, 80} (n >> M at the end): the median of
-    # |mu_2n - mu_n| tracks sigma exp(n g(M) / 2) within a factor 3 (THEORY SH-8:
+    # |mu_2n - mu_n| tracks sigma exp(n g(M) / 2) within a factor 3 (docs/theory.md
+    # SH-8:
     # ratio 0.53-0.71; the median of 2^14 chains has a relative SE ~1 %).
     res, seed = long_run("unbiased")
     mu = res.metrics["mean"][:, :, 0].astype(np.float64)

@@ -1,10 +1,10 @@
-"""The linear-regression family and the supervised chain of THEORY LR-0 to LR-7.
+"""The linear-regression family and the supervised chain of docs/theory.md LR-0 to LR-7.
 
 Deterministic: the LR-0 identity (replace = w* + sum e_i, accumulate = w* + sum e_i/i)
 under common random numbers, in float64 (x64 pass) and float32; fits against NumPy;
 the population (M = inf) chains; bitwise batch invariance; every error message.
 
-Statistical (z = 5, THEORY §12.1; SE across independent chains, never within one):
+Statistical (z = 5, docs/theory.md §12.1; SE across independent chains, not within one):
 LR-1 (conditional on a fixed design, and unconditional with fresh anisotropic
 designs), LR-2 (conditional value, the pi^2/6 bound and the replace contrast), LR-5
 (two noise levels, two sample sizes), LR-6 (over-parameterised, noise-free) and LR-7
@@ -33,7 +33,7 @@ from collapse_jax.status import Status
 from collapse_jax.theory import regression as tr
 from tests.helpers import assert_within_se, mean_and_se, module_seed
 
-Z = 5.0  # THEORY §12.1
+Z = 5.0  # docs/theory.md §12.1
 C = 4096
 D, T = 5, 20  # the fixed design of the LR-1 / LR-2 runs
 N = 10

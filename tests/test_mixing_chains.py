@@ -1,4 +1,4 @@
-"""The library's regime chains against THEORY §11's exact and qualitative results.
+"""The library's regime chains against the exact and qualitative results of §11.
 
 Claims: LR-3 (``accumulate``: the recursion for E(mu_n - mu)^2 and E sigma_n^2, the
 pi^2 sigma^2/(6M) bound, the contrast with ``replace``), BE-2 finite sample (``mix``
@@ -10,11 +10,11 @@ accumulation.md, proofs/al-3-gaussian-mixing.md, proofs/se-2-categorical-mixing.
 Budget: every statistical assertion goes through ``tests.helpers.assert_within_se``
 (two-sided, ``K`` = 4.90 from the suite-wide budget in ``tests/helpers.py``) or a
 one-sided comparison at the same ``K``; SEs are sample SEs over independent chains.
-Plateau tests (THEORY §12.1) compare two horizons t1 < t2 through the per-chain
+Plateau tests (docs/theory.md §12.1) compare two horizons t1 < t2 through the per-chain
 differences X_i(t2) - X_i(t1) (mean 0 within K SE of the differences), and besides
 test the exact stationary recursions of ``theory.mixing`` at both horizons. Raw second
 moments are light-tailed here: with real data (or accumulation) the variance is pulled
-back every generation; the replace contrast is tested at n = M (THEORY §12.3). About
+back every generation; the replace contrast is tested at n = M (docs/theory.md §12.3);
 70 statistical assertions. Seeds: ``module_seed`` per shared run.
 """
 
@@ -76,7 +76,7 @@ def _at_most(est, bound, se, *, what, seed):
 
 
 def _assert_plateau(x1, x2, *, what, seed):
-    """Per-chain differences between two horizons have mean 0 (THEORY §12.1)."""
+    """Per-chain differences between two horizons have mean 0 (docs/theory.md §12.1)."""
     est, se = mean_and_se(x2 - x1)
     assert_within_se(est, 0.0, se, what=f"plateau {what}", seed=seed)
 

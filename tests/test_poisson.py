@@ -1,4 +1,5 @@
-"""The Poisson family and chain (THEORY SU-2): contracts, exact absorption, bitwise
+"""The Poisson family and chain (docs/theory.md SU-2): contracts, exact absorption,
+bitwise
 batch invariance, the martingale and the Galton–Watson absorption law.
 
 Budget: statistical assertions go through ``assert_within_se`` (K from

@@ -310,7 +310,8 @@ POPULATION_REGIMES = [cj.accumulate(), cj.accumulate_subsample(5), cj.mix(0.3),
 
 @pytest.mark.parametrize("regime", POPULATION_REGIMES, ids=lambda r: r.name)
 def test_sh0_population_limit_keeps_a_well_specified_truth(regime):
-    """THEORY SH-0's deterministic test: M = inf, an exact well-specified fit, and
+    """docs/theory.md SH-0's deterministic test: M = inf, an exact well-specified fit,
+    and
     every regime leaves the truth unchanged at every generation (float tolerance)."""
     g2 = cj.gaussian(2)
     truth = cj.gaussian_params(np.array([1.0, -2.0]), np.array([[2.0, 0.6],

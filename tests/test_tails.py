@@ -1,4 +1,4 @@
-"""Zipf tails and the memorisation learner (THEORY TT-1, TT-2, TT-3) on the
+"""Zipf tails and the memorisation learner (docs/theory.md TT-1, TT-2, TT-3) on the
 categorical chain, and the large-vocabulary (inverse-CDF) sampler.
 
 Budget: assertions through ``assert_within_se`` (K from tests/helpers.py). Sizes:
@@ -75,7 +75,8 @@ def test_tt1_asymptotic_constant():
     p = tt.zipf_probs(200_000, 2.0)
     for t in (1_000, 10_000, 100_000):
         ratio = tt.memorisation_error_asymptotic(2.0, t) / tt.memorisation_error(p, t)
-        assert abs(ratio - 1) < 0.01, (t, ratio)  # THEORY: 1 % for beta in [2, 3]
+        # docs/theory.md TT-1: 1 % for beta in [2, 3]
+        assert abs(ratio - 1) < 0.01, (t, ratio)
 
 
 @pytest.mark.statistical

@@ -90,7 +90,8 @@ def _with_passed(row: Row, passed: bool) -> Row:
 
 def _su1(ctx: Context) -> Row:
     # Two-type chain (a word and the rest), M = 200, the word's initial count k:
-    # median forgetting generation for 2k over that for k (THEORY SU-1: in [1.7, 2.5]).
+    # median forgetting generation for 2k over that for k (docs/theory.md SU-1:
+    # in [1.7, 2.5]).
     m, gens = 200, 120
     meds = {}
     for k in (5, 10):

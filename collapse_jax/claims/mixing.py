@@ -1,10 +1,10 @@
-"""Verify rows for THEORY §11: accumulation, fixed real sets and fresh data.
+"""Verify rows for docs/theory.md §11: accumulation, fixed real sets and fresh data.
 
 LR-3 (Gaussian accumulation: the exact recursion and the π²σ²/(6M) bound), BE-2 (the
 stability toy map, deterministic; the finite-sample chain on a fixed real set), AL-3
 (fresh-data loop), SE-2 (b) (categorical, fixed real set and fresh data; no real data
 tends to H). Plateau rows compare two horizons through per-chain differences
-(THEORY §12.1); exact rows use :mod:`collapse_jax.theory.mixing`
+(docs/theory.md §12.1); exact rows use :mod:`collapse_jax.theory.mixing`
 (proofs/lr-3-gaussian-accumulation.md, proofs/be-2-stability-toy.md,
 proofs/al-3-gaussian-mixing.md, proofs/se-2-categorical-mixing.md).
 """

@@ -1,4 +1,4 @@
-"""Verify rows of the linear-regression chain (THEORY LR-0, LR-1, LR-2, LR-5, LR-6).
+"""Verify rows of the regression chain (docs/theory.md LR-0, LR-1, LR-2, LR-5, LR-6).
 
 The headline is Gerstgrasser et al.'s contrast on one fixed design: under
 :func:`~collapse_jax.replace` the test error grows linearly in the number of fits,
@@ -26,7 +26,7 @@ from collapse_jax.verify import Z_PASS, Claim, Context, exact_row, mean_se, stat
 
 __all__ = ["CLAIMS"]
 
-# The fixed design of LR-1c / LR-2 / LR-2b (THEORY LR-2's numbers: d = 5, T = 20).
+# The fixed design of LR-1c / LR-2 / LR-2b (docs/theory.md LR-2: d = 5, T = 20).
 _D, _T, _N = 5, 20, 10
 # Accumulate keeps N * T rows per chain; cap the chains of the full run (memory).
 _ACC_CHAINS = 16384

@@ -82,7 +82,7 @@ def _spread(num_generations: int, first: int = 0) -> list[int]:
 # E W₂² past n = M is carried by the rare chains whose variance has not collapsed: the
 # mean of a few hundred chains falls short of it, and its SE from those chains is
 # itself too small (docs/theory.md §12.3). The legend says so.
-_W2_THEORY = "E W₂²ₙ (SH-5, exact; heavy tail: the chains' mean falls short for n ≫ M)"
+_W2_LABEL = "E W₂²ₙ (SH-5, exact; heavy tail: the chains' mean falls short for n ≫ M)"
 
 
 def _zipf(num_ranks: int, exponent: float) -> np.ndarray:
@@ -172,7 +172,7 @@ def _gaussian_design(cfg) -> Design:
         th["log_det_cov"] = TheoryCurve("E log det Σₙ (SH-7)", curves["log_det_cov"],
                                         "mean")
     if one_dim:
-        th["w2_sq"] = TheoryCurve(_W2_THEORY, curves["w2_sq"], "mean")
+        th["w2_sq"] = TheoryCurve(_W2_LABEL, curves["w2_sq"], "mean")
     main = "log_var" if one_dim else "log_det_cov"
     figs = [{"kind": "metric", "metric": main, "name": main},
             {"kind": "metric", "metric": "w2_sq", "name": "w2_sq"},
@@ -208,7 +208,8 @@ register_preset(Preset(
     {"sample_size": [100, 500, 1000, 10000], "num_generations": 1000,
      "num_chains": 500},
     full={"num_chains": 10000, "sampler": "samples"},
-    source="Shumailov et al. (Nature 2024) 1-D Gaussian; THEORY SH-3..SH-5, GC-3",
+    source="Shumailov et al. (Nature 2024) 1-D Gaussian; docs/theory.md SH-3..SH-5, "
+           "GC-3",
 ))
 register_preset(Preset(
     "theorem-3.1", "gaussian",
@@ -217,7 +218,7 @@ register_preset(Preset(
      "num_chains": 500},
     full={"dim": [1, 2, 5, 10, 20, 50], "sample_size": [100],
           "num_generations": 1000, "num_chains": 4096},
-    source="Shumailov et al. Theorem 3.1; THEORY SH-7",
+    source="Shumailov et al. Theorem 3.1; docs/theory.md SH-7",
 ))
 register_preset(Preset(
     "sample-growth", "gaussian",
@@ -226,7 +227,7 @@ register_preset(Preset(
     {"sample_size": [20], "growth": ["constant", "quadratic"],
      "num_generations": 200, "num_chains": 1000},
     full={"num_generations": 1000, "num_chains": 10000},
-    source="THEORY SH-5, SH-6 (Σ 1/M_i < ∞)",
+    source="docs/theory.md SH-5, SH-6 (Σ 1/M_i < ∞)",
 ))
 
 
@@ -336,7 +337,7 @@ register_preset(Preset(
     {"num_categories": 2, "init": "two-type", "initial_prob": 0.3,
      "sample_size": [10, 50, 200], "num_generations": 1000, "num_chains": 2000},
     full={"num_generations": 5000, "num_chains": 100000},
-    source="THEORY SH-3, WF-3, WF-4, WF-5",
+    source="docs/theory.md SH-3, WF-3, WF-4, WF-5",
 ))
 
 
@@ -386,7 +387,7 @@ register_preset(Preset(
     "The GMM experiment: L2 distance to the truth and sample snapshots",
     {"num_generations": 200, "num_chains": 64},
     full={"num_generations": 2000, "num_chains": 256},
-    source="Shumailov et al. (Nature 2024) GMM figure; THEORY SH-E2",
+    source="Shumailov et al. (Nature 2024) GMM figure; docs/theory.md SH-E2",
 ))
 
 
@@ -451,7 +452,7 @@ register_preset(Preset(
     {"num_generations": 100, "num_chains": 1000},
     full={"num_generations": 1000, "num_chains": 10000, "dim": 10,
           "num_rows": 100},
-    source="Gerstgrasser et al. (2024); THEORY LR-1, LR-2",
+    source="Gerstgrasser et al. (2024); docs/theory.md LR-1, LR-2",
 ))
 
 
@@ -515,5 +516,5 @@ register_preset(Preset(
     "combinations",
     {"num_generations": 100, "num_chains": 64},
     full={"num_generations": 1000, "num_chains": 1024},
-    source="Shumailov et al. (Nature 2024) §3; THEORY SH-1",
+    source="Shumailov et al. (Nature 2024) §3; docs/theory.md SH-1",
 ))

@@ -196,7 +196,7 @@ register_preset(Preset(
      "sample_size": [1000, 10000], "num_generations": 150, "num_chains": 64},
     full={"vocabulary": 10000, "sample_size": [10000, 100000],
           "num_generations": 500, "num_chains": 512},
-    source="THEORY SU-1, TT-3 (Dohmatob et al., A Tale of Tails), WF-3, WF-9",
+    source="docs/theory.md SU-1, TT-3 (Dohmatob et al., A Tale of Tails), WF-3, WF-9",
 ))
 
 
@@ -288,5 +288,5 @@ register_preset(Preset(
     "level 1 %): alarms, variance and W2 to the truth",
     {"num_generations": 300, "num_chains": 256},
     full={"num_generations": 1000, "num_chains": 4096},
-    source="collapse_jax.monitor; THEORY GC-3, SH-5",
+    source="collapse_jax.monitor; docs/theory.md GC-3, SH-5",
 ))

@@ -387,7 +387,7 @@ class Preset:
       description: one line for ``collapse-jax list``.
       values: field values at the CPU-friendly default scale.
       full: field values changed at ``--scale full`` (the paper's sizes).
-      source: the paper, figure or THEORY.md ids it reproduces.
+      source: the paper, figure or docs/theory.md ids it reproduces.
     """
 
     name: str

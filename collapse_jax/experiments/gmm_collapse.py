@@ -1,4 +1,4 @@
-"""The GMM experiment of Shumailov et al. (THEORY SH-E2): a mixture refitted to itself.
+"""Shumailov et al.'s GMM experiment (docs/theory.md SH-E2): a mixture refits itself.
 
 A two-component, full-covariance Gaussian mixture in 2-D (two well-separated
 Gaussians, :data:`TRUTH`) is generation 0. Generation ``n + 1`` is the mixture fitted

@@ -1,4 +1,4 @@
-"""Which English words a model forgets first (THEORY SU-1, TT-3) on real frequencies.
+"""Which real English words a model forgets first (docs/theory.md SU-1, TT-3).
 
 Generation 0 is the empirical distribution of the ``V`` most frequent English words
 (wordfreq's list, :func:`collapse_jax.datasets.word_frequencies`, renormalised over

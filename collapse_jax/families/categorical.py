@@ -2,7 +2,7 @@
 
 Params carry both the probabilities and the integer counts they were fitted from, so
 absorption (every draw in one category) is detected exactly on integers, never by float
-equality (THEORY §12.2). The sufficient-statistic sampler draws the multinomial counts
+equality (docs/theory.md §12.2). The sufficient sampler draws the multinomial counts
 directly by conditional binomials (proofs/gc-7-sufficient-statistics.md).
 
 Large vocabularies (``K >= LARGE_K``, a static rule, so smaller families keep their
@@ -470,7 +470,7 @@ def categorical(
       probable categories that together hold at most 10 % of the truth's mass (the
       single least probable category if it alone holds more); ``lost_mass`` (),
       the truth's probability on the categories the model gives probability 0 (the
-      test error of a memorisation learner, THEORY TT-1 to TT-3).
+      test error of a memorisation learner, docs/theory.md TT-1 to TT-3).
 
     Draws: ``K >= LARGE_K`` (256) categories use an exact inverse-CDF sampler
     (``searchsorted`` on a cumulative sum, counts by ``segment_sum``), fast for

@@ -705,7 +705,7 @@ def gmm(
     Metrics (per chain and generation; ``truth`` is the reference model):
       ``weights`` (k,), the mixture weights (0 for a dead component); ``means``
       (k, d); ``log_vars`` (k, d), log of the diagonal of each covariance;
-      ``l2`` (), the closed-form L2 distance to the truth (THEORY SH-E2);
+      ``l2`` (), the closed-form L2 distance to the truth (docs/theory.md SH-E2);
       ``w2_mm_sq`` (), the squared W2 distance between the moment-matched Gaussians;
       ``em_gain`` (), the last EM iteration's mean log-likelihood gain per point.
 

@@ -1,4 +1,4 @@
-r"""The linear-regression family: the supervised chain of THEORY LR-0.
+r"""The linear-regression family: the supervised chain of docs/theory.md LR-0.
 
 A model is a linear-Gaussian conditional law ``y | x ~ N(x^T w, noise_sd^2)`` and a
 data point is a row ``(x, y)`` of shape ``(dim + 1,)``. Each generation relabels a
@@ -20,7 +20,7 @@ Fits (frequency weights, weight 0 masks a row out):
   ``(X^T W X + ridge * sum_i W_i * I) w = X^T W y``. It is invariant to the scale of
   the weights, so a fit to the accumulated data (``n`` copies of the design) has the
   same per-point penalty as a fit to one copy. A penalty ``lambda`` on the *sum* of
-  squares (scikit-learn's ``alpha``) is ``ridge = lambda / T`` (THEORY LR-7);
+  squares (scikit-learn's ``alpha``) is ``ridge = lambda / T`` (docs/theory.md LR-7);
 * ``"min_norm"``: the minimum-norm least-squares solution
   ``w = (W^{1/2} X)^+ W^{1/2} y`` (pseudo-inverse), the interpolator of the
   over-parameterised case ``d > T`` (LR-6); equal to OLS for a full-rank design.
@@ -412,7 +412,7 @@ def linear_regression(
     design: str = "fixed",
     feature_scale=None,
 ) -> ModelFamily:
-    r"""The linear-regression family (THEORY LR-0): relabel a design, refit weights.
+    r"""The linear-regression family (docs/theory.md LR-0): relabel a design, refit.
 
     Args:
       dim: number of features ``d >= 1``.

@@ -1,7 +1,8 @@
 """The Poisson family: the rate refitted by the (weighted) sample mean.
 
 With ``M`` draws per generation, ``N_n := M lambda_n`` is a critical Galton–Watson
-process with Poisson(1) offspring (THEORY SU-2, proofs/su-2-poisson.md): the sum of
+process with Poisson(1) offspring (docs/theory.md SU-2, proofs/su-2-poisson.md): the
+sum of
 ``M`` i.i.d. Poisson(lambda) draws is Poisson(M lambda). The rate is a martingale,
 absorbed at 0 with probability 1. Params carry the integer total ``N_n`` beside the
 rate, so absorption is read from an integer (and a chain at 0 stays at 0 exactly:
@@ -116,7 +117,8 @@ def _make() -> ModelFamily:
         return {
             "rate": rate,
             # -inf once absorbed, exactly: the log-rate of an absorbed chain has no
-            # finite value, and averaging it would hide absorption (THEORY §12.2:
+            # finite value, and averaging it would hide absorption (docs/theory.md
+            # §12.2:
             # report P(absorbed) and quantiles instead).
             "log_rate": jnp.where(absorbed, -jnp.inf, jnp.log(rate)).astype(rate.dtype),
             "count": params.count,
@@ -202,7 +204,7 @@ def _float_dtype(weights):
 
 @functools.cache
 def poisson() -> ModelFamily:
-    """The Poisson family, refitted by the weighted sample mean (THEORY SU-2).
+    """The Poisson family, refitted by the weighted sample mean (docs/theory.md SU-2).
 
     Data are non-negative integer counts (``int32``). ``sample_fit`` draws the
     fitted total ``N ~ Poisson(M lambda)`` exactly (``M lambda < 2**31``).

@@ -5,7 +5,7 @@ whose fit is an imperfect learning procedure: ``num_steps`` optax updates of the
 family's negative log-likelihood (plus an optional biased term) from the previous
 model (``start="warm"``) or a fixed initialisation (``start="fixed"``). Everything
 else (sampling, metrics, status) is the wrapped family's, so a chain of the wrapped
-family differs from the exact chain only by the fitting procedure (THEORY SH-1).
+family differs from the exact chain only by the fitting procedure (docs/theory.md SH-1).
 
 In the population limit (``sample_size=None``) the chain is the deterministic map
 :math:`\theta_{n+1} = T(\theta_n)` = "``num_steps`` optimiser steps on the population
@@ -319,7 +319,8 @@ def approximate(
       True
 
     References:
-      Shumailov et al., Nature 631 (2024), "functional approximation error"; THEORY
+      Shumailov et al., Nature 631 (2024), "functional approximation error";
+      docs/theory.md
       SH-1; proofs/sh-1c-approximation-pseudo-data.md.
     """
     fn = "approximate"

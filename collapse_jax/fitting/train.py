@@ -2,7 +2,7 @@
 
 A fixed step count (not a tolerance) keeps the fit a pure, static-shaped function:
 under ``vmap`` a ``while_loop`` would run every chain to the slowest anyway, and the
-number of steps *is* the approximation error being studied (THEORY SH-1).
+number of steps *is* the approximation error being studied (docs/theory.md SH-1).
 """
 
 from __future__ import annotations

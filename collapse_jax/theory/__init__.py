@@ -1,6 +1,6 @@
 """Host-side closed forms (NumPy/SciPy, float64) for the model-collapse claims.
 
-One module per topic, each function citing its claim id in THEORY.md and its
+One module per topic, each function citing its claim id in docs/theory.md and its
 proof in ``proofs/``:
 
 * :mod:`collapse_jax.theory.gaussian`: the 1-D Gaussian chain (GC-1, GC-2, GC-3,

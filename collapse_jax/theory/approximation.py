@@ -12,7 +12,7 @@ gives (proofs/sh-1c-approximation-pseudo-data.md):
 * :func:`gradient_map_iterate` — an independent NumPy iteration of the exact same
   K-step map (hand-written gradients in the library's log-Cholesky parameterisation,
   hand-written sgd / momentum / Adam updates with optax's definitions): the oracle
-  of the "approximation only" test of THEORY SH-1.
+  of the "approximation only" test of docs/theory.md SH-1.
 * :func:`fixed_start_rates` and :func:`one_step_variance_fixed_point` — the local
   rates of the fixed-start SGD map at its fixed point :math:`\theta_{init}` and the
   other fixed point of the one-step variance map (1-D).
@@ -191,7 +191,7 @@ def pseudo_data_moments(
       ([2.0, 1.0, 0.5], [1.0, 2.0, 1.75])
 
     References:
-      THEORY.md SH-1; proof: ``proofs/sh-1c-approximation-pseudo-data.md``, part 1.
+      docs/theory.md SH-1; proof: ``proofs/sh-1c-approximation-pseudo-data.md``, part 1.
     """
     caller = "pseudo_data_moments"
     m0, c0 = _moments(caller, "mean0", "cov0", mean0, cov0)
@@ -410,7 +410,7 @@ def gradient_map_iterate(
       [1.0, 1.0, 1.0]
 
     References:
-      THEORY.md SH-1 ("approximation only"); proof:
+      docs/theory.md SH-1 ("approximation only"); proof:
       ``proofs/sh-1c-approximation-pseudo-data.md``, parts 2-5.
     """
     caller = "gradient_map_iterate"

@@ -1,4 +1,4 @@
-r"""Closed forms for sampling bias and tail weighting (THEORY AL-2).
+r"""Closed forms for sampling bias and tail weighting (docs/theory.md AL-2).
 
 Independent float64 NumPy implementations of the distortions in
 :mod:`collapse_jax.sampling` and of their exact effect in the population limit
@@ -63,7 +63,7 @@ def tempered_probs(probs, temperature: float) -> np.ndarray:
       [0.6667, 0.1667, 0.1667]
 
     References:
-      THEORY.md AL-2; proof: ``proofs/al-2-sampling-bias.md``.
+      docs/theory.md AL-2; proof: ``proofs/al-2-sampling-bias.md``.
     """
     fn = "tempered_probs"
     p = _probs(fn, probs)
@@ -89,7 +89,7 @@ def top_k_probs(probs, k: int) -> np.ndarray:
       [0.0, 0.5555555555555556, 0.4444444444444445]
 
     References:
-      THEORY.md AL-2; proof: ``proofs/al-2-sampling-bias.md``.
+      docs/theory.md AL-2; proof: ``proofs/al-2-sampling-bias.md``.
     """
     fn = "top_k_probs"
     p = _probs(fn, probs)
@@ -110,7 +110,7 @@ def nucleus_probs(probs, top_p: float) -> np.ndarray:
       [0.625, 0.37499999999999994, 0.0]
 
     References:
-      THEORY.md AL-2; proof: ``proofs/al-2-sampling-bias.md``.
+      docs/theory.md AL-2; proof: ``proofs/al-2-sampling-bias.md``.
     """
     fn = "nucleus_probs"
     p = _probs(fn, probs)
@@ -138,7 +138,7 @@ def population_chain_probs(
       array([0.8657, 0.1122, 0.0222])
 
     References:
-      THEORY.md AL-2; proof: ``proofs/al-2-sampling-bias.md``.
+      docs/theory.md AL-2; proof: ``proofs/al-2-sampling-bias.md``.
     """
     fn = "population_chain_probs"
     p = _probs(fn, probs)

@@ -1,6 +1,6 @@
 r"""Closed forms for counting chains: the Poisson chain and Galton–Watson extinction.
 
-The Poisson chain (THEORY SU-2): generation ``i`` draws ``M_i`` points from
+The Poisson chain (docs/theory.md SU-2): generation ``i`` draws ``M_i`` points from
 Poisson(:math:`\lambda_i`) and refits the rate by the sample mean, so the integer
 total :math:`N_{i+1} = M_i \lambda_{i+1} \sim \mathrm{Poisson}(M_i\lambda_i)`. With a
 constant ``M`` this is a critical Galton–Watson process with Poisson(1) offspring;
@@ -64,7 +64,7 @@ def galton_watson_extinction(num_generations: int) -> np.ndarray:
       [0.0, 0.3679, 0.5315]
 
     References:
-      THEORY.md SU-2, TT-3; proof: ``proofs/su-2-poisson.md``.
+      docs/theory.md SU-2, TT-3; proof: ``proofs/su-2-poisson.md``.
     """
     n = check_int(num_generations, "num_generations", "galton_watson_extinction")
     q = np.zeros(n + 1)
@@ -88,7 +88,7 @@ def expected_poisson_rate(rate: float, num_generations: int) -> float:
       0.5
 
     References:
-      THEORY.md SU-2; proof: ``proofs/su-2-poisson.md``.
+      docs/theory.md SU-2; proof: ``proofs/su-2-poisson.md``.
     """
     caller = "expected_poisson_rate"
     lam = _check_rate(rate, caller)
@@ -120,7 +120,7 @@ def poisson_absorption_probability(
       4.5e-05
 
     References:
-      THEORY.md SU-2; proof: ``proofs/su-2-poisson.md``.
+      docs/theory.md SU-2; proof: ``proofs/su-2-poisson.md``.
     """
     caller = "poisson_absorption_probability"
     lam = _check_rate(rate, caller)
@@ -156,7 +156,7 @@ def forgetting_generation_quantile(count: int, prob: float = 0.5) -> int:
       (14, 28)
 
     References:
-      THEORY.md SU-1; proof: ``proofs/su-2-poisson.md`` (part 4).
+      docs/theory.md SU-1; proof: ``proofs/su-2-poisson.md`` (part 4).
     """
     caller = "forgetting_generation_quantile"
     k = check_int(count, "count", caller, minimum=1)

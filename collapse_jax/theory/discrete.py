@@ -110,7 +110,7 @@ def gini_simpson(probs: np.ndarray) -> float:
         0.75
 
     References:
-        THEORY.md WF-3, SH-2; proof: ``proofs/wf-3-gini-simpson.md``.
+        docs/theory.md WF-3, SH-2; proof: ``proofs/wf-3-gini-simpson.md``.
     """
     p = _check_probs(probs, "probs", "gini_simpson")
     return float(1.0 - np.dot(p, p))
@@ -133,7 +133,7 @@ def entropy(probs: np.ndarray) -> float:
         0.693147
 
     References:
-        THEORY.md SH-2 (metrics); proof: ``proofs/wf-3-gini-simpson.md``.
+        docs/theory.md SH-2 (metrics); proof: ``proofs/wf-3-gini-simpson.md``.
     """
     p = _check_probs(probs, "probs", "entropy")
     return float(entr(p).sum())
@@ -161,7 +161,7 @@ def expected_probs(probs0: np.ndarray, num_generations: int) -> np.ndarray:
         [0.2, 0.8]
 
     References:
-        THEORY.md WF-1; proof: ``proofs/wf-1-martingale.md``.
+        docs/theory.md WF-1; proof: ``proofs/wf-1-martingale.md``.
     """
     caller = "expected_probs"
     p = _check_probs(probs0, "probs0", caller)
@@ -190,7 +190,7 @@ def fixation_probabilities(probs0: np.ndarray) -> np.ndarray:
         [0.1, 0.3, 0.6]
 
     References:
-        THEORY.md SH-3, WF-2; proof: ``proofs/sh-3-discrete-absorption.md``.
+        docs/theory.md SH-3, WF-2; proof: ``proofs/sh-3-discrete-absorption.md``.
     """
     return _check_probs(probs0, "probs0", "fixation_probabilities").copy()
 
@@ -220,7 +220,7 @@ def category_loss_probability(
         0.366
 
     References:
-        THEORY.md SH-3; proof: ``proofs/sh-3-discrete-absorption.md``.
+        docs/theory.md SH-3; proof: ``proofs/sh-3-discrete-absorption.md``.
     """
     caller = "category_loss_probability"
     q = _check_prob(prob, caller)
@@ -257,7 +257,7 @@ def expected_gini_simpson(
         0.405
 
     References:
-        THEORY.md WF-3, SE-1; proof: ``proofs/wf-3-gini-simpson.md``.
+        docs/theory.md WF-3, SE-1; proof: ``proofs/wf-3-gini-simpson.md``.
     """
     caller = "expected_gini_simpson"
     h0 = gini_simpson(_check_probs(probs0, "probs0", caller))
@@ -287,7 +287,7 @@ def wright_fisher_matrix(sample_size: int) -> np.ndarray:
         [[1.0, 0.0, 0.0], [0.25, 0.5, 0.25], [0.0, 0.0, 1.0]]
 
     References:
-        THEORY.md WF-4; proof: ``proofs/wf-4-spectrum.md``.
+        docs/theory.md WF-4; proof: ``proofs/wf-4-spectrum.md``.
     """
     m = check_constant_size(sample_size, "wright_fisher_matrix", minimum=1)
     counts = np.arange(m + 1)
@@ -318,7 +318,7 @@ def wright_fisher_eigenvalues(sample_size: int) -> np.ndarray:
         [1.0, 1.0, 0.75, 0.375, 0.09375]
 
     References:
-        THEORY.md WF-4; proof: ``proofs/wf-4-spectrum.md``.
+        docs/theory.md WF-4; proof: ``proofs/wf-4-spectrum.md``.
     """
     m = check_constant_size(sample_size, "wright_fisher_eigenvalues", minimum=1)
     factors = 1.0 - np.arange(m, dtype=np.float64) / m
@@ -360,7 +360,7 @@ def non_absorption_bounds(
         (0.1326, 1.0)
 
     References:
-        THEORY.md WF-5; proof: ``proofs/wf-5-absorption-bounds.md``.
+        docs/theory.md WF-5; proof: ``proofs/wf-5-absorption-bounds.md``.
     """
     caller = "non_absorption_bounds"
     p = _check_probs(probs0, "probs0", caller)
@@ -412,7 +412,7 @@ def absorption_horizon(
         1083
 
     References:
-        THEORY.md WF-5 ("use"), SH-3; proof: ``proofs/wf-5-absorption-bounds.md``.
+        docs/theory.md WF-5 ("use"), SH-3; proof: ``proofs/wf-5-absorption-bounds.md``.
     """
     caller = "absorption_horizon"
     p = _check_probs(probs0, "probs0", caller)
@@ -468,7 +468,7 @@ def expected_support_size(probs: np.ndarray, sample_size: int) -> float:
         1.625
 
     References:
-        THEORY.md WF-9; proof: ``proofs/wf-9-surviving-categories.md``.
+        docs/theory.md WF-9; proof: ``proofs/wf-9-surviving-categories.md``.
     """
     caller = "expected_support_size"
     p = _check_probs(probs, "probs", caller)

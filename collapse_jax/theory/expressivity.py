@@ -123,7 +123,7 @@ def moment_match_categorical(probs, support=None) -> tuple[float, float]:
       (0.5, 0.25)
 
     References:
-      THEORY.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
+      docs/theory.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
     """
     fn = "moment_match_categorical"
     p = _as_array(probs, "probs", fn, 1)
@@ -179,7 +179,7 @@ def top_k_tv_to_truth(probs, k: int) -> float:
       0.1
 
     References:
-      THEORY.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
+      docs/theory.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
     """
     q = top_k_projection(probs, k)
     p = np.asarray(probs, dtype=np.float64)
@@ -198,7 +198,7 @@ def top_k_kl_to_truth(probs, k: int) -> float:
       0.105360515658
 
     References:
-      THEORY.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
+      docs/theory.md SH-1; proof: ``proofs/sh-1b-expressivity.md``.
     """
     q = top_k_projection(probs, k)
     p = np.asarray(probs, dtype=np.float64)

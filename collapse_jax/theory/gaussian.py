@@ -150,7 +150,7 @@ def log_variance_factor_mean(sample_size: int, estimator: str = "unbiased") -> f
         -0.2206
 
     References:
-        THEORY.md GC-3, SU-3; proof: ``proofs/gc-3-log-variance.md``.
+        docs/theory.md GC-3, SU-3; proof: ``proofs/gc-3-log-variance.md``.
     """
     caller = "log_variance_factor_mean"
     ddof = check_estimator(estimator, caller)
@@ -179,7 +179,7 @@ def log_variance_factor_var(sample_size: int) -> float:
         0.2487
 
     References:
-        THEORY.md GC-3; proof: ``proofs/gc-3-log-variance.md``.
+        docs/theory.md GC-3; proof: ``proofs/gc-3-log-variance.md``.
     """
     m = check_constant_size(
         sample_size, "log_variance_factor_var", minimum=2, reason=_VARIANCE_REASON
@@ -224,7 +224,7 @@ def expected_log_variance(
         True
 
     References:
-        THEORY.md GC-3, AL-2; proof: ``proofs/gc-3-log-variance.md``.
+        docs/theory.md GC-3, AL-2; proof: ``proofs/gc-3-log-variance.md``.
     """
     caller = "expected_log_variance"
     ddof = check_estimator(estimator, caller)
@@ -259,7 +259,7 @@ def variance_log_variance(sample_size: SampleSize, num_generations: int) -> floa
         1.11
 
     References:
-        THEORY.md GC-3; proof: ``proofs/gc-3-log-variance.md``.
+        docs/theory.md GC-3; proof: ``proofs/gc-3-log-variance.md``.
     """
     m = _variance_schedule(sample_size, num_generations, "variance_log_variance")
     return float(polygamma(1, (m - 1.0) / 2.0).sum())
@@ -283,7 +283,7 @@ def expected_variance(
     with :math:`D_i = M_i - 1` (unbiased) or :math:`M_i` (MLE). ``moment = 1``
     gives :math:`\sigma^2` for the unbiased estimator (a martingale) and
     :math:`\sigma^2\prod_i (M_i - 1)/M_i` for the MLE. Heavy-tailed for
-    ``n >> M``: test these only for ``n <= M`` (THEORY §12.3).
+    ``n >> M``: test these only for ``n <= M`` (docs/theory.md §12.3).
 
     Args:
         sample_size: Int ``M`` or a schedule (each ``>= 2``) of length
@@ -309,7 +309,7 @@ def expected_variance(
         1.2
 
     References:
-        THEORY.md GC-1, GC-2, AL-2; proof: ``proofs/gc-2-variance-moments.md``.
+        docs/theory.md GC-1, GC-2, AL-2; proof: ``proofs/gc-2-variance-moments.md``.
     """
     caller = "expected_variance"
     m, ddof, variance = _gaussian_args(
@@ -360,7 +360,7 @@ def variance_of_variance(
         0.2
 
     References:
-        THEORY.md GC-2; proof: ``proofs/gc-2-variance-moments.md``.
+        docs/theory.md GC-2; proof: ``proofs/gc-2-variance-moments.md``.
     """
     caller = "variance_of_variance"
     m, ddof, variance = _gaussian_args(
@@ -406,7 +406,7 @@ def expected_sd(
         0.9727
 
     References:
-        THEORY.md GC-1, SH-5; proof: ``proofs/sh-5-wasserstein.md``.
+        docs/theory.md GC-1, SH-5; proof: ``proofs/sh-5-wasserstein.md``.
     """
     m, ddof, variance = _gaussian_args(
         sample_size, num_generations, estimator, variance, "expected_sd"
@@ -456,7 +456,7 @@ def expected_squared_mean_error(
         0.19
 
     References:
-        THEORY.md GC-5, SH-7, SH-8; proof: ``proofs/gc-5-mean.md``.
+        docs/theory.md GC-5, SH-7, SH-8; proof: ``proofs/gc-5-mean.md``.
     """
     m, ddof, variance = _gaussian_args(
         sample_size, num_generations, estimator, variance, "expected_squared_mean_error"
@@ -492,7 +492,7 @@ def marginal_sample_variance(
         1.5
 
     References:
-        THEORY.md SH-4; proof: ``proofs/sh-4-marginal-variance.md``.
+        docs/theory.md SH-4; proof: ``proofs/sh-4-marginal-variance.md``.
     """
     caller = "marginal_sample_variance"
     variance = check_positive_float(variance, "variance", caller)
@@ -541,7 +541,8 @@ def expected_w2_sq(
         0.0
 
     References:
-        THEORY.md SH-5 (exact form), GC-2, GC-5; proof: ``proofs/sh-5-wasserstein.md``.
+        docs/theory.md SH-5 (exact form), GC-2, GC-5; proof:
+        ``proofs/sh-5-wasserstein.md``.
     """
     m, ddof, variance = _gaussian_args(
         sample_size, num_generations, estimator, variance, "expected_w2_sq"
@@ -581,7 +582,7 @@ def expected_w2_sq_leading_order(
         0.15
 
     References:
-        THEORY.md SH-5 (leading order, from the paper); proof:
+        docs/theory.md SH-5 (leading order, from the paper); proof:
         ``proofs/sh-5-wasserstein.md``.
     """
     caller = "expected_w2_sq_leading_order"
@@ -620,7 +621,7 @@ def w2_sq_upper_bound(
         2.1625
 
     References:
-        THEORY.md SH-6; proof: ``proofs/sh-6-superlinear-sample-size.md``.
+        docs/theory.md SH-6; proof: ``proofs/sh-6-superlinear-sample-size.md``.
     """
     caller = "w2_sq_upper_bound"
     variance = check_positive_float(variance, "variance", caller)
@@ -650,7 +651,7 @@ def quadratic_schedule(base_size: int, num_generations: int) -> np.ndarray:
         [10, 40, 90, 160]
 
     References:
-        THEORY.md SH-6; proof: ``proofs/sh-6-superlinear-sample-size.md``.
+        docs/theory.md SH-6; proof: ``proofs/sh-6-superlinear-sample-size.md``.
     """
     caller = "quadratic_schedule"
     base_size = check_int(base_size, "base_size", caller, minimum=1)
@@ -694,7 +695,7 @@ def mean_increment_scale(
         0.316
 
     References:
-        THEORY.md SH-8, GC-3; proof: ``proofs/sh-8-mean-limit.md``.
+        docs/theory.md SH-8, GC-3; proof: ``proofs/sh-8-mean-limit.md``.
     """
     caller = "mean_increment_scale"
     ddof = check_estimator(estimator, caller)

@@ -1,6 +1,6 @@
 r"""Closed forms for chains that keep real data: accumulation, mixing, fresh data.
 
-THEORY §11's regime table, as exact host-side float64 formulas (NumPy):
+docs/theory.md §11's regime table, as exact host-side float64 formulas (NumPy):
 
 * **Accumulate** (LR-3): the 1-D Gaussian chain fitted to *every* draw so far (unit
   weights). The fitted mean is a running average, so its error is bounded by
@@ -207,7 +207,7 @@ def accumulate_squared_mean_error(
         0.1624
 
     References:
-        THEORY.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
+        docs/theory.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
     """
     e, _ = _accumulate_path(
         sample_size,
@@ -251,7 +251,7 @@ def accumulate_variance(
         0.9441
 
     References:
-        THEORY.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
+        docs/theory.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
     """
     _, v = _accumulate_path(
         sample_size, num_generations, estimator, variance, "accumulate_variance"
@@ -287,7 +287,7 @@ def accumulate_variance_limit(
         0.9351
 
     References:
-        THEORY.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
+        docs/theory.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
     """
     caller = "accumulate_variance_limit"
     ddof = check_estimator(estimator, caller)
@@ -328,7 +328,7 @@ def accumulate_mean_error_bound(sample_size: int, *, variance: float = 1.0) -> f
         0.1645
 
     References:
-        THEORY.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
+        docs/theory.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
     """
     caller = "accumulate_mean_error_bound"
     m = check_constant_size(sample_size, caller, minimum=2, reason=_VARIANCE_REASON)
@@ -356,7 +356,7 @@ def toy_mean_contraction(synthetic_ratio: float) -> float:
         0.2
 
     References:
-        THEORY.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
+        docs/theory.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
     """
     lam = _check_nonnegative(synthetic_ratio, "synthetic_ratio", "toy_mean_contraction")
     return lam / (1.0 + lam)
@@ -377,7 +377,7 @@ def stability_bound(
 
     defined when :math:`\lambda(1 + L\varepsilon/\alpha) < 1/2` (then
     :math:`\rho < 1`). The form with :math:`\varepsilon > 0` is from the paper, not
-    re-verified against the PDF (THEORY §14 item 5).
+    re-verified against the PDF (docs/theory.md §14 item 5).
 
     Args:
         synthetic_ratio: :math:`\lambda \ge 0`.
@@ -396,7 +396,7 @@ def stability_bound(
         0.333333
 
     References:
-        THEORY.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
+        docs/theory.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
     """
     caller = "stability_bound"
     lam = _check_nonnegative(synthetic_ratio, "synthetic_ratio", caller)
@@ -447,7 +447,7 @@ def stability_toy_map(
         (1.5, 5.25)
 
     References:
-        THEORY.md BE-1, BE-2; proof: ``proofs/be-2-stability-toy.md``.
+        docs/theory.md BE-1, BE-2; proof: ``proofs/be-2-stability-toy.md``.
     """
     caller = "stability_toy_map"
     mu = _check_real(mean, "mean", caller)
@@ -498,7 +498,7 @@ def stability_toy_path(
         (1.5, 5.25)
 
     References:
-        THEORY.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
+        docs/theory.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
     """
     caller = "stability_toy_path"
     mu = _check_real(mean, "mean", caller)
@@ -542,7 +542,7 @@ def mixing_weights(
         (1.0, 0.25)
 
     References:
-        THEORY.md BE-1, AL-1, AL-3; proof: ``proofs/al-3-gaussian-mixing.md``.
+        docs/theory.md BE-1, AL-1, AL-3; proof: ``proofs/al-3-gaussian-mixing.md``.
     """
     caller = "mixing_weights"
     n = check_int(num_real, "num_real", caller, minimum=1)
@@ -648,7 +648,7 @@ def fixed_real_moments(
         (0.0083, 0.9913)
 
     References:
-        THEORY.md BE-2, AL-1, §11; proof: ``proofs/al-3-gaussian-mixing.md``.
+        docs/theory.md BE-2, AL-1, §11; proof: ``proofs/al-3-gaussian-mixing.md``.
     """
     caller = "fixed_real_moments"
     n, m, a, b, ddof = _gauss_mix_args(
@@ -706,7 +706,7 @@ def fresh_moments(
         (0.0679, 1.0357)
 
     References:
-        THEORY.md AL-3, BO-1; proof: ``proofs/al-3-gaussian-mixing.md``.
+        docs/theory.md AL-3, BO-1; proof: ``proofs/al-3-gaussian-mixing.md``.
     """
     caller = "fresh_moments"
     n, m, a, b, ddof = _gauss_mix_args(
@@ -766,7 +766,8 @@ def mixing_stationary_moments(
         (0.0679, 1.0357)
 
     References:
-        THEORY.md AL-3, BE-2, SE-2, BO-1; proof: ``proofs/al-3-gaussian-mixing.md``.
+        docs/theory.md AL-3, BE-2, SE-2, BO-1; proof:
+        ``proofs/al-3-gaussian-mixing.md``.
     """
     caller = "mixing_stationary_moments"
     regime = _check_regime(regime, caller)
@@ -838,7 +839,7 @@ def fresh_known_variance_stationary_error(
         0.066667
 
     References:
-        THEORY.md AL-3; proof: ``proofs/al-3-gaussian-mixing.md``.
+        docs/theory.md AL-3; proof: ``proofs/al-3-gaussian-mixing.md``.
     """
     caller = "fresh_known_variance_stationary_error"
     n = check_int(num_real, "num_real", caller, minimum=1)
@@ -915,7 +916,7 @@ def categorical_mixing_sq_error(
         0.034
 
     References:
-        THEORY.md SE-2 (b), BO-1; proof: ``proofs/se-2-categorical-mixing.md``.
+        docs/theory.md SE-2 (b), BO-1; proof: ``proofs/se-2-categorical-mixing.md``.
     """
     caller = "categorical_mixing_sq_error"
     p, m, f, h, h_real = _cat_args(
@@ -976,7 +977,7 @@ def categorical_mixing_stationary_sq_error(
         0.034
 
     References:
-        THEORY.md SE-2 (b), BO-1; proof: ``proofs/se-2-categorical-mixing.md``.
+        docs/theory.md SE-2 (b), BO-1; proof: ``proofs/se-2-categorical-mixing.md``.
     """
     caller = "categorical_mixing_stationary_sq_error"
     _, m, f, h, h_real = _cat_args(

@@ -91,7 +91,7 @@ def expected_log_det_cov(
         -6.0816
 
     References:
-        THEORY.md SH-7; proof: ``proofs/sh-7-multivariate-collapse.md``.
+        docs/theory.md SH-7; proof: ``proofs/sh-7-multivariate-collapse.md``.
     """
     caller = "expected_log_det_cov"
     ddof = check_estimator(estimator, caller)
@@ -134,7 +134,7 @@ def variance_log_det_cov(
         6.6939
 
     References:
-        THEORY.md SH-7; proof: ``proofs/sh-7-multivariate-collapse.md``.
+        docs/theory.md SH-7; proof: ``proofs/sh-7-multivariate-collapse.md``.
     """
     caller = "variance_log_det_cov"
     dim = _check_dim(dim, caller)
@@ -171,7 +171,7 @@ def lyapunov_exponents(
         [-0.0937, -0.1986, -0.3159]
 
     References:
-        THEORY.md SH-7; proof: ``proofs/sh-7-multivariate-collapse.md``.
+        docs/theory.md SH-7; proof: ``proofs/sh-7-multivariate-collapse.md``.
     """
     m, dim, ddof = _constant_mvn_args(sample_size, dim, estimator, "lyapunov_exponents")
     k = np.arange(1, dim + 1, dtype=np.float64)
@@ -211,7 +211,7 @@ def collapse_generation(
     deviations below :math:`\log\varepsilon`. By the CLT on this sum of
     independent light-tailed terms, from that ``n`` on at least
     :math:`\Phi(z)` of chains have :math:`\det\Sigma_n/\det\Sigma_0 < \varepsilon`
-    (THEORY §12.1; SH-7 (iii)). With ``x = sqrt(n)`` the condition is a
+    (docs/theory.md §12.1; SH-7 (iii)). With ``x = sqrt(n)`` the condition is a
     quadratic in ``x``, solved in closed form then checked on the integers.
 
     Args:
@@ -232,7 +232,7 @@ def collapse_generation(
         583
 
     References:
-        THEORY.md SH-7, §12.1; proof: ``proofs/sh-7-multivariate-collapse.md``.
+        docs/theory.md SH-7, §12.1; proof: ``proofs/sh-7-multivariate-collapse.md``.
     """
     caller = "collapse_generation"
     try:

@@ -1,4 +1,4 @@
-r"""Closed forms for the linear-regression chain (THEORY LR-0 to LR-6).
+r"""Closed forms for the linear-regression chain (docs/theory.md LR-0 to LR-6).
 
 Setting (LR-0): ``y = x^T w* + eps``, ``eps ~ N(0, sigma^2)``, ``x in R^d``. Each
 generation relabels a design ``X`` (``T x d``) with the current weights and refits

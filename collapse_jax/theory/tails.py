@@ -101,7 +101,7 @@ def zipf_probs(num_tokens: int, beta: float) -> np.ndarray:
       [0.7347, 0.1837, 0.0816]
 
     References:
-      THEORY.md TT-1; proof: ``proofs/tt-1-memorisation.md``.
+      docs/theory.md TT-1; proof: ``proofs/tt-1-memorisation.md``.
     """
     caller = "zipf_probs"
     v = check_int(num_tokens, "num_tokens", caller, minimum=1)
@@ -129,7 +129,7 @@ def memorisation_error(probs, num_train_tokens: int, train_probs=None) -> float:
       0.5
 
     References:
-      THEORY.md TT-1, TT-2; proof: ``proofs/tt-1-memorisation.md``.
+      docs/theory.md TT-1, TT-2; proof: ``proofs/tt-1-memorisation.md``.
     """
     caller = "memorisation_error"
     p = _check_probs(probs, caller)
@@ -170,7 +170,7 @@ def memorisation_error_asymptotic(beta: float, num_train_tokens: int) -> float:
       0.00691
 
     References:
-      THEORY.md TT-1; proof: ``proofs/tt-1-memorisation.md``.
+      docs/theory.md TT-1; proof: ``proofs/tt-1-memorisation.md``.
     """
     caller = "memorisation_error_asymptotic"
     b = _check_beta(beta, caller)
@@ -194,7 +194,7 @@ def tail_cut_probs(probs, k: int) -> np.ndarray:
       [0.6667, 0.3333, 0.0]
 
     References:
-      THEORY.md TT-2; proof: ``proofs/tt-2-tail-cutting.md``.
+      docs/theory.md TT-2; proof: ``proofs/tt-2-tail-cutting.md``.
     """
     caller = "tail_cut_probs"
     p = _check_probs(probs, caller)
@@ -234,7 +234,7 @@ def tail_mass(probs, k: int) -> float:
       0.5
 
     References:
-      THEORY.md TT-2; proof: ``proofs/tt-2-tail-cutting.md``.
+      docs/theory.md TT-2; proof: ``proofs/tt-2-tail-cutting.md``.
     """
     caller = "tail_mass"
     p = _check_probs(probs, caller)
@@ -257,7 +257,7 @@ def tail_mass_asymptotic(beta: float, k: int) -> float:
       0.00608
 
     References:
-      THEORY.md TT-2; proof: ``proofs/tt-2-tail-cutting.md``.
+      docs/theory.md TT-2; proof: ``proofs/tt-2-tail-cutting.md``.
     """
     caller = "tail_mass_asymptotic"
     b = _check_beta(beta, caller)
@@ -289,7 +289,7 @@ def lost_mass_after_generations(
       0.006738
 
     References:
-      THEORY.md TT-3; proof: ``proofs/tt-3-generations.md``.
+      docs/theory.md TT-3; proof: ``proofs/tt-3-generations.md``.
     """
     caller = "lost_mass_after_generations"
     p = _check_probs(probs, caller)
@@ -317,7 +317,7 @@ def equivalent_sample_size(num_train_tokens: int, num_generations: int) -> float
       0.1723
 
     References:
-      THEORY.md TT-3; proof: ``proofs/tt-3-generations.md``.
+      docs/theory.md TT-3; proof: ``proofs/tt-3-generations.md``.
     """
     caller = "equivalent_sample_size"
     t = check_int(num_train_tokens, "num_train_tokens", caller, minimum=1)

@@ -1,7 +1,7 @@
 """Deterministic checks of the closed forms in ``collapse_jax.theory``.
 
 No Monte Carlo and no JAX: every check compares a closed form with a published
-reference value (THEORY.md), with an independent computation (quadrature against
+reference value (docs/theory.md), with an independent computation (quadrature against
 ``scipy.stats``, matrix eigenvalues, exhaustive enumeration, an explicit loop),
 or with a limit. Deterministic, so there is no false-failure budget; tolerances
 are near float64 resolution unless a reference value is quoted to fewer digits.
@@ -21,7 +21,7 @@ from collapse_jax import theory
 from collapse_jax.theory._schedule import as_schedule
 
 # --------------------------------------------------------------------------------
-# Published reference values (THEORY.md)
+# Published reference values (docs/theory.md)
 # --------------------------------------------------------------------------------
 
 # GC-3: per-generation g(M), unbiased / MLE, quoted to 3 significant digits.
@@ -448,7 +448,7 @@ def test_absorption_horizon_definition_monotonicity_and_wf5_use():
     assert horizons == sorted(horizons) and len(set(horizons)) == 4
     t = theory.absorption_horizon(p0, 50, 2**14)
     assert expected_survivors(t, 2**14) <= 1e-4 < expected_survivors(t - 1, 2**14)
-    # THEORY WF-5 / SH-3: t = 20 M keeps C H_0 (1 - 1/M)^t M^2 / (2(M - 1)) << 1
+    # docs/theory.md WF-5 / SH-3: t = 20 M keeps C H_0 (1 - 1/M)^t M^2 / (2(M - 1)) << 1
     # (about 5e-4 at M = 50, C = 2^14); a tolerance of 1e-3 is reached by 20 M.
     assert theory.absorption_horizon(p0, 50, 2**14, tolerance=1e-3) <= 20 * 50
     assert t <= 22 * 50

@@ -6,8 +6,8 @@ the BE-2 finite-sample chain (Gaussian, fixed real set or fresh real data), SE-2
 accumulation.md``, ``proofs/be-2-stability-toy.md``, ``proofs/al-3-gaussian-mixing.md``,
 ``proofs/se-2-categorical-mixing.md``.
 
-Two kinds of checks. Deterministic: published values (THEORY LR-3, reference_checks
-sections ``accumulate`` and ``mix``), independent computations (the moment match of a
+Two kinds of checks. Deterministic: published values (docs/theory.md LR-3 and BE-2,
+independent float64 checks), independent computations (the moment match of a
 two-component mixture, the explicit map iterated, explicit products and limits) at
 float64 resolution. Statistical: plain NumPy simulations (float64, no JAX, no code in
 common with the library) of the chains the closed forms describe, compared through
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.statistical
 
 
 def test_lr3_matches_reference_check_values():
-    # THEORY LR-3 / reference_checks.py section accumulate (M = 10).
+    # docs/theory.md LR-3: the independent Monte Carlo check's values (M = 10).
     got_e = [mx.accumulate_squared_mean_error(10, n) for n in (1, 10, 200)]
     got_v = [mx.accumulate_variance(10, n) for n in (1, 10, 200)]
     assert [round(x, 3) for x in got_e] == [0.100, 0.154, 0.162]
@@ -160,7 +160,8 @@ def test_be2_toy_map_is_the_moment_match_of_the_mixture(lam):
 
 @pytest.mark.parametrize("lam", [0.25, 0.45, 2.0, 10.0])
 def test_be2_toy_path_and_contraction(lam):
-    # reference_checks.py section mix: start (3, 5), truth N(0, 1), 30 iterations.
+    # docs/theory.md BE-2's independent numerical check: start (3, 5), truth N(0, 1),
+    # 30 iterations.
     gens = 30
     means, variances = mx.stability_toy_path(3.0, 5.0, lam, gens)
     mu, v = 3.0, 5.0
