@@ -498,7 +498,7 @@ def _decomposition_design(cfg) -> Design:
                   "name": "w2_mm_sq_to_truth", "chains_shown": 0}),
         log_metrics=("l2_to_truth", "w2_mm_sq_to_truth"),
         metric_labels={"l2_to_truth": "L2 distance to the truth",
-                       "w2_mm_sq_to_truth": "W2² of moment-matched Gaussians"},
+                       "w2_mm_sq_to_truth": "W₂² of moment-matched Gaussians"},
     )
 
 
