@@ -21,7 +21,7 @@ import socket
 import sys
 from typing import Any
 
-from collapse_jax.checks import described, fail
+from collapse_jax.checks import fail
 from collapse_jax.wording import Wording
 
 try:
@@ -112,9 +112,9 @@ def acquire(w: Wording, arg: str, directory: pathlib.Path, command: str) -> RunL
             w.fn,
             w.option(arg),
             "a run directory that no other process is using",
-            described(f"{str(directory)!r}, locked by {who}"),
-            "Wait until that process ends (a lock is released when its process "
-            "ends, even by a crash), stop it (e.g. `kill "
+            str(directory),
+            f"It is locked by {who}. Wait until that process ends (its lock goes "
+            "with it, even if it crashes or is killed), stop it (e.g. `kill "
             f"{info.get('pid', 'PID')}` on {info.get('host', 'its host')}), or "
             f"choose another {other}.",
         )

@@ -45,7 +45,7 @@ from collapse_jax import io as cio
 from collapse_jax import keys as cjk
 from collapse_jax import rundir, runlock
 from collapse_jax._version import __version__
-from collapse_jax.checks import described, fail
+from collapse_jax.checks import fail
 from collapse_jax.experiments import core
 from collapse_jax.io_utils import atomic_write_bytes, checksum_path
 from collapse_jax.rundir import CHECKPOINT_FILE, FIGURES_DIR, RESULTS_FILE, RUN_FILE
@@ -732,10 +732,9 @@ def _reuse_run(w: Wording, directory, request, *, devices, progress) -> Run:
               != json.dumps(request[k], sort_keys=True)]
     if differ:
         fail(w.fn, w.option("out"),
-             "a directory that holds no run, or this same run",
-             described(f"{str(directory)!r}, holding a run of another "
-                       f"{', '.join(differ)}"),
-             f"Pass {w.flag('overwrite')} to replace it, or choose another "
+             "a directory that holds no run, or this same run", str(directory),
+             f"It holds a run of another {', '.join(differ)}. Pass "
+             f"{w.flag('overwrite')} to replace it, or choose another "
              f"{w.option('out')}.")
     return _resume_locked(w, directory, old, devices=devices, progress=progress,
                           figures=True)
