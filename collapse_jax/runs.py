@@ -26,8 +26,6 @@ uninterrupted run's, bit for bit, apart from the attributes in
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io as _stdio
 import json
 import os
 import pathlib
@@ -47,8 +45,13 @@ from collapse_jax import rundir, runlock
 from collapse_jax._version import __version__
 from collapse_jax.checks import fail
 from collapse_jax.experiments import core
-from collapse_jax.io_utils import atomic_write_bytes, checksum_path
-from collapse_jax.rundir import CHECKPOINT_FILE, FIGURES_DIR, RESULTS_FILE, RUN_FILE
+from collapse_jax.io_utils import atomic_write_bytes
+from collapse_jax.rundir import (
+    FIGURES_DIR,
+    RESULTS_FILE,
+    RUN_FILE,
+    RUN_FORMAT,
+)
 from collapse_jax.status import (
     ChainFailure,
     FailedChainsWarning,
@@ -69,7 +72,6 @@ __all__ = [
 ]
 
 #: Version of the run-directory layout (run.json, checkpoint.npz).
-RUN_FORMAT = 1
 #: Seconds between checkpoints (a checkpoint also closes every sweep point).
 DEFAULT_CHECKPOINT_INTERVAL = 60.0
 
@@ -151,93 +153,6 @@ def _locked(w: Wording, arg: str, directory: pathlib.Path, what: str):
     lock = runlock.acquire(w, arg, directory, what)
     rundir.clean_temporary(directory)
     return lock
-
-
-def _fingerprint(request: Mapping[str, Any]) -> str:
-    keep = {k: request[k] for k in ("experiment", "config", "seed", "summary")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
-
-
-# ------------------------------------------------------------------ checkpoints ---
-
-
-def _save_checkpoint(directory, request, point: int, done: int, state) -> None:
-    leaves = jax.tree.leaves(state)
-    arrays = {}
-    for i, leaf in enumerate(leaves):
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
-        arrays[f"leaf{i}"] = np.asarray(leaf)
-    meta = {
-        "run_format": RUN_FORMAT,
-        "fingerprint": _fingerprint(request),
-        "point": point,
-        "done": done,
-        "num_leaves": len(leaves),
-    }
-    buf = _stdio.BytesIO()
-    np.savez(buf, meta=np.asarray(json.dumps(meta)), **arrays)
-    atomic_write_bytes(directory / CHECKPOINT_FILE, buf.getvalue(), checksum=True)
-
-
-def _remove_checkpoint(directory) -> None:
-    (directory / CHECKPOINT_FILE).unlink(missing_ok=True)
-    pathlib.Path(checksum_path(directory / CHECKPOINT_FILE)).unlink(missing_ok=True)
-
-
-def _checkpoint_fix(w: Wording, directory) -> str:
-    return (f"Delete {directory / CHECKPOINT_FILE} and go on with "
-            f"{w.resume(directory)}: the run then starts again from its beginning "
-            "(the same bits; records already in results.nc are recomputed).")
-
-
-def _read_checkpoint(w: Wording, directory, request):
-    path = directory / CHECKPOINT_FILE
-    if not path.exists():
-        return None
-    rundir.check_intact(w, "run_dir", path, _checkpoint_fix(w, directory))
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            leaves = [z[f"leaf{i}"] for i in range(meta["num_leaves"])]
-    except Exception as err:  # noqa: BLE001 - any damage (zip, pickle, JSON) reads
-        fail(w.fn, w.option("run_dir"), "a readable checkpoint.npz", str(path),
-             f"The checkpoint is damaged ({type(err).__name__}: {err}). "
-             + _checkpoint_fix(w, directory))
-    if meta.get("run_format") != RUN_FORMAT or meta.get("fingerprint") != (
-        _fingerprint(request)
-    ):
-        fail(w.fn, w.option("run_dir"), "a checkpoint of this run's configuration",
-             str(path), "The checkpoint belongs to another run. "
-             + _checkpoint_fix(w, directory))
-    return meta["point"], meta["done"], leaves
-
-
-def _load_results(w: Wording, directory):
-    """The run's results file, checked against its SHA-256, with the fix."""
-    path = directory / RESULTS_FILE
-    fix = (f"Its records cannot be rebuilt from the checkpoint (which holds the "
-           f"chains' state only): delete {path} and go on with "
-           f"{w.resume(directory)}, which recomputes the run (the same bits), or "
-           f"start it again with {w.flag('overwrite')}.")
-    rundir.check_intact(w, "run_dir", path, fix)
-    try:
-        return cio.load(path, verify=False)
-    except (ValueError, OSError) as err:
-        fail(w.fn, w.option("run_dir"), "a readable results.nc", str(path),
-             f"The results file is damaged ({err}). {fix}")
-
-
-def _restore_state(template, leaves):
-    t_leaves, treedef = jax.tree.flatten(template)
-    out = []
-    for t, x in zip(t_leaves, leaves, strict=True):
-        if jax.dtypes.issubdtype(t.dtype, jax.dtypes.prng_key):
-            x = jax.random.wrap_key_data(x, impl=jax.random.key_impl(t))
-        elif np.shape(x) != t.shape or np.asarray(x).dtype != t.dtype:
-            raise ValueError("checkpoint does not match the run's chain state")
-        out.append(x)
-    return jax.tree.unflatten(treedef, out)
 
 
 # ------------------------------------------------------------------ records ---
@@ -502,7 +417,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
 
     def save(point, done, state):
         cio.save(records.dataset(False, run_config), directory / RESULTS_FILE)
-        _save_checkpoint(directory, request, point, done, state)
+        rundir.save_checkpoint(directory, request, point, done, state)
 
     last = time.perf_counter()
     for p in range(p0, records.P):
@@ -525,7 +440,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
         )
         run_config[p] = plan.description
         if p == p0 and leaves is not None:
-            state = plan.place(_restore_state(plan.state, leaves))
+            state = plan.place(rundir.restore_state(plan.state, leaves))
             done = done0
         else:
             state, done = plan.state, 0
@@ -545,7 +460,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     ds = records.dataset(True, run_config)
     ds.attrs["wall_seconds"] = round(time.perf_counter() - t_start, 3)
     cio.save(ds, directory / RESULTS_FILE)
-    _remove_checkpoint(directory)
+    rundir.remove_checkpoint(directory)
     ds = cio.load(directory / RESULTS_FILE)  # exactly what the file holds
     update(total, "done")
     drawn = _draw(ds, directory) if figures else []
@@ -821,10 +736,10 @@ def _resume_locked(w: Wording, directory, request, *, devices, progress, figures
     fn = w.fn
     results = directory / RESULTS_FILE
     exp = core.get_experiment(request["experiment"], fn)
-    ck = _read_checkpoint(w, directory, request)
+    ck = rundir.read_checkpoint(w, directory, request)
     existing = None
     if results.exists():
-        existing = _load_results(w, directory)
+        existing = rundir.load_results(w, directory)
         if ck is None and existing.attrs.get("complete") == 1:
             drawn = _draw(existing, directory) if figures else []
             return Run(directory, existing, drawn, _failures(existing), None,
