@@ -107,10 +107,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes, as hex (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+        return _sha256_of(f)
+
+
+def _sha256_of(f) -> str:
+    h = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
 
 
@@ -146,7 +150,25 @@ def verify_checksum(path: str | os.PathLike) -> bool | None:
       without one, or copied away from its record), False when they differ or the
       record is unreadable (the file, or its record, was damaged after writing).
     """
-    sums = _recorded(path)
-    if sums is None:
-        return None
-    return bool(sums) and file_sha256(path) in sums
+    for _ in range(5):
+        # The file is opened before its record is read: a writer renames a new
+        # file in only after recording its sum beside the old one's, so the record
+        # accepts what was opened unless the file was replaced meanwhile (then the
+        # path names another inode, and the check is made again).
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return None
+        with f:
+            sums = _recorded(path)
+            if sums is None:
+                return None
+            if _sha256_of(f) in sums:
+                return True
+            inode = os.fstat(f.fileno()).st_ino
+        try:
+            if os.stat(path).st_ino == inode:
+                return False
+        except FileNotFoundError:
+            return None
+    return False

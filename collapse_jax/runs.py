@@ -47,6 +47,7 @@ from collapse_jax.checks import fail
 from collapse_jax.experiments import core
 from collapse_jax.io_utils import atomic_write_bytes
 from collapse_jax.rundir import (
+    CHECKPOINT_FILE,
     FIGURES_DIR,
     RESULTS_FILE,
     RUN_FILE,
@@ -62,6 +63,10 @@ from collapse_jax.wording import Wording
 
 __all__ = [
     "RUN_FORMAT",
+    "RUN_FILE",
+    "RESULTS_FILE",
+    "CHECKPOINT_FILE",
+    "FIGURES_DIR",
     "Run",
     "run_experiment",
     "resume",

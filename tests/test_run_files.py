@@ -287,6 +287,27 @@ def test_a_kill_between_the_record_and_the_rename_is_not_damage(tmp_path,
     assert io_utils.verify_checksum(path) is True  # the record accepts both
 
 
+def test_a_file_replaced_while_it_is_checked_is_not_damage(tmp_path, monkeypatch):
+    # A reader (cj.load of a running run) opens the old file; a checkpoint then
+    # replaces file and record before the reader reads the record.
+    path = tmp_path / "f.bin"
+    io_utils.atomic_write_bytes(path, b"old", checksum=True)
+    real = io_utils._recorded
+    calls = []
+
+    def racing(p):
+        if not calls:
+            calls.append(p)
+            monkeypatch.setattr(io_utils, "_recorded", real)
+            io_utils.atomic_write_bytes(path, b"new", checksum=True)
+            monkeypatch.setattr(io_utils, "_recorded", racing)
+        return real(p)
+
+    monkeypatch.setattr(io_utils, "_recorded", racing)
+    assert io_utils.verify_checksum(path) is True
+    assert calls and path.read_bytes() == b"new"
+
+
 # ------------------------------------------------------------------ reproduce ---
 
 
