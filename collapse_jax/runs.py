@@ -689,7 +689,7 @@ def _read_request(w: Wording, run_dir, arg: str = "run_dir"
              f"{__version__}, key scheme {cjk.KEY_SCHEME_VERSION})",
              f"run format {made[0]}, collapse_jax {made[1]}, key scheme {made[2]}",
              f"Resume it with collapse_jax {made[1]}, whose chains have the same "
-             "bits, or start it again with this version.")
+             f"bits, or start it again with this version ({w.flag('overwrite')}).")
     return directory, request
 
 
