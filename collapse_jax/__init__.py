@@ -62,7 +62,7 @@ from collapse_jax.sampling import (
     top_k,
     variance_scale,
 )
-from collapse_jax.status import ChainFailure, Status
+from collapse_jax.status import ChainFailure, FailedChainsWarning, Status
 from collapse_jax.sweep import SweepResult, sweep
 
 __all__ = [
@@ -121,6 +121,7 @@ __all__ = [
     "likelihood_filter",
     "Status",
     "ChainFailure",
+    "FailedChainsWarning",
     "KEY_SCHEME_VERSION",
     "progress_bar",
     "run_experiment",

@@ -33,7 +33,12 @@ from collapse_jax.curation import Curation, check_curation
 from collapse_jax.families.base import ModelFamily, Params
 from collapse_jax.regimes import Regime, StepContext, replace
 from collapse_jax.sampling import SamplingBias, check_sampling
-from collapse_jax.status import ChainFailure, failure_report
+from collapse_jax.status import (
+    ChainFailure,
+    failure_report,
+    mark_failed,
+    warn_failures,
+)
 
 __all__ = ["ChainConfig", "ChainState", "ChainResult", "run_chains"]
 
@@ -74,10 +79,20 @@ class ChainState(NamedTuple):
 class ChainResult:
     """What :func:`run_chains` returns (host NumPy arrays).
 
+    A chain that fails inside the run (a non-finite or degenerate fit) freezes at
+    its last good model and its status turns non-zero from that generation on;
+    :func:`run_chains` then warns once (:class:`~collapse_jax.FailedChainsWarning`).
+
     Attributes:
       params: the family's params pytree, leading axes
         ``(num_chains, num_generations + 1)``; ``None`` if ``record_params=False``.
+        A failed chain's params stay those of its last good model (the frozen
+        state), so it can be inspected.
       metrics: ``{name: array}``, leading axes ``(num_chains, num_generations + 1)``.
+        Float metrics are NaN (missing) where ``status != 0``, i.e. from the
+        generation a chain failed at; integer and bool metrics (counts, support
+        sizes, alarms) cannot hold NaN and keep the frozen chain's values there:
+        mask them with :attr:`valid`.
       status: ``(num_chains, num_generations + 1) int32`` status codes.
       chain_ids: ``(num_chains,)`` global chain ids.
       final_state: the batched :class:`ChainState` after the last generation.
@@ -106,6 +121,36 @@ class ChainResult:
     def ok(self) -> bool:
         """True when no chain failed."""
         return not bool(np.any(self.status))
+
+    @property
+    def valid(self) -> np.ndarray:
+        """``(num_chains, num_generations + 1)`` bool: True where the record is a
+        result (status 0), False from the generation a chain failed at."""
+        return np.asarray(self.status) == 0
+
+    def __repr__(self) -> str:
+        c, n1 = np.shape(self.status)
+        mets = ", ".join(
+            f"{k}{tuple(np.shape(v))}" for k, v in self.metrics.items()
+        )
+        cfg = self.config
+        keys = ("family", "regime", "sample_size", "sampler", "dtype")
+        parts = []
+        for k in keys:
+            v = cfg.get(k)
+            if k == "sample_size" and isinstance(v, list):
+                v = v[0] if len(set(v)) == 1 else f"{min(v)}..{max(v)}"
+            if v is not None:
+                parts.append(f"{k}={v}")
+        failed = int(np.any(self.status != 0, axis=1).sum())
+        params = "recorded" if self.params is not None else "not recorded"
+        return (
+            f"ChainResult({c} chains x {n1 - 1} generations, {', '.join(parts)}; "
+            f"metrics: {mets}; params {params}; "
+            f"{failed} failed chain{'s' if failed != 1 else ''}"
+            + (" (see .failures())" if failed else "")
+            + ")"
+        )
 
 
 # ------------------------------------------------------------------ compiled core ---
@@ -726,7 +771,9 @@ def run_chains(
 
     Returns:
       A :class:`ChainResult`; ``result.failures()`` lists chains that failed inside
-      the run (non-finite or degenerate fits), which are frozen, not dropped.
+      the run (non-finite or degenerate fits), which are frozen, not dropped: their
+      float metrics are NaN from the generation they failed at, and a
+      :class:`~collapse_jax.FailedChainsWarning` says how many failed and why.
 
     Raises:
       ValueError, TypeError: for invalid arguments, with the fix in the message.
@@ -902,17 +949,26 @@ def _execute(fn, family, init, *, progress, **kwargs):
         rec_status.append(status)
         if progress is not None:
             progress(done, config.num_generations)
-    out_metrics = {m: np.concatenate(v, axis=1) for m, v in rec_metrics.items()}
+    out_status = np.concatenate(rec_status, axis=1)
+    # A failed chain is frozen, so its records would read as results: missing.
+    out_metrics = {
+        m: mark_failed(np.concatenate(v, axis=1), out_status)
+        for m, v in rec_metrics.items()
+    }
     out_params = (
         jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *rec_params)
         if config.record_params
         else None
     )
+    chain_ids = plan.chain_ids[: plan.total]
+    # user -> run_chains / sweep -> _execute -> warn_failures
+    warn_failures(failure_report(out_status, chain_ids), plan.total,
+                  "res.failures()", stacklevel=4)
     return ChainResult(
         out_params,
         out_metrics,
-        np.concatenate(rec_status, axis=1),
-        plan.chain_ids[: plan.total],
+        out_status,
+        chain_ids,
         jax.tree.map(lambda x: x[: plan.total], state),
         plan.description,
         jax.tree.map(np.asarray, plan.reference),
@@ -969,7 +1025,7 @@ def _prepare(
     devices = _check_devices(fn, devices)
     cross = source is not family
     check_sampling(fn, sampling, family, config.sampler, cross)
-    check_curation(fn, curation, family, config.sampler)
+    check_curation(fn, curation, family, config.sampler, schedule, regime.name, sweep)
     hyper, _, _ = _merged_hyper(fn, regime, sampling, curation)
     points = 1
     if sweep is not None:

@@ -53,8 +53,9 @@ DEVICES = Annotated[
     typer.Option("--devices", help="Spread chains over the first N devices "
                  "(results do not change).", min=1),
 ]
+# Text, not a Path: pathlib turns an empty value into ".", which must be refused.
 OUT = Annotated[
-    pathlib.Path | None,
+    str | None,
     typer.Option("--out", "-o", help="Run directory (default runs/<name>)."),
 ]
 SCALE = Annotated[
@@ -127,12 +128,27 @@ def _field_args(experiment, tokens: list[str]) -> dict[str, str]:
     return out
 
 
+def _speak(command: str):
+    from collapse_jax.wording import Wording
+
+    return Wording(command, cli=True)
+
+
 def _report(run, command: str) -> None:
     ds = run.dataset
-    print(f"collapse-jax {command}: wrote {run.results}")
+    if run.already_complete:
+        print(f"collapse-jax {command}: {run.directory} already holds this run, "
+              f"complete; nothing was computed or written ({run.results})"
+              + ("; figures redrawn" if run.figures else ""))
+    else:
+        print(f"collapse-jax {command}: wrote {run.results}")
     for path in run.figures:
         if path.endswith(".png"):
             print(f"  figure {path}")
+    if run.kept:
+        print(f"collapse-jax {command}: kept {len(run.kept)} file(s) in "
+              f"{run.directory} that collapse_jax did not write: "
+              + ", ".join(run.kept), file=sys.stderr)
     if run.failures:
         print(f"collapse-jax {command}: some chains failed inside the run (frozen "
               "and masked in summaries and figures):", file=sys.stderr)
@@ -194,7 +210,7 @@ def run_command(
     from collapse_jax import runs
     from collapse_jax.experiments import core
 
-    directory = out or runs.default_run_dir(preset or experiment)
+    directory = runs.default_run_dir(preset or experiment) if out is None else out
 
     def call():
         exp = core.get_experiment(experiment, "run")
@@ -204,6 +220,7 @@ def run_command(
             devices=devices, chunk_size=chunk_size,
             checkpoint_interval=checkpoint_every, summary=_quantiles(summary),
             progress=progress, figures=figures, overwrite=overwrite,
+            _wording=_speak("run"),
         )
 
     result, status = _guarded("run", directory, call)
@@ -214,18 +231,43 @@ def run_command(
 
 def _guarded(command: str, directory, call):
     """``(call(), 0)``; bad input: ``(None, 2)`` with one line on stderr; Ctrl-C:
-    ``(None, 130)`` with the hint to resume ``directory``."""
+    ``(None, 130)`` with the hint to resume ``directory`` when there is a run to
+    resume. Failed chains are reported by :func:`_report`, not as a warning."""
+    import warnings
+
+    from collapse_jax.status import FailedChainsWarning
+
+    started = time.time()
     try:
-        return call(), 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FailedChainsWarning)
+            return call(), 0
     except (ValueError, TypeError, FileNotFoundError) as err:
         return None, _fail(command, err)
     except KeyboardInterrupt:
-        return None, _interrupted(directory)
+        return None, _interrupted(command, directory, started)
 
 
-def _interrupted(directory) -> int:
-    print(f"\ncollapse-jax: interrupted; what was checkpointed is safe. Go on with "
-          f"`collapse-jax resume {directory}`.", file=sys.stderr)
+def _interrupted(command: str, directory, started: float) -> int:
+    from collapse_jax import runs
+
+    run_file = pathlib.Path(directory) / runs.RUN_FILE
+    try:  # run.json written by this command, or by an earlier one
+        ours = command == "resume" or run_file.stat().st_mtime >= started - 1.0
+    except OSError:
+        ours = None
+    if ours:
+        hint = (f"what was checkpointed is safe. Go on with `collapse-jax resume "
+                f"{directory}`.")
+    elif ours is None:
+        hint = (f"nothing that can be resumed was written to {directory} yet (the "
+                f"run was still being prepared). Run the same `collapse-jax "
+                f"{command}` command again to start it.")
+    else:
+        hint = (f"the run already in {directory} was left as it was (`collapse-jax "
+                f"resume {directory}` goes on with that one); run the same "
+                f"`collapse-jax {command}` command again for yours.")
+    print(f"\ncollapse-jax: interrupted; {hint}", file=sys.stderr)
     return 130
 
 
@@ -252,10 +294,11 @@ def reproduce_command(
     _enable_x64(x64)
     from collapse_jax import runs
 
-    directory = out or runs.default_run_dir(figure)
+    directory = runs.default_run_dir(figure) if out is None else out
     result, status = _guarded("reproduce", directory, lambda: runs.reproduce(
         figure, scale=scale, seed=seed, out=directory, devices=devices,
-        progress=progress, overwrite=overwrite, summary=_quantiles(summary)))
+        progress=progress, overwrite=overwrite, summary=_quantiles(summary),
+        _wording=_speak("reproduce")))
     if result is not None:
         _report(result, "reproduce")
     return status
@@ -269,12 +312,13 @@ def resume_command(
     run_dir: Annotated[pathlib.Path, typer.Argument(help="The run directory.")],
     devices: DEVICES = None,
     progress: PROGRESS = True,
-    figures: Annotated[bool, typer.Option("--figures/--no-figures",
-                                          help="Draw the figures.")] = True,
+    figures: Annotated[bool | None, typer.Option(
+        "--figures/--no-figures", help="Draw the figures (default: when the run "
+        "finishes now; --figures also redraws those of a complete run).")] = None,
 ) -> int:
     """Go on with an interrupted run from its last checkpoint (same bits).
 
-    Float64 runs switch x64 on by themselves.
+    A complete run is left as it is. Float64 runs switch x64 on by themselves.
     """
     from collapse_jax import runs
 
@@ -284,7 +328,8 @@ def resume_command(
     except (OSError, ValueError, AttributeError):
         pass  # resume() explains what is wrong with the directory
     result, status = _guarded("resume", run_dir, lambda: runs.resume(
-        run_dir, devices=devices, progress=progress, figures=figures))
+        run_dir, devices=devices, progress=progress, figures=figures,
+        _wording=_speak("resume")))
     if result is None:
         return status
     if result.resumed_from is not None:
@@ -310,7 +355,7 @@ def plot_command(
     from collapse_jax import runs
 
     try:
-        paths = runs.plot_run(run_dir, out)
+        paths = runs.plot_run(run_dir, out, _wording=_speak("plot"))
     except (ValueError, TypeError, FileNotFoundError) as err:
         return _fail("plot", err)
     for p in paths:
@@ -489,7 +534,7 @@ def decompose_command(
     from collapse_jax import runs
     from collapse_jax.experiments import core
 
-    directory = out or runs.default_run_dir("decomposition")
+    directory = runs.default_run_dir("decomposition") if out is None else out
 
     def call():
         exp = core.get_experiment("decomposition", "decompose")
@@ -502,6 +547,7 @@ def decompose_command(
         return runs.run_experiment(
             "decomposition", overrides=fields, seed=seed, out=directory,
             devices=devices, progress=progress, overwrite=overwrite,
+            _wording=_speak("decompose"),
         )
 
     result, status = _guarded("decompose", directory, call)

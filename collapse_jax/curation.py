@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from collapse_jax._reduce import tree_sum
 from collapse_jax._util import ascending_rank
 from collapse_jax._util import static_partial as _static
-from collapse_jax.checks import check_choice, check_real, fail
+from collapse_jax.checks import check_choice, check_real, described, fail
 
 __all__ = ["Curation", "tail_weighting", "likelihood_filter"]
 
@@ -229,8 +229,54 @@ def likelihood_filter(
     )
 
 
-def check_curation(fn: str, curation, family, sampler: str) -> None:
-    """Host-side checks of a curation against the run."""
+# Regimes whose first fit sees the curated synthetic draws alone (no real data): there
+# a filter that keeps fewer draws than the family's minimum sample size fails every
+# chain at generation 1, so it is refused before the run.
+_SYNTHETIC_ONLY = ("replace", "accumulate", "accumulate_subsample", "adaptive")
+
+
+def _kept_draws(keep: float, m: int) -> int:
+    """The draws ``likelihood_filter`` keeps of ``m`` (as ``_filter_weigh``)."""
+    return max(int(np.round(np.float32(keep) * np.float32(m))), 1)
+
+
+def _check_filter_size(fn, curation, family, schedule, regime_name, sweep) -> None:
+    base = regime_name
+    while base.startswith("monitored(") and base.endswith(")"):
+        base = base[len("monitored("):-1]
+    if schedule is None or base not in _SYNTHETIC_ONLY:
+        return
+    keeps = [curation.hyper["keep_fraction"]]
+    arg = "curation"
+    if sweep is not None and "keep_fraction" in sweep[0]:
+        keeps = np.asarray(sweep[1]["keep_fraction"]).tolist()
+        arg = "over['keep_fraction']"
+    m = int(np.min(schedule))
+    need = family.min_sample_size
+    for keep in keeps:
+        kept = _kept_draws(float(keep), m)
+        if kept < need:
+            fail(
+                fn,
+                arg,
+                f"a likelihood filter that keeps >= {need} of the M = {m} draws "
+                f"({family.min_sample_size_reason}; regime {regime_name} fits them "
+                "alone)",
+                described(f"keep_fraction={float(keep):g}, which keeps {kept}"),
+                f"Keep a share >= {need / m:.3g} (e.g. likelihood_filter("
+                f"{min(1.0, max(need / m * 2, 0.1)):.2g})), or raise sample_size.",
+            )
+
+
+def check_curation(
+    fn: str, curation, family, sampler: str, schedule=None, regime_name: str = "",
+    sweep=None,
+) -> None:
+    """Host-side checks of a curation against the run.
+
+    ``schedule``: the ``M_t`` (None: population limit); ``regime_name``: the run's
+    regime; ``sweep``: ``(names, values)`` of a sweep, or None.
+    """
     if curation is None:
         return
     if not isinstance(curation, Curation):
@@ -251,4 +297,5 @@ def check_curation(fn: str, curation, family, sampler: str) -> None:
             "Curation weighs individual draws; use sampler='samples' and a finite "
             "sample_size.",
         )
-    del family
+    if curation.name == "likelihood_filter":
+        _check_filter_size(fn, curation, family, schedule, regime_name, sweep)

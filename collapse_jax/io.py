@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from collapse_jax.checks import fail
-from collapse_jax.io_utils import atomic_target
+from collapse_jax.io_utils import atomic_target, checksum_path, verify_checksum
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -158,6 +158,9 @@ def _check_dataset(fn: str, ds) -> None:
 def save(ds, path: str | os.PathLike) -> str:
     """Write a results Dataset to ``path`` as netCDF4, atomically.
 
+    The SHA-256 of the file is recorded beside it (``path + ".sha256"``), and
+    :func:`load` checks it, so damaged bytes are detected.
+
     Args:
       ds: a results Dataset.
       path: the target file (its directory must exist and be writable).
@@ -180,12 +183,12 @@ def save(ds, path: str | os.PathLike) -> str:
             str(path),
             "Create the directory or pick another one.",
         )
-    with atomic_target(path, suffix=".nc") as tmp:
+    with atomic_target(path, suffix=".nc", checksum=True) as tmp:
         ds.to_netcdf(tmp, engine=_ENGINE)
     return str(path)
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike, *, verify: bool = True):
     """Read a results file (or the ``results.nc`` of a run directory).
 
     The Dataset is loaded into memory and the file closed, so the file can be
@@ -193,14 +196,16 @@ def load(path: str | os.PathLike):
 
     Args:
       path: a results file, or a run directory holding ``results.nc``.
+      verify: check the file's bytes against the SHA-256 recorded when it was
+        saved (``results.nc.sha256``), when there is one.
 
     Returns:
       The ``xarray.Dataset`` that was saved, bit for bit.
 
     Raises:
       FileNotFoundError: nothing at ``path``.
-      ValueError: the file is not a collapse_jax results file, or is of another
-        format version.
+      ValueError: the file is not a collapse_jax results file, is of another
+        format version, or its bytes differ from those saved (damaged).
 
     Examples:
       >>> import collapse_jax as cj
@@ -218,6 +223,17 @@ def load(path: str | os.PathLike):
             f"load: argument 'path': expected a results file or a run directory "
             f"holding results.nc, got {str(path)!r}, which does not exist. Pass the "
             "path printed by `collapse-jax run`."
+        )
+    if verify and verify_checksum(path) is False:
+        fail(
+            "load",
+            "path",
+            "a results file whose bytes match the SHA-256 recorded when it was "
+            f"saved ({pathlib.Path(checksum_path(path)).name})",
+            str(path),
+            "The file was damaged after it was written. Run it again: "
+            "`collapse-jax resume RUN_DIR` after deleting the file (it recomputes "
+            "the run, same bits), or `collapse-jax run ... --overwrite`.",
         )
     try:
         ds = xr.load_dataset(path, engine=_ENGINE)
@@ -262,13 +278,20 @@ def run_arguments(ds) -> dict[str, Any]:
 
     Returns:
       ``{"experiment", "overrides", "seed", "summary"}``; the preset and scale are
-      already folded into ``overrides`` (the full configuration).
+      already folded into ``overrides`` (the full configuration, less the fields
+      it does not use).
     """
+    from collapse_jax.experiments import core
+
     _check_dataset("run_arguments", ds)
     summary = json.loads(ds.attrs.get("summary", "null"))
+    experiment = str(ds.attrs["experiment"])
+    config = json.loads(ds.attrs["config"])
     return {
-        "experiment": str(ds.attrs["experiment"]),
-        "overrides": json.loads(ds.attrs["config"]),
+        "experiment": experiment,
+        # Fields the configuration does not use (e.g. a real-data share with
+        # regime replace) are left out: run_experiment refuses them as overrides.
+        "overrides": core.applicable(experiment, config),
         "seed": int(ds.attrs["seed"]),
         "summary": None if summary is None else tuple(summary),
     }

@@ -8,7 +8,11 @@ directory::
                               every checkpoint; attribute ``complete`` says whether
                               the run finished
     RUN_DIR/checkpoint.npz    the chain state after the last checkpointed chunk
+    RUN_DIR/*.sha256          the SHA-256 of results.nc and checkpoint.npz, checked
+                              before they are read (damaged bytes are refused)
     RUN_DIR/figures/          PNG and PDF figures (collapse_jax.plots)
+    RUN_DIR/.lock             held by the one process working in the directory
+                              (collapse_jax.runlock); a second one is refused
 
 At each checkpoint the results file is written first, then the checkpoint, each by
 an atomic rename, so a run killed at any point leaves a results file that holds at
@@ -22,13 +26,11 @@ uninterrupted run's, bit for bit, apart from the attributes in
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io as _stdio
 import json
 import os
 import pathlib
-import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -39,14 +41,32 @@ import jax
 from collapse_jax import chain as _chain
 from collapse_jax import io as cio
 from collapse_jax import keys as cjk
+from collapse_jax import rundir, runlock
 from collapse_jax._version import __version__
 from collapse_jax.checks import fail
 from collapse_jax.experiments import core
 from collapse_jax.io_utils import atomic_write_bytes
-from collapse_jax.status import ChainFailure, failure_report
+from collapse_jax.rundir import (
+    CHECKPOINT_FILE,
+    FIGURES_DIR,
+    RESULTS_FILE,
+    RUN_FILE,
+    RUN_FORMAT,
+)
+from collapse_jax.status import (
+    ChainFailure,
+    FailedChainsWarning,
+    failure_report,
+    mark_failed,
+)
+from collapse_jax.wording import Wording
 
 __all__ = [
     "RUN_FORMAT",
+    "RUN_FILE",
+    "RESULTS_FILE",
+    "CHECKPOINT_FILE",
+    "FIGURES_DIR",
     "Run",
     "run_experiment",
     "resume",
@@ -57,13 +77,8 @@ __all__ = [
 ]
 
 #: Version of the run-directory layout (run.json, checkpoint.npz).
-RUN_FORMAT = 1
 #: Seconds between checkpoints (a checkpoint also closes every sweep point).
 DEFAULT_CHECKPOINT_INTERVAL = 60.0
-RUN_FILE = "run.json"
-RESULTS_FILE = "results.nc"
-CHECKPOINT_FILE = "checkpoint.npz"
-FIGURES_DIR = "figures"
 
 
 @dataclasses.dataclass
@@ -78,6 +93,11 @@ class Run:
         chain failed inside the run (non-finite or degenerate fits); such chains are
         frozen and masked in summaries and figures, never dropped silently.
       resumed_from: ``(point, generation)`` the run went on from, or None.
+      already_complete: True when the directory already held this run, complete,
+        and nothing was computed or written (``resume`` of a finished run,
+        ``reproduce`` of one already there); ``figures`` lists what was redrawn.
+      kept: files ``overwrite`` left in the directory because collapse_jax did not
+        write them (paths relative to ``directory``).
     """
 
     directory: pathlib.Path
@@ -85,11 +105,29 @@ class Run:
     figures: list[str]
     failures: dict[str, list[ChainFailure]]
     resumed_from: tuple[int, int] | None = None
+    already_complete: bool = False
+    kept: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def results(self) -> pathlib.Path:
         """The results file."""
         return self.directory / RESULTS_FILE
+
+    def __repr__(self) -> str:
+        ds = self.dataset
+        a = ds.attrs
+        failed = sum(len(v) for v in self.failures.values())
+        state = ("already complete" if self.already_complete
+                 else "complete" if a.get("complete") == 1 else "partial")
+        return (
+            f"Run({str(self.directory)!r}: {a.get('experiment')}"
+            + (f" (preset {a['preset']})" if a.get("preset") else "")
+            + f", {ds.sizes.get('sweep', 0)} points x {a.get('num_chains')} chains x "
+            f"{a.get('num_generations')} generations, {a.get('kind')}, {state}; "
+            f"{len(self.figures)} figure files; {failed} failed chains"
+            + (f"; resumed from {self.resumed_from}" if self.resumed_from else "")
+            + ")"
+        )
 
 
 # ------------------------------------------------------------------ directories ---
@@ -100,90 +138,26 @@ def default_run_dir(name: str) -> pathlib.Path:
     return pathlib.Path("runs") / name
 
 
-def _prepare_directory(fn: str, out, overwrite: bool) -> pathlib.Path:
-    if not isinstance(out, str | os.PathLike):
-        fail(fn, "out", "a directory path", type(out).__name__,
-             "Pass e.g. out='runs/my-run'.", error=TypeError)
-    path = pathlib.Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        fail(fn, "out", "a directory that can be created and written",
-             str(path), f"Pick a writable location ({err.strerror}).")
-    if (path / RUN_FILE).exists() and not overwrite:
-        fail(fn, "out", "a directory that holds no run yet", str(path),
-             f"Resume it with `collapse-jax resume {path}`, pass --overwrite to "
-             "start again, or choose another --out.")
+def _claim_directory(w: Wording, path: pathlib.Path, overwrite: bool) -> list[str]:
+    """Make ``path`` (locked) ready for a new run; return the files kept."""
+    kept: list[str] = []
+    if (path / RUN_FILE).exists():
+        if not overwrite:
+            fail(w.fn, w.option("out"), "a directory that holds no run yet",
+                 str(path), f"Resume it with {w.resume(path)}, pass "
+                 f"{w.flag('overwrite')} to start again, or choose another "
+                 f"{w.option('out')}.")
     if overwrite:
-        for name in (CHECKPOINT_FILE, RESULTS_FILE, RUN_FILE):
-            (path / name).unlink(missing_ok=True)
-    try:  # a real write, not os.access: root and read-only mounts make it lie
-        fd, tmp = tempfile.mkstemp(prefix=".probe-", dir=path)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as err:
-        fail(fn, "out", "a writable directory", str(path),
-             f"Pick a directory you can write to ({err.strerror}).")
-    return path
+        kept = rundir.clear_run(path)
+    rundir.check_writable(w, "out", path)
+    return kept
 
 
-def _fingerprint(request: Mapping[str, Any]) -> str:
-    keep = {k: request[k] for k in ("experiment", "config", "seed", "summary")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
-
-
-# ------------------------------------------------------------------ checkpoints ---
-
-
-def _save_checkpoint(directory, request, point: int, done: int, state) -> None:
-    leaves = jax.tree.leaves(state)
-    arrays = {}
-    for i, leaf in enumerate(leaves):
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
-        arrays[f"leaf{i}"] = np.asarray(leaf)
-    meta = {
-        "run_format": RUN_FORMAT,
-        "fingerprint": _fingerprint(request),
-        "point": point,
-        "done": done,
-        "num_leaves": len(leaves),
-    }
-    buf = _stdio.BytesIO()
-    np.savez(buf, meta=np.asarray(json.dumps(meta)), **arrays)
-    atomic_write_bytes(directory / CHECKPOINT_FILE, buf.getvalue())
-
-
-def _read_checkpoint(fn, directory, request):
-    path = directory / CHECKPOINT_FILE
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            leaves = [z[f"leaf{i}"] for i in range(meta["num_leaves"])]
-    except (OSError, ValueError, KeyError) as err:
-        fail(fn, "run_dir", "a readable checkpoint.npz", str(path),
-             f"The checkpoint is damaged ({err}); delete it to start the run "
-             "again from the beginning.")
-    if meta.get("run_format") != RUN_FORMAT or meta.get("fingerprint") != (
-        _fingerprint(request)
-    ):
-        fail(fn, "run_dir", "a checkpoint of this run's configuration", str(path),
-             "The checkpoint belongs to another run; delete it to start again.")
-    return meta["point"], meta["done"], leaves
-
-
-def _restore_state(template, leaves):
-    t_leaves, treedef = jax.tree.flatten(template)
-    out = []
-    for t, x in zip(t_leaves, leaves, strict=True):
-        if jax.dtypes.issubdtype(t.dtype, jax.dtypes.prng_key):
-            x = jax.random.wrap_key_data(x, impl=jax.random.key_impl(t))
-        elif np.shape(x) != t.shape or np.asarray(x).dtype != t.dtype:
-            raise ValueError("checkpoint does not match the run's chain state")
-        out.append(x)
-    return jax.tree.unflatten(treedef, out)
+def _locked(w: Wording, arg: str, directory: pathlib.Path, what: str):
+    """Take the directory's lock and clear stale temporary files under it."""
+    lock = runlock.acquire(w, arg, directory, what)
+    rundir.clean_temporary(directory)
+    return lock
 
 
 # ------------------------------------------------------------------ records ---
@@ -228,7 +202,8 @@ class _Records:
                     self._alloc(m, ("sweep", "chain", "generation")
                                 + tuple(f"{m}_dim{i}" for i in range(len(tr))),
                                 tr, v.dtype)
-                self.arrays[m][sl] = v
+                # A failed chain is frozen: its float records are missing (NaN).
+                self.arrays[m][sl] = mark_failed(v, status)
             kept = {} if self.design.params is None else self.design.params(params)
             for f, v in kept.items():
                 v = np.asarray(v)
@@ -353,21 +328,25 @@ def _progress(progress, total: int, initial: int, desc: str):
     return update
 
 
-def _check_run_options(fn, seed, chunk_size, checkpoint_interval, summary, progress):
+def _check_run_options(w: Wording, seed, chunk_size, checkpoint_interval, summary,
+                       progress):
+    fn = w.fn
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        fail(fn, "seed", "an int in [0, 2**32)", seed, "Pass e.g. --seed 0.",
+        fail(fn, w.option("seed"), "an int in [0, 2**32)", seed,
+             f"Pass e.g. {w.option_value('seed', 0)}.",
              error=TypeError if not isinstance(seed, int) else ValueError)
     if chunk_size is not None and (
         not isinstance(chunk_size, int) or isinstance(chunk_size, bool)
         or chunk_size < 1
     ):
-        fail(fn, "chunk_size", "None or an int >= 1", chunk_size,
-             "Pass e.g. --chunk-size 100.")
+        fail(fn, w.option("chunk_size"), "None or an int >= 1", chunk_size,
+             f"Pass e.g. {w.option_value('chunk_size', 100)}.")
     if not isinstance(checkpoint_interval, int | float) or isinstance(
         checkpoint_interval, bool
     ) or not checkpoint_interval >= 0:
-        fail(fn, "checkpoint_interval", "seconds >= 0 (0: after every chunk)",
-             checkpoint_interval, "Pass e.g. --checkpoint-every 60.")
+        fail(fn, w.option("checkpoint_interval"),
+             "seconds >= 0 (0: after every chunk)", checkpoint_interval,
+             f"Pass e.g. {w.option_value('checkpoint_interval', 60)}.")
     q = None if summary is None else cio.check_quantiles(fn, summary)
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         fail(fn, "progress", "a bool or a callable (done, total)", progress,
@@ -443,7 +422,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
 
     def save(point, done, state):
         cio.save(records.dataset(False, run_config), directory / RESULTS_FILE)
-        _save_checkpoint(directory, request, point, done, state)
+        rundir.save_checkpoint(directory, request, point, done, state)
 
     last = time.perf_counter()
     for p in range(p0, records.P):
@@ -466,7 +445,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
         )
         run_config[p] = plan.description
         if p == p0 and leaves is not None:
-            state = plan.place(_restore_state(plan.state, leaves))
+            state = plan.place(rundir.restore_state(plan.state, leaves))
             done = done0
         else:
             state, done = plan.state, 0
@@ -486,12 +465,40 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     ds = records.dataset(True, run_config)
     ds.attrs["wall_seconds"] = round(time.perf_counter() - t_start, 3)
     cio.save(ds, directory / RESULTS_FILE)
-    (directory / CHECKPOINT_FILE).unlink(missing_ok=True)
+    rundir.remove_checkpoint(directory)
     ds = cio.load(directory / RESULTS_FILE)  # exactly what the file holds
     update(total, "done")
     drawn = _draw(ds, directory) if figures else []
     return Run(directory, ds, drawn, _failures(ds),
                None if start is None else (p0, done0))
+
+
+def _warn_failures(run: Run, stacklevel: int) -> Run:
+    """One FailedChainsWarning for a run whose chains failed (if any did)."""
+    ds = run.dataset
+    points = ds.sizes.get("sweep", 1)
+    total = points * int(ds.attrs.get("num_chains", 0))
+    if run.failures:
+        label, reps = next(iter(run.failures.items()))
+        first = reps[0]
+        count = sum(len(v) for v in run.failures.values())
+        detail = (f"the first: chain {first.chain_id} of point {label!r} at "
+                  f"generation {first.generation}, {first.status.name} "
+                  f"({first.status.message})")
+    elif "failed" in ds and int(ds["failed"].values.max(initial=0)) > 0:
+        count = int(ds["failed"].values[:, -1].sum())
+        detail = "counted in the summary's variable 'failed'"
+    else:
+        return run
+    warnings.warn(
+        f"{count} of {total} chains failed inside the run in {run.directory}; "
+        f"{detail}. Their float records are NaN from the generation they failed at "
+        "and they are left out of summaries and figures; run.failures lists every "
+        "failure.",
+        FailedChainsWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return run
 
 
 def _failures(ds) -> dict[str, list[ChainFailure]]:
@@ -528,6 +535,7 @@ def run_experiment(
     progress: bool | Callable[[int, int], None] = False,
     figures: bool = True,
     overwrite: bool = False,
+    _wording: Wording | None = None,
 ) -> Run:
     """Run a named experiment into a run directory (``collapse-jax run``).
 
@@ -551,14 +559,21 @@ def run_experiment(
       progress: True for a progress bar with an estimate of the time left, or a
         callable ``(done, total)`` over generations of all points.
       figures: draw the experiment's figures into ``out/figures``.
-      overwrite: replace a run already in ``out``.
+      overwrite: replace a run already in ``out``: the files collapse_jax wrote
+        there (run.json, results, checkpoint, checksums, the figures the earlier
+        results file names, temporary files) are deleted first; any other file
+        is kept and listed in ``Run.kept``.
 
     Returns:
-      A :class:`Run`.
+      A :class:`Run`. If chains failed inside the run, a
+      :class:`~collapse_jax.FailedChainsWarning` says how many and why.
 
     Raises:
-      ValueError, TypeError: unknown experiment, preset or field, a value of the
-        wrong type or range, an unwritable ``out``, with the fix in the message.
+      ValueError, TypeError: unknown experiment, preset or field, a field the
+        configuration does not use (e.g. ``real_fraction`` with regime
+        ``replace``), a value of the wrong type or range, an empty or unwritable
+        ``out``, a directory another process is working in (its lock holder is
+        named), with the fix in the message.
 
     Examples:
       >>> import tempfile, collapse_jax as cj
@@ -570,18 +585,32 @@ def run_experiment(
       >>> run.dataset["sweep"].values.tolist()
       ['M=10', 'M=100']
     """
-    fn = "run_experiment"
+    w = _wording or Wording("run_experiment")
+    run = _run_experiment(
+        w, experiment, preset=preset, scale=scale, overrides=overrides, seed=seed,
+        out=out, devices=devices, chunk_size=chunk_size,
+        checkpoint_interval=checkpoint_interval, summary=summary,
+        progress=progress, figures=figures, overwrite=overwrite, reuse=False)
+    return _warn_failures(run, stacklevel=2)
+
+
+def _run_experiment(w: Wording, experiment, *, preset, scale, overrides, seed, out,
+                    devices, chunk_size, checkpoint_interval, summary, progress,
+                    figures, overwrite, reuse) -> Run:
+    """run_experiment in ``w``'s wording; ``reuse``: a directory that holds this
+    same run is finished (or left as it is, when complete) instead of refused."""
+    fn = w.fn
     exp = core.get_experiment(experiment, fn)
     config = core.resolve_config(exp, preset=preset, scale=scale, overrides=overrides,
-                                 where=fn)
-    q = _check_run_options(fn, seed, chunk_size, checkpoint_interval, summary,
+                                 where=w)
+    q = _check_run_options(w, seed, chunk_size, checkpoint_interval, summary,
                            progress)
     devices = _chain._check_devices(fn, devices)
     design = exp.build(config)
     check_design(design, config)
     if out is None:
         out = default_run_dir(preset or experiment)
-    directory = _prepare_directory(fn, out, overwrite)
+    directory = rundir.make_directory(w, "out", out)
     request = {
         "run_format": RUN_FORMAT,
         "collapse_jax_version": __version__,
@@ -598,38 +627,69 @@ def run_experiment(
         "created": cio.now(),
         "provenance": cio.provenance(),
     }
-    atomic_write_bytes(directory / RUN_FILE,
-                       json.dumps(request, indent=2, sort_keys=True).encode())
-    return _execute_run(fn, directory, request, design, devices=devices,
-                        progress=progress, figures=figures)
+    with _locked(w, "out", directory, f"{fn} {preset or exp.name}"):
+        if reuse and not overwrite and (directory / RUN_FILE).exists():
+            return _reuse_run(w, directory, request, devices=devices,
+                              progress=progress)
+        kept = _claim_directory(w, directory, overwrite)
+        atomic_write_bytes(directory / RUN_FILE,
+                           json.dumps(request, indent=2, sort_keys=True).encode())
+        run = _execute_run(fn, directory, request, design, devices=devices,
+                           progress=progress, figures=figures)
+    run.kept = kept
+    return run
 
 
-def _read_request(fn, run_dir) -> tuple[pathlib.Path, dict]:
+#: What makes two runs the same run (the rest is how and when it was run).
+_SAME_RUN = ("experiment", "preset", "scale", "config", "seed", "summary")
+
+
+def _reuse_run(w: Wording, directory, request, *, devices, progress) -> Run:
+    """The run already in ``directory`` if it is this one (finished if partial)."""
+    _, old = _read_request(w, directory, arg="out")
+    differ = [k for k in _SAME_RUN
+              if json.dumps(old.get(k), sort_keys=True)
+              != json.dumps(request[k], sort_keys=True)]
+    if differ:
+        fail(w.fn, w.option("out"),
+             "a directory that holds no run, or this same run", str(directory),
+             f"It holds a run of another {', '.join(differ)}. Pass "
+             f"{w.flag('overwrite')} to replace it, or choose another "
+             f"{w.option('out')}.")
+    return _resume_locked(w, directory, old, devices=devices, progress=progress,
+                          figures=True)
+
+
+def _read_request(w: Wording, run_dir, arg: str = "run_dir"
+                  ) -> tuple[pathlib.Path, dict]:
+    fn = w.fn
+    where = "--out" if w.cli else "out"
     if not isinstance(run_dir, str | os.PathLike):
-        fail(fn, "run_dir", "a run directory path", type(run_dir).__name__,
-             "Pass the --out directory of `collapse-jax run`.", error=TypeError)
+        fail(fn, w.option(arg), "a run directory path", type(run_dir).__name__,
+             f"Pass the {where} directory of an earlier run.", error=TypeError)
     directory = pathlib.Path(run_dir)
     path = directory / RUN_FILE
     if not directory.is_dir() or not path.is_file():
-        fail(fn, "run_dir", "a run directory (one holding run.json)", str(directory),
-             "Pass the --out directory of an earlier `collapse-jax run`.")
+        fail(fn, w.option(arg), "a run directory (one holding run.json)",
+             str(directory), f"Pass the {where} directory of an earlier run.")
     try:
         request = json.loads(path.read_text())
         for key in ("experiment", "config", "seed", "provenance", "summary"):
             request[key]  # noqa: B018
     except (ValueError, KeyError, TypeError) as err:
-        fail(fn, "run_dir", "a readable run.json", str(path),
-             f"The file is damaged ({err}); start the run again.")
+        fail(fn, w.option(arg), "a readable run.json", str(path),
+             f"The file is damaged ({err}); start the run again with "
+             f"{w.flag('overwrite')}.")
     made = (request.get("run_format"), request.get("collapse_jax_version"),
             request.get("key_scheme_version"))
     here = (RUN_FORMAT, __version__, cjk.KEY_SCHEME_VERSION)
     if made != here:
-        fail(fn, "run_dir",
+        fail(fn, w.option(arg),
              f"a run made by this version (run format {RUN_FORMAT}, collapse_jax "
              f"{__version__}, key scheme {cjk.KEY_SCHEME_VERSION})",
              f"run format {made[0]}, collapse_jax {made[1]}, key scheme {made[2]}",
              f"Resume it with collapse_jax {made[1]}, whose chains have the same "
-             "bits, or start it again with this version.")
+             f"bits, or start it again with this version ({w.flag('overwrite')}).")
     return directory, request
 
 
@@ -638,42 +698,61 @@ def resume(
     *,
     devices: int | Sequence[jax.Device] | None = None,
     progress: bool | Callable[[int, int], None] = False,
-    figures: bool = True,
+    figures: bool | None = None,
+    _wording: Wording | None = None,
 ) -> Run:
     """Go on with an interrupted run (``collapse-jax resume``).
 
     The run restarts from its last checkpoint; its results file then equals, bit
-    for bit, that of a run never interrupted. A finished run is left as it is (its
-    figures are redrawn).
+    for bit, that of a run never interrupted. A finished run is left as it is:
+    nothing is computed or written (``Run.already_complete``).
 
     Args:
       run_dir: the run directory.
       devices: as in :func:`run_experiment` (results do not depend on it).
-      progress, figures: as in :func:`run_experiment`.
+      progress: as in :func:`run_experiment`.
+      figures: None (default) to draw the figures when the run is finished now,
+        not for a run that was complete already; True to draw (or redraw) them in
+        either case; False never.
 
     Returns:
       A :class:`Run`; ``resumed_from`` is the ``(point, generation)`` it went on
       from.
 
     Raises:
-      ValueError: the directory holds no run, a damaged one, or one made by
-        another version of collapse_jax (whose bits could differ).
+      ValueError: the directory holds no run, a damaged one (a results file or
+        checkpoint whose bytes differ from their recorded SHA-256, or that cannot
+        be read), one made by another version of collapse_jax (whose bits could
+        differ), or one another process is working on (named in the message).
     """
-    fn = "resume"
-    directory, request = _read_request(fn, run_dir)
-    devices = _chain._check_devices(fn, devices)
+    w = _wording or Wording("resume")
+    directory, _ = _read_request(w, run_dir)
+    devices = _chain._check_devices(w.fn, devices)
+    with _locked(w, "run_dir", directory, w.fn):
+        # Read again under the lock: another process may have replaced the run.
+        directory, request = _read_request(w, directory)
+        run = _resume_locked(w, directory, request, devices=devices,
+                             progress=progress, figures=figures)
+    return run if run.already_complete else _warn_failures(run, stacklevel=2)
+
+
+def _resume_locked(w: Wording, directory, request, *, devices, progress, figures
+                   ) -> Run:
+    fn = w.fn
     results = directory / RESULTS_FILE
     exp = core.get_experiment(request["experiment"], fn)
-    config = core.resolve_config(exp, overrides=request["config"], where=fn)
-    design = exp.build(config)
-    check_design(design, config)
-    ck = _read_checkpoint(fn, directory, request)
+    ck = rundir.read_checkpoint(w, directory, request)
     existing = None
     if results.exists():
-        existing = cio.load(results)
+        existing = rundir.load_results(w, directory)
         if ck is None and existing.attrs.get("complete") == 1:
             drawn = _draw(existing, directory) if figures else []
-            return Run(directory, existing, drawn, _failures(existing), None)
+            return Run(directory, existing, drawn, _failures(existing), None,
+                       already_complete=True)
+    config = core.resolve_config(exp, overrides=request["config"], where=w,
+                                 refuse_unused=False)
+    design = exp.build(config)
+    check_design(design, config)
     if ck is None or existing is None:  # nothing certified yet: from the start
         ck, existing = None, None
     else:
@@ -682,7 +761,7 @@ def resume(
         if d > 0 and done[p] < d + 1:
             ck, existing = None, None  # cannot happen with results written first
     return _execute_run(fn, directory, request, design, devices=devices,
-                        progress=progress, figures=figures, start=ck,
+                        progress=progress, figures=figures is not False, start=ck,
                         existing=existing)
 
 
@@ -696,8 +775,15 @@ def reproduce(
     progress: bool | Callable[[int, int], None] = False,
     overwrite: bool = False,
     summary: Sequence[float] | None = None,
+    _wording: Wording | None = None,
 ) -> Run:
     """Run a paper figure's preset and draw its figures (``collapse-jax reproduce``).
+
+    Reproducing twice is safe: when ``out`` already holds this same run (preset,
+    scale, seed, summary and configuration), a complete one is left as it is and
+    only its figures are redrawn (``Run.already_complete``), and a partial one is
+    finished from its checkpoint. A run of anything else there needs
+    ``overwrite``.
 
     Args:
       figure: a preset name (``collapse-jax list``), e.g. ``"gaussian-drift"``.
@@ -708,15 +794,22 @@ def reproduce(
     Returns:
       A :class:`Run` whose ``figures`` are the PNG and PDF files.
     """
-    p = core.get_preset(figure, "reproduce")
-    return run_experiment(p.experiment, preset=p.name, scale=scale, seed=seed,
-                          out=out, devices=devices, progress=progress,
-                          overwrite=overwrite, summary=summary, figures=True)
+    w = _wording or Wording("reproduce")
+    p = core.get_preset(figure, w.fn)
+    run = _run_experiment(
+        w, p.experiment, preset=p.name, scale=scale, overrides=None, seed=seed,
+        out=out, devices=devices, chunk_size=None,
+        checkpoint_interval=DEFAULT_CHECKPOINT_INTERVAL, summary=summary,
+        progress=progress, figures=True, overwrite=overwrite, reuse=True)
+    return run if run.already_complete else _warn_failures(run, stacklevel=2)
 
 
-def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None
-             ) -> list[str]:
+def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None,
+             *, _wording: Wording | None = None) -> list[str]:
     """Redraw a run's figures from its results file (``collapse-jax plot``).
+
+    Drawing into a run directory's own ``figures/`` takes the directory's lock, so
+    it is refused while a run or resume works there; ``out`` elsewhere is not.
 
     Args:
       path: a run directory or a results file.
@@ -727,6 +820,7 @@ def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None
     """
     from collapse_jax import plots
 
+    w = _wording or Wording("plot_run")
     ds = cio.load(path)
     p = pathlib.Path(path)
     base = p if p.is_dir() else p.parent
@@ -734,6 +828,10 @@ def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        fail("plot_run", "out", "a writable directory", str(target),
+        fail(w.fn, w.option("out"), "a writable directory", str(target),
              f"Pick another directory ({err.strerror}).")
+    inside = base.resolve() in (target.resolve(), *target.resolve().parents)
+    if inside and (base / RUN_FILE).is_file():  # the run's own figures
+        with runlock.acquire(w, "out", base, w.fn):
+            return plots.figures(ds, target)
     return plots.figures(ds, target)

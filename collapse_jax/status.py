@@ -14,7 +14,15 @@ import numpy as np
 
 import jax.numpy as jnp
 
-__all__ = ["Status", "ChainFailure", "failure_report", "fit_status"]
+__all__ = [
+    "Status",
+    "ChainFailure",
+    "FailedChainsWarning",
+    "failure_report",
+    "fit_status",
+    "mark_failed",
+    "warn_failures",
+]
 
 
 class Status(enum.IntEnum):
@@ -88,3 +96,51 @@ def failure_report(status: np.ndarray, chain_ids: np.ndarray) -> list[ChainFailu
         gen = int(np.argmax(status[i] != 0))
         out.append(ChainFailure(int(chain_ids[i]), gen, Status(int(status[i, gen]))))
     return out
+
+
+class FailedChainsWarning(UserWarning):
+    """Some chains failed inside a run (see :func:`failure_report`).
+
+    Issued once per run, with the count, the first failure and where to find the
+    rest; the failed generations are missing (NaN) in the float metrics.
+    """
+
+
+def mark_failed(values: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """``values`` with the entries of failed generations set to NaN.
+
+    ``values`` has leading axes those of ``status`` (chains, generations); an entry
+    is missing where the status is non-zero, i.e. from the generation a chain
+    failed on (it froze at its last good model, whose numbers would otherwise read
+    as results). Integer and bool arrays cannot hold NaN and are returned as they
+    are: ``status != 0`` is their mask.
+    """
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.floating):
+        return values
+    bad = np.asarray(status) != 0
+    if not bad.any():
+        return values
+    bad = bad.reshape(bad.shape + (1,) * (values.ndim - bad.ndim))
+    return np.where(bad, np.asarray(np.nan, values.dtype), values)
+
+
+def warn_failures(failures: list[ChainFailure], total: int, where: str,
+                  stacklevel: int = 3) -> None:
+    """Issue one :class:`FailedChainsWarning` for ``failures`` (if any) of ``total``
+    chains; ``where`` says how to list them all (``"res.failures()"``)."""
+    if not failures:
+        return
+    import warnings
+
+    first = failures[0]
+    warnings.warn(
+        f"{len(failures)} of {total} chains failed inside the run; the first: "
+        f"chain {first.chain_id} at generation {first.generation}, "
+        f"{first.status.name} ({first.status.message}). Their float metrics are "
+        f"NaN from the generation they failed at (integer and bool metrics keep "
+        f"the frozen chain's values: mask them with status != 0). {where} lists "
+        "every failure.",
+        FailedChainsWarning,
+        stacklevel=stacklevel,
+    )

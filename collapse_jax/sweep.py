@@ -76,6 +76,19 @@ class SweepResult:
         """True when no chain failed at any point."""
         return not bool(np.any(self.status))
 
+    def __repr__(self) -> str:
+        p, c, n1 = np.shape(self.status)
+        swept = ", ".join(f"{k} ({len(v)} values in [{np.min(v):g}, {np.max(v):g}])"
+                          for k, v in self.values.items())
+        mets = ", ".join(f"{k}{tuple(np.shape(v))}" for k, v in self.metrics.items())
+        failed = int(np.any(self.status != 0, axis=2).sum())
+        return (
+            f"SweepResult({p} points x {c} chains x {n1 - 1} generations over "
+            f"{swept}; family={self.config.get('family')}; metrics: {mets}; "
+            f"{failed} failed chain{'s' if failed != 1 else ''}"
+            + (" (see .failures())" if failed else "") + ")"
+        )
+
 
 def _swept_values(over, sweepable, checkers):
     if not isinstance(over, Mapping) or not over:

@@ -256,14 +256,15 @@ def test_singular_fit_is_reported_degenerate_and_frozen():
     # at fit="ridge"; with zero penalty its Gram is singular: degenerate, frozen.
     x = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
     fam = cj.linear_regression(2, 3, fit="ridge", ridge=0.0)
-    res = cj.run_chains(
-        fam,
-        cj.linear_regression_params([1.0, 0.0], design=x),
-        key=0,
-        num_chains=2,
-        num_generations=3,
-        sample_size=3,
-    )
+    with pytest.warns(cj.FailedChainsWarning, match="DEGENERATE_FIT"):
+        res = cj.run_chains(
+            fam,
+            cj.linear_regression_params([1.0, 0.0], design=x),
+            key=0,
+            num_chains=2,
+            num_generations=3,
+            sample_size=3,
+        )
     assert not res.ok
     assert {f.status for f in res.failures()} == {Status.DEGENERATE_FIT}
     assert np.all(np.isfinite(res.params.weights))  # the last good model is kept

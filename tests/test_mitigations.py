@@ -153,3 +153,29 @@ def test_curation_needs_the_sample_based_sampler():
     with pytest.raises(TypeError, match="curation"):
         cj.run_chains(G, TRUTH, key=0, num_chains=8, num_generations=2,
                       sample_size=10, curation=0.1)
+
+
+@pytest.mark.parametrize("regime, run", [
+    ("replace", lambda cur, **kw: cj.run_chains(G, TRUTH, curation=cur, **kw)),
+    ("accumulate", lambda cur, **kw: cj.run_chains(
+        G, TRUTH, curation=cur, regime=cj.accumulate(), **kw)),
+    ("replace", lambda cur, **kw: cj.sweep(
+        G, TRUTH, curation=cj.likelihood_filter(0.5),
+        over={"keep_fraction": [0.5, cur.hyper["keep_fraction"]]}, **kw)),
+])
+def test_a_filter_keeping_fewer_draws_than_a_fit_needs_is_refused(regime, run):
+    # keep_fraction * M = 1e-7 keeps one draw: the Gaussian's variance needs two, so
+    # every chain failed at generation 1 (DEGENERATE_FIT) while log_var stayed at
+    # the truth. Refused before the run now.
+    with pytest.raises(ValueError, match=rf"keeps >= 2 of the M = 100 draws .*"
+                       rf"regime {regime} .*keeps 1\. Keep a share >= 0\.02"):
+        run(cj.likelihood_filter(1e-9), key=0, num_chains=8, num_generations=2,
+            sample_size=100, sampler="samples")
+
+
+def test_a_filter_beside_real_data_is_not_refused():
+    # With real data in every fit (fresh) the kept synthetic draws may be few.
+    res = cj.run_chains(G, TRUTH, key=0, num_chains=8, num_generations=2,
+                        sample_size=100, regime=cj.fresh(20),
+                        curation=cj.likelihood_filter(1e-9))
+    assert res.ok

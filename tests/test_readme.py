@@ -7,6 +7,7 @@ import pathlib
 import re
 
 import numpy as np
+import pytest
 
 from collapse_jax.theory import gaussian as tg
 from tests.helpers import K
@@ -89,3 +90,23 @@ def test_command_line_example_loads_and_reruns_from_metadata(tmp_path, monkeypat
     assert ns["ds"]["log_var"].sel(sweep="M=100").shape == (8, 6, 1)
     np.testing.assert_array_equal(ns["again"].dataset["log_var"].values,
                                   ns["ds"]["log_var"].values)
+
+
+@pytest.mark.slow
+def test_the_main_command_can_be_run_twice(tmp_path, monkeypatch, capsys):
+    # Command 1 ends with `collapse-jax reproduce gaussian-drift` (its `verify
+    # --quick` writes nothing). Run twice, the second finds the complete run and
+    # redraws its figures instead of failing on the existing directory.
+    from collapse_jax import cli
+
+    main_job = [line for block in _blocks("bash") for line in block.splitlines()
+                if line.startswith("python3 -m venv")][0]
+    argv = main_job.split(" && ")[-1].split("collapse-jax ", 1)[1].split()
+    assert argv == ["reproduce", "gaussian-drift"]
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*argv, "--no-progress"]) == 0
+    first = capsys.readouterr().out
+    assert "wrote runs/gaussian-drift/results.nc" in first
+    assert cli.main([*argv, "--no-progress"]) == 0
+    second = capsys.readouterr().out
+    assert "already holds this run, complete" in second and "figure" in second

@@ -241,36 +241,47 @@ print("ok")
 # ------------------------------------------------------------ bad input ---
 
 
+def ov(name):
+    """A field as the Python API names it in messages."""
+    return f"overrides[{name!r}]"
+
+
 @pytest.mark.parametrize("kwargs, error, words", [
     ({"experiment": "gausian"}, ValueError, ["experiment", "gaussian", "Did you mean"]),
     ({"preset": "no-such"}, ValueError, ["preset", "gaussian-drift"]),
     ({"preset": "discrete-absorption"}, ValueError, ["preset", "categorical"]),
-    ({"overrides": {"num_chain": 4}}, ValueError, ["--num-chain", "--num-chains"]),
-    ({"overrides": {"num_chains": "four"}}, ValueError, ["--num-chains", "int"]),
-    ({"overrides": {"num_chains": 2.5}}, TypeError, ["--num-chains", "int"]),
-    ({"overrides": {"num_chains": 0}}, ValueError, ["--num-chains", "[1,"]),
-    ({"overrides": {"sample_size": "10,x"}}, ValueError, ["--sample-size", "'x'"]),
-    ({"overrides": {"sample_size": [1]}}, ValueError, ["--sample-size", "[2,"]),
-    ({"overrides": {"estimator": "mel"}}, ValueError, ["--estimator", "'mle'"]),
-    ({"overrides": {"growth": "cubic"}}, ValueError, ["--growth", "quadratic"]),
-    ({"overrides": {"variance": float("nan")}}, ValueError, ["--variance", "finite"]),
-    ({"overrides": {"dtype": "float16"}}, ValueError, ["--dtype", "float64"]),
+    ({"overrides": {"num_chain": 4}}, ValueError, [ov("num_chain"), ov("num_chains")]),
+    ({"overrides": {"num_chains": "four"}}, ValueError, [ov("num_chains"), "int"]),
+    ({"overrides": {"num_chains": 2.5}}, TypeError, [ov("num_chains"), "int"]),
+    ({"overrides": {"num_chains": 0}}, ValueError, [ov("num_chains"), "[1,"]),
+    ({"overrides": {"sample_size": "10,x"}}, ValueError, [ov("sample_size"), "'x'"]),
+    ({"overrides": {"sample_size": [1]}}, ValueError, [ov("sample_size"), "[2,"]),
+    ({"overrides": {"estimator": "mel"}}, ValueError, [ov("estimator"), "'mle'"]),
+    ({"overrides": {"growth": "cubic"}}, ValueError, [ov("growth"), "quadratic"]),
+    ({"overrides": {"variance": float("nan")}}, ValueError, [ov("variance"), "finite"]),
+    ({"overrides": {"dtype": "float16"}}, ValueError, [ov("dtype"), "float64"]),
     ({"overrides": {"regime": "mix", "sampler": "sufficient"}}, ValueError,
-     ["--sampler", "samples"]),
-    ({"overrides": {"dim": 3, "sample_size": 3}}, ValueError, ["--sample-size"]),
+     [ov("sampler"), "overrides={'sampler': 'samples'}"]),
+    ({"overrides": {"dim": 3, "sample_size": 3}}, ValueError, [ov("sample_size")]),
+    ({"overrides": {"real_fraction": 0.3}}, ValueError,
+     [ov("real_fraction"), "overrides={'regime': 'replace'}", "ignored"]),
     ({"scale": "huge"}, ValueError, ["scale", "full"]),
-    ({"seed": -1}, ValueError, ["seed"]),
+    ({"seed": -1}, ValueError, ["seed", "seed=0"]),
     ({"summary": (0.5, 2.0)}, ValueError, ["quantiles"]),
-    ({"checkpoint_interval": -1}, ValueError, ["checkpoint_interval"]),
+    ({"checkpoint_interval": -1}, ValueError,
+     ["checkpoint_interval", "checkpoint_interval=60"]),
     ({"devices": 99}, ValueError, ["devices", "jax.device_count"]),
+    ({"out": ""}, ValueError, ["out", "non-empty"]),
 ])
 def test_bad_input_is_a_clear_error(tmp_path, kwargs, error, words):
-    kwargs = dict(kwargs)
+    # Python names from Python: never a command-line flag (--num-chains).
+    kwargs = {"out": tmp_path / "x", **kwargs}
     experiment = kwargs.pop("experiment", "gaussian")
     with pytest.raises(error) as exc:
-        cj.run_experiment(experiment, out=tmp_path / "x", figures=False, **kwargs)
+        cj.run_experiment(experiment, figures=False, **kwargs)
     for w in words:
         assert w in str(exc.value), (w, str(exc.value))
+    assert "--" not in str(exc.value), str(exc.value)
     assert not (tmp_path / "x" / "run.json").exists()
 
 

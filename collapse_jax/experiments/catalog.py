@@ -40,12 +40,14 @@ def _schedule(growth: str, base: int, num_generations: int) -> np.ndarray:
     return theory.gaussian.quadratic_schedule(base, num_generations)
 
 
-def _check_schedule(fn: str, growth: str, base: int, num_generations: int) -> None:
+def _check_schedule(w, growth: str, base: int, num_generations: int) -> None:
     last = int(_schedule(growth, base, num_generations)[-1])
     if last > 10**8:
-        fail(fn, "--growth", "schedules with at most 1e8 draws per generation",
+        fail(w.fn, w.field("growth"),
+             "schedules with at most 1e8 draws per generation",
              f"{growth} growth reaching M = {last:,} at generation {num_generations}",
-             "Use fewer generations, a smaller --sample-size or constant growth.")
+             f"Use fewer generations, a smaller {w.field('sample_size')} or "
+             "constant growth.")
 
 
 def _regime(name: str, real_fraction: float, num_real: int):
@@ -108,23 +110,25 @@ _GAUSS_FIELDS = (
           choices=("samples", "sufficient")),
     Field("regime", "str", "replace", "what each fit sees", choices=_REGIMES),
     Field("real_fraction", "float", 0.5, "share of real data (regime mix/fresh)",
-          minimum=0.0, maximum=1.0),
+          minimum=0.0, maximum=1.0, applies={"regime": ("mix", "fresh")}),
     Field("variance", "float", 1.0, "the truth's variance (isotropic)",
           minimum=1e-30),
 )
 
 
-def _gauss_check(cfg):
+def _gauss_check(cfg, w):
     for g in cfg["growth"]:
         for m in cfg["sample_size"]:
-            _check_schedule("run", g, m, cfg["num_generations"])
+            _check_schedule(w, g, m, cfg["num_generations"])
     if cfg["regime"] in ("accumulate", "mix", "fresh") and cfg["sampler"] != "samples":
-        fail("run", "--sampler", "samples with regime " + cfg["regime"],
-             cfg["sampler"], "Pass --sampler samples (this regime keeps data).")
+        fail(w.fn, w.field("sampler"), "samples with regime " + cfg["regime"],
+             cfg["sampler"],
+             f"Pass {w.field_value('sampler', 'samples')} (this regime keeps data).")
     for d in cfg["dim"]:
         if min(cfg["sample_size"]) <= d:
-            fail("run", "--sample-size", f"M > d = {d} (a full-rank covariance)",
-                 min(cfg["sample_size"]), "Use larger samples or a smaller --dim.")
+            fail(w.fn, w.field("sample_size"), f"M > d = {d} (a full-rank covariance)",
+                 min(cfg["sample_size"]),
+                 f"Use larger samples or a smaller {w.field('dim')}.")
 
 
 def _gaussian_design(cfg) -> Design:
@@ -239,16 +243,16 @@ _CAT_FIELDS = (
           "('two-type': p on category 0, the rest uniform), uniform, or Zipf",
           choices=("two-type", "uniform", "zipf")),
     Field("initial_prob", "float", 0.3, "p of category 0 ('two-type')",
-          minimum=1e-9, maximum=1 - 1e-9),
-    Field("zipf_exponent", "float", 1.1, "Zipf exponent s (p_k ∝ k^-s)",
-          minimum=0.0, maximum=10.0),
+          minimum=1e-9, maximum=1 - 1e-9, applies={"init": ("two-type",)}),
+    Field("zipf_exponent", "float", 1.1, "Zipf exponent s (p_k ∝ k^-s; init zipf)",
+          minimum=0.0, maximum=10.0, applies={"init": ("zipf",)}),
     Field("sample_size", "ints", [10, 50, 200], "M per generation; one point each",
           minimum=1, maximum=10**8),
     Field("sampler", "str", "sufficient", "'samples' or exact multinomial counts",
           choices=("samples", "sufficient")),
     Field("regime", "str", "replace", "what each fit sees", choices=_REGIMES),
     Field("real_fraction", "float", 0.5, "share of real data (regime mix/fresh)",
-          minimum=0.0, maximum=1.0),
+          minimum=0.0, maximum=1.0, applies={"regime": ("mix", "fresh")}),
 )
 
 
@@ -275,10 +279,11 @@ def _absorption_curve(p0: float, m: int, num_generations: int) -> np.ndarray:
     return np.asarray(out)
 
 
-def _cat_check(cfg):
+def _cat_check(cfg, w):
     if cfg["regime"] != "replace" and cfg["sampler"] != "samples":
-        fail("run", "--sampler", "samples with regime " + cfg["regime"],
-             cfg["sampler"], "Pass --sampler samples (this regime keeps data).")
+        fail(w.fn, w.field("sampler"), "samples with regime " + cfg["regime"],
+             cfg["sampler"],
+             f"Pass {w.field_value('sampler', 'samples')} (this regime keeps data).")
 
 
 def _categorical_design(cfg) -> Design:
@@ -405,9 +410,10 @@ _LR_FIELDS = (
 )
 
 
-def _lr_check(cfg):
+def _lr_check(cfg, w):
     if cfg["num_rows"] <= cfg["dim"] + 1:
-        fail("run", "--num-rows", f"T > d + 1 = {cfg['dim'] + 1}", cfg["num_rows"],
+        fail(w.fn, w.field("num_rows"), f"T > d + 1 = {cfg['dim'] + 1}",
+             cfg["num_rows"],
              "Use more rows (OLS needs T > d; the theory T > d + 1).")
 
 

@@ -30,8 +30,11 @@ from collapse_jax.experiments.core import (
     register_preset,
 )
 from collapse_jax.monitor import STATISTICS
+from collapse_jax.wording import Wording
 
 __all__: list[str] = []
+
+_CLI = Wording("run", cli=True)  # the build's own calls (checked already)
 
 
 # ---------------------------------------------------------------- word forgetting ---
@@ -47,11 +50,11 @@ _WF_FIELDS = (
           "(wordfreq, `pip install 'collapse-jax[data]'`) or a synthetic Zipf law",
           choices=("wordfreq", "zipf")),
     Field("language", "str", "en", "wordfreq language code (source wordfreq), "
-          "e.g. en, de, fr, ja"),
+          "e.g. en, de, fr, ja", applies={"source": ("wordfreq",)}),
     Field("vocabulary", "int", 2000, "V: the V most frequent words (or Zipf "
           "ranks), renormalised", minimum=2, maximum=10**6),
     Field("zipf_exponent", "float", 1.0, "s of the synthetic truth p_k ∝ k^-s "
-          "(source zipf)", minimum=0.0, maximum=10.0),
+          "(source zipf)", minimum=0.0, maximum=10.0, applies={"source": ("zipf",)}),
     Field("sample_size", "ints", [1000, 10000], "M words drawn per generation; "
           "one point each", minimum=1, maximum=10**8),
     Field("sampler", "str", "samples", "'samples' (inverse-CDF draws, fast for "
@@ -60,7 +63,7 @@ _WF_FIELDS = (
 )
 
 
-def _require_wordfreq() -> None:
+def _require_wordfreq(w=_CLI) -> None:
     try:
         import wordfreq  # noqa: F401
     except ImportError:
@@ -68,15 +71,15 @@ def _require_wordfreq() -> None:
     else:
         missing = False
     if missing:
-        fail("run", "--source", "'zipf' when the wordfreq package is not installed",
-             "wordfreq",
+        fail(w.fn, w.field("source"),
+             "'zipf' when the wordfreq package is not installed", "wordfreq",
              "Install it with `pip install 'collapse-jax[data]'` (or `pip install "
-             "wordfreq`), or run the synthetic Zipf truth instead: --source zipf "
-             "--zipf-exponent 1.0.", error=WordfreqMissing)
+             "wordfreq`), or run the synthetic Zipf truth instead: "
+             f"{w.field_value('source', 'zipf')}.", error=WordfreqMissing)
 
 
 @functools.lru_cache(maxsize=16)
-def _word_probs(vocabulary: int, language: str) -> np.ndarray:
+def _word_probs(vocabulary: int, language: str, w=_CLI) -> np.ndarray:
     """The truth from wordfreq (read-only; cached: check and build both need it)."""
     try:
         cj.datasets.word_frequencies(1, language)
@@ -84,32 +87,34 @@ def _word_probs(vocabulary: int, language: str) -> np.ndarray:
         import wordfreq
 
         known = sorted(wordfreq.available_languages())
-        fail("run", "--language", "a language code wordfreq provides: "
-             + ", ".join(known), language, "Pass e.g. --language en.")
+        fail(w.fn, w.field("language"), "a language code wordfreq provides: "
+             + ", ".join(known), language,
+             f"Pass e.g. {w.field_value('language', 'en')}.")
     try:
         probs = cj.datasets.word_frequencies(vocabulary, language).probs
     except ValueError:
         import wordfreq
 
         size = len(wordfreq.top_n_list(language, 10**7))
-        fail("run", "--vocabulary",
+        fail(w.fn, w.field("vocabulary"),
              f"<= {size:,} (the size of wordfreq's list for {language!r})",
-             vocabulary, f"Pass --vocabulary {size} or less, or --source zipf.")
+             vocabulary, f"Pass {w.field_value('vocabulary', size)} or less, or "
+             f"{w.field_value('source', 'zipf')}.")
     probs = np.asarray(probs, np.float64)
     probs.setflags(write=False)
     return probs
 
 
-def _wf_probs(cfg) -> np.ndarray:
+def _wf_probs(cfg, w=_CLI) -> np.ndarray:
     v = cfg["vocabulary"]
     if cfg["source"] == "wordfreq":
-        _require_wordfreq()
-        return _word_probs(v, cfg["language"])
+        _require_wordfreq(w)
+        return _word_probs(v, cfg["language"], w)
     return _zipf(v, cfg["zipf_exponent"])
 
 
-def _wf_check(cfg):
-    _wf_probs(cfg)  # wordfreq installed, the language known, V within its list
+def _wf_check(cfg, w):
+    _wf_probs(cfg, w)  # wordfreq installed, the language known, V within its list
 
 
 def _lost_mass_curve(p0: np.ndarray, m: int, num_generations: int) -> np.ndarray:
@@ -219,7 +224,7 @@ _MON_FIELDS = (
           "hold a chain near the truth) or 'collapse' (one-sided)",
           choices=("two-sided", "collapse")),
     Field("num_real", "int", 100, "real draws per injected fit (adaptive)",
-          minimum=1, maximum=10**7),
+          minimum=1, maximum=10**7, applies={"points": ("adaptive",)}),
 )
 
 _MON_METRICS = ("mean", "log_var", "w2_sq", "alarm", "monitor_pvalue",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ import numpy as np
 
 from collapse_jax._statistic import check_statistic
 from collapse_jax.checks import fail
+from collapse_jax.wording import Wording, as_wording
 
 __all__ = [
     "Field",
@@ -40,6 +42,7 @@ __all__ = [
     "get_experiment",
     "get_preset",
     "resolve_config",
+    "applicable",
     "SCALES",
 ]
 
@@ -64,6 +67,11 @@ class Field:
       choices: allowed values (for str kinds), or empty.
       minimum, maximum: inclusive bounds (for numeric kinds), or None.
       allow_none: whether ``None`` (``none`` on the command line) is allowed.
+      applies: ``{other_field: values}``: the field is used only when every
+        ``other_field`` takes one of ``values`` (a list field: when one of its
+        values does), e.g. ``{"regime": ("mix", "fresh")}`` for a real-data
+        share; setting it otherwise is refused (it would be ignored). Empty:
+        always used.
     """
 
     name: str
@@ -74,10 +82,23 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     allow_none: bool = False
+    applies: Mapping[str, Sequence[Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in _KINDS:
             raise ValueError(f"Field {self.name!r}: kind must be one of {_KINDS}")
+        # Stored as a tuple of pairs: a Field stays hashable.
+        object.__setattr__(self, "applies", tuple(
+            (k, tuple(v)) for k, v in dict(self.applies).items()))
+
+    def unused_by(self, config: Mapping[str, Any]) -> tuple[str, Any] | None:
+        """``(other_field, value)`` that makes this field unused, or None."""
+        for other, values in self.applies:
+            have = config.get(other)
+            seq = have if isinstance(have, list | tuple) else [have]
+            if not any(v in values for v in seq):
+                return other, have
+        return None
 
     @property
     def option(self) -> str:
@@ -95,8 +116,12 @@ class Field:
             parts.append(f"in [{lo}, {hi}]")
         return ", ".join(parts)
 
-    def parse(self, text: str, where: str) -> Any:
-        """Convert command-line text to this field's type, then :meth:`check` it."""
+    def parse(self, text: str, where: str | Wording) -> Any:
+        """Convert command-line text to this field's type, then :meth:`check` it.
+
+        ``where``: the entry point's :class:`~collapse_jax.wording.Wording` (a plain
+        name: a command, whose messages use ``--flags``).
+        """
         if not isinstance(text, str):
             return self.check(text, where)
         if self.allow_none and text.strip().lower() == "none":
@@ -109,7 +134,7 @@ class Field:
             value = self._convert(scalar, text.strip(), where)
         return self.check(value, where)
 
-    def _convert(self, scalar: str, text: str, where: str) -> Any:
+    def _convert(self, scalar: str, text: str, where: str | Wording) -> Any:
         try:
             if scalar == "int":
                 return int(text)
@@ -124,13 +149,14 @@ class Field:
                 raise ValueError(text)
             return text
         except ValueError:
+            w = as_wording(where)
             fail(
-                where,
-                self.option,
+                w.fn,
+                w.field(self.name),
                 f"{'an' if scalar == 'int' else 'a'} {scalar}"
                 + (" (true/false)" if scalar == "bool" else ""),
                 text,
-                f"Pass e.g. {self.option} {self._example()}.",
+                f"Pass e.g. {self._pass(w)}.",
             )
 
     def _example(self) -> str:
@@ -139,17 +165,27 @@ class Field:
             return ",".join(map(str, d)) if d else "1,2"
         return str(d).lower() if isinstance(d, bool) else str(d)
 
-    def check(self, value: Any, where: str) -> Any:
+    def _pass(self, w: Wording) -> str:
+        """This field set to an example value, in ``w``'s spelling."""
+        if w.cli:
+            return f"{w.field(self.name)} {self._example()}"
+        d = self.default
+        if isinstance(d, list | tuple):
+            d = list(d) if d else [1, 2]
+        return w.field_value(self.name, d)
+
+    def check(self, value: Any, where: str | Wording) -> Any:
         """Validate a Python value; return it normalised (lists as lists)."""
+        where = as_wording(where)
         if value is None:
             if self.allow_none:
                 return None
             fail(
-                where,
-                self.option,
+                where.fn,
+                where.field(self.name),
                 f"a value of kind {self.describe()}",
                 None,
-                f"Pass e.g. {self.option} {self._example()}.",
+                f"Pass e.g. {self._pass(where)}.",
                 error=TypeError,
             )
         if self.kind.endswith("s"):
@@ -157,17 +193,17 @@ class Field:
                 value = [value]
             if not value:
                 fail(
-                    where,
-                    self.option,
+                    where.fn,
+                    where.field(self.name),
                     "a non-empty list",
                     value,
-                    f"Pass e.g. {self.option} {self._example()}.",
+                    f"Pass e.g. {self._pass(where)}.",
                 )
             out = [self._check_scalar(self.kind[:-1], v, where) for v in value]
             if len(set(out)) != len(out):
                 fail(
-                    where,
-                    self.option,
+                    where.fn,
+                    where.field(self.name),
                     "distinct values",
                     value,
                     "Remove the repeats.",
@@ -175,7 +211,7 @@ class Field:
             return out
         return self._check_scalar(self.kind, value, where)
 
-    def _check_scalar(self, kind: str, value: Any, where: str) -> Any:
+    def _check_scalar(self, kind: str, value: Any, where: Wording) -> Any:
         ok_type = {
             "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
             "float": isinstance(value, numbers.Real) and not isinstance(value, bool),
@@ -184,11 +220,11 @@ class Field:
         }[kind]
         if not ok_type:
             fail(
-                where,
-                self.option,
+                where.fn,
+                where.field(self.name),
                 f"{kind} values ({self.describe()})",
                 f"{value!r} ({type(value).__name__})",
-                f"Pass e.g. {self.option} {self._example()}.",
+                f"Pass e.g. {self._pass(where)}.",
                 error=TypeError,
             )
         if kind == "int":
@@ -197,11 +233,11 @@ class Field:
             value = float(value)
             if not math.isfinite(value):
                 fail(
-                    where,
-                    self.option,
+                    where.fn,
+                    where.field(self.name),
                     "a finite number",
                     value,
-                    f"Pass e.g. {self.option} {self._example()}.",
+                    f"Pass e.g. {self._pass(where)}.",
                 )
         elif kind == "bool":
             value = bool(value)
@@ -209,8 +245,8 @@ class Field:
             close = difflib.get_close_matches(str(value), map(str, self.choices), 1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             fail(
-                where,
-                self.option,
+                where.fn,
+                where.field(self.name),
                 f"one of {', '.join(map(str, self.choices))}",
                 value,
                 f"Pick one of the choices.{hint}",
@@ -221,8 +257,8 @@ class Field:
                 rng = f"[{'-inf' if lo is None else f'{lo:g}'}, "
                 rng += f"{'inf' if hi is None else f'{hi:g}'}]"
                 fail(
-                    where,
-                    self.option,
+                    where.fn,
+                    where.field(self.name),
                     f"a value in {rng}",
                     value,
                     f"Pass a value in {rng}.",
@@ -338,8 +374,11 @@ class Experiment:
       description: one line for ``collapse-jax list``.
       fields: its own :class:`Field` s (the common ones are added).
       build: ``build(config) -> Design`` from the full configuration dict.
-      check: ``check(config)`` for constraints between fields (raise ValueError
-        through :func:`collapse_jax.checks.fail`), or None.
+      check: ``check(config, wording)`` for constraints between fields (raise
+        ValueError through :func:`collapse_jax.checks.fail`, naming fields with
+        ``wording.field(name)`` so that the message speaks the caller's language:
+        ``--flags`` or Python names; a ``check(config)`` of one argument is called
+        without it), or None.
       details: a paragraph for ``collapse-jax list NAME`` (theory ids, sources).
     """
 
@@ -355,23 +394,37 @@ class Experiment:
         own = {f.name for f in self.fields}
         return self.fields + tuple(f for f in COMMON_FIELDS if f.name not in own)
 
-    def field(self, name: str, where: str = "run") -> Field:
+    def field(self, name: str, where: str | Wording = "run") -> Field:
         """The field called ``name`` (dashes or underscores), with a clear error."""
-        key = name.lstrip("-").replace("-", "_")
+        w = as_wording(where)
+        key = name.lstrip("-").replace("-", "_") if isinstance(name, str) else name
         for f in self.all_fields:
             if f.name == key:
                 return f
         names = [f.name for f in self.all_fields]
-        close = difflib.get_close_matches(key, names, 1)
-        hint = f" Did you mean --{close[0].replace('_', '-')}?" if close else ""
+        close = difflib.get_close_matches(str(key), names, 1)
+        hint = f" Did you mean {w.field(close[0])}?" if close else ""
+        known = ", ".join(w.field(n) if w.cli else repr(n) for n in names)
         fail(
-            where,
-            "--" + key.replace("_", "-"),
-            f"a field of experiment {self.name!r}: "
-            + ", ".join("--" + n.replace("_", "-") for n in names),
+            w.fn,
+            w.field(str(key)),
+            f"a field of experiment {self.name!r}: {known}",
             name,
             f"`collapse-jax list {self.name}` shows the fields.{hint}",
         )
+
+    def run_check(self, config: dict[str, Any], where: str | Wording) -> None:
+        """Call :attr:`check` (with the wording when it takes one)."""
+        if self.check is None:
+            return
+        try:
+            takes = len(inspect.signature(self.check).parameters) >= 2
+        except (TypeError, ValueError):  # a builtin without a signature
+            takes = False
+        if takes:
+            self.check(config, as_wording(where))
+        else:
+            self.check(config)
 
     def defaults(self) -> dict[str, Any]:
         return {f.name: f.default for f in self.all_fields}
@@ -421,9 +474,10 @@ def register_preset(preset: Preset) -> Preset:
     exp = _EXPERIMENTS.get(preset.experiment) or get_experiment(
         preset.experiment, "register_preset"
     )
+    w = Wording("register_preset", container="values")
     for values in (preset.values, {**preset.values, **preset.full}):
         for k, v in values.items():
-            exp.field(k, "register_preset").check(v, "register_preset")
+            exp.field(k, w).check(v, w)
     _PRESETS[preset.name] = preset
     return preset
 
@@ -470,27 +524,39 @@ def resolve_config(
     preset: str | None = None,
     scale: str = "default",
     overrides: Mapping[str, Any] | None = None,
-    where: str = "run",
+    where: str | Wording = "run",
+    refuse_unused: bool = True,
 ) -> dict[str, Any]:
     """The full configuration: defaults, then the preset (at ``scale``), then yours.
 
     Override values may be Python values or command-line text (converted per the
     field's kind). Every value is validated, then the experiment's own ``check``.
+    An override of a field that the configuration does not use (its
+    :attr:`Field.applies` condition fails, e.g. a real-data share with regime
+    replace) is refused rather than silently ignored.
+
+    Args:
+      where: the entry point's :class:`~collapse_jax.wording.Wording` (a plain
+        name is a command: messages then name ``--flags``).
+      refuse_unused: False to accept overrides of unused fields (a stored full
+        configuration, e.g. when a run is resumed).
 
     Returns:
       ``{field: value}`` for every field of the experiment.
     """
+    w = as_wording(where)
     exp = experiment if isinstance(experiment, Experiment) else get_experiment(
-        experiment, where
+        experiment, w.fn
     )
     if scale not in SCALES:
-        fail(where, "scale", f"one of {SCALES}", scale,
-             "Pass --scale default or --scale full.")
+        fail(w.fn, w.option("scale"), f"one of {SCALES}", scale,
+             f"Pass {w.option_value('scale', 'default')} or "
+             f"{w.option_value('scale', 'full')}.")
     config = exp.defaults()
     if preset is not None:
-        p = get_preset(preset, where)
+        p = get_preset(preset, w.fn)
         if p.experiment != exp.name:
-            fail(where, "preset",
+            fail(w.fn, "preset",
                  f"a preset of experiment {exp.name!r}: "
                  + ", ".join(sorted(n for n, q in _PRESETS.items()
                                     if q.experiment == exp.name)),
@@ -499,16 +565,53 @@ def resolve_config(
         if scale == "full":
             config.update(p.full)
     if overrides is not None and not isinstance(overrides, Mapping):
-        fail(where, "overrides", "a mapping {field: value}", type(overrides).__name__,
+        fail(w.fn, "overrides", "a mapping {field: value}", type(overrides).__name__,
              "Pass e.g. overrides={'num_chains': 64}.", error=TypeError)
+    given = []
     for k, v in (overrides or {}).items():
-        f = exp.field(k, where)
-        config[f.name] = f.parse(v, where)  # text is converted, values checked
+        f = exp.field(k, w)
+        config[f.name] = f.parse(v, w)  # text is converted, values checked
+        given.append(f)
     for f in exp.all_fields:
-        config[f.name] = f.check(config[f.name], where)
-    if exp.check is not None:
-        exp.check(config)
+        config[f.name] = f.check(config[f.name], w)
+    if refuse_unused:
+        for f in given:
+            _refuse_unused(w, f, config)
+    exp.run_check(config, w)
     return config
+
+
+def _refuse_unused(w: Wording, f: Field, config: Mapping[str, Any]) -> None:
+    """Refuse a setting the configuration would ignore (Field.applies)."""
+    why = f.unused_by(config)
+    if why is None:
+        return
+    other, have = why
+    allowed = dict(f.applies)[other]
+    shown = "|".join(map(str, allowed))
+    fail(
+        w.fn,
+        w.field(f.name),
+        f"left unset unless {w.field(other)} is {shown} (it is used only then)",
+        config[f.name],
+        f"Drop {w.field(f.name)} (with {w.field_value(other, have)} it would be "
+        f"ignored), or pass e.g. {w.field_value(other, allowed[0])}.",
+    )
+
+
+def applicable(experiment: str | Experiment, config: Mapping[str, Any]
+               ) -> dict[str, Any]:
+    """The entries of a full configuration that it uses (see :attr:`Field.applies`).
+
+    ``resolve_config(experiment, overrides=applicable(experiment, config))`` gives
+    ``config`` back, without refusing the unused fields' stored defaults.
+    """
+    exp = experiment if isinstance(experiment, Experiment) else get_experiment(
+        experiment, "applicable"
+    )
+    names = {f.name: f for f in exp.all_fields}
+    return {k: v for k, v in config.items()
+            if k not in names or names[k].unused_by(config) is None}
 
 
 def _load_catalog() -> None:
