@@ -92,16 +92,19 @@ class Keep:
       chunk_copies: host copies of one chunk's records beyond the chunk itself
         while it is stored (quantiles over chains sort float64 copies); on CPU the
         chunk that the compiled call returns is already host memory.
+      chunk_kept: the chunks the compiled calls return are kept as the first copy
+        of the records (run_chains); on CPU they are then counted once.
     """
 
     points: int = 1
     copies: float = 2.0
     quantiles: int | None = None
     chunk_copies: float = 0.0
+    chunk_kept: bool = False
 
 
 #: What run_chains keeps: every chunk, then their concatenation.
-RUN_CHAINS = Keep()
+RUN_CHAINS = Keep(chunk_kept=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +121,7 @@ class Estimate:
     chunk_host: int  # host: one chunk of records while it is stored
     records: int  # host: the run's records as the caller keeps them
     fixed: int  # what does not grow with the chains (schedule, reserve)
-    per_chain: float  # bytes per requested chain, for "at most ... chains fit"
+    shared: int  # counted in both chunk_device and records: one memory on CPU
     parts: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -131,7 +134,8 @@ class Estimate:
 
     @property
     def total(self) -> int:
-        return self.device + self.host
+        """Device and host memory together (the host's alone on CPU)."""
+        return self.device + self.host - self.shared
 
 
 def format_bytes(n: float) -> str:
@@ -286,8 +290,7 @@ def estimate_run(
         per_gen = (keep.quantiles + 1) * elems * 8 + 4  # + failed-chain counts
         records = int(keep.points * (n_gen + 1) * per_gen * keep.copies)
     fixed = n_gen * (SCHEDULE_ENTRY_BYTES + 4) + RESERVE
-    per_chain = (state + chunk_device + chunk_host) / max(padded, 1)
-    per_chain += (n_gen + 1) * per_gen_chain + (0 if blocked else per_call_chain)
+    shared = padded * chunk * record if keep.chunk_kept else 0
     return Estimate(
         state=int(state),
         step=int(step),
@@ -295,7 +298,7 @@ def estimate_run(
         chunk_host=chunk_host,
         records=records,
         fixed=int(fixed),
-        per_chain=per_chain,
+        shared=int(shared),
         parts={"params": params, "regime": regime, "draws": draws, "record": record},
     )
 
@@ -340,7 +343,7 @@ def _breakdown(est: Estimate) -> str:
         ("records", est.records),
         ("chain state", est.state),
         ("draws and fits of one generation", est.step),
-        ("one chunk of records", est.chunk_device + est.chunk_host),
+        ("one chunk of records", est.chunk_device + est.chunk_host - est.shared),
     ]
     shown = [f"{name} {format_bytes(b)}" for name, b in parts if b >= 2**20]
     return ", ".join(shown) or "under 1 MiB"
