@@ -12,11 +12,12 @@ import os
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
 import collapse_jax as cj
-from collapse_jax import cli
+from collapse_jax import cli, runs
 from collapse_jax.progress import PLAIN_INTERVAL, progress_bar
 
 LINE = re.compile(
@@ -69,21 +70,27 @@ def test_run_chains_reports_plain_lines_to_a_log():
         "generation 2/6", "generation 4/6", "generation 6/6"]
 
 
-SMALL = ["--num-chains", "8", "--num-generations", "40", "--sample-size", "10,20",
-         "--no-figures"]
+SMALL = ["--num-chains", "8", "--num-generations", "40", "--no-figures"]
 
 
 def test_the_cli_prints_progress_lines_off_a_terminal_unless_quiet(tmp_path, capsys):
     assert cli.main(["run", "gaussian", *SMALL, "-o", str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "gaussian: point 1/2 (M=10), preparing (0 %), 0.0 s elapsed"
-    assert LINE.match(err[-1])["where"] == (
-        "point 2/2 (M=20), generation 40/40, writing the results")
+    assert err[0] == "gaussian: preparing (0 %), 0.0 s elapsed"
+    assert LINE.match(err[-1])["where"] == "generation 40/40, writing the results"
     assert LINE.match(err[-1])["pct"] == "100"
     for quiet in ("--quiet", "-q"):
         out = tmp_path / quiet.strip("-")
         assert cli.main(["run", "gaussian", *SMALL, "-o", str(out), quiet]) == 0
         assert "gaussian:" not in capsys.readouterr().err
+
+
+def test_a_run_directory_names_its_sweep_points_in_the_progress_notes():
+    points = [SimpleNamespace(label=lab) for lab in ("M=10", "M=100")]
+    assert runs._note(1, points, 1200, 20_000) == (
+        "point 2/2 (M=100), generation 1,200/20,000")
+    assert runs._note(0, points, 0, 5, "preparing") == "point 1/2 (M=10), preparing"
+    assert runs._note(0, points[:1], 7, 9) == "generation 7/9"
 
 
 @pytest.mark.slow  # about 15 s: a process, a compile and 50,000 generations
