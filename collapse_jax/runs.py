@@ -475,9 +475,9 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     last = time.perf_counter()
     for p in range(p0, records.P):
         point = design.points[p]
-        start = done0 if p == p0 and leaves is not None else 0
-        update(p * records.N + start,
-               _note(p, design.points, start, records.N, "preparing"), start=True)
+        begin = done0 if p == p0 and leaves is not None else 0
+        update(p * records.N + begin,
+               _note(p, design.points, begin, records.N, "preparing"), start=True)
         plan = _chain._prepare(
             fn,
             point.family,
