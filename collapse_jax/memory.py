@@ -222,7 +222,7 @@ def available_memory(devices: Sequence[Any] | None = None) -> Available | None:
     env = os.environ.get(ENV_LIMIT)
     if env is not None and env.strip():
         limit = _parse_limit(env)
-        return None if limit is None else Available(limit, None, f"{ENV_LIMIT}")
+        return None if limit is None else Available(limit, None, ENV_LIMIT)
     host = _host_available()
     if host is None:
         return None
@@ -254,8 +254,8 @@ def estimate_run(
       config: the run's ``ChainConfig`` (generations, chunk size, sampler).
       params_spec: the params of one chain (arrays or ``ShapeDtypeStruct``).
       state_spec: the regime state of one chain.
-      record_spec: what one generation of one chain records (metrics, params
-        when recorded, status).
+      record_spec: what one generation of one chain records: ``(metrics,
+        params or None, status)``.
       draw_spec: one generation's draws of one chain (``n_max`` points), or None
         when nothing is drawn point by point (sufficient statistics, population).
       chains: chains whose records are kept (all sweep points of the call).
@@ -281,14 +281,12 @@ def estimate_run(
     chunk_device = padded * chunk * record * (2 if blocked else 1)
     chunk_host = int(padded * chunk * record * keep.chunk_copies)
     if keep.quantiles is None:
-        per_gen_chain = keep.points * record * keep.copies
-        records = int(chains * (n_gen + 1) * per_gen_chain)
-    else:
-        leaves = jax.tree.leaves(record_spec)[:-1]  # status, recorded last, is not
-        elems = sum(math.prod(x.shape) for x in leaves)
-        per_gen_chain = 0.0
-        per_gen = (keep.quantiles + 1) * elems * 8 + 4  # + failed-chain counts
-        records = int(keep.points * (n_gen + 1) * per_gen * keep.copies)
+        per_gen = chains * record
+    else:  # float64 quantiles and mean of each metric entry, failed-chain counts
+        metrics = jax.tree.leaves(record_spec[0])  # record: (metrics, params, status)
+        elems = sum(math.prod(x.shape) for x in metrics)
+        per_gen = (keep.quantiles + 1) * elems * 8 + 4
+    records = int(keep.points * (n_gen + 1) * per_gen * keep.copies)
     fixed = n_gen * (SCHEDULE_ENTRY_BYTES + 4) + RESERVE
     shared = padded * chunk * record if keep.chunk_kept else 0
     return Estimate(
