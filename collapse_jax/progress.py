@@ -71,8 +71,8 @@ class _PlainLines:
         t0, done0 = self.start
         elapsed = now - t0
         where = f"generation {done:,}/{total:,}" if note is None else note
-        pct = 100.0 * done / total if total else 100.0
-        text = f"{self.desc}: {where} ({pct:.0f} %), {_seconds(elapsed)} elapsed"
+        pct = 100 * done // total if total else 100  # 100 % only when done
+        text = f"{self.desc}: {where} ({pct} %), {_seconds(elapsed)} elapsed"
         if not finished and done > done0 and elapsed > 0:
             left = elapsed * (total - done) / (done - done0)
             text += f", ~{_seconds(left)} left"
