@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from collapse_jax._quantiles import nanquantile
 from collapse_jax.checks import fail
 
 __all__ = ["KINDS", "check_statistic", "quantile_level", "across_chains", "Summary"]
@@ -138,7 +139,7 @@ def across_chains(
             empty = np.zeros(0)
             lo = hi = centre = empty
         else:
-            lo, centre, hi = np.nanquantile(values, [band[0], level, band[1]], axis=0)
+            lo, centre, hi = nanquantile(values, [band[0], level, band[1]], axis=0)
     if statistic == "median":
         name, what = "median", "median"
     else:

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax import keys as cjk
+from collapse_jax import memory
 from collapse_jax.checks import (
     check_choice,
     check_dtype,
@@ -449,7 +450,10 @@ def _check_sample_size(family: ModelFamily, sample_size, num_generations, sample
                 int(sample_size),
                 "Use the population limit (None) for effectively infinite samples.",
             )
-        return np.full((num_generations,), int(sample_size), np.int32), int(sample_size)
+        # A read-only view, not N ints: num_generations is checked against memory
+        # (collapse_jax.memory) only after this.
+        size = np.broadcast_to(np.int32(sample_size), (num_generations,))
+        return size, int(sample_size)
     try:
         sched = np.asarray(sample_size)
     except Exception:  # noqa: BLE001 - anything not array-like gets the message
@@ -997,6 +1001,7 @@ def _prepare(
     curation,
     sweep=None,
     devices=None,
+    keep=None,
 ) -> _Plan:
     """Validate a run and build its :class:`_Plan` (initial state, keys, records).
 
@@ -1004,6 +1009,8 @@ def _prepare(
     ``P``: the run then has ``P * num_chains`` chains, point-major, and chain ``c``
     of every point uses chain id ``first_chain + c`` (common random numbers).
     ``devices``: None, or a sequence of devices to spread the chains over.
+    ``keep``: how the caller keeps the records (:class:`collapse_jax.memory.Keep`),
+    for the memory check; None: as :func:`run_chains` does.
     """
     regime = replace() if regime is None else regime
     config, schedule, num_chains, first_chain, source = _validate(
@@ -1069,6 +1076,27 @@ def _prepare(
     total = points * num_chains
     pad = CHAIN_PAD * (1 if devices is None else len(devices))
     padded = -(-total // pad) * pad
+    population = config.sampler == "population"
+    init_args = (family, data_spec_n(data_spec, config.n_max), config.num_generations)
+    init_args += (reference,) if population else ()
+    state_spec = jax.eval_shape(lambda: regime.init(*init_args))
+    block = _block_size(regime, devices)
+    memory.check_run(
+        fn,
+        config=config,
+        family=family,
+        regime=regime,
+        reference=reference,
+        truth_view=truth_view,
+        state_spec=state_spec,
+        data_spec=data_spec,
+        num_chains=num_chains,
+        points=points,
+        pad=pad,
+        block=block,
+        devices=devices,
+        keep=keep,
+    )
     local = np.concatenate(
         [np.tile(np.arange(num_chains), points), num_chains + np.arange(padded - total)]
     ).astype(np.int64)
@@ -1084,13 +1112,8 @@ def _prepare(
     batched = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + x.shape), reference
     )
-    population = config.sampler == "population"
     if population and regime.mixes_models:
         _check_population_regime(fn, regime, family, cross)
-    init_args = (family, data_spec_n(data_spec, config.n_max), config.num_generations)
-    init_args += (reference,) if population else ()
-    state_spec = jax.eval_shape(lambda: regime.init(*init_args))
-    _check_state_size(fn, regime, state_spec, padded)
     regime_state = regime.init(*init_args)
     regime_state = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (padded,) + jnp.shape(x)), regime_state
@@ -1132,11 +1155,6 @@ def _prepare(
             k: jax.device_put(v, sharding) if k in config.swept else v
             for k, v in jhyper.items()
         }
-    # Chains run in blocks when the regime asks for it on this backend (a chain's
-    # bits do not depend on its batch, so blocking changes no result).
-    block = regime.cpu_batch_limit if jax.default_backend() == "cpu" else None
-    if block is not None and devices is not None:
-        block = None if len(devices) > 1 else block
     description = {
         "family": family.name,
         "init_family": source.name,
@@ -1254,30 +1272,16 @@ def _check_population_regime(fn, regime, family, cross) -> None:
         )
 
 
-MAX_REGIME_STATE_BYTES = 16 * 2**30
+def _block_size(regime, devices) -> int | None:
+    """Chains per compiled call: the regime's CPU limit, or None (all at once).
 
-
-def _check_state_size(fn, regime, spec, chains) -> None:
-    """Data-keeping regimes hold buffers in the scan carry: refuse absurd sizes."""
-    per_chain = sum(
-        int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
-        for x in jax.tree.leaves(spec)
-    )
-    total = per_chain * chains
-    if total > MAX_REGIME_STATE_BYTES:
-        fail(
-            fn,
-            "regime",
-            f"a regime state of at most {MAX_REGIME_STATE_BYTES / 2**30:.0f} GiB over "
-            f"all chains",
-            described(
-                f"{regime.name}: {per_chain / 2**20:.1f} MiB per chain x {chains} "
-                f"chains = {total / 2**30:.1f} GiB"
-            ),
-            "It keeps num_generations x max(sample_size) points per chain: run "
-            "fewer chains per call (first_chain= splits a run), fewer generations, or "
-            "a regime without a buffer (mix, fresh, retain_original).",
-        )
+    Chains run in blocks when the regime asks for it on this backend (a chain's
+    bits do not depend on its batch, so blocking changes no result).
+    """
+    block = regime.cpu_batch_limit if jax.default_backend() == "cpu" else None
+    if block is not None and devices is not None:
+        block = None if len(devices) > 1 else block
+    return block
 
 
 def data_spec_n(spec, n):

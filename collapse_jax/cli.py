@@ -63,8 +63,10 @@ SCALE = Annotated[
                       "paper's sizes).")
 ]
 PROGRESS = Annotated[
-    bool, typer.Option("--progress/--no-progress", help="Progress bar with the "
-                       "time left (on a terminal).")
+    bool, typer.Option("--progress/--no-progress", " /--quiet", " /-q",
+                       help="Progress with the time left: a bar on a terminal, a "
+                       "plain line every 10 s on stderr elsewhere (logs, CI); "
+                       "--quiet (or -q, --no-progress) prints neither.")
 ]
 
 

@@ -31,12 +31,12 @@ import math
 import numbers
 import os
 import pathlib
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from collapse_jax._quantiles import nanquantile
 from collapse_jax._statistic import across_chains, check_statistic, quantile_level
 from collapse_jax.checks import described, fail
 from collapse_jax.io import metric_names
@@ -371,9 +371,7 @@ def _quantiles(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     """NaN-ignoring quantiles over axis 0; all-NaN columns give NaN silently."""
     if values.shape[1] == 0:  # no generation recorded yet
         return np.zeros((len(qs), 0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanquantile(values, list(qs), axis=0)
+    return nanquantile(values, list(qs), axis=0)  # np.nanquantile, vectorised
 
 
 def _nearest(stored: np.ndarray, q: float) -> int:

@@ -41,7 +41,7 @@ import jax
 from collapse_jax import chain as _chain
 from collapse_jax import io as cio
 from collapse_jax import keys as cjk
-from collapse_jax import rundir, runlock
+from collapse_jax import memory, rundir, runlock
 from collapse_jax._version import __version__
 from collapse_jax.checks import fail
 from collapse_jax.experiments import core
@@ -177,7 +177,11 @@ class _Records:
         self.arrays: dict[str, np.ndarray] = {}
         self.dims: dict[str, tuple[str, ...]] = {}
         self.done = [0] * self.P  # generations with records, per point
-        self.chain_ids = np.arange(self.C, dtype=np.int32)
+
+    @property
+    def chain_ids(self) -> np.ndarray:
+        # Made when written: a run refused for memory never allocates C ids.
+        return np.arange(self.C, dtype=np.int32)
 
     def _alloc(self, name, dims, trailing, dtype):
         if dims[1] == "generation":
@@ -308,24 +312,38 @@ class _Records:
 # ------------------------------------------------------------------ the engine ---
 
 
-def _progress(progress, total: int, initial: int, desc: str):
-    """``update(done_total, label)``: a callable, a tqdm bar, or nothing."""
+def _progress(progress, total: int, desc: str):
+    """``update(done_total, note, start=False)``: a callable, a report, or nothing.
+
+    ``progress=True``: :func:`collapse_jax.progress.progress_bar` (a bar on a
+    terminal, plain lines elsewhere). ``start=True`` marks the start of a sweep
+    point (before its compilation), reported by the built-in report only.
+    """
     if progress is None or progress is False:
-        return lambda done, label: None
+        return lambda done, note, start=False: None
     if callable(progress) and progress is not True:
-        return lambda done, label: progress(done, total)
-    from tqdm.auto import tqdm
+        return lambda done, note, start=False: (
+            None if start else progress(done, total)
+        )
+    from collapse_jax.progress import progress_bar
 
-    bar = tqdm(total=total, initial=initial, desc=desc, unit="gen",
-               dynamic_ncols=True, disable=None)  # None: only on a terminal
+    report = progress_bar(desc, dynamic_ncols=True)
+    ended = False
 
-    def update(done, label):
-        bar.set_postfix_str(label, refresh=False)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
+    def update(done, note, start=False):
+        nonlocal ended
+        if not ended:  # the end is reported once (last chunk, or the final call)
+            ended = done >= total
+            report(done, total, note)
 
     return update
+
+
+def _note(p: int, points, done: int, num_generations: int, what: str = "") -> str:
+    """``point 2/4 (M=500), generation 1,000/200,000`` (no point for one point)."""
+    where = "" if len(points) == 1 else f"point {p + 1}/{len(points)} "
+    where += f"({points[p].label}), " if len(points) > 1 else ""
+    return where + (what or f"generation {done:,}/{num_generations:,}")
 
 
 def _check_run_options(w: Wording, seed, chunk_size, checkpoint_interval, summary,
@@ -412,8 +430,16 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     if existing is not None:
         records.load(existing)
     total = records.P * records.N
-    update = _progress(progress, total, p0 * records.N + done0,
-                       request["experiment"])
+    update = _progress(progress, total, request["experiment"])
+    q = request["summary"]
+    # The records of every point are allocated at the first (or loaded already).
+    keep_first = memory.Keep(
+        points=0 if existing is not None else records.P,
+        copies=2.0,  # the arrays, and the results file read back at the end
+        quantiles=None if q is None else len(q),
+        # Quantiles over chains: a float64 copy and its sort (measured: 1.5 chunks).
+        chunk_copies=0.0 if q is None else 1.5,
+    )
     interval = request["checkpoint_interval"]
     run_config = [None] * records.P
     if existing is not None:
@@ -427,6 +453,9 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     last = time.perf_counter()
     for p in range(p0, records.P):
         point = design.points[p]
+        begin = done0 if p == p0 and leaves is not None else 0
+        update(p * records.N + begin,
+               _note(p, design.points, begin, records.N, "preparing"), start=True)
         plan = _chain._prepare(
             fn,
             point.family,
@@ -441,6 +470,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
             metrics=design.metrics,
             record_params=design.params is not None,
             devices=devices,
+            keep=keep_first if p == p0 else dataclasses.replace(keep_first, points=0),
             **{**_POINT_OPTIONS, **point.options},
         )
         run_config[p] = plan.description
@@ -458,7 +488,10 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
             if time.perf_counter() - last >= interval and done < records.N:
                 save(p, done, state)
                 last = time.perf_counter()
-            update(p * records.N + done, point.label)
+            note = _note(p, design.points, done, records.N)
+            if p * records.N + done == total:
+                note += ", writing the results" + (" and figures" if figures else "")
+            update(p * records.N + done, note)
         if p + 1 < records.P:  # close the point: the next one starts afresh
             save(p + 1, 0, ())
             last = time.perf_counter()
@@ -467,7 +500,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
     cio.save(ds, directory / RESULTS_FILE)
     rundir.remove_checkpoint(directory)
     ds = cio.load(directory / RESULTS_FILE)  # exactly what the file holds
-    update(total, "done")
+    update(total, "finished")
     drawn = _draw(ds, directory) if figures else []
     return Run(directory, ds, drawn, _failures(ds),
                None if start is None else (p0, done0))
@@ -606,8 +639,6 @@ def _run_experiment(w: Wording, experiment, *, preset, scale, overrides, seed, o
     q = _check_run_options(w, seed, chunk_size, checkpoint_interval, summary,
                            progress)
     devices = _chain._check_devices(fn, devices)
-    design = exp.build(config)
-    check_design(design, config)
     if out is None:
         out = default_run_dir(preset or experiment)
     directory = rundir.make_directory(w, "out", out)
@@ -632,10 +663,22 @@ def _run_experiment(w: Wording, experiment, *, preset, scale, overrides, seed, o
             return _reuse_run(w, directory, request, devices=devices,
                               progress=progress)
         kept = _claim_directory(w, directory, overwrite)
+        # run.json first: the run exists (and `resume` can take it up) before any
+        # long preparation (theory curves, compilation).
         atomic_write_bytes(directory / RUN_FILE,
                            json.dumps(request, indent=2, sort_keys=True).encode())
-        run = _execute_run(fn, directory, request, design, devices=devices,
-                           progress=progress, figures=figures)
+        try:
+            design = exp.build(config)
+            check_design(design, config)
+            run = _execute_run(fn, directory, request, design, devices=devices,
+                               progress=progress, figures=figures)
+        except (ValueError, TypeError):
+            # Refused before any result was saved (a design error, too little
+            # memory): leave no run behind, so the corrected command can use the
+            # directory.
+            if not (directory / RESULTS_FILE).exists():
+                (directory / RUN_FILE).unlink(missing_ok=True)
+            raise
     run.kept = kept
     return run
 

@@ -165,7 +165,9 @@ def test_decompose_prints_the_additive_effects(tmp_path, capsys):
     (["run", "gaussian", "--preset", "gmm"], ["preset", "belongs to 'gmm'"]),
     (["run", "gaussian", "--bogus", "3"], ["--bogus", "collapse-jax list gaussian"]),
     (["run", "gaussian", "--num-chains", "x"], ["--num-chains", "an int", "'x'"]),
-    (["run", "gaussian", "--num-chains", "0"], ["--num-chains", "[1,"]),
+    (["run", "gaussian", "--num-chains", "0"],  # integers in full, not 2.14748e+09
+     ["--num-chains", "a value in [1, 2,147,483,647]"]),
+    (["run", "gaussian", "--sample-size", "1"], ["[2, 100,000,000]"]),
     (["run", "gaussian", "--num-chains"], ["--num-chains", "expected a value"]),
     (["run", "gaussian", "--estimator", "mel"], ["Did you mean 'mle'"]),
     (["run", "gaussian", "stray"], ["'stray'", "--FIELD VALUE"]),

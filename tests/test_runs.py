@@ -161,6 +161,7 @@ def test_resume_after_an_interruption_gives_the_same_bits(tmp_path, summary):
     kw = dict(overrides={"num_generations": 30, "sampler": "samples"},
               chunk_size=4, checkpoint_interval=0, summary=summary)
     whole = gaussian(tmp_path, "whole", **kw)
+    assert whole.resumed_from is None  # a fresh run
     calls = []
 
     def interrupt(done, total):  # stop inside the second sweep point

@@ -69,12 +69,6 @@ def _labels(combos, names, short):
     ]
 
 
-def _curve(fn, num_generations: int, at0: float) -> np.ndarray:
-    """``(at0, fn(1), ..., fn(N))`` as float64: a theory curve over generations."""
-    return np.asarray([at0] + [fn(n) for n in range(1, num_generations + 1)],
-                      np.float64)
-
-
 def _spread(num_generations: int, first: int = 0) -> list[int]:
     """A few generations to show: first, N/10, N/2 and N (distinct, >= first)."""
     n = num_generations
@@ -157,17 +151,13 @@ def _gaussian_design(cfg) -> Design:
         ))
         replace = cfg["regime"] == "replace"
         nan = np.full(n_gen + 1, np.nan)
-        curves["log_var"].append(_curve(
-            lambda n, s=sched: theory.gaussian.expected_log_variance(
-                s[:n], n, estimator=est, variance=var), n_gen, np.log(var))
+        curves["log_var"].append(theory.curves.expected_log_variance_curve(
+            sched, n_gen, estimator=est, variance=var) if replace else nan)
+        curves["log_det_cov"].append(theory.curves.expected_log_det_cov_curve(
+            sched, n_gen, d, estimator=est, log_det_cov0=d * np.log(var))
             if replace else nan)
-        curves["log_det_cov"].append(_curve(
-            lambda n, s=sched, d=d: theory.multivariate.expected_log_det_cov(
-                s[:n], n, d, estimator=est, log_det_cov0=d * np.log(var)),
-            n_gen, d * np.log(var)) if replace else nan)
-        curves["w2_sq"].append(_curve(
-            lambda n, s=sched: theory.gaussian.expected_w2_sq(
-                s[:n], n, estimator=est, variance=var), n_gen, 0.0)
+        curves["w2_sq"].append(theory.curves.expected_w2_sq_curve(
+            sched, n_gen, estimator=est, variance=var)
             if replace and d == 1 else nan)
     th = {}
     if "log_var" in metrics:
@@ -266,17 +256,17 @@ def _cat_probs(cfg) -> np.ndarray:
     return np.concatenate([[p], np.full(k - 1, (1 - p) / (k - 1))])
 
 
+#: Multiply-adds spent on the exact absorption curve of one point (a few seconds):
+#: each generation costs (M + 1)^2, and the curve is constant to rounding after
+#: about 41 M generations (theory.curves.absorption_probability_curve); past the
+#: budget the curve is NaN (no theory drawn there).
+_ABSORPTION_BUDGET = 5 * 10**9
+
+
 def _absorption_curve(p0: float, m: int, num_generations: int) -> np.ndarray:
     """P(a 2-type chain is a point mass by generation n), exactly (WF-4)."""
-    from scipy.stats import binom
-
-    mat = theory.discrete.wright_fisher_matrix(m)
-    dist = binom.pmf(np.arange(m + 1), m, p0)
-    out = [0.0]
-    for _ in range(num_generations):
-        out.append(dist[0] + dist[-1])
-        dist = dist @ mat
-    return np.asarray(out)
+    return theory.curves.absorption_probability_curve(
+        p0, m, num_generations, max_steps=_ABSORPTION_BUDGET // (m + 1) ** 2)
 
 
 def _cat_check(cfg, w):
@@ -301,10 +291,8 @@ def _categorical_design(cfg) -> Design:
             {"sample_size": m, "sampler": cfg["sampler"],
              "regime": _regime(cfg["regime"], cfg["real_fraction"], m)},
         ))
-        sched = np.full(n_gen, m)
-        gs.append(_curve(lambda n, s=sched: theory.discrete.expected_gini_simpson(
-            p0, s[:n], n), n_gen, theory.discrete.gini_simpson(p0))
-            if replace else np.full(n_gen + 1, np.nan))
+        gs.append(theory.curves.expected_gini_simpson_curve(p0, m, n_gen)
+                  if replace else np.full(n_gen + 1, np.nan))
         ab.append(_absorption_curve(p0[0], m, n_gen) if replace and k == 2
                   and m <= 2000 else np.full(n_gen + 1, np.nan))
     th = {"gini_simpson": TheoryCurve("E Hₙ = H₀ Π(1 − 1/M) (WF-3)", gs, "mean")}

@@ -18,7 +18,7 @@ import numpy as np
 import collapse_jax as cj
 from collapse_jax import theory
 from collapse_jax.checks import fail
-from collapse_jax.experiments.catalog import _curve, _spread, _zipf
+from collapse_jax.experiments.catalog import _spread, _zipf
 from collapse_jax.experiments.core import (
     Design,
     Experiment,
@@ -117,25 +117,6 @@ def _wf_check(cfg, w):
     _wf_probs(cfg, w)  # wordfreq installed, the language known, V within its list
 
 
-def _lost_mass_curve(p0: np.ndarray, m: int, num_generations: int) -> np.ndarray:
-    """TT-3 (branching approximation), from the theory module, for n >= 1."""
-    return _curve(lambda n: theory.tails.lost_mass_after_generations(p0, m, n),
-                  num_generations, 0.0)
-
-
-def _support_curve(p0: np.ndarray, m: int, num_generations: int) -> np.ndarray:
-    """E support size: exact at n = 0 and n = 1 (WF-9); for n >= 2 TT-3's per-word
-    survival ``1 - exp(-M p_i (1 - q_{n-1}))`` (the same approximation as the lost
-    mass curve, q the Poisson(1) Galton–Watson extinction probabilities)."""
-    q = theory.counting.galton_watson_extinction(max(num_generations - 1, 0))
-    out = np.empty(num_generations + 1)
-    out[0] = np.count_nonzero(p0 > 0)
-    out[1] = theory.discrete.expected_support_size(p0, m)
-    for n in range(2, num_generations + 1):
-        out[n] = float(-np.expm1(-m * p0 * (1.0 - q[n - 1])).sum())
-    return out
-
-
 def _word_forgetting_design(cfg) -> Design:
     n_gen, v = cfg["num_generations"], cfg["vocabulary"]
     p0 = _wf_probs(cfg)
@@ -144,10 +125,10 @@ def _word_forgetting_design(cfg) -> Design:
     for m in cfg["sample_size"]:
         points.append(Point(f"M={m}", {"sample_size": m}, family, init,
                             {"sample_size": m, "sampler": cfg["sampler"]}))
-        lost.append(_lost_mass_curve(p0, m, n_gen))
-        support.append(_support_curve(p0, m, n_gen))
-        gs.append(_curve(lambda n, m=m: theory.discrete.expected_gini_simpson(
-            p0, m, n), n_gen, theory.discrete.gini_simpson(p0)))
+        # TT-3 (branching approximation) for n >= 1; support exact at n <= 1.
+        lost.append(theory.curves.lost_mass_curve(p0, m, n_gen))
+        support.append(theory.curves.expected_support_size_curve(p0, m, n_gen))
+        gs.append(theory.curves.expected_gini_simpson_curve(p0, m, n_gen))
     if cfg["source"] == "wordfreq":
         truth = f"top {v:,} '{cfg['language']}' words (wordfreq)"
     else:
@@ -249,10 +230,9 @@ def _monitor_design(cfg) -> Design:
                             {"sample_size": m, "sampler": "samples",
                              "regime": regime}))
         replace = name == "replace"
-        lv.append(_curve(lambda n: theory.gaussian.expected_log_variance(m, n),
-                         n_gen, 0.0) if replace else nan)
-        w2.append(_curve(lambda n: theory.gaussian.expected_w2_sq(m, n), n_gen, 0.0)
+        lv.append(theory.curves.expected_log_variance_curve(m, n_gen)
                   if replace else nan)
+        w2.append(theory.curves.expected_w2_sq_curve(m, n_gen) if replace else nan)
     return Design(
         tuple(points), _MON_METRICS,
         title=f"Monitored chain, M = {m} ({cfg['statistic']}, "

@@ -254,8 +254,8 @@ class Field:
         if kind in ("int", "float"):
             lo, hi = self.minimum, self.maximum
             if (lo is not None and value < lo) or (hi is not None and value > hi):
-                rng = f"[{'-inf' if lo is None else f'{lo:g}'}, "
-                rng += f"{'inf' if hi is None else f'{hi:g}'}]"
+                rng = f"[{'-inf' if lo is None else _num(lo)}, "
+                rng += f"{'inf' if hi is None else _num(hi)}]"
                 fail(
                     where.fn,
                     where.field(self.name),
@@ -267,6 +267,7 @@ class Field:
 
 
 def _num(x) -> str:
+    """A bound as printed in ranges: integers in full (``2,147,483,647``)."""
     return f"{x:,}" if isinstance(x, int) else f"{x:g}"
 
 

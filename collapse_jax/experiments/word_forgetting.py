@@ -38,7 +38,7 @@ import collapse_jax as cj
 from collapse_jax._statistic import across_chains
 from collapse_jax.datasets import WordFrequencies, word_frequencies
 from collapse_jax.experiments._figures import save_figure
-from collapse_jax.theory import counting, tails
+from collapse_jax.theory import counting, curves, tails
 
 __all__ = ["WordForgetting", "forgetting_generations", "run", "plot", "main"]
 
@@ -227,9 +227,7 @@ def plot(result: WordForgetting, path, *, title: str | None = None) -> list[str]
     )
     bx.plot(gens, stat.centre, color="C0", lw=2, label=f"mean of {lm.shape[0]} chains")
     theory_gens = gens[1:]
-    theo = [
-        tails.lost_mass_after_generations(result.probs, m, int(g)) for g in theory_gens
-    ]
+    theo = curves.lost_mass_curve(result.probs, m, n_gen)[1:]  # O(N), not O(N^2)
     bx.plot(
         theory_gens,
         theo,

@@ -23,13 +23,15 @@ proof in ``proofs/``:
   LR-2, LR-5, LR-6): replace vs accumulate, over-parameterised collapse.
 * :mod:`collapse_jax.theory.bias`: sampling bias (AL-2: temperature, top-k,
   nucleus as independent NumPy maps) and tail weighting (TW-1).
+* :mod:`collapse_jax.theory.curves`: the closed forms above at every generation
+  ``n = 0 .. N`` at once, in O(N) (the experiments' theory curves).
 
 Index ``n`` counts fits (``n = 0`` is the truth); a ``sample_size`` is one int
 ``M`` or a per-generation schedule ``M_0, M_1, ...`` (generation ``i`` draws
 ``M_i`` points).
 """
 
-from collapse_jax.theory import bias
+from collapse_jax.theory import bias, curves
 from collapse_jax.theory.approximation import (
     fixed_start_rates,
     gradient_map_iterate,
@@ -125,6 +127,7 @@ from collapse_jax.theory.tails import (
 
 __all__ = [
     "bias",
+    "curves",
     "accumulate_test_error_bound",
     "conditional_test_error_accumulate",
     "conditional_test_error_replace",

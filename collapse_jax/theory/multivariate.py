@@ -35,6 +35,29 @@ def _check_dim(dim: object, caller: str) -> int:
     return check_int(dim, "dim", caller, minimum=1)
 
 
+def _check_log_det_cov0(value: object, caller: str) -> float:
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(
+            f"{caller}(): log_det_cov0 must be finite; got {value}. Pass "
+            "log det Sigma_0 of a non-singular covariance."
+        )
+    return value
+
+
+def _covariance_schedule(
+    sample_size: SampleSize, num_generations: int, dim: int, caller: str
+) -> np.ndarray:
+    # (n,) float64 sample sizes, each >= dim + 1.
+    return as_schedule(
+        sample_size,
+        num_generations,
+        caller=caller,
+        minimum=dim + 1,
+        reason=f"to estimate a {dim}-dimensional covariance (dim + 1)",
+    ).astype(np.float64)
+
+
 def _bartlett_terms(
     sample_size: SampleSize,
     num_generations: int,
@@ -42,13 +65,7 @@ def _bartlett_terms(
     caller: str,
 ) -> np.ndarray:
     # (n, d) float array of chi-square dofs M_i - k, k = 1..d (Bartlett).
-    m = as_schedule(
-        sample_size,
-        num_generations,
-        caller=caller,
-        minimum=dim + 1,
-        reason=f"to estimate a {dim}-dimensional covariance (dim + 1)",
-    ).astype(np.float64)
+    m = _covariance_schedule(sample_size, num_generations, dim, caller)
     k = np.arange(1, dim + 1, dtype=np.float64)
     return m[:, None] - k[None, :]
 
@@ -96,12 +113,7 @@ def expected_log_det_cov(
     caller = "expected_log_det_cov"
     ddof = check_estimator(estimator, caller)
     dim = _check_dim(dim, caller)
-    log_det_cov0 = float(log_det_cov0)
-    if not np.isfinite(log_det_cov0):
-        raise ValueError(
-            f"{caller}(): log_det_cov0 must be finite; got {log_det_cov0}. Pass "
-            "log det Sigma_0 of a non-singular covariance."
-        )
+    log_det_cov0 = _check_log_det_cov0(log_det_cov0, caller)
     dof = _bartlett_terms(sample_size, num_generations, dim, caller)
     m = dof[:, :1] + 1.0
     return float(log_det_cov0 + np.sum(_log_chi2_mean(dof) - np.log(m - ddof)))

@@ -1,0 +1,227 @@
+"""The memory check before a run (collapse_jax.memory).
+
+The issue's five runs that allocated until the machine ran out are refused before
+anything chain-sized exists, with the house message naming the argument, the
+estimate, the memory available and the fix; a run that fits is not refused; the
+estimate is within a factor of two of the peak memory measured in a subprocess.
+Messages are checked against a fixed limit (``COLLAPSE_JAX_MEMORY_LIMIT``), so
+they do not depend on the memory of the machine that runs the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import collapse_jax as cj
+from collapse_jax import cli, memory
+
+G, TRUTH = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
+LIMIT = "16G"
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@pytest.fixture
+def limit(monkeypatch):
+    monkeypatch.setenv(memory.ENV_LIMIT, LIMIT)
+
+
+def _refused(call, match):
+    """``call()`` raises ValueError matching ``match`` and allocates nothing big."""
+    before_rss, before_peak = _rss(), _peak()
+    with pytest.raises(ValueError, match=match) as err:
+        call()
+    # A refusal before allocating: the peak grew by less than 300 MiB (the issue's
+    # runs allocate tens of GiB or more before failing).
+    assert _peak() <= max(before_peak, before_rss + 300 * 2**20)
+    return str(err.value)
+
+
+AVAILABLE = r"\(16 GiB available, from COLLAPSE_JAX_MEMORY_LIMIT\)"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")
+def test_a_billion_chains_are_refused_naming_num_chains(limit):
+    msg = _refused(
+        lambda: cj.run_chains(G, TRUTH, key=0, num_chains=10**9, num_generations=100,
+                              sample_size=100),
+        rf"run_chains\(\): num_chains must be at most [\d,]+ for this run to fit in "
+        rf"memory {AVAILABLE}; got 1,000,000,000, which needs an estimated [\d.]+ "
+        r"TiB\. The estimate: records [\d.]+ TiB",
+    )
+    assert "first_chain=" in msg and "record_params=False" in msg
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")
+def test_a_billion_generations_are_refused_naming_num_generations(limit):
+    msg = _refused(
+        lambda: cj.run_chains(G, TRUTH, key=0, num_chains=16,
+                              num_generations=10**9, sample_size=100),
+        rf"num_generations must be set so that even 8 chains fit in memory "
+        rf"{AVAILABLE}; got 1,000,000,000, which needs an estimated [\d.]+ TiB with "
+        r"16 chains",
+    )
+    assert "fewer generations" in msg
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")
+def test_ten_million_categories_are_refused_naming_record_params(limit):
+    k = 10**7
+    truth = cj.categorical_params(np.full(k, 1.0 / k))
+    msg = _refused(
+        lambda: cj.run_chains(cj.categorical(k), truth, key=0, num_chains=256,
+                              num_generations=100, sample_size=1000),
+        rf"record_params must be set so that even 8 chains fit in memory "
+        rf"{AVAILABLE}; got True, which needs an estimated [\d.]+ TiB",
+    )
+    assert "record_params=False" in msg and "metrics=[...]" in msg
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")
+def test_a_billion_chains_on_the_command_line_are_refused(limit, tmp_path, capsys):
+    # Inside the documented range of --num-chains (up to 2,147,483,647).
+    out = tmp_path / "run"
+    before_rss, before_peak = _rss(), _peak()
+    status = cli.main(["run", "gaussian", "--num-chains", "1000000000", "-o",
+                       str(out), "--no-figures", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert _peak() <= max(before_peak, before_rss + 300 * 2**20)
+    assert "collapse-jax run: run_experiment(): num_chains must be at most" in err
+    assert "which needs an estimated" in err and "--summary 0.1,0.5,0.9" in err
+    # Refused before any result: no run is left behind in the directory.
+    assert not (out / "run.json").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")
+def test_the_largest_sample_size_drawn_point_by_point_is_refused(limit, tmp_path):
+    # --sample-size 100000000 --sampler samples: the documented maximum.
+    msg = _refused(
+        lambda: cj.run_experiment("gaussian", overrides={"sample_size": 10**8,
+                                                         "sampler": "samples"},
+                                  out=tmp_path, figures=False),
+        rf"run_experiment\(\): sample_size must be set so that even 8 chains fit in "
+        rf"memory {AVAILABLE}; got 100,000,000, which needs an estimated [\d.]+ [GT]iB",
+    )
+    assert "draws and fits of one generation" in msg
+    assert "sampler='sufficient' (--sampler sufficient" in msg
+    assert not (tmp_path / "run.json").exists()
+
+
+def test_the_check_reads_the_machine_without_an_override(monkeypatch):
+    monkeypatch.delenv(memory.ENV_LIMIT, raising=False)
+    avail = memory.available_memory()
+    assert avail is not None and avail.host > 0 and avail.device is None  # CPU
+    with pytest.raises(ValueError, match=r"from (MemAvailable|free memory)\); got "
+                       r"1,000,000,000"):
+        cj.run_chains(G, TRUTH, key=0, num_chains=10**9, num_generations=100,
+                      sample_size=100)
+
+
+def test_a_run_that_fits_is_not_refused_and_the_limit_can_be_lowered_or_lifted(
+    monkeypatch,
+):
+    kw = dict(key=0, num_chains=8, num_generations=5, sample_size=10)
+    monkeypatch.setenv(memory.ENV_LIMIT, LIMIT)
+    res = cj.run_chains(G, TRUTH, **kw)
+    assert res.metrics["log_var"].shape == (8, 6, 1)
+    monkeypatch.setenv(memory.ENV_LIMIT, "1M")  # below the reserve: refused
+    with pytest.raises(ValueError, match=r"\(1 MiB available, from "
+                       r"COLLAPSE_JAX_MEMORY_LIMIT\)"):
+        cj.run_chains(G, TRUTH, **kw)
+    monkeypatch.setenv(memory.ENV_LIMIT, "off")  # no check at all
+    again = cj.run_chains(G, TRUTH, **kw)
+    np.testing.assert_array_equal(again.metrics["log_var"], res.metrics["log_var"])
+    monkeypatch.setenv(memory.ENV_LIMIT, "lots")
+    with pytest.raises(ValueError, match=r"COLLAPSE_JAX_MEMORY_LIMIT must be a "
+                       r"memory size in bytes, e\.g\. 64G.*; got 'lots'"):
+        cj.run_chains(G, TRUTH, **kw)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("1024", 1024), ("64G", 64 * 2**30), ("64GiB", 64 * 2**30), ("1.5t", 1.5 * 2**40),
+    ("512 MB", 512 * 2**20), ("0", None), ("off", None),
+])
+def test_the_limit_is_parsed_in_binary_units(text, value):
+    assert memory._parse_limit(text) == value
+
+
+def test_summary_runs_are_estimated_without_per_chain_records(monkeypatch, tmp_path):
+    # 100,000 chains x 101 generations of records (2 x 16 B each) do not fit in
+    # 400 MiB (256 MiB of which are the reserve), their quantiles do: the
+    # run-directory path estimates what it keeps.
+    monkeypatch.setenv(memory.ENV_LIMIT, "400M")
+    over = {"num_chains": 100_000, "num_generations": 100}
+    with pytest.raises(ValueError, match=r"run_experiment\(\): num_chains must be "
+                       r"at most [\d,]+ .*records [\d.]+ MiB.*summary="):
+        cj.run_experiment("gaussian", overrides=over, out=tmp_path / "a",
+                          chunk_size=5, figures=False)
+
+    class Started(Exception):
+        pass
+
+    def stop(done, total):
+        raise Started  # the first chunk ran: the memory check let the run through
+
+    with pytest.raises(Started):
+        cj.run_experiment("gaussian", overrides=over, out=tmp_path / "b",
+                          chunk_size=5, figures=False, summary=[0.1, 0.5, 0.9],
+                          progress=stop)
+
+
+MEASURE = textwrap.dedent("""
+    import json, os, resource, sys
+    import collapse_jax as cj
+    from collapse_jax import memory
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    seen = []
+    check = memory.check_run
+    memory.check_run = lambda *a, **k: seen.append(check(*a, **k)) or seen[-1]
+    g, truth = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
+    cj.run_chains(g, truth, key=0, num_chains=8, num_generations=2, sample_size=10)
+    seen.clear()
+    base = rss()
+    kw = json.loads(sys.argv[1])
+    cj.run_chains(g, truth, key=0, **kw)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"growth": peak - base, "estimate": seen[0].total}))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")
+@pytest.mark.parametrize("kw", [
+    # records: 6,000 chains x 1,001 generations x 36 B, kept twice
+    dict(num_chains=6000, num_generations=1000, sample_size=100,
+         sampler="sufficient"),
+    # draws: 500 chains x 100,000 points per generation
+    dict(num_chains=500, num_generations=4, sample_size=100_000),
+], ids=["records", "draws"])
+def test_the_estimate_is_within_a_factor_two_of_the_measured_peak(kw):
+    env = dict(os.environ, **{memory.ENV_LIMIT: "off"})  # measured, not refused
+    out = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(kw)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    estimate = m["estimate"] - memory.RESERVE  # the reserve is slack, not the run
+    assert m["growth"] > 200 * 2**20, m  # a run whose own memory dominates
+    assert 0.5 <= estimate / m["growth"] <= 2.0, m
