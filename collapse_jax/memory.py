@@ -94,6 +94,10 @@ class Keep:
         chunk that the compiled call returns is already host memory.
       chunk_kept: the chunks the compiled calls return are kept as the first copy
         of the records (run_chains); on CPU they are then counted once.
+      wording: None when the caller is a run_chains-like function; else the
+        :class:`~collapse_jax.wording.Wording` of the run-directory entry point
+        (``run_experiment``, ``resume``, ``collapse-jax run``), whose names the
+        refusal uses (``--num-chains`` / ``overrides['num_chains']``).
     """
 
     points: int = 1
@@ -101,6 +105,7 @@ class Keep:
     quantiles: int | None = None
     chunk_copies: float = 0.0
     chunk_kept: bool = False
+    wording: Any = None
 
 
 #: What run_chains keeps: every chunk, then their concatenation.
@@ -301,18 +306,18 @@ def estimate_run(
     )
 
 
-_RUNS = ("run_experiment", "resume", "reproduce")
-
-
-def _fixes(fn: str, part: str, sufficient: bool) -> str:
-    """How to make a run smaller, in the wording of the caller ``fn``."""
-    runs = fn in _RUNS
+def _fixes(w, part: str, sufficient: bool) -> str:
+    """How to make a run smaller; ``w``: the run-directory wording, or None for
+    run_chains and its kin (Python arguments)."""
     if part == "records":
-        if runs:
+        if w is not None:
+            summary = w.option_value(
+                "summary", "0.1,0.5,0.9" if w.cli else [0.1, 0.5, 0.9]
+            )
             return (
-                "Keep only quantiles over chains with summary=[0.1, 0.5, 0.9] "
-                "(--summary 0.1,0.5,0.9 on the command line), or run fewer chains "
-                "or generations"
+                f"Keep only quantiles over chains with {summary}, or run fewer "
+                f"chains ({w.field('num_chains')}) or generations "
+                f"({w.field('num_generations')})"
             )
         return (
             "Run the chains in chunks of ids, one call each with first_chain= (the "
@@ -320,18 +325,32 @@ def _fixes(fn: str, part: str, sufficient: bool) -> str:
             "pass record_params=False, or run fewer generations"
         )
     if part == "draws":
+        if w is None:
+            alt = "sampler='sufficient' (O(1) per generation), " if sufficient else ""
+            return (
+                f"Draw fewer points per generation, use {alt}or run fewer chains per "
+                "call (first_chain= splits a run)"
+            )
         alt = (
-            "sampler='sufficient' (--sampler sufficient: O(1) per generation), "
+            f"{w.field_value('sampler', 'sufficient')} (O(1) per generation), "
             if sufficient
             else ""
         )
-        chunks = "" if runs else " per call (first_chain= splits a run)"
-        return f"Draw fewer points per generation, use {alt}or run fewer chains{chunks}"
+        return (
+            f"Draw fewer points per generation ({w.field('sample_size')}), use "
+            f"{alt}or run fewer chains ({w.field('num_chains')})"
+        )
     if part == "chunk":
-        return "Pass a smaller chunk_size (--chunk-size)"
-    chunks = "" if runs else " per call (first_chain= splits a run into chunks of ids)"
+        name = "chunk_size" if w is None else w.option("chunk_size")
+        return f"Pass a smaller {name}"
+    if w is None:
+        chains = (
+            "Run fewer chains per call (first_chain= splits a run into chunks of ids)"
+        )
+    else:
+        chains = f"Run fewer chains ({w.field('num_chains')})"
     return (
-        f"Run fewer chains{chunks}, or a regime that keeps less data (mix, fresh, "
+        f"{chains}, or a regime that keeps less data (mix, fresh, "
         "retain_original keep no buffer of past generations)"
     )
 
@@ -401,6 +420,9 @@ def check_run(
     from collapse_jax import chain as _chain  # the runner imports this module
 
     keep = RUN_CHAINS if keep is None else keep
+    w = keep.wording
+    if w is not None:
+        fn = w.fn
     int32 = jax.ShapeDtypeStruct((), np.int32)
     params_spec = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), reference
@@ -456,7 +478,7 @@ def check_run(
     room = f"{format_bytes(limit)} available, from {avail.source}"
     sufficient = family.sample_fit is not None and config.sampler == "samples"
     fix = (
-        f"The estimate: {_breakdown(est)}. {_fixes(fn, part, sufficient)}. To plan "
+        f"The estimate: {_breakdown(est)}. {_fixes(w, part, sufficient)}. To plan "
         f"for another amount of memory set {ENV_LIMIT} (e.g. 64G; 0 turns this "
         "check off)."
     )
@@ -464,7 +486,7 @@ def check_run(
     if lo >= 1:
         fail(
             fn,
-            "num_chains",
+            "num_chains" if w is None else w.field("num_chains"),
             f"at most {lo:,} for this run to fit in {where} ({room})",
             described(f"{num_chains:,}, which needs {needs}"),
             fix,
@@ -483,6 +505,10 @@ def check_run(
         else ("init", f"a model of {format_bytes(est.parts['params'])}"),
     }[part]
     shown = f"{value:,}" if type(value) is int else str(value)
+    if w is not None and name in ("num_generations", "sample_size", "regime"):
+        name = w.field(name)
+    elif w is not None and name == "chunk_size":
+        name = w.option(name)
     fail(
         fn,
         name,

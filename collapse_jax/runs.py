@@ -420,8 +420,9 @@ def check_design(design: core.Design, config: Mapping[str, Any]) -> None:
                  [np.shape(c) for c in curves], "Use NaN where there is no theory.")
 
 
-def _execute_run(fn, directory, request, design, *, devices, progress, figures,
-                 start=None, existing=None):
+def _execute_run(w: Wording, directory, request, design, *, devices, progress,
+                 figures, start=None, existing=None):
+    fn = w.fn
     cfg = request["config"]
     records = _Records(design, request, request["summary"])
     p0, done0, leaves = (0, 0, None) if start is None else start
@@ -439,6 +440,7 @@ def _execute_run(fn, directory, request, design, *, devices, progress, figures,
         quantiles=None if q is None else len(q),
         # Quantiles over chains: a float64 copy and its sort (measured: 1.5 chunks).
         chunk_copies=0.0 if q is None else 1.5,
+        wording=w,
     )
     interval = request["checkpoint_interval"]
     run_config = [None] * records.P
@@ -670,7 +672,7 @@ def _run_experiment(w: Wording, experiment, *, preset, scale, overrides, seed, o
         try:
             design = exp.build(config)
             check_design(design, config)
-            run = _execute_run(fn, directory, request, design, devices=devices,
+            run = _execute_run(w, directory, request, design, devices=devices,
                                progress=progress, figures=figures)
         except (ValueError, TypeError):
             # Refused before any result was saved (a design error, too little
@@ -803,7 +805,7 @@ def _resume_locked(w: Wording, directory, request, *, devices, progress, figures
         p, d, _ = ck  # records of generations 0..d of point p must be there
         if d > 0 and done[p] < d + 1:
             ck, existing = None, None  # cannot happen with results written first
-    return _execute_run(fn, directory, request, design, devices=devices,
+    return _execute_run(w, directory, request, design, devices=devices,
                         progress=progress, figures=figures is not False, start=ck,
                         existing=existing)
 

@@ -102,7 +102,7 @@ def test_a_billion_chains_on_the_command_line_are_refused(limit, tmp_path, capsy
     err = capsys.readouterr().err
     assert status == 2
     assert _peak() <= max(before_peak, before_rss + 300 * 2**20)
-    assert "collapse-jax run: run_experiment(): num_chains must be at most" in err
+    assert "collapse-jax run: run(): --num-chains must be at most" in err
     assert "which needs an estimated" in err and "--summary 0.1,0.5,0.9" in err
     # Refused before any result: no run is left behind in the directory.
     assert not (out / "run.json").exists()
@@ -115,11 +115,12 @@ def test_the_largest_sample_size_drawn_point_by_point_is_refused(limit, tmp_path
         lambda: cj.run_experiment("gaussian", overrides={"sample_size": 10**8,
                                                          "sampler": "samples"},
                                   out=tmp_path, figures=False),
-        rf"run_experiment\(\): sample_size must be set so that even 8 chains fit in "
+        rf"run_experiment\(\): overrides\['sample_size'\] must be set so that even 8 "
+        rf"chains fit in "
         rf"memory {AVAILABLE}; got 100,000,000, which needs an estimated [\d.]+ [GT]iB",
     )
     assert "draws and fits of one generation" in msg
-    assert "sampler='sufficient' (--sampler sufficient" in msg
+    assert "overrides={'sampler': 'sufficient'} (O(1) per generation)" in msg
     assert not (tmp_path / "run.json").exists()
 
 
@@ -167,8 +168,8 @@ def test_summary_runs_are_estimated_without_per_chain_records(monkeypatch, tmp_p
     # run-directory path estimates what it keeps.
     monkeypatch.setenv(memory.ENV_LIMIT, "400M")
     over = {"num_chains": 100_000, "num_generations": 100}
-    with pytest.raises(ValueError, match=r"run_experiment\(\): num_chains must be "
-                       r"at most [\d,]+ .*records [\d.]+ MiB.*summary="):
+    with pytest.raises(ValueError, match=r"run_experiment\(\): overrides\['num_chains'\] "
+                       r"must be at most [\d,]+ .*records [\d.]+ MiB.*summary="):
         cj.run_experiment("gaussian", overrides=over, out=tmp_path / "a",
                           chunk_size=5, figures=False)
 

@@ -348,7 +348,7 @@ def test_every_preset_is_valid_at_both_scales_and_listed(capsys):
             cfg = core.resolve_config(preset.experiment, preset=name, scale=scale)
             design = core.get_experiment(preset.experiment).build(cfg)
             assert len(design.points) >= 1
-            for m, (_, curves) in design.theory.items():
+            for m, (_, curves, _) in design.theory.items():
                 assert m in design.metrics
                 assert all(np.shape(c) == (cfg["num_generations"] + 1,)
                            for c in curves)
