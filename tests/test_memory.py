@@ -168,8 +168,9 @@ def test_summary_runs_are_estimated_without_per_chain_records(monkeypatch, tmp_p
     # run-directory path estimates what it keeps.
     monkeypatch.setenv(memory.ENV_LIMIT, "400M")
     over = {"num_chains": 100_000, "num_generations": 100}
-    with pytest.raises(ValueError, match=r"run_experiment\(\): overrides\['num_chains'\] "
-                       r"must be at most [\d,]+ .*records [\d.]+ MiB.*summary="):
+    with pytest.raises(ValueError, match=r"run_experiment\(\): "
+                       r"overrides\['num_chains'\] must be at most [\d,]+ "
+                       r".*records [\d.]+ MiB.*summary="):
         cj.run_experiment("gaussian", overrides=over, out=tmp_path / "a",
                           chunk_size=5, figures=False)
 
