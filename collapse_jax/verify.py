@@ -26,6 +26,7 @@ import jax
 
 import collapse_jax as cj
 from collapse_jax.checks import check_dtype, check_nonnegative_int, fail
+from collapse_jax.claims.blocks import run_blocked
 from collapse_jax.theory import approximation as tha
 from collapse_jax.theory import discrete as td
 from collapse_jax.theory import expressivity as thx
@@ -559,9 +560,19 @@ def _sh3(ctx):
     p0 = np.array(_P0)
     c = ctx.chains
     horizon = td.absorption_horizon(p0, m, c)
-    res = _cat(ctx, _P0, m, horizon, offset=8)
-    absorbed = res.metrics["absorbed"][:, horizon]
-    winners = np.argmax(res.metrics["probs"][:, horizon], axis=1)
+    absorbed, probs = run_blocked(
+        lambda res: (res.metrics["absorbed"][:, -1], res.metrics["probs"][:, -1]),
+        family=cj.categorical(len(_P0)),
+        init=cj.categorical_params(p0),
+        key=ctx.seed + 8,
+        num_chains=c,
+        num_generations=horizon,
+        sample_size=m,
+        dtype=ctx.dtype,
+        metrics=["absorbed", "probs"],
+        record_params=False,
+    )
+    winners = np.argmax(probs, axis=1)
     freq = np.bincount(winners[absorbed], minlength=len(_P0)) / c
     zs = (freq - p0) / np.sqrt(p0 * (1 - p0) / c)
     worst = int(np.argmax(np.abs(zs)))
