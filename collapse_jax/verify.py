@@ -979,7 +979,7 @@ def run_claims(
         instead of the full set with 65,536.
       seed: the base seed (rows use fixed offsets from it).
       dtype: ``"float32"`` or ``"float64"`` (needs x64).
-      only: claim ids to run (default all).
+      only: claim ids to run, at least one (default None: all).
       callback: called with each :class:`Row` as it completes (for streaming).
 
     Returns:
@@ -998,6 +998,14 @@ def run_claims(
     if only is not None:
         known = {c.id for c in _all_claims()}
         unknown = [i for i in only if i not in known]
+        if not only:
+            fail(
+                "run_claims",
+                "only",
+                "one or more claim ids",
+                list(only),
+                "Pass ids such as only=['GC-3'], or only=None to run every claim.",
+            )
         if unknown:
             fail(
                 "run_claims",
