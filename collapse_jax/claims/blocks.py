@@ -30,7 +30,13 @@ import jax.numpy as jnp
 
 import collapse_jax as cj
 
-__all__ = ["VERIFY_BUDGET", "block_size", "bytes_per_chain", "run_blocked"]
+__all__ = [
+    "VERIFY_BUDGET",
+    "block_size",
+    "bytes_per_chain",
+    "run_blocked",
+    "vmap_blocked",
+]
 
 # Bytes one block of a verify row may use. The full run's peak is one block plus
 # the process (compiled programs, the rows' shared cached runs): several GiB below
@@ -150,4 +156,31 @@ def run_blocked(
         )
         parts.append(jax.tree.map(np.asarray, reduce(res)))
         del res  # free the block's records before the next block runs
+    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *parts)
+
+
+def vmap_blocked(fn: Callable[[jax.Array], Any], keys: jax.Array, budget=VERIFY_BUDGET):
+    """``jax.jit(jax.vmap(fn))(keys)`` in blocks of keys, for independent replicates.
+
+    The block is sized from XLA's compiled memory analysis of the program for
+    ``min(len(keys), 1024)`` keys (arguments, outputs and temporaries per key);
+    each replicate sees only its own key, so the values are those of one call.
+
+    Returns:
+      ``fn``'s outputs for every key, as NumPy arrays with a leading key axis.
+    """
+    run = jax.jit(jax.vmap(fn))
+    num = keys.shape[0]
+    probe = min(num, 1024)
+    memory = run.lower(keys[:probe]).compile().memory_analysis()
+    footprint = (
+        memory.argument_size_in_bytes
+        + memory.output_size_in_bytes
+        + memory.temp_size_in_bytes
+    )
+    block = block_size(-(-footprint // probe), num, budget)
+    parts = [
+        jax.tree.map(np.asarray, run(keys[start : start + block]))
+        for start in range(0, num, block)
+    ]
     return jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *parts)
