@@ -54,6 +54,9 @@ def test_large_k_cumsum_keeps_one_temporary_and_the_same_bits():
 
 def test_block_size_fits_the_budget_in_multiples_of_eight():
     assert blocks.block_size(100, 10**6, budget=10_000) == 96
+    assert blocks.block_size(100, 200, budget=10_000) == 72  # 72, 72, 56: not 96, 96, 8
+    assert blocks.block_size(10, 65536, budget=2**17 * 10) == 2**16  # fits: one block
+    assert blocks.block_size(10, 65536, budget=2**15 * 10) == 2**15
     assert blocks.block_size(100, 40, budget=10_000) == 40
     assert blocks.block_size(10**9, 1000, budget=10_000) == 8  # at least one pad
 

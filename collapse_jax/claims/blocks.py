@@ -45,8 +45,10 @@ VERIFY_BUDGET = 2 * 2**30
 
 # Live copies of the per-chain state and of one generation's draws while a step
 # runs (the carry in and out, the draws, their weights and the fit's temporaries).
+# Calibrated on XLA's memory analysis of the blocked rows (test_verify_memory.py):
+# the linear-regression fit on accumulated rows holds about 15 copies of its data.
 _STATE_COPIES = 8
-_DRAW_COPIES = 8
+_DRAW_COPIES = 16
 _CHUNK = 1000  # run_chains' default generations per compiled scan
 
 
@@ -110,14 +112,22 @@ def bytes_per_chain(
         _nbytes(shapes[m]) if m in shapes else jdtype.itemsize for m in names
     ) + (state if record_params else 0)
     chunk = min(num_generations, chunk_size or _CHUNK)
-    device = _STATE_COPIES * state + _DRAW_COPIES * draws + 2 * buffers
+    # A data-keeping regime's fit reads its buffers as data: the draws' copies.
+    device = _STATE_COPIES * state + _DRAW_COPIES * (draws + buffers)
     return device + (chunk + 1) * record + 2 * (num_generations + 1) * record
 
 
 def block_size(per_chain: int, num_chains: int, budget: int = VERIFY_BUDGET) -> int:
-    """The most chains (a multiple of 8, at least 8) whose footprint fits ``budget``."""
+    """Chains per block: as few blocks as fit ``budget``, of even sizes.
+
+    A multiple of 8 (run_chains pads to it) and at least 8; blocks of one size
+    share one compiled program.
+    """
     fit = max(8, budget // max(per_chain, 1) // 8 * 8)
-    return min(num_chains, fit)
+    if num_chains <= fit:
+        return num_chains
+    per_block = -(-num_chains // -(-num_chains // fit))  # ceil(chains / blocks)
+    return -(-per_block // 8) * 8
 
 
 def run_blocked(
