@@ -4,7 +4,10 @@ Each :class:`Claim` runs the library's chains and compares a simulated statistic
 its closed form in :mod:`collapse_jax.theory`. Statistical rows pass when
 ``|z| <= Z_PASS`` (THEORY §12.1: z = 5, a false failure of 5.7e-7 per row); exact rows
 compare to a stated absolute tolerance; approximations add their stated allowance.
-Rows sharing a configuration share one run (common random numbers).
+Rows sharing a configuration share one run (common random numbers). Rows whose
+chains would not fit verify's memory budget at once run them in blocks of chain ids
+and keep only the per-chain values they test (:mod:`collapse_jax.claims.blocks`;
+the same values as one call).
 
 Ids are THEORY.md's claim ids; a letter suffix marks a second statistic of the same
 claim (``GC-3m``: the MLE estimator).
