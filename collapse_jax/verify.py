@@ -133,6 +133,8 @@ def _gauss(
 ):
     size = list(size) if isinstance(size, tuple) else size
     init = cj.gaussian_params(np.zeros(dim), np.eye(dim))
+    # Shared runs stay cached until the end of verify: record only what their rows
+    # read (SH-7b reads the Cholesky factor of the 3-D run).
     return cj.run_chains(
         cj.gaussian(dim, estimator),
         init,
@@ -142,6 +144,8 @@ def _gauss(
         sample_size=size,
         sampler=sampler,
         dtype=ctx.dtype,
+        metrics=["mean", "log_var", "w2_sq", "log_det_cov"],
+        record_params=dim > 1,
     )
 
 
@@ -164,6 +168,7 @@ def _cat(
         sample_size=size,
         sampler=sampler,
         dtype=ctx.dtype,
+        metrics=["probs", "gini_simpson", "absorbed", "support_size"],
         record_params=False,
     )
 
