@@ -4,8 +4,8 @@ is reduced to the per-chain values the row needs before the next one starts.
 A chain's trajectory depends only on (seed, chain id, configuration, dtype), not on
 the batch it runs in (``first_chain=``; tests/test_keys.py), so a row run in blocks
 has the same per-chain values, bit for bit, as the same row run in one call:
-blocking changes no result and no statistical power. The block is the largest
-number of chains whose estimated footprint fits :data:`VERIFY_BUDGET`; what a block
+blocking changes no result and no statistical power. A row runs in as few blocks
+as keep each block's estimated footprint within :data:`VERIFY_BUDGET`; what a block
 keeps after its reduction (a few numbers per chain) is small, so a row's peak memory
 is one block's, whatever its number of chains.
 
@@ -133,6 +133,8 @@ def block_size(per_chain: int, num_chains: int, budget: int = VERIFY_BUDGET) -> 
 def run_blocked(
     reduce: Callable[[Any], Any],
     *,
+    family,
+    init,
     num_chains: int,
     budget: int = VERIFY_BUDGET,
     **run_kwargs: Any,
@@ -143,17 +145,17 @@ def run_blocked(
       reduce: maps a :class:`~collapse_jax.ChainResult` of one block to a pytree of
         arrays whose leading axis is the block's chains (e.g. one metric at one
         generation); the blocks' values are concatenated in chain order.
+      family: the fitted family, as for :func:`collapse_jax.run_chains`.
+      init: the truth, as for :func:`collapse_jax.run_chains`.
       num_chains: chains of the whole row.
       budget: bytes one block may use.
-      **run_kwargs: the other arguments of :func:`collapse_jax.run_chains` (family,
-        init, key, ...), not ``first_chain``.
+      **run_kwargs: the other arguments of :func:`collapse_jax.run_chains` (key,
+        num_generations, ...), not ``first_chain``.
 
     Returns:
       The concatenated pytree: the same values as ``reduce`` of one call with
       ``num_chains`` chains.
     """
-    family = run_kwargs.pop("family")
-    init = run_kwargs.pop("init")
     block = block_size(bytes_per_chain(family, init, **run_kwargs), num_chains, budget)
     parts = []
     for first in range(0, num_chains, block):
