@@ -474,6 +474,15 @@ def _verify(quick, json_path, x64, seed, only, list_claims) -> int:
                 file=sys.stderr,
             )
             return 2
+    if only is not None:
+        known = [c.id for c in verify.claims()]
+        unknown = [i for i in only if i not in known]
+        if not only or unknown:
+            got = f"unknown ids {unknown}" if unknown else "no ids"
+            return _fail("verify", ValueError(
+                f"argument '--only': expected one or more claim ids after it, got "
+                f"{got}. Pass e.g. --only GC-3 SH-7; `collapse-jax verify --list` "
+                "lists the ids."))
     dtype = "float64" if x64 else "float32"
     mode = "quick" if quick else "full"
     print(

@@ -4,7 +4,10 @@ Each :class:`Claim` runs the library's chains and compares a simulated statistic
 its closed form in :mod:`collapse_jax.theory`. Statistical rows pass when
 ``|z| <= Z_PASS`` (docs/theory.md §12.1: z = 5, false failure 5.7e-7 a row); exact rows
 compare to a stated absolute tolerance; approximations add their stated allowance.
-Rows sharing a configuration share one run (common random numbers).
+Rows sharing a configuration share one run (common random numbers). Rows whose
+chains would not fit verify's memory budget at once run them in blocks of chain ids
+and keep only the per-chain values they test (:mod:`collapse_jax.claims.blocks`;
+the same values as one call).
 
 Ids are docs/theory.md's claim ids; a letter suffix marks a second statistic of the same
 claim (``GC-3m``: the MLE estimator).
@@ -26,6 +29,7 @@ import jax
 
 import collapse_jax as cj
 from collapse_jax.checks import check_dtype, check_nonnegative_int, fail
+from collapse_jax.claims.blocks import run_blocked
 from collapse_jax.theory import approximation as tha
 from collapse_jax.theory import discrete as td
 from collapse_jax.theory import expressivity as thx
@@ -129,6 +133,8 @@ def _gauss(
 ):
     size = list(size) if isinstance(size, tuple) else size
     init = cj.gaussian_params(np.zeros(dim), np.eye(dim))
+    # Shared runs stay cached until the end of verify: record only what their rows
+    # read (SH-7b reads the Cholesky factor of the 3-D run).
     return cj.run_chains(
         cj.gaussian(dim, estimator),
         init,
@@ -138,6 +144,8 @@ def _gauss(
         sample_size=size,
         sampler=sampler,
         dtype=ctx.dtype,
+        metrics=["mean", "log_var", "w2_sq", "log_det_cov"],
+        record_params=dim > 1,
     )
 
 
@@ -160,6 +168,28 @@ def _cat(
         sample_size=size,
         sampler=sampler,
         dtype=ctx.dtype,
+        metrics=["probs", "gini_simpson", "absorbed", "support_size"],
+        record_params=False,
+    )
+
+
+def _gauss_reduced(ctx: Context, reduce, size, generations: int, offset: int):
+    """A 1-D sufficient-sampler chain of one row, reduced per block as it runs.
+
+    The chains of :func:`_gauss` (same keys and bits), for a run that no other row
+    shares: nothing is cached, and only ``mean`` and ``log_var`` are recorded.
+    """
+    return run_blocked(
+        reduce,
+        family=cj.gaussian(1, "unbiased"),
+        init=cj.gaussian_params(np.zeros(1), np.eye(1)),
+        key=ctx.seed + offset,
+        num_chains=ctx.chains,
+        num_generations=generations,
+        sample_size=size,
+        sampler="sufficient",
+        dtype=ctx.dtype,
+        metrics=["mean", "log_var"],
         record_params=False,
     )
 
@@ -373,12 +403,11 @@ def _sh5_leading(ctx):
 def _sh6(ctx):
     n = 200
     sched = tuple(int(v) for v in tg.quadratic_schedule(10, n))
-    res = _gauss(ctx, sched, n, sampler="sufficient", offset=2)
-    x = _log_var(res, n)
+    x = _gauss_reduced(ctx, lambda r: _log_var(r, n), list(sched), n, offset=2)
     est, se = _mean_se(x)
     frac = float(np.mean(x < math.log(0.5)))
-    const = _gauss(ctx, 10, n, sampler="sufficient", offset=3)
-    frac_const = float(np.mean(_log_var(const, n) < math.log(0.5)))
+    const = _gauss_reduced(ctx, lambda r: _log_var(r, n), 10, n, offset=3)
+    frac_const = float(np.mean(const < math.log(0.5)))
     row = _stat_row(
         "SH-6",
         f"M_i = 10(i+1)²: E log σ_n² → finite limit, no collapse (n={n})",
@@ -480,9 +509,10 @@ def _sh7_collapse(ctx):
 
 def _sh8(ctx):
     m, n = 10, 40
-    res = _gauss(ctx, m, 2 * n, sampler="sufficient", offset=6)
-    mu = res.metrics["mean"][:, :, 0].astype(np.float64)
-    med = float(np.median(np.abs(mu[:, 2 * n] - mu[:, n])))
+    mu = _gauss_reduced(
+        ctx, lambda r: r.metrics["mean"][:, [n, 2 * n], 0], m, 2 * n, offset=6
+    ).astype(np.float64)
+    med = float(np.median(np.abs(mu[:, 1] - mu[:, 0])))
     scale = tg.mean_increment_scale(m, n)
     ratio = med / scale
     return Row(
@@ -559,9 +589,19 @@ def _sh3(ctx):
     p0 = np.array(_P0)
     c = ctx.chains
     horizon = td.absorption_horizon(p0, m, c)
-    res = _cat(ctx, _P0, m, horizon, offset=8)
-    absorbed = res.metrics["absorbed"][:, horizon]
-    winners = np.argmax(res.metrics["probs"][:, horizon], axis=1)
+    absorbed, probs = run_blocked(
+        lambda res: (res.metrics["absorbed"][:, -1], res.metrics["probs"][:, -1]),
+        family=cj.categorical(len(_P0)),
+        init=cj.categorical_params(p0),
+        key=ctx.seed + 8,
+        num_chains=c,
+        num_generations=horizon,
+        sample_size=m,
+        dtype=ctx.dtype,
+        metrics=["absorbed", "probs"],
+        record_params=False,
+    )
+    winners = np.argmax(probs, axis=1)
     freq = np.bincount(winners[absorbed], minlength=len(_P0)) / c
     zs = (freq - p0) / np.sqrt(p0 * (1 - p0) / c)
     worst = int(np.argmax(np.abs(zs)))
@@ -968,7 +1008,7 @@ def run_claims(
         instead of the full set with 65,536.
       seed: the base seed (rows use fixed offsets from it).
       dtype: ``"float32"`` or ``"float64"`` (needs x64).
-      only: claim ids to run (default all).
+      only: claim ids to run, at least one (default None: all).
       callback: called with each :class:`Row` as it completes (for streaming).
 
     Returns:
@@ -987,6 +1027,14 @@ def run_claims(
     if only is not None:
         known = {c.id for c in _all_claims()}
         unknown = [i for i in only if i not in known]
+        if not only:
+            fail(
+                "run_claims",
+                "only",
+                "one or more claim ids",
+                list(only),
+                "Pass ids such as only=['GC-3'], or only=None to run every claim.",
+            )
         if unknown:
             fail(
                 "run_claims",

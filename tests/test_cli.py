@@ -72,9 +72,28 @@ def test_verify_list_shows_every_claim(capsys):
 
 
 def test_verify_unknown_claim_is_a_clear_error(capsys):
-    assert cli.main(["verify", "--only", "NOPE-1"]) == 2
-    err = capsys.readouterr().err
-    assert "only" in err and "NOPE-1" in err and "--list" in err
+    assert cli.main(["verify", "--only", "WF-4", "NOPE-1"]) == 2
+    captured = capsys.readouterr()
+    assert "argument '--only'" in captured.err and "['NOPE-1']" in captured.err
+    assert "--list" in captured.err
+    assert "WF-4" not in captured.out  # refused before any row ran
+
+
+def test_verify_only_without_ids_is_a_clear_error(capsys):
+    # It ran no row and reported "0/0 claims passed" with exit status 0.
+    assert cli.main(["verify", "--only"]) == 2
+    captured = capsys.readouterr()
+    assert "claims passed" not in captured.out
+    assert "argument '--only': expected one or more claim ids after it, got no ids" in (
+        captured.err
+    )
+    assert "--list" in captured.err
+
+
+def test_run_claims_only_empty_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"run_claims\(\): only must be one or more "
+                       r"claim ids; got \[\]. .*only=None"):
+        verify.run_claims(only=[])
 
 
 def test_verify_json_to_unwritable_directory_is_a_clear_error(tmp_path, capsys):

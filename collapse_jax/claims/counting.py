@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 import collapse_jax as cj
+from collapse_jax.claims.blocks import run_blocked
 from collapse_jax.theory import counting as tc
 from collapse_jax.theory import tails as tt
 from collapse_jax.verify import Claim, Context, Row, mean_se, stat_row
@@ -130,10 +131,20 @@ def _su1(ctx: Context) -> Row:
 
 def _learner_errors(ctx, truth, train, num_tokens, chains, offset):
     """Per replicate: the truth's mass on tokens absent from ``num_tokens`` draws of
-    ``train``: one generation of the categorical chain started at ``train``."""
-    res = cj.run_chains(
-        cj.categorical(truth.shape[0]),
-        cj.categorical_params(train),
+    ``train``: one generation of the categorical chain started at ``train``.
+
+    In blocks of replicates (a replicate holds several V-sized arrays: 1,024 of
+    them at V = 200,000 need about 11 GiB in float64 at once).
+    """
+
+    def error(res):
+        counts = np.asarray(res.final_state.params.counts)
+        return np.sum(np.where(counts == 0, truth[None, :], 0.0), axis=1)
+
+    return run_blocked(
+        error,
+        family=cj.categorical(truth.shape[0]),
+        init=cj.categorical_params(train),
         key=ctx.seed + offset,
         num_chains=chains,
         num_generations=1,
@@ -142,8 +153,6 @@ def _learner_errors(ctx, truth, train, num_tokens, chains, offset):
         metrics=["lost_mass"],
         record_params=False,
     )
-    counts = np.asarray(res.final_state.params.counts)
-    return np.sum(np.where(counts == 0, truth[None, :], 0.0), axis=1)
 
 
 def _v(ctx):
@@ -195,9 +204,10 @@ def _tt2(ctx: Context) -> Row:
 def _tt3(ctx: Context) -> Row:
     v, t0, n = (20_000, 5_000, 20) if ctx.quick else (100_000, 20_000, 40)
     p = tt.zipf_probs(v, _BETA)
-    res = cj.run_chains(
-        cj.categorical(v),
-        cj.categorical_params(p),
+    lost = run_blocked(
+        lambda res: res.metrics["lost_mass"][:, n],
+        family=cj.categorical(v),
+        init=cj.categorical_params(p),
         key=ctx.seed + 52,
         num_chains=64,
         num_generations=n,
@@ -206,7 +216,7 @@ def _tt3(ctx: Context) -> Row:
         metrics=["lost_mass"],
         record_params=False,
     )
-    est, se = mean_se(res.metrics["lost_mass"][:, n])
+    est, se = mean_se(lost)
     pred = tt.lost_mass_after_generations(p, t0, n)
     return stat_row(
         "TT-3",

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 import collapse_jax as cj
+from collapse_jax.claims.blocks import vmap_blocked
 from collapse_jax.monitor import _binomial_pvalues, _tail_set, first_generation
 from collapse_jax.verify import Z_PASS, Claim, Context, Row, mean_se, stat_row
 
@@ -50,8 +51,8 @@ def _null_alarms(ctx: Context, monitor, family, truth, num: int, offset: int):
         return monitor.test(jax.random.fold_in(key, 1), family, params, held)
 
     keys = jax.random.split(jax.random.key(ctx.seed + offset), num)
-    _, _, alarm, lost = jax.jit(jax.vmap(one))(keys)
-    return np.asarray(alarm), np.asarray(lost)
+    _, _, alarm, lost = vmap_blocked(one, keys)  # n draws per test: in blocks
+    return alarm, lost
 
 
 def _exact_size(sf: np.ndarray, level: float) -> float:
@@ -87,7 +88,7 @@ def _mon1(ctx: Context) -> Row:
     # Coverage: the count outside the central chi2_d region is Binomial(n, q)
     # exactly; the alarm rate is the attained size P(Bin(n, q) >= k*) <= level.
     n, q, dim = 500, 0.05, 2
-    num = 5 * ctx.chains if ctx.quick else ctx.chains  # memory: n points per test
+    num = 5 * ctx.chains if ctx.quick else ctx.chains
     mon = cj.collapse_monitor(n, level=_LEVEL, statistic="coverage", tail=q)
     truth = cj.gaussian_params(
         np.array([1.0, -2.0]), np.array([[2.0, 0.6], [0.6, 0.5]])
@@ -107,7 +108,7 @@ def _mon1(ctx: Context) -> Row:
 def _mon1_tail(ctx: Context) -> Row:
     # Tail (categorical): the count on the model's tail set is Binomial(n, mass).
     n, q = 300, 0.05
-    num = 5 * ctx.chains if ctx.quick else ctx.chains  # memory: n points per test
+    num = 5 * ctx.chains if ctx.quick else ctx.chains
     mon = cj.collapse_monitor(n, level=_LEVEL, statistic="tail", tail=q)
     family = cj.categorical(len(_CAT_PROBS))
     truth = cj.categorical_params(_CAT_PROBS)

@@ -348,13 +348,16 @@ def _cumsum(x: jax.Array) -> jax.Array:
     ``log2 K`` rounds of ``x[i] += x[i - 2^r]``: the association of every output
     depends on its position only, so a chain's bits do not depend on its batch (an
     XLA cumsum may vectorise differently), and it is O(K log K) with no sequential
-    scan over ``K``.
+    scan over ``K``. Each round adds in place (``x[i] += x[i - 2^r]`` for
+    ``i >= 2^r``, the same sums as adding a zero-padded shift): one ``(K,)`` buffer
+    of temporaries instead of one per round (``log2 K`` buffers, 31 GB for 1,024
+    chains of K = 200,000 in float64).
     """
     x = jax.lax.optimization_barrier(x)
     n = x.shape[0]
     shift = 1
     while shift < n:
-        x = x + jnp.concatenate([jnp.zeros((shift,), x.dtype), x[:-shift]])
+        x = x.at[shift:].add(x[:-shift])
         shift *= 2
     return x
 
