@@ -26,7 +26,8 @@ import jax.numpy as jnp
 from collapse_jax import random as cjr
 from collapse_jax._reduce import sequential_cumsum, tree_sum
 from collapse_jax.checks import as_float_array, check_positive_int, described, fail
-from collapse_jax.families.base import ModelFamily
+from collapse_jax.families.base import Location, ModelFamily
+from collapse_jax.frame import grid_origin
 from collapse_jax.status import Status
 
 __all__ = ["CategoricalParams", "categorical", "categorical_params"]
@@ -339,6 +340,36 @@ def _make(
         numeric=numeric,
         view=view,
         view_kind="probs",
+        location=_location(k, max_support, values),
+    )
+
+
+def _location(k, max_support, values) -> Location:
+    """A categorical on a numeric support, as the truth of a continuous fit.
+
+    Its params have no location (the values live in the family), so a translated
+    frame moves the support itself: ``rebase`` is the same categorical with its
+    values moved (collapse_jax.frame). No metric of its own depends on the values.
+    """
+
+    def origin(params):
+        p = np.asarray(params.probs, np.float64)
+        center = float(np.sum(p * values))
+        var = float(np.sum(p * (values - center) ** 2))
+        with np.errstate(divide="ignore"):
+            log_scale = 0.5 * np.log(var)
+        return grid_origin(np.asarray([center]), np.asarray([log_scale]))
+
+    def rebase(offset):
+        moved = np.asarray(values, np.float64) - float(np.asarray(offset)[0])
+        return categorical(k, max_support=max_support, support=moved)
+
+    return Location(
+        origin=origin,
+        shift=lambda params, offset: params,
+        shift_data=lambda data, offset: data,  # category indices do not move
+        spread=lambda params: (np.zeros(0), np.zeros(0)),
+        rebase=rebase,
     )
 
 
