@@ -138,10 +138,16 @@ def test_shapes_and_dtypes_of_every_leaf(case, dtype, request):
     res = _base(case, dtype)
     lead = (CHAINS, GENS + 1)
 
+    # A truth far from 0 relative to its scale runs in a translated frame; its
+    # location metrics and params come back as origin + frame value, in float64
+    # (collapse_jax.frame). Every other leaf keeps the run's dtype.
+    moved = () if res.origin is None else family.location.moved + ("mean",)
+
     def check(name, x, shape, kind):
         assert isinstance(x, np.ndarray), f"{name}: {type(x)} is not a host array"
         assert x.shape == lead + shape, f"{name}: shape {x.shape}"
         want = np.dtype(dtype) if kind == "float" else np.dtype(kind)
+        want = np.dtype(np.float64) if name in moved else want
         assert x.dtype == want, f"{name}: dtype {x.dtype}, want {want}"
 
     expected = _expected_metrics(family, init)
@@ -157,12 +163,15 @@ def test_shapes_and_dtypes_of_every_leaf(case, dtype, request):
     assert res.ok and res.failures() == []
     np.testing.assert_array_equal(res.chain_ids, np.arange(CHAINS))
 
-    # the final state is the last recorded generation
+    # the final state is the last recorded generation (in the run's frame)
     final = res.final_state
     np.testing.assert_array_equal(final.t, np.full(CHAINS, GENS))
     np.testing.assert_array_equal(final.status, res.status[:, -1])
-    for x, y in zip(_leaves(final.params), _leaves(res.params), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), y[:, -1])
+    last = jax.tree.map(np.asarray, final.params)
+    if res.origin is not None:
+        last = family.location.shift(last, res.origin)
+    for x, y in zip(_leaves(last), _leaves(res.params), strict=True):
+        np.testing.assert_array_equal(x, y[:, -1])
         assert x.dtype == y.dtype
 
     cfg = res.config
@@ -518,10 +527,11 @@ def _check_frozen_after_failure(res, expected):
         assert np.all(np.isfinite(x)), "a frozen chain kept non-finite params"
 
 
-# A float32 truth at the edge of the range: mean 3e38, SD 1e38. A fitted mean that
-# steps above 3.4e38 overflows to inf (float32), which the family reports as
-# NONFINITE_PARAMS. Chains that step down stay finite.
-EDGE_TRUTH = cj.gaussian_params(3e38, 1e76)
+# A float32 truth at the edge of the range: mean 0, SD 3e38. A fitted mean that
+# steps past +-3.4e38 overflows to inf (float32), which the family reports as
+# NONFINITE_PARAMS. Chains that stay inside stay finite. (The mean is 0: a truth far
+# from the origin runs in a translated frame, where its walk starts near 0.)
+EDGE_TRUTH = cj.gaussian_params(0.0, 9e76)
 
 
 def test_overflowing_chains_freeze_and_are_reported():

@@ -473,8 +473,9 @@ def _location(dim, fixed, equivariant, scale_np) -> Location:
     )
 
 
-def _check_run(dim, fixed, scale_np, fn, name, params, schedule, num_generations,
-               sampler, dtype):
+def _check_run(
+    dim, fixed, scale_np, fn, name, params, schedule, num_generations, sampler, dtype
+):
     """Refuse a problem whose normal equations overflow the run's dtype.
 
     The fit forms ``X^T W X`` (entries up to the largest column sum of squares)
