@@ -19,6 +19,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from collapse_jax import random as cjr
 from collapse_jax._reduce import tree_sum
 from collapse_jax.checks import as_float_array, described, fail
 from collapse_jax.families.base import ModelFamily
@@ -28,9 +29,6 @@ __all__ = ["PoissonParams", "poisson", "poisson_params"]
 
 _MAX_COUNT = 2**31 - 1  # the integer total N_n is an int32
 _OVERFLOW = -2  # the count of a fit whose total passed _MAX_COUNT (COUNT_OVERFLOW)
-# A Poisson(lam) draw with lam below this is below 2**31 but for a 22-sigma event
-# (sqrt(2**31) = 46341); jax.random.poisson saturates at 2**31 - 1 above it.
-_SAFE_MEAN = float(2**31 - 2**20)
 #: run_chains refuses a truth whose count is likely to overflow: when Doob's bound
 #: on the probability that a chain's count ever reaches 2**31 exceeds this.
 OVERFLOW_RISK = 0.01
@@ -78,10 +76,11 @@ def poisson_params(rate) -> PoissonParams:
 
 def _make() -> ModelFamily:
     def sample(key, params, n):
-        # jax.random.poisson is prefix-stable along the leading axis (each element
-        # consumes its own position of every uniform draw), so masking n_max draws to
-        # M_t equals drawing M_t (tests/test_poisson.py).
-        return jax.random.poisson(key, params.rate, shape=(n,), dtype=jnp.int32)
+        # cjr.poisson is prefix-stable along the leading axis (each element consumes
+        # its own position of every uniform draw), so masking n_max draws to M_t
+        # equals drawing M_t (tests/test_poisson.py). It is exact for large rates,
+        # where jax.random.poisson is not, and gives -1 for a rate it cannot count.
+        return cjr.poisson(key, params.rate, (n,))
 
     def fit(key, data, weights, prev):
         del key, prev  # closed form
@@ -99,7 +98,7 @@ def _make() -> ModelFamily:
         integral = jnp.all(w == whole)
         exact = tree_sum(whole.astype(jnp.int32) * data.astype(jnp.int32))
         count = jnp.where(integral, exact, jnp.round(s).astype(jnp.int32))
-        saturated = jnp.any((w > 0) & (data >= _MAX_COUNT))
+        saturated = jnp.any((w > 0) & ((data >= _MAX_COUNT) | (data < 0)))
         overflow = ~(s < 2.0**31) | saturated
         count = jnp.where(ok, jnp.where(overflow, _OVERFLOW, count), -1)
         return PoissonParams(rate.astype(dtype), count)
@@ -120,10 +119,8 @@ def _make() -> ModelFamily:
         # SU-2: the sum of M i.i.d. Poisson(lambda) draws is Poisson(M lambda).
         dtype = params.rate.dtype
         m = jnp.asarray(sample_size, dtype)
-        mean = m * params.rate
-        n = jax.random.poisson(key, mean, shape=(), dtype=jnp.int32)
-        overflow = ~(mean < _SAFE_MEAN) | (n >= _MAX_COUNT) | (n < 0)
-        count = jnp.where(overflow, _OVERFLOW, n)
+        n = cjr.poisson(key, m * params.rate, ())
+        count = jnp.where((n < 0) | (n >= _MAX_COUNT), _OVERFLOW, n)
         return PoissonParams((n.astype(dtype) / m).astype(dtype), count)
 
     def fit_population(params):
@@ -287,7 +284,11 @@ def poisson() -> ModelFamily:
     """The Poisson family, refitted by the weighted sample mean (THEORY SU-2).
 
     Data are non-negative integer counts (``int32``). ``sample_fit`` draws the
-    fitted total ``N ~ Poisson(M lambda)`` exactly (``M lambda < 2**31``).
+    fitted total ``N ~ Poisson(M lambda)`` exactly, for any ``M lambda`` below
+    ``2**31 - 2**20`` (:func:`collapse_jax.random.poisson`). A total that does not
+    fit an int32 stops the chain with status ``COUNT_OVERFLOW`` (its last exact
+    count kept), and ``run_chains`` refuses a truth whose count is likely to get
+    there (:func:`overflow_bound` above ``OVERFLOW_RISK``; docs/precision.md).
 
     Returns:
       A cached :class:`~collapse_jax.families.base.ModelFamily`.
