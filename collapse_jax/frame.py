@@ -99,7 +99,9 @@ def shift_points(x, offset):
     array (traced inside a chain) stays in its dtype.
     """
     if isinstance(x, jax.Array):
-        return x + jnp.asarray(np.asarray(offset), x.dtype)
+        off = np.asarray(offset)
+        off = off.reshape((1,) * (x.ndim - off.ndim) + off.shape)
+        return x + jnp.asarray(off, x.dtype)
     return np.asarray(x, np.float64) + np.asarray(offset, np.float64)
 
 

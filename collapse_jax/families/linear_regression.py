@@ -432,8 +432,9 @@ def _location(dim, fixed, equivariant, scale_np) -> Location:
 
     def shift_data(data, offset):
         if isinstance(data, jax.Array):
-            c = jnp.asarray(np.asarray(offset), data.dtype)
-            y = data[..., dim] + tree_sum(data[..., :dim] * c, data.ndim - 1)
+            c = np.asarray(offset).reshape((1,) * (data.ndim - 1) + (dim,))
+            x = data[..., :dim]
+            y = data[..., dim] + tree_sum(x * jnp.asarray(c, data.dtype), data.ndim - 1)
             return jnp.concatenate([data[..., :dim], y[..., None]], axis=-1)
         data = np.asarray(data, np.float64)
         y = data[..., dim] + data[..., :dim] @ np.asarray(offset, np.float64)
