@@ -97,7 +97,9 @@ class ChainResult:
         params are then returned as ``origin +`` the frame's value, added on the
         host in **float64** (whatever the run's dtype); everything
         translation-invariant (variances, distances, test errors) is the
-        frame's value in the run's dtype. ``final_state`` stays in the frame.
+        frame's value in the run's dtype. ``final_state.params`` are absolute
+        too, rounded to the run's dtype (so a downstream fit can start from
+        them); its ``regime_state`` (e.g. buffers of past draws) is the frame's.
       relative: ``{name: array}``, the location metrics as the chain computed
         them in the frame (relative to ``origin``, in the run's dtype); empty
         when ``origin`` is None. Where ``origin`` dwarfs the chain's moves
@@ -980,12 +982,15 @@ def _execute(fn, family, init, *, progress, **kwargs):
     )
     relative = plan.relative(out_metrics)
     out_metrics, out_params = plan.absolute(out_metrics, out_params)
+    final = jax.tree.map(lambda x: x[: plan.total], state)
+    if plan.frame is not None:
+        final = final._replace(params=plan.frame.params_like(final.params))
     return ChainResult(
         out_params,
         out_metrics,
         np.concatenate(rec_status, axis=1),
         plan.chain_ids[: plan.total],
-        jax.tree.map(lambda x: x[: plan.total], state),
+        final,
         plan.description,
         plan.absolute_reference(),
         None if plan.frame is None else plan.frame.offset,

@@ -166,6 +166,12 @@ class Frame:
             return None
         return self.location.shift(_host(params), self.offset)
 
+    def params_like(self, params):
+        """Absolute params in the dtypes of the frame's ``params`` (JAX arrays):
+        location leaves rounded once to the run's dtype."""
+        moved = self.params(params)
+        return jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), moved, params)
+
     def describe(self) -> list:
         return self.offset.tolist()
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import collapse_jax as cj
 from collapse_jax import chain as cjc
 from collapse_jax import random as cjr
+from collapse_jax.frame import PrecisionWarning
 from collapse_jax.status import Status
 from collapse_jax.theory import gaussian as th
 from tests.helpers import assert_within_se, mean_and_se, module_seed
@@ -269,6 +270,20 @@ def test_ridge_with_unresolvable_weights_is_refused():
         r"float32 resolves.*spacing 64.*not translation-equivariant",
     ):
         _ols([1e9, 0.0], fit="ridge", ridge=0.1)
+
+
+def test_ridge_with_coarsely_resolved_weights_warns():
+    # Weights 3e5 (float32 spacing 0.03) against steps of 0.14: a fifth of a step,
+    # which adds about 0.4 % to a step's variance: a PrecisionWarning, not an error.
+    with pytest.warns(PrecisionWarning, match=r"spacing 0\.0312.*distorts"):
+        cj.run_chains(
+            cj.linear_regression(2, fit="ridge", ridge=0.1, design="fresh"),
+            cj.linear_regression_params([3e5, 0.0], noise_sd=1.0),
+            key=0,
+            num_chains=1,
+            num_generations=1,
+            sample_size=50,
+        )
 
 
 # --------------------------------------------------------------------- Poisson ---
