@@ -272,6 +272,25 @@ def test_ridge_with_unresolvable_weights_is_refused():
         _ols([1e9, 0.0], fit="ridge", ridge=0.1)
 
 
+def test_design_whose_normal_equations_overflow_is_refused():
+    # X^T X of a design with entries 1e20 is 1e40 > 3.4e38 in float32: the fit
+    # would report a "degenerate" chain; the run is refused with the reason.
+    design = 1e20 * np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(
+        ValueError,
+        match=r"init\.design must be a problem whose "
+        r"normal equations X\^T X w = X\^T y fit in float32",
+    ):
+        cj.run_chains(
+            cj.linear_regression(2, 3),
+            cj.linear_regression_params([1.0, 2.0], design=design),
+            key=0,
+            num_chains=2,
+            num_generations=2,
+            sample_size=3,
+        )
+
+
 def test_ridge_with_coarsely_resolved_weights_warns():
     # Weights 3e5 (float32 spacing 0.03) against steps of 0.14: a fifth of a step,
     # which adds about 0.4 % to a step's variance: a PrecisionWarning, not an error.
