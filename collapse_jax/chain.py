@@ -90,9 +90,10 @@ class ChainResult:
         projection, e.g. the moment-matched Gaussian of a mixture).
         ``params[:, 0]`` is this reference.
       origin: None, or the float64 point the run was translated by. A truth far
-        from the origin (relative to its scale) is run in a frame where it sits
-        near 0, so the chain keeps the dtype's resolution wherever the truth is
-        (collapse_jax.frame, docs/precision.md). Location metrics (``mean``,
+        enough from the origin that the dtype would round its steps there (its
+        spacing above 1/1024 of one generation's step) is run in a frame where
+        it sits near 0, so the chain keeps the dtype's resolution wherever the
+        truth is (collapse_jax.frame, docs/precision.md). Location metrics (``mean``,
         ``means``, regression ``weights`` and ``weight_norm_sq``) and location
         params are then returned as ``origin +`` the frame's value, added on the
         host in **float64** (whatever the run's dtype); everything
@@ -1054,7 +1055,7 @@ def _prepare(
     recorded = config.metrics
     # A truth far from the origin runs in a translated frame (collapse_jax.frame):
     # from here on, the truth, the families and user data are in that frame.
-    frame = _frame.plan(family, source, init)
+    frame = _frame.plan(family, source, init, config.n_max, config.dtype)
     if frame is not None:
         family, source, init = frame.family, frame.source, frame.init
         config = dataclasses.replace(config, metrics=frame.computed(recorded))

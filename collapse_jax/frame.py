@@ -9,10 +9,12 @@ carries the chain in a frame whose origin is the truth's location
 (:class:`~collapse_jax.families.base.Location` says how each family moves) and adds
 the origin back on the host, in float64:
 
-* :func:`plan` picks the origin (the truth's centre rounded to a power of two not
-  above its scale: a truth within half a scale of 0 is not moved and keeps its bits),
-  moves the truth and any family setting given in absolute coordinates (a fixed
-  initialisation, a categorical's numeric support) into the frame;
+* :func:`plan` decides whether a run needs a frame (only when the dtype's spacing
+  where the truth is exceeds 1/1024 of one generation's step: other runs keep their
+  bits), picks the origin (the truth's centre rounded to a power of two not above
+  its scale, so the truth lands within half a scale of 0), and moves the truth and
+  any family setting given in absolute coordinates (a fixed initialisation, a
+  categorical's numeric support) into the frame;
 * :func:`move_hyper` and :func:`curation_in_frame` move what the user gave in
   absolute coordinates: real data sets, held-out sets, a custom score's input;
 * :meth:`Frame.metrics` and :meth:`Frame.params` give the absolute values of the
@@ -58,6 +60,10 @@ __all__ = [
 #: (the rounding then adds a measurable share of the step's variance: about
 #: ``ratio**2 / 12``, 0.1 % at 1/8).
 WARN_RATIO = 1 / 8
+#: A run is moved into a frame when, where the truth is, the dtype's spacing
+#: exceeds this fraction of one generation's step (rounding would add more than
+#: about 1e-7 of the step's variance); closer truths run as they are, bit for bit.
+MOVE_RATIO = 2.0**-10
 
 
 class PrecisionWarning(UserWarning):
@@ -176,13 +182,17 @@ class Frame:
         return self.offset.tolist()
 
 
-def plan(family: ModelFamily, source: ModelFamily, init) -> Frame | None:
+def plan(
+    family: ModelFamily, source: ModelFamily, init, n_max: int, dtype: str
+) -> Frame | None:
     """The frame of a run of ``family`` from ``init`` (of ``source``), or None.
 
-    None when the fitted family has no located parameters, when either family's
-    fit is not translation-equivariant, or when the truth is already within half
-    its scale of the origin (offset 0: the run is exactly what it was without a
-    frame). Cross-family runs share the truth's frame.
+    None (the run is exactly what it was without a frame) when the fitted family
+    has no located parameters, when either family's fit is not
+    translation-equivariant, or when the truth is close enough to the origin that
+    the dtype resolves its steps there to :data:`MOVE_RATIO` (one fit to ``M =
+    n_max`` draws, or to one draw's scale in the population limit), or is within
+    half its scale of 0 (offset 0). Cross-family runs share the truth's frame.
     """
     loc = family.location
     src = source.location
@@ -192,6 +202,8 @@ def plan(family: ModelFamily, source: ModelFamily, init) -> Frame | None:
         return None
     offset = np.asarray(src.origin(init), np.float64)
     if not np.any(offset):
+        return None
+    if _ratio(src, init, max(n_max, 1), dtype) <= MOVE_RATIO:
         return None
     moved_init = src.shift(init, -offset)
     fam = loc.rebase(offset) if loc.rebase is not None else family
@@ -248,6 +260,23 @@ def curation_in_frame(frame: Frame | None, curation):
 # ------------------------------------------------------------------ resolution ---
 
 
+def _spacings(loc: Location, model, n: int, dtype: str):
+    """``(extent, scale, spacing, step)`` of the live located coordinates."""
+    extent, scale = loc.spread(_host(model))
+    extent = np.asarray(extent, np.float64).ravel()
+    scale = np.asarray(scale, np.float64).ravel()
+    live = np.isfinite(extent) & np.isfinite(scale) & (scale > 0)
+    extent, scale = extent[live], scale[live]
+    spacing = np.spacing(extent.astype(np.dtype(dtype))).astype(np.float64)
+    return extent, scale, spacing, scale / math.sqrt(n)
+
+
+def _ratio(loc: Location, model, n: int, dtype: str) -> float:
+    """The largest ``spacing / step`` of a model's located coordinates (0: none)."""
+    _, _, spacing, step = _spacings(loc, model, n, dtype)
+    return float(np.max(spacing / step)) if spacing.size else 0.0
+
+
 def check_resolution(fn, family: ModelFamily, model, n_max: int, dtype: str):
     """Refuse (or warn about) a model whose locations the run's dtype cannot resolve.
 
@@ -260,17 +289,11 @@ def check_resolution(fn, family: ModelFamily, model, n_max: int, dtype: str):
     deterministic steps (scale 0) are not checked.
     """
     loc = family.location
-    if loc is None or n_max <= 0:
+    if loc is None or not loc.moved or n_max <= 0:
+        return  # (a categorical's support is not carried by its chain)
+    extent, scale, spacing, step = _spacings(loc, model, n_max, dtype)
+    if not extent.size:
         return
-    extent, scale = loc.spread(_host(model))
-    extent = np.asarray(extent, np.float64).ravel()
-    scale = np.asarray(scale, np.float64).ravel()
-    live = np.isfinite(extent) & np.isfinite(scale) & (scale > 0)
-    if not np.any(live):
-        return
-    extent, scale = extent[live], scale[live]
-    spacing = np.spacing(extent.astype(np.dtype(dtype))).astype(np.float64)
-    step = scale / math.sqrt(n_max)
     ratio = spacing / step
     i = int(np.argmax(ratio))
     worst = float(ratio[i])

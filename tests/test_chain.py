@@ -525,11 +525,10 @@ def _check_frozen_after_failure(res, expected):
         assert np.all(np.isfinite(x)), "a frozen chain kept non-finite params"
 
 
-# A float32 truth at the edge of the range: mean 0, SD 3e38. A fitted mean that
-# steps past +-3.4e38 overflows to inf (float32), which the family reports as
-# NONFINITE_PARAMS. Chains that stay inside stay finite. (The mean is 0: a truth far
-# from the origin runs in a translated frame, where its walk starts near 0.)
-EDGE_TRUTH = cj.gaussian_params(0.0, 9e76)
+# A float32 truth at the edge of the range: mean 3e38, SD 1e38. A fitted mean that
+# steps above 3.4e38 overflows to inf (float32), which the family reports as
+# NONFINITE_PARAMS. Chains that step down stay finite.
+EDGE_TRUTH = cj.gaussian_params(3e38, 1e76)
 
 
 def test_overflowing_chains_freeze_and_are_reported():

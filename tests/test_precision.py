@@ -174,24 +174,25 @@ def test_real_data_move_with_the_truth():
     np.testing.assert_array_equal(far.metrics["log_var"], base.metrics["log_var"])
 
 
-def _sign_64(d):
-    return jnp.sign(d[:, 0] - 64.0)
+def _above_4096(d):
+    return jnp.sign(d[:, 0] - 4096.0)
 
 
-def _sign_0(d):
+def _above_0(d):
     return jnp.sign(d[:, 0])
 
 
 @pytest.mark.slow  # two compiles, about 10 s
 def test_custom_score_sees_absolute_points():
-    # A score written for absolute points (keep those above 64) keeps its meaning
+    # A score written for absolute points (keep those above 4096) keeps its meaning
     # in the frame: the runner feeds it the frame's points moved back. Kept: the
     # top half of each sample, so the first fit's mean moves up by about 0.79
-    # (64 chains, M = 100: SE 0.01), as in the run at 0 with the score sign(x).
-    # (Fed the frame's points, every score would be -1: an unbiased half, 0.)
-    far = _small(64.0, curation=cj.likelihood_filter(0.5, score=_sign_64))
-    base = _small(0.0, curation=cj.likelihood_filter(0.5, score=_sign_0))
-    np.testing.assert_array_equal(far.origin, [64.0])
+    # (64 chains, M = 100: SE 0.01), as in the run at 0 with the score sign(x);
+    # near 4096 float32 flips the sign of a point within 2.4e-4 of it (a few of
+    # 19,200). Fed the frame's points, every score would be -1: an unbiased half.
+    far = _small(4096.0, curation=cj.likelihood_filter(0.5, score=_above_4096))
+    base = _small(0.0, curation=cj.likelihood_filter(0.5, score=_above_0))
+    np.testing.assert_array_equal(far.origin, [4096.0])
     step_far = far.relative["mean"][:, 1, 0] - far.relative["mean"][:, 0, 0]
     step_base = base.metrics["mean"][:, 1, 0] - base.metrics["mean"][:, 0, 0]
     assert np.mean(step_base) > 0.6
@@ -458,7 +459,8 @@ def test_float32_sufficient_categorical_beyond_its_binomials_is_refused():
 
 def test_numeric_support_far_from_the_origin_is_moved():
     # A categorical on values 1e7 + (0, 1, 2) fitted by a Gaussian: the support
-    # moves with the frame (a categorical has no located params of its own).
+    # moves with the frame (a categorical has no located params of its own). It
+    # used to run at 1e7, where float32 moves in steps of 1.
     probs = cj.categorical_params([0.2, 0.5, 0.3])
 
     def run(shift):
@@ -472,15 +474,16 @@ def test_numeric_support_far_from_the_origin_is_moved():
             sample_size=100,
         )
 
-    # Mean 1.1, SD 0.7: the frame's origin is the mean rounded to 0.5 (1.0), and
-    # at 1e7 the support lands on the same frame values.
-    base, far = run(0.0), run(1e7)
-    np.testing.assert_array_equal(base.origin, [1.0])
+    # Mean 1e7 + 1.1, SD 0.7 (float32 spacing 1 there, against steps of 0.07):
+    # the frame's origin is the mean rounded to 0.5, 1e7 + 1, and the support
+    # lands on (-1, 0, 1), whose own run (mean 0.1) is not moved.
+    base, far = run(-1.0), run(1e7)
+    assert base.origin is None
     np.testing.assert_array_equal(far.origin, [1e7 + 1.0])
-    np.testing.assert_array_equal(far.relative["mean"], base.relative["mean"])
+    np.testing.assert_array_equal(far.relative["mean"], base.metrics["mean"])
     np.testing.assert_array_equal(far.metrics["log_var"], base.metrics["log_var"])
     np.testing.assert_allclose(
-        far.metrics["mean"] - 1e7, base.metrics["mean"], rtol=0, atol=1e-8
+        far.metrics["mean"] - (1e7 + 1.0), base.metrics["mean"], rtol=0, atol=1e-8
     )
 
 

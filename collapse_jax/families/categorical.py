@@ -16,6 +16,7 @@ down a binary tree (log2 K vectorised levels instead of a scan of K binomials).
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -400,13 +401,20 @@ def _location(k, max_support, values) -> Location:
     values moved (collapse_jax.frame). No metric of its own depends on the values.
     """
 
-    def origin(params):
+    def moments(params):
         p = np.asarray(params.probs, np.float64)
         center = float(np.sum(p * values))
-        var = float(np.sum(p * (values - center) ** 2))
+        return center, float(np.sum(p * (values - center) ** 2))
+
+    def origin(params):
+        center, var = moments(params)
         with np.errstate(divide="ignore"):
             log_scale = 0.5 * np.log(var)
         return grid_origin(np.asarray([center]), np.asarray([log_scale]))
+
+    def spread(params):
+        center, var = moments(params)
+        return np.asarray([abs(center)]), np.asarray([math.sqrt(var)])
 
     def rebase(offset):
         moved = np.asarray(values, np.float64) - float(np.asarray(offset)[0])
@@ -416,7 +424,7 @@ def _location(k, max_support, values) -> Location:
         origin=origin,
         shift=lambda params, offset: params,
         shift_data=lambda data, offset: data,  # category indices do not move
-        spread=lambda params: (np.zeros(0), np.zeros(0)),
+        spread=spread,
         rebase=rebase,
     )
 
