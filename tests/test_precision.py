@@ -121,26 +121,30 @@ def test_far_two_dimensional_gaussian():
     _check_mean_drift(delta, 3.0, 20, "d=2 truth at (1e6, -3e7): E||mu_20 - mu_0||^2")
 
 
-def test_translated_run_resumes_bit_for_bit():
-    # run_experiment's resume: the checkpointed state is the frame's, the origin is
-    # recomputed from the truth, the records are absolute (runs.py).
-    kw = dict(
+def _prepare_args(**kw):
+    """The keyword arguments of chain._prepare (what runs.py calls), with ``kw``."""
+    args = dict(
         key=SEED,
-        num_chains=4,
-        num_generations=6,
-        sample_size=50,
         regime=None,
         sampler="samples",
         dtype="float32",
         init_family=None,
         first_chain=0,
-        chunk_size=2,
+        chunk_size=None,
         progress=None,
         metrics=None,
         record_params=True,
         sampling=None,
         curation=None,
     )
+    args.update(kw)
+    return args
+
+
+def test_translated_run_resumes_bit_for_bit():
+    # run_experiment's resume: the checkpointed state is the frame's, the origin is
+    # recomputed from the truth, the records are absolute (runs.py).
+    kw = _prepare_args(num_chains=4, num_generations=6, sample_size=50, chunk_size=2)
     truth = cj.gaussian_params(-2.5e7, 4.0)
 
     def plan():
@@ -295,14 +299,13 @@ def test_design_whose_normal_equations_overflow_is_refused():
 def test_ridge_with_coarsely_resolved_weights_warns():
     # Weights 3e5 (float32 spacing 0.03) against steps of 0.14: a fifth of a step,
     # which adds about 0.4 % to a step's variance: a PrecisionWarning, not an error.
+    # (The check runs while the run is prepared, before anything compiles.)
     with pytest.warns(PrecisionWarning, match=r"spacing 0\.0312.*distorts"):
-        cj.run_chains(
+        cjc._prepare(
+            "run_chains",
             cj.linear_regression(2, fit="ridge", ridge=0.1, design="fresh"),
             cj.linear_regression_params([3e5, 0.0], noise_sd=1.0),
-            key=0,
-            num_chains=1,
-            num_generations=1,
-            sample_size=50,
+            **_prepare_args(num_chains=1, num_generations=1, sample_size=50),
         )
 
 
