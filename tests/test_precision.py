@@ -170,12 +170,27 @@ def test_translated_run_resumes_bit_for_bit():
 
 def test_real_data_move_with_the_truth():
     # mix(real_data=...) given in absolute coordinates: moved into the frame in
-    # float64, so the run at 5e6 is the run at 0 with the real set moved, bit for bit.
+    # float64, so the sweep at 5e6 is the sweep at 0 with the real set moved, bit
+    # for bit (sweep assembles the records as run_chains does).
     real = np.random.default_rng(0).normal(size=(40, 1))
-    base = _small(0.0, regime=cj.mix(0.5, real_data=real))
-    far = _small(5e6, regime=cj.mix(0.5, real_data=real + 5e6))
+
+    def run(center):
+        return cj.sweep(
+            cj.gaussian(),
+            cj.gaussian_params(center, 1.0),
+            regime=cj.mix(0.5, real_data=real + center),
+            over={"real_fraction": [0.0, 0.5]},
+            key=SEED,
+            num_chains=16,
+            num_generations=3,
+            sample_size=100,
+        )
+
+    base, far = run(0.0), run(5e6)
+    np.testing.assert_array_equal(far.origin, [5e6])
     np.testing.assert_array_equal(far.relative["mean"], base.metrics["mean"])
     np.testing.assert_array_equal(far.metrics["log_var"], base.metrics["log_var"])
+    assert far.metrics["mean"].shape == (2, 16, 4, 1)
 
 
 def _above_4096(d):
