@@ -221,13 +221,14 @@ def move_hyper(frame: Frame | None, regime, hyper: dict) -> dict:
     if frame is None or not names:
         return hyper
     out = dict(hyper)
+    event = tuple(frame.family.event_shape)
     for n in names:
         arr = np.asarray(hyper[n])
-        if np.issubdtype(arr.dtype, np.floating) or np.issubdtype(
-            arr.dtype, np.integer
-        ):
-            if frame.family.numeric is None:  # category indices are never moved
-                out[n] = frame.location.shift_data(arr, -frame.offset)
+        kind_ok = arr.dtype.kind in "fiu"
+        # Anything else is left as given: the regime's check refuses it with the
+        # house message.
+        if kind_ok and arr.ndim == 1 + len(event) and arr.shape[1:] == event:
+            out[n] = frame.location.shift_data(arr, -frame.offset)
     return out
 
 
