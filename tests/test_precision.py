@@ -374,7 +374,12 @@ def test_poisson_overflow_inside_a_run_stops_the_chain():
     assert "COUNT_OVERFLOW" in str(res.failures()[0])
 
 
-@pytest.mark.parametrize("sampler", ["samples", "sufficient"])
+@pytest.mark.parametrize(
+    # (the sample-based variant, draws the sampler cannot count, is slow-only; a
+    # fit's total past 2**31 runs by default in the accumulate test above)
+    "sampler",
+    [pytest.param("samples", marks=pytest.mark.slow), "sufficient"],
+)
 def test_poisson_draw_past_int32_is_an_overflow(sampler):
     fam = cj.poisson()
     p = fam.cast_params(cj.poisson_params(3e9), jnp.float32)
