@@ -187,6 +187,9 @@ def test_real_data_move_with_the_truth():
         )
 
     base, far = run(0.0), run(5e6)
+    np.testing.assert_allclose(
+        far.metrics["mean"] - 5e6, base.metrics["mean"], rtol=0, atol=1e-8
+    )
     np.testing.assert_array_equal(far.origin, [5e6])
     np.testing.assert_array_equal(far.relative["mean"], base.metrics["mean"])
     np.testing.assert_array_equal(far.metrics["log_var"], base.metrics["log_var"])
