@@ -20,6 +20,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
 from collapse_jax import memory
 from collapse_jax.checks import (
@@ -104,6 +105,24 @@ class ChainResult:
         family), else its population best fit in the fitted family (its
         projection, e.g. the moment-matched Gaussian of a mixture).
         ``params[:, 0]`` is this reference.
+      origin: None, or the float64 point the run was translated by. A truth far
+        enough from the origin that the dtype would round its steps there (its
+        spacing above 1/1024 of one generation's step) is run in a frame where
+        it sits near 0, so the chain keeps the dtype's resolution wherever the
+        truth is (collapse_jax.frame, docs/precision.md). Location metrics (``mean``,
+        ``means``, regression ``weights`` and ``weight_norm_sq``) and location
+        params are then returned as ``origin +`` the frame's value, added on the
+        host in **float64** (whatever the run's dtype); everything
+        translation-invariant (variances, distances, test errors) is the
+        frame's value in the run's dtype. ``final_state.params`` are absolute
+        too, rounded to the run's dtype (so a downstream fit can start from
+        them); its ``regime_state`` (e.g. buffers of past draws) is the frame's.
+      relative: ``{name: array}``, the location metrics as the chain computed
+        them in the frame (relative to ``origin``, in the run's dtype); empty
+        when ``origin`` is None. Where ``origin`` dwarfs the chain's moves
+        (float64 resolves ``1e30 + 0.01`` as ``1e30``), ``relative`` still holds
+        them exactly: ``relative["mean"][:, n] - relative["mean"][:, 0]`` is
+        ``mu_n - mu_0`` as computed.
     """
 
     params: Params | None
@@ -113,6 +132,8 @@ class ChainResult:
     final_state: ChainState
     config: dict[str, Any]
     reference: Params | None = None
+    origin: np.ndarray | None = None
+    relative: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def failures(self) -> list[ChainFailure]:
         """The chains whose status turned non-zero: id, generation and reason."""
@@ -131,9 +152,7 @@ class ChainResult:
 
     def __repr__(self) -> str:
         c, n1 = np.shape(self.status)
-        mets = ", ".join(
-            f"{k}{tuple(np.shape(v))}" for k, v in self.metrics.items()
-        )
+        mets = ", ".join(f"{k}{tuple(np.shape(v))}" for k, v in self.metrics.items())
         cfg = self.config
         keys = ("family", "regime", "sample_size", "sampler", "dtype")
         parts = []
@@ -150,6 +169,11 @@ class ChainResult:
             f"metrics: {mets}; params {params}; "
             f"{failed} failed chain{'s' if failed != 1 else ''}"
             + (" (see .failures())" if failed else "")
+            + (
+                ""
+                if self.origin is None
+                else "; run in a frame at the truth: locations float64, see .relative"
+            )
             + ")"
         )
 
@@ -530,6 +554,24 @@ def _check_representable(init, dtype) -> None:
             )
 
 
+def _check_numbers(fn, family, reference, schedule, config) -> None:
+    """Numbers the run's dtype cannot carry (docs/precision.md): the family's own
+    limits (``check_run``, e.g. a Poisson count past 2**31) and the resolution of
+    the truth's locations as the chain carries them (after any translation)."""
+    host = jax.tree.map(np.asarray, reference)
+    if family.check_run is not None:
+        family.check_run(
+            fn,
+            "init",
+            host,
+            schedule,
+            config.num_generations,
+            config.sampler,
+            config.dtype,
+        )
+    _frame.check_resolution(fn, family, host, config.n_max, config.dtype)
+
+
 def _check_truth_metrics(first, dtype) -> None:
     """The truth's own metrics must be finite: else its scale overflows the dtype."""
     for name, value in first.items():
@@ -878,13 +920,40 @@ class _Plan:
     first: dict[str, np.ndarray]  # generation-0 records, leading axes (total, 1)
     description: dict[str, Any]
     sharding: Any = None  # a NamedSharding of the chain axis, or None
+    frame: _frame.Frame | None = None  # the run's translation (collapse_jax.frame)
+    recorded: tuple[str, ...] = ()  # the metrics asked for (config.metrics may add
+    # the inputs the frame needs to restore them)
 
-    def generation_zero(self):
-        """Records of generation 0: ``(metrics, params, status)``, axes (total, 1)."""
+    def generation_zero(self, absolute: bool = True):
+        """Records of generation 0: ``(metrics, params, status)``, axes (total, 1);
+        in absolute coordinates unless ``absolute=False`` (see :meth:`chunks`)."""
         params = jax.tree.map(
             lambda x: np.asarray(x)[: self.total, None], self.state.params
         )
-        return dict(self.first), params, np.zeros((self.total, 1), np.int32)
+        mets = dict(self.first)
+        status = np.zeros((self.total, 1), np.int32)
+        if absolute:
+            mets, params = self.absolute(mets, params)
+        return mets, params, status
+
+    def absolute(self, mets, params):
+        """Records in the truth's coordinates: the recorded metrics and the params
+        with the frame's origin added back (float64), from the frame's records."""
+        if self.frame is None:
+            return mets, params
+        return self.frame.metrics(mets, self.recorded), self.frame.params(params)
+
+    def relative(self, mets) -> dict[str, np.ndarray]:
+        """The frame's values of the recorded location metrics (ChainResult)."""
+        if self.frame is None:
+            return {}
+        moved = self.frame.location.moved
+        return {m: mets[m] for m in self.recorded if m in moved}
+
+    def absolute_reference(self):
+        """The reference model in the truth's coordinates (host arrays)."""
+        ref = jax.tree.map(np.asarray, self.reference)
+        return ref if self.frame is None else self.frame.params(ref)
 
     def place(self, state: ChainState) -> ChainState:
         """``state`` (host or device arrays, padded chain axis) placed for the run."""
@@ -892,13 +961,16 @@ class _Plan:
             return jax.tree.map(jnp.asarray, state)
         return jax.device_put(state, self.sharding)
 
-    def chunks(self, state: ChainState, done: int):
+    def chunks(self, state: ChainState, done: int, absolute: bool = True):
         """Run from ``done`` generations; yield ``(done, state, records)`` per chunk.
 
         ``records`` is ``(metrics, params, status)`` for the generations just run,
         host arrays with leading axes ``(total, valid)``; ``params`` is None unless
         the config records them. ``state`` keeps the padded chain axis, so it can be
-        saved and passed back in to go on later with the same bits.
+        saved and passed back in to go on later with the same bits (it stays in
+        the run's frame). Records are in the truth's coordinates; with
+        ``absolute=False`` they are the frame's, with any metrics the frame needs
+        to restore them (:meth:`absolute` converts them).
         """
         config = self.config
 
@@ -906,6 +978,8 @@ class _Plan:
             head = functools.partial(_head, n=valid, c=self.total)
             mets = {m: head(mets[m]) for m in config.metrics}
             params = jax.tree.map(head, params) if config.record_params else None
+            if absolute:
+                mets, params = self.absolute(mets, params)
             return mets, params, head(status)
 
         def advance(state, compiled, *extra):
@@ -939,12 +1013,14 @@ def _execute(fn, family, init, *, progress, **kwargs):
     """The runner behind run_chains and sweep (see :func:`_prepare` for kwargs)."""
     plan = _prepare(fn, family, init, progress=progress, **kwargs)
     config = plan.config
-    first_mets, first_params, first_status = plan.generation_zero()
+    first_mets, first_params, first_status = plan.generation_zero(absolute=False)
     rec_metrics = {m: [first_mets[m]] for m in config.metrics}
     rec_params = [first_params]
     rec_status = [first_status]
     state = plan.state
-    for done, new_state, (mets, params, status) in plan.chunks(plan.state, 0):
+    for done, new_state, (mets, params, status) in plan.chunks(
+        plan.state, 0, absolute=False
+    ):
         state = new_state
         for m in config.metrics:
             rec_metrics[m].append(mets[m])
@@ -964,18 +1040,29 @@ def _execute(fn, family, init, *, progress, **kwargs):
         if config.record_params
         else None
     )
+    relative = plan.relative(out_metrics)
+    out_metrics, out_params = plan.absolute(out_metrics, out_params)
+    final = jax.tree.map(lambda x: x[: plan.total], state)
+    if plan.frame is not None:
+        final = final._replace(params=plan.frame.params_like(final.params))
     chain_ids = plan.chain_ids[: plan.total]
     # user -> run_chains / sweep -> _execute -> warn_failures
-    warn_failures(failure_report(out_status, chain_ids), plan.total,
-                  "res.failures()", stacklevel=4)
+    warn_failures(
+        failure_report(out_status, chain_ids),
+        plan.total,
+        "res.failures()",
+        stacklevel=4,
+    )
     return ChainResult(
         out_params,
         out_metrics,
         out_status,
         chain_ids,
-        jax.tree.map(lambda x: x[: plan.total], state),
+        final,
         plan.description,
-        jax.tree.map(np.asarray, plan.reference),
+        plan.absolute_reference(),
+        None if plan.frame is None else plan.frame.offset,
+        relative,
     )
 
 
@@ -1034,6 +1121,16 @@ def _prepare(
     check_sampling(fn, sampling, family, config.sampler, cross)
     check_curation(fn, curation, family, config.sampler, schedule, regime.name, sweep)
     hyper, _, _ = _merged_hyper(fn, regime, sampling, curation)
+    described_curation = curation
+    recorded = config.metrics
+    # A truth far from the origin runs in a translated frame (collapse_jax.frame):
+    # from here on, the truth, the families and user data are in that frame.
+    frame = _frame.plan(family, source, init, config.n_max, config.dtype)
+    if frame is not None:
+        family, source, init = frame.family, frame.source, frame.init
+        config = dataclasses.replace(config, metrics=frame.computed(recorded))
+        hyper = _frame.move_hyper(frame, regime, hyper)
+        curation = _frame.curation_in_frame(frame, curation)
     points = 1
     if sweep is not None:
         names, values = sweep
@@ -1054,6 +1151,7 @@ def _prepare(
     )
     if cross:
         _check_reference(reference, family, config.dtype)
+    _check_numbers(fn, family, reference, schedule, config)
     data_spec = jax.eval_shape(
         lambda p: family.sample(jax.random.key(0), p, max(config.n_max, 1)), reference
     )
@@ -1164,7 +1262,9 @@ def _prepare(
         "sampling": None if sampling is None else sampling.name,
         "sampling_settings": None if sampling is None else _jsonable(sampling.describe),
         "curation": None if curation is None else curation.name,
-        "curation_settings": None if curation is None else _jsonable(curation.describe),
+        "curation_settings": None
+        if curation is None
+        else _jsonable(described_curation.describe),
         "num_chains": num_chains,
         "first_chain": first_chain,
         "num_generations": config.num_generations,
@@ -1174,6 +1274,8 @@ def _prepare(
         "chunk_size": config.chunk_size,
         "key_scheme_version": cjk.KEY_SCHEME_VERSION,
     }
+    if frame is not None:
+        description["origin"] = frame.describe()
     return _Plan(
         fn,
         family,
@@ -1194,6 +1296,8 @@ def _prepare(
         rec_metrics,
         description,
         sharding,
+        frame,
+        recorded,
     )
 
 

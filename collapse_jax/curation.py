@@ -48,6 +48,11 @@ class Curation(NamedTuple):
       hyper: ``{name: value}``, traced (sweepable) numbers.
       checkers: ``{name: (fn, name, value) -> value}`` validating one swept value.
       describe: JSON-serialisable settings.
+      score: the user's score function (a function of points in absolute
+        coordinates), or None.
+      rebuild: ``(score) -> Curation`` or None: the same curation with another
+        score function (the runner feeds a custom score absolute coordinates when
+        it moves a run into a translated frame, collapse_jax.frame).
     """
 
     name: str
@@ -55,6 +60,8 @@ class Curation(NamedTuple):
     hyper: Any
     checkers: Any = ()
     describe: Any = ()
+    score: Any = None
+    rebuild: Callable[..., Any] | None = None
 
 
 def _score(family, under, score_fn, params, reference, data):
@@ -185,6 +192,8 @@ def _filter(keep: float, under: str, quota: float, score: Any) -> Curation:
             "diversity_quota": quota,
             "score": None if score is None else getattr(score, "__name__", "custom"),
         },
+        score,
+        None if score is None else functools.partial(_filter, keep, under, quota),
     )
 
 

@@ -725,6 +725,11 @@ def _monitored_parts(inner_init, inner_step, inner_observe, mon_init, mon_update
 RANK_CPU_BATCH_LIMIT = 256
 
 
+def _held_out_hyper(monitor) -> tuple[str, ...]:
+    """A user's held-out set is data in the truth's coordinates (Regime.data_hyper)."""
+    return (_HELD_OUT_HYPER,) if _HELD_OUT_HYPER in (monitor.hyper or {}) else ()
+
+
 def _batch_limit(monitor, regime):
     limits = [regime.cpu_batch_limit] if regime.cpu_batch_limit else []
     if monitor.statistic in ("rank", "auto"):
@@ -772,6 +777,7 @@ def monitored(regime: Regime, monitor: CollapseMonitor) -> Regime:
         observed=observed,
         mixes_models=regime.mixes_models,
         cpu_batch_limit=_batch_limit(monitor, regime),
+        data_hyper=tuple(regime.data_hyper) + _held_out_hyper(monitor),
     )
 
 
@@ -945,6 +951,7 @@ def adaptive(
         observe=observe,
         observed=observed,
         cpu_batch_limit=_batch_limit(monitor, base),
+        data_hyper=tuple(base.data_hyper) + _held_out_hyper(monitor),
     )
 
 

@@ -140,6 +140,9 @@ class Regime(NamedTuple):
         CPU backend (the runner then loops over blocks of chains; results are
         unchanged, a chain's bits not depending on its batch). Works around an
         XLA:CPU runtime hang seen with the monitor's rank statistic.
+      data_hyper: the names in ``hyper`` that hold data points given in the
+        truth's coordinates (a real set, a held-out set): the runner moves them
+        into a translated run's frame with the truth (collapse_jax.frame).
     """
 
     name: str
@@ -155,6 +158,7 @@ class Regime(NamedTuple):
     observed: tuple[str, ...] = ()
     mixes_models: bool = False
     cpu_batch_limit: int | None = None
+    data_hyper: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- shared pieces ---
@@ -745,6 +749,7 @@ def mix(
             "real_data": None if not has_real else list(np.shape(real_data)),
         },
         mixes_models=True,
+        data_hyper=("real_data",) if has_real else (),
     )
 
 

@@ -32,6 +32,8 @@ class Status(enum.IntEnum):
     NONFINITE_PARAMS = 1
     DEGENERATE_FIT = 2
     ZERO_TOTAL_WEIGHT = 3
+    COUNT_OVERFLOW = 4
+    PRECISION_LOSS = 5
 
     @property
     def message(self) -> str:
@@ -48,6 +50,14 @@ _MESSAGES = {
         "sample_size too small for the dimension, or all draws identical)"
     ),
     Status.ZERO_TOTAL_WEIGHT: "the fit saw zero total weight (no data)",
+    Status.COUNT_OVERFLOW: (
+        "an integer count reached 2**31 - 1, the int32 limit (a Poisson total "
+        "M * rate too large to count); the chain is frozen at its last exact count"
+    ),
+    Status.PRECISION_LOSS: (
+        "a weighted count lost the resolution of the run's dtype (float32 sums of "
+        "more than 2**24 fractional weights); run with dtype='float64'"
+    ),
 }
 
 

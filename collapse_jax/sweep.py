@@ -46,6 +46,8 @@ class SweepResult:
       chain_ids: ``(num_chains,)`` global chain ids (the same at every point).
       config: a JSON-serialisable description of the run.
       reference: as :attr:`ChainResult.reference`.
+      origin, relative: as :attr:`ChainResult.origin` and
+        :attr:`ChainResult.relative` (``relative`` with the leading sweep axis).
     """
 
     values: dict[str, np.ndarray]
@@ -55,6 +57,8 @@ class SweepResult:
     chain_ids: np.ndarray
     config: dict[str, Any]
     reference: Params | None = None
+    origin: np.ndarray | None = None
+    relative: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def num_points(self) -> int:
@@ -242,4 +246,6 @@ def sweep(
         res.chain_ids[:c],
         config,
         res.reference,
+        res.origin,
+        {k: split(v) for k, v in res.relative.items()},
     )

@@ -1,6 +1,6 @@
 """Model families: factories and params constructors."""
 
-from collapse_jax.families.base import ApproxHooks, MixtureView, ModelFamily
+from collapse_jax.families.base import ApproxHooks, Location, MixtureView, ModelFamily
 from collapse_jax.families.categorical import (
     CategoricalParams,
     categorical,
@@ -29,6 +29,7 @@ __all__ = [
     "ModelFamily",
     "MixtureView",
     "ApproxHooks",
+    "Location",
     "GmmParams",
     "gmm",
     "gmm_params",

@@ -17,6 +17,7 @@ __all__ = [
     "ModelFamily",
     "MixtureView",
     "ApproxHooks",
+    "Location",
     "Params",
     "Data",
     "Weights",
@@ -73,6 +74,54 @@ class ApproxHooks(NamedTuple):
     target_from_model: Callable[..., Any]
     loss: Callable[..., jax.Array]
     project: Callable[..., Params]
+
+
+class Location(NamedTuple):
+    """Where a family's models sit in space, and how they move: the run's frame.
+
+    The fits of location families (Gaussian, mixture, OLS regression weights) are
+    translation-equivariant: the chain of a truth at ``mu0`` is ``mu0`` plus the
+    chain of the truth moved to the origin. The runner uses this to run every
+    chain in a *frame* where the truth sits near the origin, so a float32 chain
+    keeps its resolution wherever the truth is, and adds the frame's origin back
+    on the host in float64 (``collapse_jax.frame``, docs/precision.md). Host
+    functions take and return NumPy float64 arrays and accept any leading axes.
+
+    Attributes:
+      origin: ``(params) -> offset``: the frame's origin for a truth, a float64
+        point of the family's location space (``(d,)``). It is the truth's centre
+        rounded to a multiple of the largest power of two not above its scale, so
+        the truth lands within half a scale of the origin, and a truth already
+        that close to 0 is not moved (offset exactly 0: its bits are unchanged).
+      shift: ``(params, offset) -> params``: the model moved by ``+offset``.
+      shift_data: ``(data, offset) -> data``: data points moved by ``+offset``
+        (NumPy on the host; also traced, in the data's dtype).
+      spread: ``(params) -> (extent, scale)``: float64 arrays of one shape, the
+        magnitude of each located coordinate and the scale of one draw along it
+        (a fit to ``M`` draws moves it by about ``scale / sqrt(M)``); the runner
+        checks that the run's dtype resolves that step (0: a deterministic step).
+      moved: the metrics whose values depend on the location.
+      restore: ``(frame_metrics, offset) -> metrics``: the absolute values of the
+        ``moved`` metrics present, from the frame's values of those and of
+        ``inputs`` (float64).
+      inputs: the metrics ``restore`` reads besides the moved ones themselves.
+      rebase: ``(offset) -> ModelFamily`` or None: this family with settings given
+        in absolute coordinates (a fixed initialisation, a categorical's numeric
+        support) moved by ``-offset``; None when it has none.
+      equivariant: False when the fit is not translation-equivariant (a ridge
+        penalty shrinks towards 0): runs are then not moved, and ``spread`` only
+        checks the resolution of the truth where it is.
+    """
+
+    origin: Callable[..., Any]
+    shift: Callable[..., Params]
+    shift_data: Callable[..., Any]
+    spread: Callable[..., tuple[Any, Any]]
+    moved: tuple[str, ...] = ()
+    restore: Callable[..., dict[str, Any]] | None = None
+    inputs: tuple[str, ...] = ()
+    rebase: Callable[..., Any] | None = None
+    equivariant: bool = True
 
 
 class ModelFamily(NamedTuple):
@@ -156,3 +205,5 @@ class ModelFamily(NamedTuple):
     approx: ApproxHooks | None = None
     exact_family: Any = None
     fit_population_mixture: Callable[..., Params] | None = None
+    location: Location | None = None
+    check_run: Callable[..., None] | None = None

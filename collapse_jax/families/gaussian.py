@@ -34,7 +34,8 @@ from collapse_jax.checks import (
     fail,
 )
 from collapse_jax.families._gaussian_approx import gaussian_approx_hooks
-from collapse_jax.families.base import MixtureView, ModelFamily
+from collapse_jax.families.base import Location, MixtureView, ModelFamily
+from collapse_jax.frame import grid_origin, log_sd, shift_points
 from collapse_jax.status import fit_status
 
 __all__ = ["GaussianParams", "gaussian", "gaussian_params", "gaussian_mean_cov"]
@@ -391,7 +392,40 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         view_kind="mixture",
         approx=gaussian_approx_hooks(dim),
         fit_population_mixture=fit_population_mixture,
+        location=_LOCATION,
     )
+
+
+# The fit is affine-equivariant, so a translation moves the mean alone: a run is
+# carried in the frame of its truth's mean (collapse_jax.frame, docs/precision.md).
+
+
+def _origin(params) -> np.ndarray:
+    sd = log_sd(params.chol_log_diag, params.chol_unit_lower)
+    return grid_origin(np.asarray(params.mean, np.float64), sd)
+
+
+def _shift(params, offset):
+    return params._replace(mean=shift_points(params.mean, offset))
+
+
+def _spread(params):
+    sd = np.exp(log_sd(params.chol_log_diag, params.chol_unit_lower))
+    return np.abs(np.asarray(params.mean, np.float64)), sd
+
+
+def _restore(frame_metrics, offset):
+    return {"mean": shift_points(frame_metrics["mean"], offset)}
+
+
+_LOCATION = Location(
+    origin=_origin,
+    shift=_shift,
+    shift_data=shift_points,
+    spread=_spread,
+    moved=("mean",),
+    restore=_restore,
+)
 
 
 def _moments_of_discrete(source_family: ModelFamily, source_params) -> GaussianParams:

@@ -81,8 +81,9 @@ from collapse_jax.families._gmm_population import (
     _start_from,
     _start_from_gaussian,
 )
-from collapse_jax.families.base import ApproxHooks, MixtureView, ModelFamily
+from collapse_jax.families.base import ApproxHooks, Location, MixtureView, ModelFamily
 from collapse_jax.families.gaussian import GaussianParams, _log_diag_cov
+from collapse_jax.frame import grid_origin, log_sd, shift_points
 from collapse_jax.metrics import (
     _logsumexp_small,
     _normalised_log_weights,
@@ -544,7 +545,54 @@ def _make(
         view=_view,
         view_kind="mixture",
         approx=approx,
+        location=_LOCATION,
     )
+
+
+# EM is translation-equivariant (responsibilities and M-steps see x - mu only), so a
+# run is carried in the frame of the mixture's mean (collapse_jax.frame). The grid
+# is the smallest live component's scale: that component keeps its resolution.
+
+
+def _live_weights(params) -> np.ndarray:
+    lw = np.asarray(params.log_weights, np.float64)
+    w = np.exp(lw - np.max(lw, axis=-1, keepdims=True))
+    return w / np.sum(w, axis=-1, keepdims=True)
+
+
+def _origin(params) -> np.ndarray:
+    w = _live_weights(params)
+    means = np.asarray(params.means, np.float64)
+    live = w > 0
+    center = np.sum(np.where(live[:, None], w[:, None] * means, 0), axis=0)
+    sd = log_sd(params.chol_log_diag, params.chol_unit_lower)
+    smallest = np.min(np.where(live[:, None], sd, np.inf), axis=0)
+    return grid_origin(center, smallest)
+
+
+def _shift(params, offset):
+    return params._replace(means=shift_points(params.means, offset))
+
+
+def _spread(params):
+    live = (_live_weights(params) > 0)[..., None]
+    sd = np.exp(log_sd(params.chol_log_diag, params.chol_unit_lower))
+    extent = np.abs(np.asarray(params.means, np.float64))
+    return np.where(live, extent, 0.0), np.where(live, sd, 0.0)
+
+
+def _restore(frame_metrics, offset):
+    return {"means": shift_points(frame_metrics["means"], offset)}
+
+
+_LOCATION = Location(
+    origin=_origin,
+    shift=_shift,
+    shift_data=shift_points,
+    spread=_spread,
+    moved=("means",),
+    restore=_restore,
+)
 
 
 def _log_prob(params: GmmParams, data: jax.Array) -> jax.Array:

@@ -54,7 +54,8 @@ from collapse_jax.checks import (
     described,
     fail,
 )
-from collapse_jax.families.base import ModelFamily
+from collapse_jax.families.base import Location, ModelFamily
+from collapse_jax.frame import grid_origin
 from collapse_jax.status import fit_status
 
 __all__ = [
@@ -395,7 +396,121 @@ def _make(
         validate_params=validate_params,
         metric_names=("test_error", "weights", "weight_norm_sq"),
         min_sample_size_reason=reason,
+        location=_location(dim, fixed, fit_kind == "ols", scale_np),
+        check_run=functools.partial(_check_run, dim, fixed, scale_np),
     )
+
+
+# ---------------------------------------------------------------- the frame ---
+#
+# Moving the weights by c moves a row (x, y) to (x, y + x^T c). OLS is equivariant
+# under it (the fit of y - X c is w_hat - c), so an OLS run is carried in the frame
+# of its truth's weights (collapse_jax.frame). Ridge shrinks towards 0 and the
+# minimum-norm fit projects onto the row space, neither equivariant: those runs are
+# not moved, and the runner checks that the dtype resolves their weights.
+
+
+def _row_scale(params, fixed, scale_np) -> np.ndarray:
+    """The root mean square of each feature: per-row size of ``x_k``."""
+    if fixed:
+        x = np.asarray(params.design, np.float64)
+        return np.sqrt(np.mean(x * x, axis=0)) if x.shape[0] else np.ones(x.shape[1])
+    return scale_np
+
+
+def _location(dim, fixed, equivariant, scale_np) -> Location:
+    def origin(params):
+        noise = float(np.asarray(params.noise_sd, np.float64))
+        rms = _row_scale(params, fixed, scale_np)
+        with np.errstate(divide="ignore"):
+            log_scale = np.log(noise) - np.log(rms)
+        return grid_origin(np.asarray(params.weights, np.float64), log_scale)
+
+    def shift(params, offset):
+        w = np.asarray(params.weights, np.float64) + np.asarray(offset, np.float64)
+        return params._replace(weights=w)
+
+    def shift_data(data, offset):
+        if isinstance(data, jax.Array):
+            c = np.asarray(offset).reshape((1,) * (data.ndim - 1) + (dim,))
+            x = data[..., :dim]
+            y = data[..., dim] + tree_sum(x * jnp.asarray(c, data.dtype), data.ndim - 1)
+            return jnp.concatenate([data[..., :dim], y[..., None]], axis=-1)
+        data = np.asarray(data, np.float64)
+        y = data[..., dim] + data[..., :dim] @ np.asarray(offset, np.float64)
+        return np.concatenate([data[..., :dim], y[..., None]], axis=-1)
+
+    def spread(params):
+        # One fit's step: the OLS standard error of each weight, noise_sd times
+        # sqrt((X^T X)^-1_kk) for M rows, i.e. noise_sd / rms_k / sqrt(M) per row.
+        noise = float(np.asarray(params.noise_sd, np.float64))
+        w = np.abs(np.asarray(params.weights, np.float64))
+        if fixed:
+            x = np.asarray(params.design, np.float64)
+            try:
+                inv = np.diag(np.linalg.inv(x.T @ x)) * x.shape[0]
+            except np.linalg.LinAlgError:
+                inv = np.full(w.shape, np.inf)
+            per_row = noise * np.sqrt(np.maximum(inv, 0))
+        else:
+            per_row = noise / scale_np
+        return w, per_row
+
+    def restore(frame_metrics, offset):
+        w = np.asarray(frame_metrics["weights"], np.float64) + np.asarray(
+            offset, np.float64
+        )
+        return {"weights": w, "weight_norm_sq": np.sum(w * w, axis=-1)}
+
+    return Location(
+        origin=origin,
+        shift=shift,
+        shift_data=shift_data,
+        spread=spread,
+        moved=("weights", "weight_norm_sq"),
+        restore=restore,
+        inputs=("weights",),
+        equivariant=equivariant,
+    )
+
+
+def _check_run(
+    dim, fixed, scale_np, fn, name, params, schedule, num_generations, sampler, dtype
+):
+    """Refuse a problem whose normal equations overflow the run's dtype.
+
+    The fit forms ``X^T W X`` (entries up to the largest column sum of squares)
+    and ``X^T W y`` (up to ``sqrt(gram * T) * max |y|``); ``params`` is the truth
+    as the chain carries it (in its frame, so large OLS weights are no concern).
+    A fresh design's entries are taken below 8 standard deviations, its column
+    sums of squares below twice their mean.
+    """
+    del num_generations, sampler
+    big = float(np.finfo(np.dtype(dtype)).max) / dim
+    w = np.asarray(params.weights, np.float64)
+    if fixed:
+        x = np.asarray(params.design, np.float64)
+        rows = x.shape[0]
+        gram = float(np.max(np.sum(x * x, axis=0)))
+        label = float(np.max(np.abs(x @ w)))
+    else:
+        if schedule is None:
+            return  # the population fit forms no sums
+        rows = int(np.max(schedule))
+        gram = 2.0 * rows * float(np.max(scale_np)) ** 2
+        label = 8.0 * float(np.sqrt(np.sum((scale_np * w) ** 2)))
+    label += 8.0 * float(np.asarray(params.noise_sd, np.float64))
+    worst = max(gram, math.sqrt(gram * rows) * label)
+    if not worst < big:
+        fail(
+            fn,
+            f"{name}.design" if fixed else name,
+            f"a problem whose normal equations X^T X w = X^T y fit in {dtype} "
+            f"(entries below {big:.3g})",
+            described(f"entries up to about {worst:.3g}"),
+            "Rescale the features (or the weights), or run with dtype='float64' "
+            "(x64 enabled).",
+        )
 
 
 @functools.cache

@@ -20,14 +20,19 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from collapse_jax import random as cjr
 from collapse_jax._reduce import tree_sum
-from collapse_jax.checks import as_float_array, fail
+from collapse_jax.checks import as_float_array, described, fail
 from collapse_jax.families.base import ModelFamily
 from collapse_jax.status import Status
 
 __all__ = ["PoissonParams", "poisson", "poisson_params"]
 
 _MAX_COUNT = 2**31 - 1  # the integer total N_n is an int32
+_OVERFLOW = -2  # the count of a fit whose total passed _MAX_COUNT (COUNT_OVERFLOW)
+#: run_chains refuses a truth whose count is likely to overflow: when Doob's bound
+#: on the probability that a chain's count ever reaches 2**31 exceeds this.
+OVERFLOW_RISK = 0.01
 
 
 class PoissonParams(NamedTuple):
@@ -35,7 +40,8 @@ class PoissonParams(NamedTuple):
 
     rate: jax.Array  # () float, the rate lambda >= 0 (0: absorbed)
     count: jax.Array  # () int32, N = the (rounded weighted) sum of the fitted data;
-    # 0 for a truth given by its rate; -1 after a fit that saw zero total weight
+    # 0 for a truth given by its rate; -1 after a fit that saw zero total weight;
+    # -2 after a fit whose total passed 2**31 - 1 (status COUNT_OVERFLOW)
 
 
 def poisson_params(rate) -> PoissonParams:
@@ -71,10 +77,11 @@ def poisson_params(rate) -> PoissonParams:
 
 def _make() -> ModelFamily:
     def sample(key, params, n):
-        # jax.random.poisson is prefix-stable along the leading axis (each element
-        # consumes its own position of every uniform draw), so masking n_max draws to
-        # M_t equals drawing M_t (tests/test_poisson.py).
-        return jax.random.poisson(key, params.rate, shape=(n,), dtype=jnp.int32)
+        # cjr.poisson is prefix-stable along the leading axis (each element consumes
+        # its own position of every uniform draw), so masking n_max draws to M_t
+        # equals drawing M_t (tests/test_poisson.py). It is exact for large rates,
+        # where jax.random.poisson is not, and gives -1 for a rate it cannot count.
+        return cjr.poisson(key, params.rate, (n,))
 
     def fit(key, data, weights, prev):
         del key, prev  # closed form
@@ -85,7 +92,16 @@ def _make() -> ModelFamily:
         s = tree_sum(w * x)
         ok = total_w > 0
         rate = jnp.where(ok, s / jnp.where(ok, total_w, 1), jnp.nan)
-        count = jnp.where(ok, jnp.round(s).astype(jnp.int32), -1)
+        # The count is the integer sum when the weights are integers (masks,
+        # replication): exact beyond 2**24, where a float32 sum rounds. A total
+        # from 2**31 on does not fit an int32, nor does a draw that saturated.
+        whole = jnp.round(w)
+        integral = jnp.all(w == whole)
+        exact = tree_sum(whole.astype(jnp.int32) * data.astype(jnp.int32))
+        count = jnp.where(integral, exact, jnp.round(s).astype(jnp.int32))
+        saturated = jnp.any((w > 0) & ((data >= _MAX_COUNT) | (data < 0)))
+        overflow = ~(s < 2.0**31) | saturated
+        count = jnp.where(ok, jnp.where(overflow, _OVERFLOW, count), -1)
         return PoissonParams(rate.astype(dtype), count)
 
     def log_prob(params, data):
@@ -104,8 +120,9 @@ def _make() -> ModelFamily:
         # SU-2: the sum of M i.i.d. Poisson(lambda) draws is Poisson(M lambda).
         dtype = params.rate.dtype
         m = jnp.asarray(sample_size, dtype)
-        n = jax.random.poisson(key, m * params.rate, shape=(), dtype=jnp.int32)
-        return PoissonParams((n.astype(dtype) / m).astype(dtype), n)
+        n = cjr.poisson(key, m * params.rate, ())
+        count = jnp.where((n < 0) | (n >= _MAX_COUNT), _OVERFLOW, n)
+        return PoissonParams((n.astype(dtype) / m).astype(dtype), count)
 
     def fit_population(params):
         return params  # the mean of the exact distribution is its rate
@@ -128,9 +145,13 @@ def _make() -> ModelFamily:
     def status(params):
         finite = jnp.isfinite(params.rate) & (params.rate >= 0)
         code = jnp.where(
-            params.count < 0,
-            Status.ZERO_TOTAL_WEIGHT,
-            jnp.where(~finite, Status.NONFINITE_PARAMS, Status.OK),
+            params.count == _OVERFLOW,
+            Status.COUNT_OVERFLOW,
+            jnp.where(
+                params.count < 0,
+                Status.ZERO_TOTAL_WEIGHT,
+                jnp.where(~finite, Status.NONFINITE_PARAMS, Status.OK),
+            ),
         )
         return code.astype(jnp.int32)
 
@@ -194,7 +215,65 @@ def _make() -> ModelFamily:
         validate_params=validate_params,
         metric_names=("rate", "log_rate", "count", "absorbed"),
         min_sample_size_reason="to estimate a rate",
+        check_run=_check_run,
     )
+
+
+def overflow_bound(rate: float, schedule) -> float:
+    """An upper bound on the probability that a chain's count ever reaches 2**31.
+
+    The rate is a martingale (SU-2) with ``Var(lambda_{t+1} | lambda_t) =
+    lambda_t / M_t``, and the newest draws' count is ``M_t lambda_{t+1} <= M_max
+    lambda_{t+1}``, so the count reaches ``a = 2**31`` only if ``lambda`` reaches
+    ``a / M_max``. Doob's maximal inequality for the non-negative martingale gives
+    ``P <= lambda_0 M_max / a``; Kolmogorov's (Doob's L2 inequality for the
+    centred martingale) gives ``P <= lambda_0 sum_t 1/M_t / (a / M_max -
+    lambda_0)**2``, far smaller for short runs. The bound is the smaller of the
+    two. Regimes that pool more than the newest draws count more points: for them
+    this is a lower bound on the risk, and the run's COUNT_OVERFLOW status reports
+    the rest.
+
+    Args:
+      rate: ``lambda_0 > 0``.
+      schedule: the ``M_t``, one per generation.
+
+    Examples:
+      >>> overflow_bound(1.0, [1000] * 100) < 1e-13  # M lambda = 1000
+      True
+      >>> overflow_bound(1e30, [10] * 5)  # poisson_params(1e30): certain
+      1.0
+    """
+    sizes = np.asarray(schedule, np.float64)
+    m_max = float(np.max(sizes))
+    a = 2.0**31
+    doob = rate * m_max / a
+    gap = a / m_max - rate
+    kolmogorov = rate * float(np.sum(1.0 / sizes)) / gap**2 if gap > 0 else np.inf
+    return float(min(doob, kolmogorov, 1.0))
+
+
+def _check_run(fn, name, params, schedule, num_generations, sampler, dtype):
+    """Refuse a truth whose integer count is likely to pass 2**31 - 1 (int32)."""
+    del num_generations, sampler, dtype
+    if schedule is None:
+        return  # the population limit counts nothing
+    rate = float(np.asarray(params.rate, np.float64))
+    risk = overflow_bound(rate, schedule)
+    if risk > OVERFLOW_RISK:
+        m_max = int(np.max(schedule))
+        fail(
+            fn,
+            name,
+            f"a truth whose count M * rate stays below 2**31 (the int32 total of "
+            f"a fit) with probability at least {1 - OVERFLOW_RISK:.0%}",
+            described(
+                f"rate {rate:.4g} with M = {m_max}: M * rate = {rate * m_max:.4g}, "
+                f"and Doob's bound on P(count reaches 2**31) is {risk:.2g}"
+            ),
+            "Lower the rate or the sample size (the chain's law depends on M * rate "
+            "only through its scale), or pass sample_size=None (the population "
+            "limit counts nothing).",
+        )
 
 
 def _float_dtype(weights):
@@ -207,7 +286,11 @@ def poisson() -> ModelFamily:
     """The Poisson family, refitted by the weighted sample mean (docs/theory.md SU-2).
 
     Data are non-negative integer counts (``int32``). ``sample_fit`` draws the
-    fitted total ``N ~ Poisson(M lambda)`` exactly (``M lambda < 2**31``).
+    fitted total ``N ~ Poisson(M lambda)`` exactly, for any ``M lambda`` below
+    ``2**31 - 2**20`` (:func:`collapse_jax.random.poisson`). A total that does not
+    fit an int32 stops the chain with status ``COUNT_OVERFLOW`` (its last exact
+    count kept), and ``run_chains`` refuses a truth whose count is likely to get
+    there (:func:`overflow_bound` above ``OVERFLOW_RISK``; docs/precision.md).
 
     Returns:
       A cached :class:`~collapse_jax.families.base.ModelFamily`.

@@ -372,8 +372,9 @@ def approximate(
     key = (family, opt_key, num_steps, start, init_key, pen_key)
     cached = _CACHE.get(key)
     if cached is None:
+        named = opt_key[0] != "transformation"
         cached = _CACHE[key] = _make(
-            family, hooks, opt, num_steps, start, init_params, penalty
+            family, hooks, opt, num_steps, start, init_params, penalty, named
         )
     return cached
 
@@ -389,6 +390,7 @@ def _make(
     start: str,
     init_params: Any,
     penalty: PseudoData | None,
+    named: bool = True,
 ) -> ModelFamily:
     def cast(host_params, like):
         dtype = jax.tree.leaves(like)[0].dtype
@@ -455,4 +457,46 @@ def _make(
         fit_population_from=fit_population_from,
         approx=hooks,
         exact_family=inner.exact_family or inner,
+        location=_location(
+            inner, hooks, opt, num_steps, start, init_params, penalty, named
+        ),
     )
+
+
+def _location(inner, hooks, opt, num_steps, start, init_params, penalty, named):
+    """The wrapped family's :class:`~collapse_jax.families.base.Location`.
+
+    The named optimisers update by gradients of a translation-invariant loss, so
+    the fit is translation-equivariant and a run may be moved into its truth's
+    frame, its absolute settings (``init_params``, the penalty's reference) moved
+    with it (``rebase``, one family per offset). A transformation passed as is
+    may act on the parameters themselves (weight decay pulls them to 0): its runs
+    are not moved.
+    """
+    loc = inner.location
+    if loc is None:
+        return None
+    if not named:
+        return loc._replace(rebase=None, equivariant=False)
+    if init_params is None and penalty is None and loc.rebase is None:
+        return loc
+    cache: dict[bytes, ModelFamily] = {}
+
+    def rebase(offset):
+        offset = np.asarray(offset, np.float64)
+        found = cache.get(offset.tobytes())
+        if found is None:
+            back = -offset
+            init = None if init_params is None else loc.shift(init_params, back)
+            pen = (
+                None
+                if penalty is None
+                else PseudoData(loc.shift(penalty.reference, back), penalty.strength)
+            )
+            moved = inner if loc.rebase is None else loc.rebase(offset)
+            found = cache[offset.tobytes()] = _make(
+                moved, hooks, opt, num_steps, start, init, pen, named
+            )
+        return found
+
+    return loc._replace(rebase=rebase)
