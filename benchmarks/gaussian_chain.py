@@ -7,7 +7,7 @@ samplers (``"samples"`` and ``"sufficient"``) against three NumPy baselines
 sufficient-statistic recursion, and the per-chain Python loop of the published code
 (timed on a few chains; its throughput per chain-generation does not depend on C).
 
-Method (STYLE §10):
+Method (benchmarks/README.md):
 
 * Correctness first. For every implementation, the mean and variance over chains of
   ``log sigma^2_N`` must agree with the closed forms

@@ -19,7 +19,7 @@ in one process and after checking that the answers agree:
 * **NumPy batched**: scikit-learn's EM vectorised over chains (arrays ``(C, k, n,
   d)``), warm-started, the same fixed ``I`` iterations as its JAX twin, one thread.
 
-Method (STYLE §10, as ``gaussian_chain.py``):
+Method (benchmarks/README.md, as ``gaussian_chain.py``):
 
 * Correctness first. (a) ``em`` (the family's EM) from the same start as
   scikit-learn (``weights_init``, ``means_init``, ``precisions_init``) on a fixed

@@ -18,7 +18,7 @@ program; it is timed against
   with weights, float64), timed on a few chains per fraction and scaled per
   chain-generation.
 
-Method (STYLE §10, as ``gaussian_chain.py``):
+Method (benchmarks/README.md, as ``gaussian_chain.py``):
 
 * Correctness first. (a) Every sweep point equals its ``run_chains`` call bit for
   bit (``mean``, ``log_var`` and status of every generation). (b) At every fraction

@@ -2,10 +2,10 @@
 
 XLA vectorises a reduction differently depending on the shapes around it, so
 ``jnp.sum`` over a chain's samples can round differently when 3 or 1024 chains run
-together. A chain's bits must not depend on its neighbours (DESIGN §4.2), so every
-floating-point sum inside a chain step goes through :func:`tree_sum`: a fixed pairwise
-tree of elementwise adds, whose association depends on the position of each term
-alone.
+together. A chain's bits must not depend on its neighbours (tests/test_keys.py), so
+every floating-point sum inside a chain step goes through :func:`tree_sum`: a fixed
+pairwise tree of elementwise adds, whose association depends on the position of each
+term alone.
 Elementwise IEEE adds are exact per element however XLA vectorises them.
 """
 

@@ -774,7 +774,7 @@ def run_chains(
     """Run ``num_chains`` independent generation chains of ``family``.
 
     Generation 0 is ``init`` (the truth); generation ``n`` is the model after ``n``
-    fits, each fitted to ``sample_size`` draws from the previous model (DESIGN §2).
+    fits, each fitted to ``sample_size`` draws from the previous model.
 
     Args:
       family: the fitted family, e.g. ``cj.gaussian(dim=1)``.

@@ -8,7 +8,7 @@ them is one compiled program (:func:`collapse_jax.sweep`).
 
 Every regime but :func:`replace` builds a weighted data set and calls the family's
 weighted ``fit(key, data, weights, prev)``: the real, previous and synthetic parts of
-a fit's data carry their shares through the weights. The regimes (DESIGN §2):
+a fit's data carry their shares through the weights. The regimes:
 
 ========================  ============================================================
 :func:`replace`           the newest synthetic draws only (docs/theory.md SH-0, α = 1)

@@ -18,7 +18,7 @@ At each checkpoint the results file is written first, then the checkpoint, each 
 an atomic rename, so a run killed at any point leaves a results file that holds at
 least what the checkpoint says and never a torn file. :func:`resume` goes on from
 the checkpoint; a chain's bits do not depend on where the run was cut (chunking
-does not change results, DESIGN §4.2), so a resumed run's results file equals an
+does not change results, tests/test_keys.py), so a resumed run's results file equals an
 uninterrupted run's, bit for bit, apart from the attributes in
 :data:`collapse_jax.io.VOLATILE_ATTRS`.
 """

@@ -1,4 +1,4 @@
-"""Contracts of ``run_chains`` (DESIGN §4.2, §4.3; STYLE §5, §6, §9).
+"""Contracts of ``run_chains`` (shapes, dtypes, status, errors, chunks).
 
 Exact tests, no statistics: shapes and dtypes of every recorded leaf, generation 0
 equal to the truth, the population limit (docs/theory.md SH-1's deterministic check),
@@ -97,7 +97,7 @@ def _leaves(params):
 
 
 def _expected_metrics(family, init):
-    """name -> (event shape, dtype kind): DESIGN §4.3."""
+    """name -> (event shape, dtype kind), README's metrics table."""
     if family.name == "gaussian":
         d = family.event_shape[0]
         return {

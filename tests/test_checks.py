@@ -1,4 +1,4 @@
-"""Every public error message (STYLE §5): argument, expectation, what was got, a fix.
+"""Every public error message: argument, expectation, what was got, a fix.
 
 One table of ``(callable, exception, regex)``; one test runs each entry, matches the
 argument name and the key part of the expectation, and checks the house format

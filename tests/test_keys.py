@@ -1,7 +1,7 @@
 """Bitwise reproducibility: a chain depends only on (seed, chain id, config, dtype).
 
 Batch size, chain offset, chunking, masking a schedule and running chains one at a
-time must not change a single bit (STYLE §3). These are exact tests: no tolerance.
+time must not change a single bit. These are exact tests: no tolerance.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_generation_keys_have_fixed_roles():
 
 
 def test_float32_is_bitwise_the_same_with_x64_on(x64):
-    # With explicit dtypes, enabling x64 must not change float32 chains (STYLE §4).
+    # With explicit dtypes, enabling x64 must not change float32 chains.
     # Reference bits computed in a subprocess with x64 off.
     import subprocess
     import sys

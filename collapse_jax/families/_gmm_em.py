@@ -18,7 +18,7 @@ so this is exactly EM on ``x``. It is what makes long chains stable:
   ``x_i``: its own component sees ``y = z`` *exactly*, and another component sees
   ``L_k^{-1}(mu_c - mu_k) + (L_k^{-1} L_c) z``, whose factors involve only
   differences of log-scales. No ``x - mean(x)`` at a collapsed scale, as in the
-  Gaussian family's standardised-draw refit (STYLE §4).
+  Gaussian family's standardised-draw refit (families/gaussian.py).
 * ``A_j`` is O(1) (the change of scale in one generation), so its triangular factor is
   accurate whatever the absolute scale; it comes from a Householder LQ factorisation
   of the weighted residuals (:func:`_lq_lower_t`, the points-last twin of
