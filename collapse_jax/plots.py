@@ -53,6 +53,10 @@ _KINDS = ("chains", "summary")
 _GMM_PARAMS = ("params__weights", "params__means", "params__covs")
 _SNAPSHOT_DRAWS = 600  # draws per 2-D GMM snapshot panel
 _SNAPSHOT_SEED = 0
+# Generations drawn per line at most: a figure is a few hundred pixels wide, and
+# matplotlib's legend placement and layout scan every vertex (200,000 generations
+# took 10 s to draw, against 6 s for the chains themselves).
+MAX_DRAWN = 4001
 
 # --------------------------------------------------------------------------------
 # Validation and reading the Dataset.
@@ -378,6 +382,16 @@ def _nearest(stored: np.ndarray, q: float) -> int:
     return int(np.argmin(np.abs(stored - q)))
 
 
+def _drawn(n: int) -> np.ndarray:
+    """Indices of the generations a line of ``n`` draws: every one up to
+    :data:`MAX_DRAWN`, else that many evenly spaced, the first and last included.
+    Statistics (means, quantiles, zero counts) are computed on every generation
+    first; only what is drawn is thinned."""
+    if n <= MAX_DRAWN:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, MAX_DRAWN)).astype(np.int64))
+
+
 def _positive(y: np.ndarray, log: bool) -> np.ndarray:
     """On a log axis, non-positive values become NaN (gaps, not errors)."""
     y = np.asarray(y, np.float64)
@@ -646,9 +660,10 @@ def plot_metric(
         if kind == "chains":
             values = _series(ds, kind, metric, p, component)[:, keep]
             for c in range(min(chains_shown, values.shape[0])):
+                d = _drawn(x.size)
                 ax.plot(
-                    x,
-                    _positive(values[c], log),
+                    x[d],
+                    _positive(values[c, d], log),
                     color=colour,
                     lw=0.6,
                     alpha=0.35,
@@ -663,18 +678,19 @@ def plot_metric(
                 stat.centre[keep], stat.lo[keep], stat.hi[keep], stat.name, stat.title
             )
         title = title or stat.title
+        d = _drawn(x.size)
         ax.fill_between(
-            x,
-            _positive(stat.lo, log),
-            _positive(stat.hi, log),
+            x[d],
+            _positive(stat.lo[d], log),
+            _positive(stat.hi[d], log),
             color=colour,
             alpha=0.2,
             lw=0,
             gid=f"band:{label}",
         )
         ax.plot(
-            x,
-            _positive(stat.centre, log),
+            x[d],
+            _positive(stat.centre[d], log),
             color=colour,
             lw=1.8,
             label=label + (_zero_note(x, stat.centre) if log else ""),
@@ -683,8 +699,8 @@ def plot_metric(
         curve = _theory_curve(ds, metric, p) if theory and component == 0 else None
         if curve is not None and np.any(np.isfinite(curve[keep])):
             ax.plot(
-                x,
-                _positive(curve[keep], log),
+                x[d],
+                _positive(curve[keep][d], log),
                 color="k",  # black over the median: visible where they agree
                 lw=1.0,
                 ls="--",
@@ -859,7 +875,8 @@ def plot_fraction(
             n = float(ds.attrs.get("num_chains", np.nan)) - failed
         with np.errstate(invalid="ignore", divide="ignore"):
             se = np.sqrt(share * (1.0 - share) / n)
-        share, se = share[keep], se[keep]
+        d = _drawn(x.size)
+        share, se, x = share[keep][d], se[keep][d], x[d]
         ax.fill_between(
             x,
             np.clip(share - 2 * se, 0.0, 1.0),
@@ -873,7 +890,7 @@ def plot_fraction(
         curve = _theory_curve(ds, metric, p) if theory else None
         if curve is not None and np.any(np.isfinite(curve[keep])):
             ax.plot(
-                x, curve[keep], color="k", lw=1.0, ls="--", zorder=4,
+                x, curve[keep][d], color="k", lw=1.0, ls="--", zorder=4,
                 gid=f"theory:{label}"
             )
             theory_label = str(ds[f"theory__{metric}"].attrs.get("label", "theory"))

@@ -405,6 +405,25 @@ def test_beside_a_mean_curve_the_line_is_the_mean_with_its_standard_error(gaussi
     )
 
 
+def test_long_runs_draw_at_most_max_drawn_generations_of_the_full_statistic(
+    gaussian, monkeypatch
+):
+    # 200,000 generations took 10 s to draw (legend placement scans every vertex):
+    # a line draws at most MAX_DRAWN generations, first and last included, each the
+    # statistic of every chain at that generation (computed before thinning).
+    monkeypatch.setattr(plots, "MAX_DRAWN", 5)
+    ax = plots.plot_metric(gaussian, "log_var", chains_shown=2).axes[0]
+    values = _ok_values(gaussian, "log_var")
+    drawn = np.unique(np.round(np.linspace(0, NUM_GENS, 5)).astype(int))
+    line = _line(ax, "mean:M=10")
+    np.testing.assert_array_equal(line.get_xdata(), drawn)
+    np.testing.assert_allclose(line.get_ydata(), np.nanmean(values, axis=0)[drawn])
+    for gid in ("theory:M=10", "chain:M=10:0"):
+        np.testing.assert_array_equal(_line(ax, gid).get_xdata(), drawn)
+    frac = plots.plot_fraction(gaussian, "small").axes[0]
+    np.testing.assert_array_equal(_line(frac, "fraction:M=10").get_xdata(), drawn)
+
+
 def test_beside_a_median_or_quantile_curve_the_line_is_that_quantile(gaussian):
     values = _ok_values(gaussian, "log_var", 1)
     for statistic, gid, q in (("median", "median", 0.5), ("quantile:0.9", "q0.9", 0.9)):
