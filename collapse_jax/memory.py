@@ -15,18 +15,20 @@ The estimate counts, per chain (``padded`` chains on the device):
   runner keeps, a chunk's input and its output;
 * the temporaries of one generation, for the chains of one compiled call (a block
   when the regime runs in blocks): ``DRAW_COPIES`` copies of the ``n_max`` draws
-  (random bits, floats, the sample, weights), the larger of the sampler's temporaries
-  and the fit's (one runs after the other), ``PARAM_COPIES`` of the params, one
-  of the regime state. The family says how many floats its sampler holds per
-  point it draws (``ModelFamily.sample_temporaries``: a categorical's Gumbel
-  draws, one per category) and its fit per point it reads
-  (``ModelFamily.fit_temporaries``: per-point outer products grow as the square
-  of a Gaussian's or a regression's dimension; ``FIT_COPIES`` floats per float of
-  a point when the family does not say). The points a fit reads are counted by
-  tracing one generation's step (shapes only): the draws under ``replace``,
-  every kept generation's under ``accumulate`` or ``general_mix``, the
-  subsample under ``accumulate_subsample``, the real data and the draws under
-  ``mix``;
+  (random bits, floats, the sample, weights) and ``CURATION_COPIES`` more with a
+  curation, the larger of the sampler's temporaries and the fit's (one runs
+  after the other), ``PARAM_COPIES`` of the params, one of the regime state. The
+  family says how many floats its sampler holds per point it draws
+  (``ModelFamily.sample_temporaries``: a categorical's Gumbel draws, one per
+  category) and its fit per point it reads (``ModelFamily.fit_temporaries``:
+  per-point outer products grow as the square of a Gaussian's or a regression's
+  dimension; ``FIT_COPIES`` floats per float of a point when the family does not
+  say). The points are counted by tracing one generation's step (shapes only):
+  the fit reads the draws under ``replace``, every kept generation's under
+  ``accumulate`` or ``general_mix``, the subsample under
+  ``accumulate_subsample``, the real data and the draws under ``mix``; a
+  sampling bias that draws in its own way (``repetition_penalty``) does not use
+  the family's sampler;
 * one chunk of records in flight (on the device, then on the host);
 * the records of the whole run as the caller keeps them (:class:`Keep`):
   :func:`~collapse_jax.run_chains` holds the chunks and their concatenation (two
@@ -93,6 +95,9 @@ DRAW_COPIES = 4
 #: Floats of a fit's temporaries per float of a point it reads, for a family that
 #: does not give ``fit_temporaries``.
 FIT_COPIES = 4
+#: Copies of the draws a curation adds (its scores, their ranks, the new weights;
+#: measured: 2 to 4 per draw for tail weighting and likelihood filters).
+CURATION_COPIES = 4
 #: Params-sized temporaries of one generation per chain (fit, freezing, metrics).
 PARAM_COPIES = 4
 #: Host bytes of one schedule entry: a Python int in the run's description.
@@ -280,7 +285,8 @@ def estimate_run(
     keep: Keep = RUN_CHAINS,
     fit_points: int = 0,
     fit_point_bytes: int = 0,
-    draw_point_bytes: int = 0,
+    sample_points: int = 0,
+    sample_point_bytes: int = 0,
 ) -> Estimate:
     """The memory of a run from shapes (no allocation).
 
@@ -298,7 +304,9 @@ def estimate_run(
       keep: how the caller keeps the records (:class:`Keep`).
       fit_points: the data points one generation's fits read, per chain.
       fit_point_bytes: the fit's temporaries per point it reads.
-      draw_point_bytes: the sampler's temporaries per point it draws.
+      sample_points: the points one generation's draws by the family's sampler
+        hold, per chain (a sampling bias may draw in its own way).
+      sample_point_bytes: the sampler's temporaries per point it draws.
 
     Returns:
       An :class:`Estimate`.
@@ -312,11 +320,11 @@ def estimate_run(
     blocked = block is not None and block < padded
     in_call = block if blocked else padded
     fit = fit_points * fit_point_bytes
-    drawn = 0 if draw_spec is None else draw_spec.shape[0]
-    sampling = drawn * draw_point_bytes
+    sampling = sample_points * sample_point_bytes
     # Sampling, then fitting: their temporaries are not alive at once.
     temporaries = max(sampling, fit)
-    per_call_chain = DRAW_COPIES * draws + temporaries + PARAM_COPIES * params + regime
+    copies = DRAW_COPIES + (CURATION_COPIES if config.curation is not None else 0)
+    per_call_chain = copies * draws + temporaries + PARAM_COPIES * params + regime
     state = padded * (CARRY_COPIES * carry + 8)  # + one typed key per chain
     step = in_call * per_call_chain
     # One chunk's outputs; blocks' outputs are concatenated (a second copy).
@@ -346,6 +354,7 @@ def estimate_run(
             "fit": fit,
             "fit_points": fit_points,
             "sampling": sampling,
+            "copies": copies,
             "record": record,
         },
     )
@@ -431,29 +440,35 @@ def _point_bytes(family, data_spec, dtype) -> tuple[int, int]:
     return math.ceil((family.sample_temporaries or 0) * size), math.ceil(fit * size)
 
 
-def _fit_points(config, family, source, regime, one, truth, reference, hyper) -> int:
-    """The data points one generation's fits read, per chain (0: no fit to points).
+def _traced_points(config, family, source, regime, one, truth, reference, hyper):
+    """``(drawn, fitted)``: the points one generation's step draws with the
+    family's sampler and those its fits read, per chain (0, 0: no points).
 
     Traces one generation's step with shapes only (``jax.eval_shape``), with a
-    family whose ``fit`` and ``refit`` note the points they are given: the draws,
-    a regime's kept data, real data, whatever the regime passes.
+    family whose ``sample``, ``fit`` and ``refit`` note the points they are given:
+    the draws, a regime's kept data, real data, whatever the regime passes.
     """
     if config.sampler != "samples":  # statistics or models, no points
-        return 0
+        return 0, 0
     from collapse_jax import chain as _chain  # the runner imports this module
     from collapse_jax import keys as cjk
 
-    seen = []
+    drawn, fitted = [], []
+
+    def sample(key, params, n):
+        drawn.append(n)
+        return family.sample(key, params, n)
 
     def fit(key, data, weights, prev):
-        seen.append(weights.shape[0])
+        fitted.append(weights.shape[0])
         return family.fit(key, data, weights, prev)
 
     def refit(sample_key, fit_key, params, weights):
-        seen.append(weights.shape[0])
+        drawn.append(weights.shape[0])
+        fitted.append(weights.shape[0])
         return family.refit(sample_key, fit_key, params, weights)
 
-    noting = family._replace(fit=fit, refit=refit)
+    noting = family._replace(sample=sample, fit=fit, refit=refit)
 
     def step(state, key, active):
         gkeys = cjk.generation_keys(key, state.t)
@@ -473,7 +488,8 @@ def _fit_points(config, family, source, regime, one, truth, reference, hyper) ->
 
     key = jax.eval_shape(lambda: jax.random.key(0))
     jax.eval_shape(step, one, key, jax.ShapeDtypeStruct((), np.bool_))
-    return sum(seen)  # fits in one generation may all be alive at once
+    # Several draws or fits in one generation may all be alive at once.
+    return sum(drawn), sum(fitted)
 
 
 def estimator(
@@ -530,10 +546,10 @@ def estimator(
     draw_spec = None
     if config.sampler == "samples":
         draw_spec = _chain.data_spec_n(data_spec, config.n_max)
-    fit_points = _fit_points(
+    sample_points, fit_points = _traced_points(
         config, family, source, regime, one, truth, reference, hyper
     )
-    draw_point_bytes, fit_point_bytes = _point_bytes(family, data_spec, config.dtype)
+    sample_point_bytes, fit_point_bytes = _point_bytes(family, data_spec, config.dtype)
 
     def estimate(c: int) -> Estimate:
         total = points * c
@@ -549,7 +565,8 @@ def estimator(
             keep=keep,
             fit_points=fit_points,
             fit_point_bytes=fit_point_bytes,
-            draw_point_bytes=draw_point_bytes,
+            sample_points=sample_points,
+            sample_point_bytes=sample_point_bytes,
         )
 
     return estimate
@@ -631,7 +648,7 @@ def _kept_data_dominates(est: Estimate, config) -> bool:
         return True
     per_point = p["fit"] // max(p["fit_points"], 1)
     fit_draws = min(p["fit_points"], config.n_max) * per_point
-    draws = DRAW_COPIES * p["draws"] + max(p["sampling"], fit_draws)
+    draws = p["copies"] * p["draws"] + max(p["sampling"], fit_draws)
     kept = p["regime"] + max(p["fit_points"] - config.n_max, 0) * per_point
     return kept > draws
 

@@ -314,6 +314,22 @@ _SLOW_CASES = {
         dict(num_generations=20, sample_size=1000,
              regime=cj.mix(0.5, real_data=np.linspace(-2.0, 2.0, 1000)[:, None])),
     ),
+    # a curation's scores and ranks: CURATION_COPIES more copies of the draws
+    "gaussian-likelihood-filter": (
+        G, TRUTH,
+        dict(num_generations=2, sample_size=20_000,
+             curation=cj.likelihood_filter(0.5, diversity_quota=0.1)),
+    ),
+    "gaussian-tail-weighting": (
+        G, TRUTH,
+        dict(num_generations=1, sample_size=20_000, curation=cj.tail_weighting(0.2)),
+    ),
+    # draws by the bias's own sampler, not the family's (no Gumbel per category)
+    "categorical-repetition-penalty": (
+        cj.categorical(50), cj.categorical_params(np.full(50, 0.02)),
+        dict(num_generations=2, sample_size=3200,
+             sampling=cj.repetition_penalty(1.5, 32)),
+    ),
 }
 _COMPILED_CASES.update(_SLOW_CASES)
 
