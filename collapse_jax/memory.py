@@ -80,6 +80,7 @@ __all__ = [
     "estimator",
     "estimate_chains",
     "chain_bytes",
+    "compiled_bytes",
     "check_run",
     "format_bytes",
 ]
@@ -182,6 +183,14 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
         n /= 1024
     return f"{n:.3g} PiB"  # pragma: no cover
+
+
+def compiled_bytes(compiled) -> int:
+    """Bytes of a compiled XLA program's arguments, outputs and temporaries, from
+    its memory analysis (``jax.jit(f).lower(...).compile()``): what one call
+    holds at its peak."""
+    m = compiled.memory_analysis()
+    return m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
 
 
 def _nbytes(tree) -> int:

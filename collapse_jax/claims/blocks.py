@@ -112,12 +112,7 @@ def vmap_blocked(fn: Callable[[jax.Array], Any], keys: jax.Array, budget=VERIFY_
     run = jax.jit(jax.vmap(fn))
     num = keys.shape[0]
     probe = min(num, 1024)
-    memory = run.lower(keys[:probe]).compile().memory_analysis()
-    footprint = (
-        memory.argument_size_in_bytes
-        + memory.output_size_in_bytes
-        + memory.temp_size_in_bytes
-    )
+    footprint = memory.compiled_bytes(run.lower(keys[:probe]).compile())
     block = block_size(-(-footprint // probe), num, budget)
     parts = [
         jax.tree.map(np.asarray, run(keys[start : start + block]))
