@@ -1089,7 +1089,8 @@ def _prepare(
     sweep=None,
     devices=None,
     keep=None,
-) -> _Plan:
+    estimate_only=False,
+) -> _Plan | Callable[[int], memory.Estimate]:
     """Validate a run and build its :class:`_Plan` (initial state, keys, records).
 
     ``sweep``: None, or ``(names, values)`` with ``values[name]`` of leading size
@@ -1098,6 +1099,9 @@ def _prepare(
     ``devices``: None, or a sequence of devices to spread the chains over.
     ``keep``: how the caller keeps the records (:class:`collapse_jax.memory.Keep`),
     for the memory check; None: as :func:`run_chains` does.
+    ``estimate_only``: validate, then return the run's memory estimate
+    (``estimate(num_chains) -> Estimate``, :func:`collapse_jax.memory.estimator`)
+    instead of checking it and building the plan: nothing chain-sized is made.
     """
     regime = replace() if regime is None else regime
     config, schedule, num_chains, first_chain, source = _validate(
@@ -1179,20 +1183,34 @@ def _prepare(
     init_args += (reference,) if population else ()
     state_spec = jax.eval_shape(lambda: regime.init(*init_args))
     block = _block_size(regime, devices)
-    memory.check_run(
-        fn,
+    jhyper = _cast_hyper(hyper, jdtype)
+    estimate = memory.estimator(
         config=config,
         family=family,
+        source=source,
         regime=regime,
         reference=reference,
+        truth=truth,
         truth_view=truth_view,
         state_spec=state_spec,
         data_spec=data_spec,
-        num_chains=num_chains,
+        hyper=jhyper,
         points=points,
         pad=pad,
         block=block,
+        keep=keep,
+    )
+    if estimate_only:
+        return estimate
+    memory.check_run(
+        fn,
+        estimate,
+        num_chains=num_chains,
+        pad=pad,
         devices=devices,
+        config=config,
+        family=family,
+        regime=regime,
         keep=keep,
     )
     local = np.concatenate(
@@ -1200,7 +1218,6 @@ def _prepare(
     ).astype(np.int64)
     chain_ids = (first_chain + local) % (_MAX_CHAIN_ID + 1)
     ckeys = cjk.chain_keys(root, jnp.asarray(chain_ids, jnp.int32))
-    jhyper = _cast_hyper(hyper, jdtype)
     if sweep is not None:
         for n in sweep[0]:
             v = _cast_hyper({n: sweep[1][n]}, jdtype)[n]

@@ -15,8 +15,20 @@ The estimate counts, per chain (``padded`` chains on the device):
   runner keeps, a chunk's input and its output;
 * the temporaries of one generation, for the chains of one compiled call (a block
   when the regime runs in blocks): ``DRAW_COPIES`` copies of the ``n_max`` draws
-  (random bits, floats, the transformed sample, weights), ``PARAM_COPIES`` of the
-  params, one of the regime state;
+  (random bits, floats, the sample, weights) and ``CURATION_COPIES`` more with a
+  curation, the larger of the sampler's temporaries and the fit's (one runs
+  after the other), ``PARAM_COPIES`` of the params, one of the regime state. The
+  family says how many floats its sampler holds per point it draws
+  (``ModelFamily.sample_temporaries``: a categorical's Gumbel draws, one per
+  category) and its fit per point it reads (``ModelFamily.fit_temporaries``:
+  per-point outer products grow as the square of a Gaussian's or a regression's
+  dimension; ``FIT_COPIES`` floats per float of a point when the family does not
+  say). The points are counted by tracing one generation's step (shapes only):
+  the fit reads the draws under ``replace``, every kept generation's under
+  ``accumulate`` or ``general_mix``, the subsample under
+  ``accumulate_subsample``, the real data and the draws under ``mix``; a
+  sampling bias that draws in its own way (``repetition_penalty``) does not use
+  the family's sampler;
 * one chunk of records in flight (on the device, then on the host);
 * the records of the whole run as the caller keeps them (:class:`Keep`):
   :func:`~collapse_jax.run_chains` holds the chunks and their concatenation (two
@@ -24,9 +36,17 @@ The estimate counts, per chain (``padded`` chains on the device):
   and read back at the end, or only quantiles with ``summary``;
 * the sample-size schedule (one Python int per generation in the description).
 
-The factors were measured as peak RSS growth of CPU runs (records, draws and state
-dominated runs, ``tests/test_memory.py``): the estimate is within a factor of two
-of the peak.
+The factors were measured as peak RSS growth of CPU runs (records and draws
+dominated runs, ``tests/test_memory.py``) and with XLA's memory analysis of the
+compiled chunk (runs dominated by the data a regime keeps, for every family): the
+estimate is within a factor of two of either. XLA's temporaries for one fit vary
+with the number of points by up to a factor of about three (its fusion choices,
+and the reductions padding the points to a power of two); the families' numbers
+are near the top of that range.
+
+:func:`estimate_chains` gives the estimate of a ``run_chains`` call without
+running or refusing it; :func:`chain_bytes` what one more chain costs (verify
+sizes its blocks of chain ids with them).
 
 Overrides for experts: the environment variable ``COLLAPSE_JAX_MEMORY_LIMIT`` sets
 the memory the check compares with (bytes, or with a binary suffix: ``512M``,
@@ -38,10 +58,11 @@ of ``/proc/meminfo`` on Linux, ``os.sysconf`` elsewhere, and a GPU's
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +77,10 @@ __all__ = [
     "ENV_LIMIT",
     "available_memory",
     "estimate_run",
+    "estimator",
+    "estimate_chains",
+    "chain_bytes",
+    "compiled_bytes",
     "check_run",
     "format_bytes",
 ]
@@ -64,9 +89,16 @@ __all__ = [
 ENV_LIMIT = "COLLAPSE_JAX_MEMORY_LIMIT"
 #: Copies of the chain state alive during a chunk: kept initial state, input, output.
 CARRY_COPIES = 3
-#: Copies of one generation's draws per chain (random bits, floats, sample, weights;
-#: measured: a Gaussian run drawing 10^5 points peaked at 6.1 draws per chain).
-DRAW_COPIES = 6
+#: Copies of one generation's draws per chain besides the sampler's and the fit's
+#: temporaries (random bits, floats, the sample, weights; measured: a Gaussian run
+#: drawing 10^5 points peaked at 6.1 draws per chain, 2 of them its fit's).
+DRAW_COPIES = 4
+#: Floats of a fit's temporaries per float of a point it reads, for a family that
+#: does not give ``fit_temporaries``.
+FIT_COPIES = 4
+#: Copies of the draws a curation adds (its scores, their ranks, the new weights;
+#: measured: 2 to 4 per draw for tail weighting and likelihood filters).
+CURATION_COPIES = 4
 #: Params-sized temporaries of one generation per chain (fit, freezing, metrics).
 PARAM_COPIES = 4
 #: Host bytes of one schedule entry: a Python int in the run's description.
@@ -151,6 +183,14 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
         n /= 1024
     return f"{n:.3g} PiB"  # pragma: no cover
+
+
+def compiled_bytes(compiled) -> int:
+    """Bytes of a compiled XLA program's arguments, outputs and temporaries, from
+    its memory analysis (``jax.jit(f).lower(...).compile()``): what one call
+    holds at its peak."""
+    m = compiled.memory_analysis()
+    return m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
 
 
 def _nbytes(tree) -> int:
@@ -252,6 +292,10 @@ def estimate_run(
     padded: int,
     block: int | None,
     keep: Keep = RUN_CHAINS,
+    fit_points: int = 0,
+    fit_point_bytes: int = 0,
+    sample_points: int = 0,
+    sample_point_bytes: int = 0,
 ) -> Estimate:
     """The memory of a run from shapes (no allocation).
 
@@ -267,6 +311,11 @@ def estimate_run(
       padded: chains on the device (padded to a multiple of the devices).
       block: chains per compiled call, or None for all.
       keep: how the caller keeps the records (:class:`Keep`).
+      fit_points: the data points one generation's fits read, per chain.
+      fit_point_bytes: the fit's temporaries per point it reads.
+      sample_points: the points one generation's draws by the family's sampler
+        hold, per chain (a sampling bias may draw in its own way).
+      sample_point_bytes: the sampler's temporaries per point it draws.
 
     Returns:
       An :class:`Estimate`.
@@ -279,7 +328,12 @@ def estimate_run(
     record = _nbytes(record_spec)
     blocked = block is not None and block < padded
     in_call = block if blocked else padded
-    per_call_chain = DRAW_COPIES * draws + PARAM_COPIES * params + regime
+    fit = fit_points * fit_point_bytes
+    sampling = sample_points * sample_point_bytes
+    # Sampling, then fitting: their temporaries are not alive at once.
+    temporaries = max(sampling, fit)
+    copies = DRAW_COPIES + (CURATION_COPIES if config.curation is not None else 0)
+    per_call_chain = copies * draws + temporaries + PARAM_COPIES * params + regime
     state = padded * (CARRY_COPIES * carry + 8)  # + one typed key per chain
     step = in_call * per_call_chain
     # One chunk's outputs; blocks' outputs are concatenated (a second copy).
@@ -302,7 +356,16 @@ def estimate_run(
         records=records,
         fixed=int(fixed),
         shared=int(shared),
-        parts={"params": params, "regime": regime, "draws": draws, "record": record},
+        parts={
+            "params": params,
+            "regime": regime,
+            "draws": draws,
+            "fit": fit,
+            "fit_points": fit_points,
+            "sampling": sampling,
+            "copies": copies,
+            "record": record,
+        },
     )
 
 
@@ -376,53 +439,109 @@ def _over(est: Estimate, avail: Available, num_devices: int) -> tuple[int, int] 
     return (est.host, avail.host) if est.host > avail.host else None
 
 
-def check_run(
-    fn: str,
+def _point_bytes(family, data_spec, dtype) -> tuple[int, int]:
+    """Bytes of the sampler's temporaries per point it draws, and of the fit's per
+    point it reads (``sample_temporaries``, ``fit_temporaries``)."""
+    fit = family.fit_temporaries
+    if fit is None:  # FIT_COPIES floats per float (or int) of one point
+        fit = FIT_COPIES * math.prod(data_spec.shape[1:])
+    size = np.dtype(dtype).itemsize
+    return math.ceil((family.sample_temporaries or 0) * size), math.ceil(fit * size)
+
+
+def _traced_points(config, family, source, regime, one, truth, reference, hyper):
+    """``(drawn, fitted)``: the points one generation's step draws with the
+    family's sampler and those its fits read, per chain (0, 0: no points).
+
+    Traces one generation's step with shapes only (``jax.eval_shape``), with a
+    family whose ``sample``, ``fit`` and ``refit`` note the points they are given:
+    the draws, a regime's kept data, real data, whatever the regime passes.
+    """
+    if config.sampler != "samples":  # statistics or models, no points
+        return 0, 0
+    from collapse_jax import chain as _chain  # the runner imports this module
+    from collapse_jax import keys as cjk
+
+    drawn, fitted = [], []
+
+    def sample(key, params, n):
+        drawn.append(n)
+        return family.sample(key, params, n)
+
+    def fit(key, data, weights, prev):
+        fitted.append(weights.shape[0])
+        return family.fit(key, data, weights, prev)
+
+    def refit(sample_key, fit_key, params, weights):
+        drawn.append(weights.shape[0])
+        fitted.append(weights.shape[0])
+        return family.refit(sample_key, fit_key, params, weights)
+
+    noting = family._replace(sample=sample, fit=fit, refit=refit)
+
+    def step(state, key, active):
+        gkeys = cjk.generation_keys(key, state.t)
+        return _chain._step(
+            noting,
+            regime,
+            config,
+            state,
+            gkeys,
+            state.t,
+            hyper,
+            active,
+            truth,
+            source,
+            reference,
+        )
+
+    key = jax.eval_shape(lambda: jax.random.key(0))
+    jax.eval_shape(step, one, key, jax.ShapeDtypeStruct((), np.bool_))
+    # Several draws or fits in one generation may all be alive at once.
+    return sum(drawn), sum(fitted)
+
+
+def estimator(
     *,
     config,
     family,
+    source,
     regime,
     reference,
+    truth,
     truth_view,
     state_spec,
     data_spec,
-    num_chains: int,
+    hyper,
     points: int,
     pad: int,
     block: int | None,
-    devices: Sequence[Any] | None,
     keep: Keep | None = None,
-) -> Estimate:
-    """Refuse a run that cannot fit in memory, before anything is allocated.
+) -> Callable[[int], Estimate]:
+    """The estimate of a run as a function of its chains per sweep point.
 
     Called by the runner once the shapes are known (``jax.eval_shape``) and before
-    any chain-sized array exists.
+    any chain-sized array exists; :func:`check_run` compares it with the memory
+    available, :func:`estimate_chains` returns it.
 
     Args:
-      fn: the public function, for the message.
       config: the run's ``ChainConfig``.
-      family, regime, reference, truth_view: as in the runner (one chain).
+      family, source, regime, reference, truth, truth_view: as in the runner (one
+        chain; ``source``: the truth's family).
       state_spec: the regime state of one chain (``ShapeDtypeStruct`` s).
       data_spec: one draw's ``ShapeDtypeStruct`` of the fitted family.
-      num_chains: chains per sweep point; ``points`` sweep points in the call.
+      hyper: the traced settings of one chain (regime, bias, curation).
+      points: sweep points in the call; ``c`` chains per point make ``points * c``.
       pad: the chain axis is padded to a multiple of this.
       block: chains per compiled call, or None.
-      devices: the run's devices, or None for the default one.
       keep: how the caller keeps the records (default: as run_chains does).
 
     Returns:
-      The :class:`Estimate` (when it fits, or when the check is off).
-
-    Raises:
-      ValueError: the run does not fit, naming the argument to change, the
-        estimate, the memory available and the fix.
+      ``estimate(c) -> Estimate`` for ``c`` chains per sweep point.
     """
     from collapse_jax import chain as _chain  # the runner imports this module
 
     keep = RUN_CHAINS if keep is None else keep
-    w = keep.wording
-    if w is not None:
-        fn = w.fn
     int32 = jax.ShapeDtypeStruct((), np.int32)
     params_spec = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), reference
@@ -436,6 +555,10 @@ def check_run(
     draw_spec = None
     if config.sampler == "samples":
         draw_spec = _chain.data_spec_n(data_spec, config.n_max)
+    sample_points, fit_points = _traced_points(
+        config, family, source, regime, one, truth, reference, hyper
+    )
+    sample_point_bytes, fit_point_bytes = _point_bytes(family, data_spec, config.dtype)
 
     def estimate(c: int) -> Estimate:
         total = points * c
@@ -449,8 +572,129 @@ def check_run(
             padded=-(-total // pad) * pad,
             block=block,
             keep=keep,
+            fit_points=fit_points,
+            fit_point_bytes=fit_point_bytes,
+            sample_points=sample_points,
+            sample_point_bytes=sample_point_bytes,
         )
 
+    return estimate
+
+
+def estimate_chains(
+    family, init, *, keep: Keep | None = None, **kwargs: Any
+) -> Callable[[int], Estimate]:
+    """The memory estimate of ``run_chains(family, init, **kwargs)``, not run.
+
+    The run is validated as :func:`~collapse_jax.run_chains` validates it (its
+    errors, in its words) up to its memory check; nothing chain-sized is
+    allocated and nothing is refused.
+
+    Args:
+      family, init: as for :func:`~collapse_jax.run_chains`.
+      keep: how the caller keeps the records (default: as run_chains does).
+      **kwargs: the other arguments of :func:`~collapse_jax.run_chains`, its
+        defaults for those not given; ``key`` and ``num_chains`` may be left out
+        (neither changes the estimate).
+
+    Returns:
+      ``estimate(c) -> Estimate``, the estimate with ``c`` chains.
+
+    Raises:
+      TypeError: for an argument that run_chains does not take, or a missing one;
+        ValueError, TypeError: the errors run_chains raises for these arguments.
+
+    Examples:
+      >>> import collapse_jax as cj
+      >>> from collapse_jax import memory
+      >>> est = memory.estimate_chains(cj.gaussian(), cj.gaussian_params(0.0, 1.0),
+      ...                              num_generations=10, sample_size=100)
+      >>> est(16).total > est(8).total
+      True
+    """
+    from collapse_jax import chain as _chain  # the runner imports this module
+
+    signature = inspect.signature(_chain.run_chains)
+    try:
+        bound = signature.bind(family, init, **{"key": 0, "num_chains": 1, **kwargs})
+    except TypeError as err:
+        fail(
+            "estimate_chains",
+            "kwargs",
+            f"arguments of run_chains ({', '.join(list(signature.parameters)[2:])})",
+            described(str(err)),
+            "Pass the arguments of the run_chains call to estimate.",
+            error=TypeError,
+        )
+    bound.apply_defaults()
+    args = dict(bound.arguments)
+    family, init = args.pop("family"), args.pop("init")
+    return _chain._prepare(
+        _chain._FN, family, init, keep=keep, estimate_only=True, **args
+    )
+
+
+def chain_bytes(estimate: Callable[[int], Estimate], chains: int = 8) -> int:
+    """Bytes one more chain adds to a run: the slope of ``estimate`` in the chains.
+
+    What a block of ``b`` chains needs is about ``b`` times this, what does not
+    grow with the chains (the reserve, the schedule) left out.
+
+    Args:
+      estimate: from :func:`estimate_chains` (or :func:`estimator`).
+      chains: where the slope is taken, from ``chains`` to ``2 * chains``: a
+        multiple of the chain padding (8).
+    """
+    low, high = estimate(chains), estimate(2 * chains)
+    return max(-(-(high.total - low.total) // chains), 1)
+
+
+def _kept_data_dominates(est: Estimate, config) -> bool:
+    """Whether a generation's temporaries are more the fit of data the regime
+    keeps (or is given) than the draws and their own fit."""
+    p = est.parts
+    if not p["draws"]:  # nothing drawn point by point
+        return True
+    per_point = p["fit"] // max(p["fit_points"], 1)
+    fit_draws = min(p["fit_points"], config.n_max) * per_point
+    draws = p["copies"] * p["draws"] + max(p["sampling"], fit_draws)
+    kept = p["regime"] + max(p["fit_points"] - config.n_max, 0) * per_point
+    return kept > draws
+
+
+def check_run(
+    fn: str,
+    estimate: Callable[[int], Estimate],
+    *,
+    num_chains: int,
+    pad: int,
+    devices: Sequence[Any] | None,
+    config,
+    family,
+    regime,
+    keep: Keep | None = None,
+) -> Estimate:
+    """Refuse a run that cannot fit in memory, before anything is allocated.
+
+    Args:
+      fn: the public function, for the message.
+      estimate: the run's :func:`estimator`.
+      num_chains: chains per sweep point.
+      pad: the chain axis is padded to a multiple of this.
+      devices: the run's devices, or None for the default one.
+      config, family, regime: the run's, for the message.
+      keep: how the caller keeps the records (its wording for the message).
+
+    Returns:
+      The :class:`Estimate` (when it fits, or when the check is off).
+
+    Raises:
+      ValueError: the run does not fit, naming the argument to change, the
+        estimate, the memory available and the fix.
+    """
+    w = None if keep is None else keep.wording
+    if w is not None:
+        fn = w.fn
     est = estimate(num_chains)
     avail = available_memory(devices)
     n_dev = 1 if devices is None else len(devices)
@@ -472,11 +716,15 @@ def check_run(
         "chunk": est.chunk_device,
     }
     part = max(parts, key=parts.get)
-    if part == "draws" and est.parts["draws"] == 0:
-        part = "state"
+    if part == "draws" and _kept_data_dominates(est, config):
+        part = "state"  # the data the regime keeps (and their fit), not the draws
     where = "device" if avail.device is not None and need != est.total else "memory"
     room = f"{format_bytes(limit)} available, from {avail.source}"
-    sufficient = family.sample_fit is not None and config.sampler == "samples"
+    sufficient = (
+        family.sample_fit is not None
+        and config.sampler == "samples"
+        and "sufficient" in regime.samplers
+    )
     fix = (
         f"The estimate: {_breakdown(est)}. {_fixes(w, part, sufficient)}. To plan "
         f"for another amount of memory set {ENV_LIMIT} (e.g. 64G; 0 turns this "

@@ -36,6 +36,27 @@ POISSON_MAX_MEAN = float(2**31 - 2**20)
 _POISSON_STREAM = 0x9015  # fold_in of the key for the centred sampler's attempts
 
 
+def _first_accepted(attempt, done: jax.Array, dtype) -> jax.Array:
+    """Vectorised rejection sampling: each lane's value at its first acceptance.
+
+    ``attempt(i) -> (ok, value)`` is tried for ``i = 0, 1, ...`` until every lane
+    not already ``done`` has been accepted once (a ``done`` lane keeps 0); each
+    lane's attempts depend only on ``i`` and its position, not on the others.
+    """
+
+    def cond(carry):
+        _, finished, _ = carry
+        return ~jnp.all(finished)
+
+    def body(carry):
+        i, finished, value = carry
+        ok, proposal = attempt(i)
+        return i + 1, finished | ok, jnp.where(finished, value, proposal)
+
+    init = (jnp.int32(0), done, jnp.zeros(done.shape, dtype))
+    return jax.lax.while_loop(cond, body, init)[2]
+
+
 def log_gamma(key: jax.Array, shape_param: jax.Array, dtype=jnp.float32) -> jax.Array:
     """Draw ``log G`` with ``G ~ Gamma(shape_param, 1)``, elementwise and exactly.
 
@@ -79,18 +100,7 @@ def log_gamma(key: jax.Array, shape_param: jax.Array, dtype=jnp.float32) -> jax.
         ok = positive & (jnp.log(u) < 3 * d * bracket)
         return ok, jnp.log(d) + 3 * jnp.log1p(yp)
 
-    def cond(carry):
-        _, done, _ = carry
-        return ~jnp.all(done)
-
-    def body(carry):
-        i, done, value = carry
-        ok, logg = attempt(i)
-        value = jnp.where(done, value, logg)
-        return i + 1, done | ok, value
-
-    init = (jnp.int32(0), ~valid, jnp.zeros(shape, dtype))
-    _, _, value = jax.lax.while_loop(cond, body, init)
+    value = _first_accepted(attempt, ~valid, dtype)
     u = jax.random.uniform(k_boost, shape, dtype, minval=tiny, maxval=1)
     value = jnp.where(boost, value + jnp.log(u) / a, value)
     return jnp.where(valid, value, jnp.nan)
@@ -229,15 +239,5 @@ def _poisson_centred(key: jax.Array, lam: jax.Array) -> jax.Array:
         ok = fast | (~reject & (lhs <= _log_poisson_pmf(k, lam, j - frac)))
         return ok, j
 
-    def cond(carry):
-        _, done, _ = carry
-        return ~jnp.all(done)
-
-    def body(carry):
-        i, done, value = carry
-        ok, j = attempt(i)
-        return i + 1, done | ok, jnp.where(done, value, j)
-
-    init = (jnp.int32(0), jnp.zeros(shape, bool), jnp.zeros(shape, dtype))
-    _, _, j = jax.lax.while_loop(cond, body, init)
+    j = _first_accepted(attempt, jnp.zeros(shape, bool), dtype)
     return base.astype(jnp.int32) + j.astype(jnp.int32)

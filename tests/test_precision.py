@@ -11,6 +11,7 @@ the truth at 0, and the location metrics come back as ``mu0 +`` that, in float64
 from __future__ import annotations
 
 import functools
+import inspect
 
 import numpy as np
 import pytest
@@ -122,23 +123,14 @@ def test_far_two_dimensional_gaussian():
 
 
 def _prepare_args(**kw):
-    """The keyword arguments of chain._prepare (what runs.py calls), with ``kw``."""
-    args = dict(
-        key=SEED,
-        regime=None,
-        sampler="samples",
-        dtype="float32",
-        init_family=None,
-        first_chain=0,
-        chunk_size=None,
-        progress=None,
-        metrics=None,
-        record_params=True,
-        sampling=None,
-        curation=None,
-    )
-    args.update(kw)
-    return args
+    """The keyword arguments of chain._prepare (what runs.py calls): run_chains'
+    defaults (from its signature), ``key=SEED`` and ``kw``."""
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(cj.run_chains).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    return {**defaults, "key": SEED, **kw}
 
 
 def test_translated_run_resumes_bit_for_bit():

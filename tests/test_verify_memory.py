@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 import collapse_jax as cj
-from collapse_jax import chain, verify
+from collapse_jax import chain, memory, verify
 from collapse_jax.claims import blocks
 
 cat_mod = importlib.import_module("collapse_jax.families.categorical")
@@ -42,8 +42,8 @@ def test_large_k_cumsum_keeps_one_temporary_and_the_same_bits():
     # Before: one (chains, K) temporary per round, log2 K of them (31 GB in TT-1).
     chains, k = 16, 2**15 + 3
     spec = jax.ShapeDtypeStruct((chains, k), jnp.float32)
-    memory = jax.jit(jax.vmap(cat_mod._sampling_cdf)).lower(spec).compile()
-    temp = memory.memory_analysis().temp_size_in_bytes
+    compiled = jax.jit(jax.vmap(cat_mod._sampling_cdf)).lower(spec).compile()
+    temp = compiled.memory_analysis().temp_size_in_bytes
     assert temp <= 3 * chains * k * 4, temp / (chains * k * 4)
     x = np.random.default_rng(0).random((8, 3000)).astype(np.float32)
     x[:, ::5] = 0.0
@@ -65,7 +65,7 @@ def test_run_blocked_gives_the_values_of_one_call():
     kw = dict(key=3, num_generations=6, sample_size=5, metrics=["log_var", "mean"])
     fam, init = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
     whole = cj.run_chains(fam, init, num_chains=16, **kw)
-    per_chain = blocks.bytes_per_chain(fam, init, **kw)
+    per_chain = memory.chain_bytes(memory.estimate_chains(fam, init, **kw))
     got = blocks.run_blocked(
         lambda r: (r.metrics["log_var"][:, -1], r.metrics["mean"][:, 3]),
         family=fam,
@@ -106,9 +106,8 @@ def test_every_row_of_the_full_set_compiles_within_the_budget(monkeypatch):
         compiled_fn = getattr(chain, name)
 
         def lower_only(*args, **kwargs):
-            m = compiled_fn.lower(*args, **kwargs).compile().memory_analysis()
-            seen["bytes"] = (
-                m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+            seen["bytes"] = memory.compiled_bytes(
+                compiled_fn.lower(*args, **kwargs).compile()
             )
             raise _Compiled
 

@@ -9,31 +9,31 @@ as keep each block's estimated footprint within :data:`VERIFY_BUDGET`; what a bl
 keeps after its reduction (a few numbers per chain) is small, so a row's peak memory
 is one block's, whatever its number of chains.
 
-:func:`bytes_per_chain` is a rough, deliberately generous estimate for this purpose
-only (verify's rows, CPU): the state, one generation's draws and the temporaries of
-sampling and fitting them, a data-keeping regime's buffers, one chunk of records on
-the device and every generation's records on the host (the chunks and their
-concatenation). tests/test_verify_memory.py checks it against XLA's compiled memory
-analysis for the largest rows of the full set.
+A block's size comes from the run's memory estimate
+(:func:`collapse_jax.memory.estimate_chains`, the one ``run_chains`` checks runs
+against): what one more chain adds to it (:func:`collapse_jax.memory.chain_bytes`:
+the state, one generation's draws and the fit's temporaries, a data-keeping
+regime's buffers and their fit, one chunk of records and every generation's
+records on the host). tests/test_verify_memory.py checks the blocks of the full
+set against XLA's compiled memory analysis and the peak memory of its largest
+rows.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import jax
-import jax.numpy as jnp
 
 import collapse_jax as cj
+from collapse_jax import memory
 
 __all__ = [
     "VERIFY_BUDGET",
     "block_size",
-    "bytes_per_chain",
     "run_blocked",
     "vmap_blocked",
 ]
@@ -42,79 +42,6 @@ __all__ = [
 # the process (compiled programs, the rows' shared cached runs): several GiB below
 # the 24 GiB of the 2-core machine the README targets.
 VERIFY_BUDGET = 2 * 2**30
-
-# Live copies of the per-chain state and of one generation's draws while a step
-# runs (the carry in and out, the draws, their weights and the fit's temporaries).
-# Calibrated on XLA's memory analysis of the blocked rows (test_verify_memory.py):
-# the linear-regression fit on accumulated rows holds about 15 copies of its data.
-_STATE_COPIES = 8
-_DRAW_COPIES = 16
-_CHUNK = 1000  # run_chains' default generations per compiled scan
-
-
-def _nbytes(tree) -> int:
-    return sum(
-        math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree)
-    )
-
-
-def bytes_per_chain(
-    family,
-    init,
-    *,
-    num_generations: int,
-    sample_size,
-    dtype: str = "float32",
-    regime=None,
-    sampler: str = "samples",
-    metrics=None,
-    record_params: bool = True,
-    chunk_size: int | None = None,
-    init_family=None,
-    **_: Any,
-) -> int:
-    """Estimated bytes one chain of ``cj.run_chains(family, init, ...)`` holds.
-
-    Takes :func:`collapse_jax.run_chains`' arguments (the others are ignored). A
-    generous estimate for sizing verify's blocks, not a bound for every family.
-    """
-    jdtype = jnp.dtype(dtype)
-    # A cross-family run's models are the fitted family's, started from the truth.
-    params = (
-        family.cast_params(init, jdtype)
-        if init_family is None
-        else jax.eval_shape(
-            lambda p: family.start_from(init_family, p),
-            init_family.cast_params(init, jdtype),
-        )
-    )
-    state = _nbytes(params)
-    sizes = np.atleast_1d(np.asarray(sample_size if sample_size is not None else 0))
-    n_max = int(sizes.max())
-    draws = 0
-    data = None
-    if n_max > 0:
-        data = jax.eval_shape(
-            lambda p: family.sample(jax.random.key(0), p, n_max), params
-        )
-        # Each draw also carries a weight and, in the fit, a float copy.
-        draws = _nbytes(data) + n_max * 2 * jdtype.itemsize
-    if sampler == "sufficient":
-        draws = 0
-    buffers = 0
-    if regime is not None and data is not None:
-        buffers = _nbytes(
-            jax.eval_shape(lambda: regime.init(family, data, num_generations))
-        )
-    shapes = jax.eval_shape(family.metrics, params, params)
-    names = family.metric_names if metrics is None else tuple(metrics)
-    record = sum(
-        _nbytes(shapes[m]) if m in shapes else jdtype.itemsize for m in names
-    ) + (state if record_params else 0)
-    chunk = min(num_generations, chunk_size or _CHUNK)
-    # A data-keeping regime's fit reads its buffers as data: the draws' copies.
-    device = _STATE_COPIES * state + _DRAW_COPIES * (draws + buffers)
-    return device + (chunk + 1) * record + 2 * (num_generations + 1) * record
 
 
 def block_size(per_chain: int, num_chains: int, budget: int = VERIFY_BUDGET) -> int:
@@ -156,7 +83,8 @@ def run_blocked(
       The concatenated pytree: the same values as ``reduce`` of one call with
       ``num_chains`` chains.
     """
-    block = block_size(bytes_per_chain(family, init, **run_kwargs), num_chains, budget)
+    per_chain = memory.chain_bytes(memory.estimate_chains(family, init, **run_kwargs))
+    block = block_size(per_chain, num_chains, budget)
     parts = []
     for first in range(0, num_chains, block):
         res = cj.run_chains(
@@ -184,12 +112,7 @@ def vmap_blocked(fn: Callable[[jax.Array], Any], keys: jax.Array, budget=VERIFY_
     run = jax.jit(jax.vmap(fn))
     num = keys.shape[0]
     probe = min(num, 1024)
-    memory = run.lower(keys[:probe]).compile().memory_analysis()
-    footprint = (
-        memory.argument_size_in_bytes
-        + memory.output_size_in_bytes
-        + memory.temp_size_in_bytes
-    )
+    footprint = memory.compiled_bytes(run.lower(keys[:probe]).compile())
     block = block_size(-(-footprint // probe), num, budget)
     parts = [
         jax.tree.map(np.asarray, run(keys[start : start + block]))

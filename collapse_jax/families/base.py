@@ -178,6 +178,15 @@ class ModelFamily(NamedTuple):
         family (``params`` stacked on a leading axis; weight 0 is ``-inf``): how the
         mixing regimes (``mix``, ``fresh``, ``accumulate``, ``general_mix``) run in
         the population limit.
+      sample_temporaries: floats (of the run's dtype) that ``sample`` holds per
+        point it draws, at its peak, beyond the draws themselves (e.g. one Gumbel
+        variate per category), or None for none. For the memory estimate
+        (collapse_jax.memory), measured with XLA's memory analysis
+        (tests/test_memory.py).
+      fit_temporaries: floats (of the run's dtype) that ``fit`` holds per data
+        point it reads, at its peak (weighted copies, per-point outer products,
+        responsibilities), or None: ``collapse_jax.memory.FIT_COPIES`` per float of
+        a point. For the memory estimate, as ``sample_temporaries``.
     """
 
     name: str
@@ -207,3 +216,5 @@ class ModelFamily(NamedTuple):
     fit_population_mixture: Callable[..., Params] | None = None
     location: Location | None = None
     check_run: Callable[..., None] | None = None
+    sample_temporaries: float | None = None
+    fit_temporaries: float | None = None

@@ -371,6 +371,11 @@ def _make(
         view_kind="probs",
         location=_location(k, max_support, values),
         check_run=_check_run,
+        # Below LARGE_K a Gumbel variate per category and draw, with its random
+        # bits and uniform (measured: 2.2 k floats in float64, 4.2 k in float32);
+        # the inverse CDF's search above it.
+        sample_temporaries=4 if large else 3 * k,
+        fit_temporaries=3,  # the points' weights per category index, summed
     )
 
 

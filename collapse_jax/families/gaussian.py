@@ -393,6 +393,10 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         approx=gaussian_approx_hooks(dim),
         fit_population_mixture=fit_population_mixture,
         location=_LOCATION,
+        # Per-point products of the Cholesky factor in the sampler (tree sums
+        # of (n, d, d)), and the moments' per-point outer products in the fit.
+        sample_temporaries=2 * dim * dim,
+        fit_temporaries=2 * dim * dim,
     )
 
 

@@ -546,6 +546,8 @@ def _make(
         view_kind="mixture",
         approx=approx,
         location=_LOCATION,
+        # EM's responsibilities and whitened residuals, per component and point.
+        fit_temporaries=k * (4 * dim * dim + 2),
     )
 
 

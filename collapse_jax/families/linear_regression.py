@@ -398,6 +398,9 @@ def _make(
         min_sample_size_reason=reason,
         location=_location(dim, fixed, fit_kind == "ols", scale_np),
         check_run=functools.partial(_check_run, dim, fixed, scale_np),
+        # The Gram matrix's per-row outer products, (n, d, d) before their tree
+        # sum (padded to a power of two); min-norm's pseudo-inverse is (n, d).
+        fit_temporaries=4 * (dim + 1) if fit_kind == "min_norm" else 2 * (dim + 1) ** 2,
     )
 
 

@@ -216,6 +216,9 @@ def _make() -> ModelFamily:
         metric_names=("rate", "log_rate", "count", "absorbed"),
         min_sample_size_reason="to estimate a rate",
         check_run=_check_run,
+        # Two samplers per draw (small and large means), each a rejection loop.
+        sample_temporaries=20,
+        fit_temporaries=2,  # the weighted counts, tree-summed
     )
 
 
