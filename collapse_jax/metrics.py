@@ -49,6 +49,7 @@ __all__ = [
     "total_variation",
 ]
 
+
 def _log_overlap(m1, s1, u1, m2, s2, u2):
     r"""``log N(m1; m2, S1 + S2)`` for two Gaussians in log-Cholesky form.
 
