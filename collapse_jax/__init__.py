@@ -9,6 +9,7 @@ no JAX configuration, warning filter or logging setting.
 from collapse_jax import datasets, experiments, families, metrics, theory
 from collapse_jax._version import __version__
 from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
+from collapse_jax.compare import plot_runs
 from collapse_jax.curation import Curation, likelihood_filter, tail_weighting
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
 from collapse_jax.families import (
@@ -122,6 +123,7 @@ __all__ = [
     "resume",
     "reproduce",
     "plot_run",
+    "plot_runs",
     "Run",
     "load",
     "save",

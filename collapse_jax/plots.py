@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from collapse_jax._plotting.axes import MAX_DRAWN as _MAX_DRAWN
 from collapse_jax._plotting.axes import (
     _figure_and_axes,
     _generation_axis,
@@ -46,9 +47,11 @@ from collapse_jax._plotting.axes import (
     _new_figure,  # noqa: F401 - re-exported
     _positive,
     _theory_handle,
+    _thinned,
     _title,
     _zero_note,
 )
+from collapse_jax._plotting.compare import plot_overlay
 from collapse_jax._plotting.data import (
     _check_bool,
     _check_component,
@@ -84,24 +87,19 @@ __all__ = [
     "plot_fraction",
     "plot_histograms",
     "plot_snapshots",
+    "plot_overlay",
     "figures",
 ]
 
 
-# Generations drawn per line at most: a figure is a few hundred pixels wide, and
-# matplotlib's legend placement and layout scan every vertex (200,000 generations
-# took 10 s to draw, against 6 s for the chains themselves).
-MAX_DRAWN = 4001
+# Generations drawn per line at most (see _plotting.axes.MAX_DRAWN); a module
+# global here so that plot_metric and plot_fraction read it when they draw.
+MAX_DRAWN = _MAX_DRAWN
 
 
 def _drawn(n: int) -> np.ndarray:
-    """Indices of the generations a line of ``n`` draws: every one up to
-    :data:`MAX_DRAWN`, else that many evenly spaced, the first and last included.
-    Statistics (means, quantiles, zero counts) are computed on every generation
-    first; only what is drawn is thinned."""
-    if n <= MAX_DRAWN:
-        return np.arange(n)
-    return np.unique(np.round(np.linspace(0, n - 1, MAX_DRAWN)).astype(np.int64))
+    """:func:`~collapse_jax._plotting.axes._thinned` to :data:`MAX_DRAWN`."""
+    return _thinned(n, MAX_DRAWN)
 
 
 def plot_metric(
