@@ -181,3 +181,16 @@ def test_bool_or_differently_shaped_metrics_cannot_share_a_panel():
         plot_overlay([ds, wide], ["a", "b"], metrics=["mean"])
     with pytest.raises(TypeError, match=r"plot_overlay\(\): ds must be an xarray"):
         plot_overlay([ds, "x"], ["a", "b"])
+
+
+def test_a_summary_file_overlays_with_the_statistic_it_stores():
+    # A summary file (quantiles over chains) draws the same median as its chains.
+    ds = _demo_dataset()
+    summary = io.summarize(ds, [0.1, 0.5, 0.9])
+    fig = plot_overlay([ds, summary], ["chains", "summary"], metrics=["log_var"])
+    lines = {ln.get_gid(): ln for ln in _lines(fig.axes[0])}
+    for point in ("M=10", "M=100"):
+        np.testing.assert_allclose(
+            lines[f"median:summary:{point}"].get_ydata(),
+            lines[f"median:chains:{point}"].get_ydata(),
+        )
