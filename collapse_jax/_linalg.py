@@ -146,6 +146,7 @@ def _normalised_log_weights(log_weights: jax.Array) -> jax.Array:
 
 
 def _matmul(a, b):
+    """``a @ b`` for ``(m, k)`` by ``(k, n)`` with tree-summed products."""
     return tree_sum(a[:, :, None] * b[None, :, :], 1)
 
 
