@@ -24,6 +24,7 @@ Run ``python tests/test_imports.py`` for the report of module sizes (modules ove
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 import sys
 from collections import deque
@@ -143,7 +144,9 @@ def direct_imports(module: str, path: pathlib.Path, modules) -> set[str]:
     return out
 
 
+@functools.cache
 def import_graph(root: pathlib.Path = ROOT, package: str = PACKAGE):
+    """``{module: the package modules it imports}`` (read once per root)."""
     modules = module_files(root, package)
     return {m: direct_imports(m, p, modules) for m, p in modules.items()}
 
