@@ -6,15 +6,10 @@ checked against simulation (``collapse-jax verify``). Importing the package chan
 no JAX configuration, warning filter or logging setting.
 """
 
-# isort: off
-# Families before metrics: the GMM family imports collapse_jax.metrics, which imports
-# collapse_jax.families.base; importing metrics first would re-enter families.
-from collapse_jax import families
-from collapse_jax import datasets, experiments, metrics, theory
-
-# isort: on
+from collapse_jax import datasets, experiments, families, metrics, theory
 from collapse_jax._version import __version__
 from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
+from collapse_jax.compare import plot_runs
 from collapse_jax.curation import Curation, likelihood_filter, tail_weighting
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
 from collapse_jax.families import (
@@ -128,6 +123,7 @@ __all__ = [
     "resume",
     "reproduce",
     "plot_run",
+    "plot_runs",
     "Run",
     "load",
     "save",

@@ -344,20 +344,42 @@ def resume_command(
 @app.command(
     "plot",
     epilog="Examples:\n\n  collapse-jax plot runs/gaussian-drift\n\n"
-    "  collapse-jax plot runs/gaussian-drift/results.nc -o figs/",
+    "  collapse-jax plot runs/gaussian-drift/results.nc -o figs/\n\n"
+    "  collapse-jax plot runs/a runs/b --label baseline --label curated\n\n"
+    "  collapse-jax plot runs/a runs/b --metric w2_sq -o compare/",
 )
 def plot_command(
-    run_dir: Annotated[pathlib.Path, typer.Argument(
-        help="A run directory or a results file.")],
+    run_dirs: Annotated[list[pathlib.Path], typer.Argument(
+        help="A run directory or a results file; several are overlaid.",
+        metavar="RUN_DIR...")],
     out: Annotated[pathlib.Path | None, typer.Option(
-        "--out", "-o", help="Where to write the figures (default RUN_DIR/figures)."
+        "--out", "-o", help="Where to write the figures (default RUN_DIR/figures for "
+        "one run; ./comparison/comparison.png and .pdf for several)."
     )] = None,
+    label: Annotated[list[str] | None, typer.Option(
+        "--label", help="A legend label per run, in order (repeat it; default: "
+        "the run directories' names).")] = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        "--metric", help="A metric to compare (repeat it; default: the first "
+        "run's metric figures).")] = None,
 ) -> int:
-    """Redraw a run's figures from its results file."""
-    from collapse_jax import runs
+    """Redraw a run's figures, or overlay several runs on shared metric panels.
+
+    With one RUN_DIR, its figures are redrawn. With several (or with --label or
+    --metric), one panel per metric draws every run in its own colour and label,
+    the median over chains with its 10 to 90 % band.
+    """
+    from collapse_jax import compare, runs
 
     try:
-        paths = runs.plot_run(run_dir, out, _wording=_speak("plot"))
+        if len(run_dirs) == 1 and not label and not metric:
+            paths = runs.plot_run(run_dirs[0], out, _wording=_speak("plot"))
+        else:
+            w = _speak("plot")
+            fig = compare.plot_runs(run_dirs, labels=label or None,
+                                    metrics=metric or None, _wording=w)
+            target = compare.DEFAULT_COMPARISON_DIR if out is None else out
+            paths = compare.save_comparison(fig, target, _wording=w)
     except (ValueError, TypeError, FileNotFoundError) as err:
         return _fail("plot", err)
     for p in paths:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,7 +41,9 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.checks import described, fail
-from collapse_jax.families.base import Location, ModelFamily
+
+if TYPE_CHECKING:  # annotations only: the families import this module
+    from collapse_jax.families.base import Location, ModelFamily
 
 __all__ = [
     "Frame",

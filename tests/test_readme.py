@@ -92,6 +92,31 @@ def test_command_line_example_loads_and_reruns_from_metadata(tmp_path, monkeypat
                                   ns["ds"]["log_var"].values)
 
 
+def test_comparing_runs_and_exporting_to_a_table_run_as_written(tmp_path, monkeypatch):
+    # Two small runs in runs/mine and runs/again, then the README's comparison
+    # command and its export block, as written.
+    import shlex
+
+    import pandas as pd
+
+    from collapse_jax import cli
+
+    monkeypatch.chdir(tmp_path)
+    small = ["--num-chains", "8", "--num-generations", "5", "--no-figures",
+             "--no-progress"]
+    for out, seed in (("runs/mine", "0"), ("runs/again", "1")):
+        assert cli.main(["run", "gaussian", "--sample-size", "100,1000", *small,
+                         "--seed", seed, "-o", out]) == 0
+    command = [b for b in _blocks("bash") if "plot runs/mine runs/again --" in b][0]
+    assert cli.main(shlex.split(command.strip())[1:]) == 0
+    assert (tmp_path / "comparison" / "comparison.png").is_file()
+    block = [b for b in _blocks("python") if ".to_dataframe()" in b][0]
+    exec(block, {})  # noqa: S102 - the README's own example
+    table = pd.read_csv("runs/mine/log_var.csv")
+    assert len(table) == 2 * 8 * 6  # sweep points x chains x generations (d = 1)
+    assert {"log_var", "status"} <= set(table.columns)
+
+
 @pytest.mark.slow
 def test_the_main_command_can_be_run_twice(tmp_path, monkeypatch, capsys):
     # Command 1 ends with `collapse-jax reproduce gaussian-drift` (its `verify

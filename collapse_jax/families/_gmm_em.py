@@ -22,7 +22,7 @@ so this is exactly EM on ``x``. It is what makes long chains stable:
 * ``A_j`` is O(1) (the change of scale in one generation), so its triangular factor is
   accurate whatever the absolute scale; it comes from a Householder LQ factorisation
   of the weighted residuals (:func:`_lq_lower_t`, the points-last twin of
-  :func:`collapse_jax.metrics._lq_lower`), never from a formed covariance.
+  :func:`collapse_jax._linalg._lq_lower`), never from a formed covariance.
 * Per-point arrays have the points on the last axis (``y`` is ``(k, d, n)``, the
   responsibilities ``(k, n)``), the axis XLA CPU vectorises along; sums over points
   are :func:`~collapse_jax._reduce.tree_sum_last` (the same tree as ``tree_sum``).
@@ -53,14 +53,14 @@ from typing import TYPE_CHECKING, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from collapse_jax._reduce import tree_sum, tree_sum_last
-from collapse_jax.metrics import (
+from collapse_jax._linalg import (
     _logsumexp_small,
     _normalised_log_weights,
     _scale_exp,
     _solve_unit_lower,
     _sum_small,
 )
+from collapse_jax._reduce import tree_sum, tree_sum_last
 
 if TYPE_CHECKING:
     from collapse_jax.families.gmm import GmmParams
@@ -69,7 +69,7 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 def _solve_unit_lower_t(unit: jax.Array, rhs: jax.Array) -> jax.Array:
-    """:func:`~collapse_jax.metrics._solve_unit_lower` with the points on the last
+    """:func:`~collapse_jax._linalg._solve_unit_lower` with the points on the last
     axis: ``unit`` ``(..., d, d)``, ``rhs`` ``(..., d, n)``; the same forward
     substitution and tree-summed rows, vectorised along the points."""
     d = rhs.shape[-2]
@@ -245,7 +245,7 @@ def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
 
 
 def _lq_lower_t(b: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """:func:`~collapse_jax.metrics._lq_lower` of ``B`` given as ``(..., d, m)``
+    """:func:`~collapse_jax._linalg._lq_lower` of ``B`` given as ``(..., d, m)``
     (the long axis last, where XLA vectorises; ``_lq_lower`` takes ``B^T``): the
     same Householder reflections, sums by :func:`tree_sum_last` (the same tree)."""
     d = b.shape[-2]

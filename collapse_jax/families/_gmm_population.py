@@ -25,15 +25,11 @@ import numpy as np
 
 import jax.numpy as jnp
 
+from collapse_jax._linalg import _normalised_log_weights, _scale_exp, _sum_small
 from collapse_jax.checks import described, fail
 from collapse_jax.families.base import MixtureView, ModelFamily
 from collapse_jax.families.gaussian import GaussianParams
-from collapse_jax.metrics import (
-    _normalised_log_weights,
-    _scale_exp,
-    _sum_small,
-    gaussian_view,
-)
+from collapse_jax.metrics import gaussian_view
 
 if TYPE_CHECKING:
     from collapse_jax.families.gmm import GmmParams

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import jax
 
+from collapse_jax._gaussians import MixtureView
+
 __all__ = [
     "ModelFamily",
     "MixtureView",
@@ -26,22 +28,6 @@ __all__ = [
 Params = Any  # a family's <Family>Params NamedTuple of arrays
 Data = jax.Array  # (n,) + event_shape
 Weights = jax.Array  # (n,) float, frequency weights (0 masks a point out)
-
-
-class MixtureView(NamedTuple):
-    """A continuous model seen as a Gaussian mixture (one component for a Gaussian).
-
-    The common currency of cross-family metrics (``collapse_jax.metrics``): the
-    closed-form L2 distance between mixtures and the W2 distance between
-    moment-matched Gaussians. Covariances use the same log-Cholesky layout as
-    :class:`~collapse_jax.GaussianParams`: ``Sigma_j = L_j L_j^T`` with
-    ``L_j = U_j diag(exp(s_j))``.
-    """
-
-    log_weights: jax.Array  # (k,) log mixture weights (-inf for a dead component)
-    means: jax.Array  # (k, d)
-    chol_log_diag: jax.Array  # (k, d)
-    chol_unit_lower: jax.Array  # (k, d, d)
 
 
 class ApproxHooks(NamedTuple):

@@ -17,7 +17,6 @@ Bartlett decomposition, at O(1) cost in M.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
 import numpy as np
 
@@ -26,6 +25,8 @@ import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
 from collapse_jax import random as cjr
+from collapse_jax._gaussians import GaussianParams
+from collapse_jax._linalg import _bures_sq, _matmul
 from collapse_jax._reduce import tree_logsumexp, tree_sum
 from collapse_jax.checks import (
     as_float_array,
@@ -43,14 +44,6 @@ __all__ = ["GaussianParams", "gaussian", "gaussian_params", "gaussian_mean_cov"]
 ESTIMATORS = ("unbiased", "mle")
 TAIL_LEVEL = 0.01  # the truth's outer 1 % two-sided region, per coordinate
 _TAIL_Z = 2.5758293035489004  # Phi^{-1}(1 - TAIL_LEVEL / 2)
-
-
-class GaussianParams(NamedTuple):
-    """Parameters of a d-dimensional Gaussian, ``Sigma = L L^T``."""
-
-    mean: jax.Array  # (d,) float, the mean
-    chol_log_diag: jax.Array  # (d,) float, log of the diagonal of the Cholesky factor L
-    chol_unit_lower: jax.Array  # (d, d) float, L diag(exp(-chol_log_diag)): unit lower
 
 
 def gaussian_params(mean, cov) -> GaussianParams:
@@ -150,10 +143,6 @@ def _wsum(weights, x):
 
 def _matvec(a, v):
     return tree_sum(a * v[None, :], 1)
-
-
-def _matmul(a, b):
-    return tree_sum(a[:, :, None] * b[None, :, :], 1)
 
 
 def _weighted_moments(x, weights, ddof):
@@ -458,18 +447,6 @@ def _log_diag_cov(params: GaussianParams) -> jax.Array:
     unit = params.chol_unit_lower
     log_abs = jnp.log(jnp.abs(unit))
     return tree_logsumexp(2 * params.chol_log_diag[None, :] + 2 * log_abs, axis=1)
-
-
-def _bures_sq(chol0, chol1):
-    """``tr S0 + tr S1 - 2 tr (S0^1/2 S1 S0^1/2)^1/2`` from Cholesky factors.
-
-    Computed in the Procrustes form ``min_Q ||L0 - L1 Q||_F^2 = ||L0 - L1 U V^T||_F^2``
-    with ``L1^T L0 = U diag(sv) V^T``: a sum of squares, so it cannot cancel to a
-    negative number as ``tr S0 + tr S1 - 2 sum(sv)`` does in float32.
-    """
-    u, _, vt = jnp.linalg.svd(_matmul(chol1.T, chol0))
-    diff = chol0 - _matmul(chol1, _matmul(u, vt))
-    return tree_sum(tree_sum(diff * diff, 1))
 
 
 @functools.cache

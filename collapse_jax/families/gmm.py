@@ -55,6 +55,12 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from collapse_jax._linalg import (
+    _logsumexp_small,
+    _normalised_log_weights,
+    _solve_unit_lower,
+    _sum_small,
+)
 from collapse_jax._reduce import tree_sum
 from collapse_jax.checks import as_float_array, check_positive_int, described, fail
 
@@ -84,15 +90,7 @@ from collapse_jax.families._gmm_population import (
 from collapse_jax.families.base import ApproxHooks, Location, MixtureView, ModelFamily
 from collapse_jax.families.gaussian import GaussianParams, _log_diag_cov
 from collapse_jax.frame import grid_origin, log_sd, shift_points
-from collapse_jax.metrics import (
-    _logsumexp_small,
-    _normalised_log_weights,
-    _solve_unit_lower,
-    _sum_small,
-    gaussian_view,
-    mixture_l2,
-    w2_moment_matched_sq,
-)
+from collapse_jax.metrics import gaussian_view, mixture_l2, w2_moment_matched_sq
 from collapse_jax.status import fit_status
 
 __all__ = ["GmmParams", "gmm", "gmm_params", "gmm_weights_means_covs", "em"]

@@ -13,8 +13,9 @@ proof in ``proofs/``:
   optimiser map.
 * :mod:`collapse_jax.theory.expressivity`: the population limit and the
   expressivity error (SH-1): projections onto a smaller class.
-* :mod:`collapse_jax.theory.mixing`: regimes that keep real data (LR-3
-  accumulation, BE-2 stability toy, AL-3 / SE-2 fixed real set and fresh data).
+* :mod:`collapse_jax.theory.mixing`: regimes that keep real data (AL-3 / SE-2
+  fixed real set and fresh data), re-exporting :mod:`~collapse_jax.theory.accumulation`
+  (LR-3) and :mod:`~collapse_jax.theory.stability_toy` (BE-2 stability toy).
 * :mod:`collapse_jax.theory.counting`: the Poisson chain and Galton–Watson
   extinction (SU-2, SU-1).
 * :mod:`collapse_jax.theory.tails`: Zipf tails and the memorisation learner

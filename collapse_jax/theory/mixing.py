@@ -2,14 +2,9 @@ r"""Closed forms for chains that keep real data: accumulation, mixing, fresh dat
 
 docs/theory.md §11's regime table, as exact host-side float64 formulas (NumPy):
 
-* **Accumulate** (LR-3): the 1-D Gaussian chain fitted to *every* draw so far (unit
-  weights). The fitted mean is a running average, so its error is bounded by
-  :math:`\pi^2\sigma^2/(6M)`, and :math:`E\sigma_n^2` decreases to a positive limit.
-  Proof: ``proofs/lr-3-gaussian-accumulation.md``.
-* **Stability toy** (BE-2): the infinite-sample map of Bertrand et al. for a
-  well-specified Gaussian family, its closed-form iterates, the mean contraction
-  :math:`\lambda/(1+\lambda)` and the paper's bound :math:`\rho(\lambda)`.
-  Proof: ``proofs/be-2-stability-toy.md``.
+* **Accumulate** (LR-3) and the **stability toy** (BE-2) have their own modules,
+  :mod:`collapse_jax.theory.accumulation` and :mod:`collapse_jax.theory.stability_toy`;
+  their functions are re-exported here.
 * **Fixed real set or fresh real data + synthetic** (AL-3, BE-2 finite sample):
   for the 1-D Gaussian chain, :math:`E(\mu_t - \mu_{\mathrm{ref}})^2` and
   :math:`E\sigma_t^2` obey an exact linear recursion with a finite fixed point.
@@ -32,18 +27,37 @@ with the regime's real data.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from collapse_jax.checks import as_float_array, described, fail
+from collapse_jax.checks import described, fail
+from collapse_jax.theory._mixing_checks import (
+    _VARIANCE_REASON,
+    _check_fraction,
+    _check_nonnegative,
+    _check_probs,
+    _check_real,
+    _check_regime,
+)
 from collapse_jax.theory._schedule import (
-    SampleSize,
-    as_schedule,
     check_constant_size,
     check_estimator,
     check_int,
     check_positive_float,
+)
+
+# The accumulating regime and the stability toy have their own modules; their names
+# stay importable from here.
+from collapse_jax.theory.accumulation import (
+    accumulate_mean_error_bound,
+    accumulate_squared_mean_error,
+    accumulate_variance,
+    accumulate_variance_limit,
+)
+from collapse_jax.theory.stability_toy import (
+    stability_bound,
+    stability_toy_map,
+    stability_toy_path,
+    toy_mean_contraction,
 )
 
 __all__ = [
@@ -63,454 +77,6 @@ __all__ = [
     "stability_toy_path",
     "toy_mean_contraction",
 ]
-
-_VARIANCE_REASON = "to estimate a variance"
-_REGIMES = ("fixed", "fresh")
-
-
-# ------------------------------------------------------------------ validation ---
-
-
-def _check_real(value: object, name: str, caller: str) -> float:
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        out = None
-    if out is None or not np.isfinite(out):
-        fail(
-            caller,
-            name,
-            "a finite number",
-            described(repr(value)),
-            "Pass a finite float.",
-        )
-    return out
-
-
-def _check_nonnegative(value: object, name: str, caller: str) -> float:
-    out = _check_real(value, name, caller)
-    if out < 0.0:
-        fail(caller, name, "a finite number >= 0", out, "Pass a number >= 0.")
-    return out
-
-
-def _check_fraction(value: object, caller: str) -> float:
-    out = _check_real(value, "real_fraction", caller)
-    if not 0.0 <= out <= 1.0:
-        fail(
-            caller,
-            "real_fraction",
-            "in [0, 1] (the real points' share of the total weight)",
-            out,
-            "Pass a fraction in [0, 1], or None to pool with unit weights.",
-        )
-    return out
-
-
-def _check_regime(regime: object, caller: str) -> str:
-    if regime not in _REGIMES:
-        fail(
-            caller,
-            "regime",
-            "'fixed' (one real set reused) or 'fresh' (new real draws every "
-            "generation)",
-            described(repr(regime)),
-            f"Pass one of {_REGIMES}.",
-        )
-    return regime  # type: ignore[return-value]
-
-
-def _check_probs(probs: object, name: str, caller: str) -> np.ndarray:
-    p = as_float_array(caller, name, probs)
-    if (
-        p.ndim != 1
-        or p.size < 2
-        or not np.all(np.isfinite(p))
-        or np.any(p < 0)
-        or abs(p.sum() - 1.0) > 1e-9
-    ):
-        fail(
-            caller,
-            name,
-            "a 1-D probability vector (K >= 2 entries >= 0 summing to 1)",
-            described(f"{np.array2string(np.atleast_1d(p), precision=4)}"),
-            "Pass probabilities that sum to 1.",
-        )
-    return p
-
-
-# ----------------------------------------------------------------- accumulate ---
-
-
-def _accumulate_path(
-    sample_size: SampleSize,
-    num_generations: int,
-    estimator: str,
-    variance: float,
-    caller: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(E(mu_t - mu)^2, E sigma_t^2)`` for ``t = 0..n`` (arrays of length n + 1)."""
-    ddof = check_estimator(estimator, caller)
-    var = check_positive_float(variance, "variance", caller)
-    m = as_schedule(
-        sample_size, num_generations, caller=caller, minimum=2, reason=_VARIANCE_REASON
-    ).astype(np.float64)
-    n = m.size
-    seen = np.concatenate(([0.0], np.cumsum(m)))  # N_t: points seen by model t
-    # Expected pooled sum of squares grows by v_t (M_t - 1 + N_t / N_{t+1}); model t
-    # (t >= 1) has SS_t = (N_t - ddof) sigma_t^2, the truth contributes no SS.
-    factor = np.empty(n)
-    if n:
-        factor[0] = (m[0] - 1.0) / (m[0] - ddof)
-        nt, nt1 = seen[1:n], seen[2 : n + 1]
-        factor[1:] = (nt - ddof + m[1:] - 1.0 + nt / nt1) / (nt1 - ddof)
-    v = var * np.concatenate(([1.0], np.cumprod(factor)))
-    # mu_{t+1} - mu_t = M_t (xbar_t - mu_t) / N_{t+1}: orthogonal increments.
-    incr = m * v[:n] / seen[1:] ** 2
-    e = np.concatenate(([0.0], np.cumsum(incr)))
-    return e, v
-
-
-def accumulate_squared_mean_error(
-    sample_size: SampleSize,
-    num_generations: int,
-    *,
-    estimator: str = "unbiased",
-    variance: float = 1.0,
-) -> float:
-    r"""Exact :math:`E(\mu_n - \mu)^2` of the 1-D Gaussian chain under accumulation.
-
-    Model ``t + 1`` is fitted (mean and variance) to all
-    :math:`N_{t+1} = M_0 + \dots + M_t` points drawn so far, so
-    :math:`\mu_{t+1} - \mu_t = M_t(\bar x_t - \mu_t)/N_{t+1}` and
-
-    .. math:: E(\mu_n - \mu)^2 = \sum_{t<n} \frac{M_t\,E\sigma_t^2}{N_{t+1}^2}
-       \;\overset{M_t \equiv M}{=}\; \sum_{t<n}\frac{E\sigma_t^2}{M (t+1)^2}
-       \le \frac{\pi^2\sigma^2}{6M},
-
-    with :math:`E\sigma_t^2` from :func:`accumulate_variance`.
-
-    Args:
-        sample_size: ``M`` (int ``>= 2``) or a schedule ``M_0, M_1, ...``.
-        num_generations: Number of fits ``n >= 0``.
-        estimator: ``"unbiased"`` (ddof=1) or ``"mle"`` (ddof=0).
-        variance: Truth variance :math:`\sigma^2 > 0`.
-
-    Returns:
-        :math:`E(\mu_n - \mu)^2` as a float.
-
-    Raises:
-        ValueError: invalid sizes, generations, estimator or variance.
-
-    Examples:
-        >>> round(accumulate_squared_mean_error(10, 200), 4)
-        0.1624
-
-    References:
-        docs/theory.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
-    """
-    e, _ = _accumulate_path(
-        sample_size,
-        num_generations,
-        estimator,
-        variance,
-        "accumulate_squared_mean_error",
-    )
-    return float(e[-1])
-
-
-def accumulate_variance(
-    sample_size: SampleSize,
-    num_generations: int,
-    *,
-    estimator: str = "unbiased",
-    variance: float = 1.0,
-) -> float:
-    r"""Exact :math:`E\sigma_n^2` of the 1-D Gaussian chain under accumulation.
-
-    Unbiased: :math:`E\sigma_1^2 = \sigma^2` and, for :math:`t \ge 1`,
-    :math:`E\sigma_{t+1}^2 = E\sigma_t^2\,(1 - \frac{M_t/N_{t+1}}{N_{t+1} - 1})`
-    (:math:`= 1 - 1/((t+1)((t+1)M - 1))` for constant ``M``). MLE:
-    :math:`E\sigma_{t+1}^2 = E\sigma_t^2(1 - M_t/N_{t+1}^2)` for every
-    :math:`t \ge 0`.
-
-    Args:
-        sample_size: ``M`` (int ``>= 2``) or a schedule ``M_0, M_1, ...``.
-        num_generations: Number of fits ``n >= 0``.
-        estimator: ``"unbiased"`` (ddof=1) or ``"mle"`` (ddof=0).
-        variance: Truth variance :math:`\sigma^2 > 0`.
-
-    Returns:
-        :math:`E\sigma_n^2` as a float.
-
-    Raises:
-        ValueError: invalid sizes, generations, estimator or variance.
-
-    Examples:
-        >>> round(accumulate_variance(10, 10), 4)
-        0.9441
-
-    References:
-        docs/theory.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
-    """
-    _, v = _accumulate_path(
-        sample_size, num_generations, estimator, variance, "accumulate_variance"
-    )
-    return float(v[-1])
-
-
-def accumulate_variance_limit(
-    sample_size: int, *, estimator: str = "unbiased", variance: float = 1.0
-) -> float:
-    r""":math:`\lim_n E\sigma_n^2` under accumulation with a constant ``M``.
-
-    The infinite products of :func:`accumulate_variance` in closed form:
-
-    .. math:: \text{unbiased: } \sigma^2\,
-       \frac{\Gamma(2 - 1/M)}{\Gamma(2 - k_+)\,\Gamma(2 - k_-)},\quad
-       k_\pm = \frac{1 \pm \sqrt{1 + 4M}}{2M};\qquad
-       \text{MLE: } \sigma^2\,\frac{\sin(\pi/\sqrt M)}{\pi/\sqrt M}.
-
-    Args:
-        sample_size: Constant ``M >= 2``.
-        estimator: ``"unbiased"`` or ``"mle"``.
-        variance: Truth variance :math:`\sigma^2 > 0`.
-
-    Returns:
-        The limit as a float (positive: the variance does not collapse).
-
-    Raises:
-        ValueError: invalid size, estimator or variance.
-
-    Examples:
-        >>> round(accumulate_variance_limit(10), 4)
-        0.9351
-
-    References:
-        docs/theory.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
-    """
-    caller = "accumulate_variance_limit"
-    ddof = check_estimator(estimator, caller)
-    m = float(
-        check_constant_size(sample_size, caller, minimum=2, reason=_VARIANCE_REASON)
-    )
-    var = check_positive_float(variance, "variance", caller)
-    if ddof == 0:
-        x = math.pi / math.sqrt(m)
-        return var * math.sin(x) / x
-    root = math.sqrt(1.0 + 4.0 * m)
-    k_plus, k_minus = (1.0 + root) / (2.0 * m), (1.0 - root) / (2.0 * m)
-    log_ratio = (
-        math.lgamma(2.0 - 1.0 / m)
-        - math.lgamma(2.0 - k_plus)
-        - math.lgamma(2.0 - k_minus)
-    )
-    return var * math.exp(log_ratio)
-
-
-def accumulate_mean_error_bound(sample_size: int, *, variance: float = 1.0) -> float:
-    r"""The LR-3 bound :math:`\pi^2\sigma^2/(6M)` on :math:`E(\mu_n - \mu)^2`.
-
-    Holds for every ``n`` and both estimators (:math:`E\sigma_t^2 \le \sigma^2`).
-
-    Args:
-        sample_size: Constant ``M >= 2``.
-        variance: Truth variance :math:`\sigma^2 > 0`.
-
-    Returns:
-        :math:`\pi^2\sigma^2/(6M)` as a float.
-
-    Raises:
-        ValueError: invalid size or variance.
-
-    Examples:
-        >>> round(accumulate_mean_error_bound(10), 4)
-        0.1645
-
-    References:
-        docs/theory.md LR-3; proof: ``proofs/lr-3-gaussian-accumulation.md``.
-    """
-    caller = "accumulate_mean_error_bound"
-    m = check_constant_size(sample_size, caller, minimum=2, reason=_VARIANCE_REASON)
-    var = check_positive_float(variance, "variance", caller)
-    return math.pi**2 * var / (6.0 * m)
-
-
-# --------------------------------------------------------------- BE-2 toy map ---
-
-
-def toy_mean_contraction(synthetic_ratio: float) -> float:
-    r"""Mean contraction factor :math:`\lambda/(1+\lambda)` of the BE-2 toy map.
-
-    Args:
-        synthetic_ratio: :math:`\lambda \ge 0`, synthetic-to-real ratio.
-
-    Returns:
-        :math:`\lambda/(1+\lambda)` (always < 1).
-
-    Raises:
-        ValueError: ``synthetic_ratio`` negative or not finite.
-
-    Examples:
-        >>> toy_mean_contraction(0.25)
-        0.2
-
-    References:
-        docs/theory.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
-    """
-    lam = _check_nonnegative(synthetic_ratio, "synthetic_ratio", "toy_mean_contraction")
-    return lam / (1.0 + lam)
-
-
-def stability_bound(
-    synthetic_ratio: float,
-    *,
-    epsilon: float = 0.0,
-    lipschitz: float = 0.0,
-    strong_concavity: float = 1.0,
-) -> float:
-    r"""Bertrand et al.'s contraction bound :math:`\rho(\lambda)` (BE-2).
-
-    .. math:: \rho(\lambda) = \frac{\lambda(\alpha + \varepsilon L)}
-       {\alpha - \lambda(\alpha + \varepsilon L)}
-       \;\overset{\varepsilon = 0}{=}\; \frac{\lambda}{1 - \lambda},
-
-    defined when :math:`\lambda(1 + L\varepsilon/\alpha) < 1/2` (then
-    :math:`\rho < 1`). The form with :math:`\varepsilon > 0` is from the paper, not
-    re-verified against the PDF (docs/theory.md §14 item 5).
-
-    Args:
-        synthetic_ratio: :math:`\lambda \ge 0`.
-        epsilon: :math:`\varepsilon \ge 0`, distance of the best model to the data.
-        lipschitz: :math:`L \ge 0`.
-        strong_concavity: :math:`\alpha > 0`.
-
-    Returns:
-        :math:`\rho(\lambda)` as a float in ``[0, 1)``.
-
-    Raises:
-        ValueError: negative arguments, or the stability condition fails.
-
-    Examples:
-        >>> round(stability_bound(0.25), 6)
-        0.333333
-
-    References:
-        docs/theory.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
-    """
-    caller = "stability_bound"
-    lam = _check_nonnegative(synthetic_ratio, "synthetic_ratio", caller)
-    eps = _check_nonnegative(epsilon, "epsilon", caller)
-    lip = _check_nonnegative(lipschitz, "lipschitz", caller)
-    alpha = check_positive_float(strong_concavity, "strong_concavity", caller)
-    kappa = alpha + eps * lip
-    if lam * kappa / alpha >= 0.5:
-        fail(
-            caller,
-            "synthetic_ratio",
-            f"< 1/(2(1 + Lε/α)) = {alpha / (2 * kappa):.6g} for the bound to hold",
-            lam,
-            "The condition λ(1 + Lε/α) < 1/2 of BE-2 fails; pass a smaller ratio.",
-        )
-    return lam * kappa / (alpha - lam * kappa)
-
-
-def stability_toy_map(
-    mean: float,
-    variance: float,
-    synthetic_ratio: float,
-    *,
-    real_mean: float = 0.0,
-    real_variance: float = 1.0,
-) -> tuple[float, float]:
-    r"""One step of the BE-2 toy map: the Gaussian fit of the real/model mixture.
-
-    .. math:: \mu' = \frac{\mu^* + \lambda\mu}{1+\lambda},\qquad
-       \sigma'^2 = \frac{\sigma^{*2} + \lambda\sigma^2}{1+\lambda}
-       + \frac{\lambda(\mu - \mu^*)^2}{(1+\lambda)^2}.
-
-    Args:
-        mean: Current :math:`\mu`.
-        variance: Current :math:`\sigma^2 > 0`.
-        synthetic_ratio: :math:`\lambda \ge 0`.
-        real_mean: :math:`\mu^*` of the data distribution.
-        real_variance: :math:`\sigma^{*2} > 0`.
-
-    Returns:
-        ``(mean', variance')`` floats.
-
-    Raises:
-        ValueError: non-finite or out-of-range arguments.
-
-    Examples:
-        >>> stability_toy_map(3.0, 5.0, 1.0)
-        (1.5, 5.25)
-
-    References:
-        docs/theory.md BE-1, BE-2; proof: ``proofs/be-2-stability-toy.md``.
-    """
-    caller = "stability_toy_map"
-    mu = _check_real(mean, "mean", caller)
-    var = check_positive_float(variance, "variance", caller)
-    lam = _check_nonnegative(synthetic_ratio, "synthetic_ratio", caller)
-    mu_s = _check_real(real_mean, "real_mean", caller)
-    var_s = check_positive_float(real_variance, "real_variance", caller)
-    w = 1.0 + lam
-    return (
-        (mu_s + lam * mu) / w,
-        (var_s + lam * var) / w + lam * (mu - mu_s) ** 2 / w**2,
-    )
-
-
-def stability_toy_path(
-    mean: float,
-    variance: float,
-    synthetic_ratio: float,
-    num_generations: int,
-    *,
-    real_mean: float = 0.0,
-    real_variance: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""Iterates of the BE-2 toy map in closed form, ``t = 0..n``.
-
-    With :math:`r = \lambda/(1+\lambda)`, :math:`e_0 = \mu_0 - \mu^*`:
-
-    .. math:: \mu_t - \mu^* = r^t e_0,\qquad
-       \sigma_t^2 - \sigma^{*2} = r^t(\sigma_0^2 - \sigma^{*2}) + r^t(1 - r^t)\,e_0^2.
-
-    Args:
-        mean: :math:`\mu_0`.
-        variance: :math:`\sigma_0^2 > 0`.
-        synthetic_ratio: :math:`\lambda \ge 0`.
-        num_generations: ``n >= 0``.
-        real_mean: :math:`\mu^*`.
-        real_variance: :math:`\sigma^{*2} > 0`.
-
-    Returns:
-        ``(means, variances)``, two ``(n + 1,) float64`` arrays.
-
-    Raises:
-        ValueError: non-finite or out-of-range arguments.
-
-    Examples:
-        >>> m, v = stability_toy_path(3.0, 5.0, 1.0, 1)
-        >>> float(m[1]), float(v[1])
-        (1.5, 5.25)
-
-    References:
-        docs/theory.md BE-2; proof: ``proofs/be-2-stability-toy.md``.
-    """
-    caller = "stability_toy_path"
-    mu = _check_real(mean, "mean", caller)
-    var = check_positive_float(variance, "variance", caller)
-    lam = _check_nonnegative(synthetic_ratio, "synthetic_ratio", caller)
-    n = check_int(num_generations, "num_generations", caller)
-    mu_s = _check_real(real_mean, "real_mean", caller)
-    var_s = check_positive_float(real_variance, "real_variance", caller)
-    r = lam / (1.0 + lam)
-    rt = r ** np.arange(n + 1, dtype=np.float64)
-    e0 = mu - mu_s
-    return mu_s + rt * e0, var_s + rt * (var - var_s) + rt * (1.0 - rt) * e0**2
 
 
 # ------------------------------------------------- fixed real set / fresh data ---
