@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -32,7 +32,15 @@ __all__ = [
 ]
 
 
-def fail(fn: str, name: str, expected: str, got: Any, fix: str, *, error=ValueError):
+def fail(
+    fn: str,
+    name: str,
+    expected: str,
+    got: Any,
+    fix: str,
+    *,
+    error: type[Exception] = ValueError,
+) -> NoReturn:
     """Raise ``error`` with the house message."""
     raise error(f"{fn}(): {name} must be {expected}; got {_show(got)}. {fix}")
 
