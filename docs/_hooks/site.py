@@ -46,7 +46,11 @@ def _pages() -> dict[str, pathlib.Path]:
     pages = {"index.md": ROOT / "README.md"}
     for path in sorted((ROOT / "docs").rglob("*")):
         rel = path.relative_to(ROOT)
-        if path.is_file() and "_hooks" not in rel.parts and "__pycache__" not in rel.parts:
+        if (
+            path.is_file()
+            and "_hooks" not in rel.parts
+            and "__pycache__" not in rel.parts
+        ):
             pages[rel.as_posix()] = path
     for path in sorted((ROOT / "proofs").glob("*.md")):
         pages[path.relative_to(ROOT).as_posix()] = path
@@ -96,7 +100,9 @@ def _api_uri(module: str) -> str:
 
 
 def _api_page(module: str) -> str:
-    return f"# `{module}`\n\n::: {module}\n    options:\n      show_root_heading: false\n"
+    return (
+        f"# `{module}`\n\n::: {module}\n    options:\n      show_root_heading: false\n"
+    )
 
 
 def _api_nav(modules: list[str]) -> list[Any]:
@@ -122,21 +128,37 @@ def _value(v: Any) -> str:
     return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
 
 
-def presets_page() -> str:
-    """Markdown of every registered preset with its configuration and figures."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from collapse_jax.experiments import presets
-
-    registry = presets()
-    figures = sorted((ROOT / PRESET_FIGURES).glob("*.png"))
-    # A figure belongs to the preset with the longest name that prefixes it
-    # ("gmm-l2.png" is gmm's even if a "gmm-large" preset exists, and vice versa).
+def figure_owners(registry: Any, figures: list[str]) -> dict[str, list[str]]:
+    """``{preset: [figure file, ...]}``: a figure ``<preset>-<metric>.png`` is the
+    preset's with the longest name that prefixes it ("gmm-l2.png" is gmm's even if
+    a "gmm-large" preset exists, and "gmm-large-l2.png" is gmm-large's)."""
     owner: dict[str, list[str]] = {name: [] for name in registry}
     for fig in figures:
-        names = [n for n in registry if fig.stem.startswith(n + "-")]
+        stem = fig.rsplit(".", 1)[0]
+        names = [n for n in registry if stem.startswith(n + "-")]
         if names:
-            owner[max(names, key=len)].append(fig.name)
+            owner[max(names, key=len)].append(fig)
+    return owner
+
+
+def presets_page(
+    registry: dict[str, Any] | None = None,
+    figure_dir: pathlib.Path | None = None,
+) -> str:
+    """Markdown of every preset with its configuration and figures.
+
+    Args:
+      registry: ``{name: Preset}``; None for ``collapse_jax.experiments.presets()``.
+      figure_dir: where the preset figures are; None for ``docs/figures/presets``.
+    """
+    if registry is None:
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from collapse_jax.experiments import presets
+
+        registry = presets()
+    figure_dir = ROOT / PRESET_FIGURES if figure_dir is None else figure_dir
+    owner = figure_owners(registry, sorted(p.name for p in figure_dir.glob("*.png")))
     out = [
         "# Presets",
         "",
@@ -152,16 +174,21 @@ def presets_page() -> str:
     ]
     for name, preset in sorted(registry.items()):
         out += [f"## `{name}`", "", preset.description, ""]
-        out += [f"Experiment `{preset.experiment}`."]
-        if preset.source:
-            out += [f" Source: {preset.source}."]
-        out += ["", "```bash", f"collapse-jax reproduce {name}", "```", ""]
+        source = f" Source: {preset.source}." if preset.source else ""
+        out += [f"Experiment `{preset.experiment}`.{source}", ""]
+        out += ["```bash", f"collapse-jax reproduce {name}", "```", ""]
         out += ["| field | default | full scale |", "|---|---|---|"]
         for field in sorted(set(preset.values) | set(preset.full)):
             default = _value(preset.values[field]) if field in preset.values else ""
             full = _value(preset.full[field]) if field in preset.full else ""
             out.append(f"| `{field}` | {default} | {full} |")
         out.append("")
+        if not owner[name]:
+            out += [
+                "No figure of this preset is in the repository; `collapse-jax "
+                f"reproduce {name}` draws them into `runs/{name}/figures/`.",
+                "",
+            ]
         for fig in owner[name]:
             # presets.md sits at the site root, the figures at their repository path.
             out += [f"![{name}: {fig}]({PRESET_FIGURES}/{fig})", ""]
@@ -172,9 +199,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     nav = list(config.nav or [])
     proofs = sorted((ROOT / "proofs").glob("*.md"))
     proof_nav: list[Any] = [{"Index": "proofs/README.md"}]
-    proof_nav += [
-        {p.stem: f"proofs/{p.name}"} for p in proofs if p.name != "README.md"
-    ]
+    proof_nav += [{p.stem: f"proofs/{p.name}"} for p in proofs if p.name != "README.md"]
     nav.append({"Proofs": proof_nav})
     nav.append({"API reference": _api_nav(public_modules())})
     config.nav = nav
@@ -190,9 +215,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     for module in public_modules():
         out.append(File.generated(config, _api_uri(module), content=_api_page(module)))
     out.append(File.generated(config, "presets.md", content=presets_page()))
-    out.append(
-        File.generated(config, "_js/mathjax-config.js", content=_MATHJAX_CONFIG)
-    )
+    out.append(File.generated(config, "_js/mathjax-config.js", content=_MATHJAX_CONFIG))
     # Theme assets (CSS, JS, fonts) come from the files mkdocs collected; the files
     # it found under docs/ are replaced by the mounts above (same files, repo paths).
     docs = pathlib.Path(config.docs_dir).resolve()
