@@ -153,7 +153,8 @@ def canonicalize_dtype_name(fn: str, dtype: Any) -> str:
 def check_dtype(fn: str, dtype: Any) -> str:
     """Validate ``dtype`` and that float64 is available (x64 enabled)."""
     name = canonicalize_dtype_name(fn, dtype)
-    if name == "float64" and not jax.config.jax_enable_x64:
+    # jax defines its flags as properties at run time: invisible to type checkers.
+    if name == "float64" and not jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]
         fail(
             fn,
             "dtype",

@@ -1,9 +1,11 @@
-"""Griffe extension: Sphinx roles in docstrings read as inline code on the site.
+"""Griffe extension: Sphinx roles in docstrings read well on the site.
 
 The package's docstrings are Google style with Sphinx cross-reference roles
-(:func:`run_chains`, :class:`~collapse_jax.regimes.Regime`), which Markdown would show
-verbatim. This turns each into inline code of the name as written (``~`` keeps the last
-component, as Sphinx does). Loaded by mkdocstrings (``extensions`` in mkdocs.yml).
+(:func:`run_chains`, :class:`~collapse_jax.regimes.Regime`) and :math:`...` roles,
+which Markdown would show verbatim. This turns each reference into inline code of the
+name as written (``~`` keeps the last component, as Sphinx does) and each :math: into
+``$...$``, typeset like the proofs' maths. Loaded by mkdocstrings (``extensions`` in
+mkdocs.yml).
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ def _name(match: re.Match[str]) -> str:
     return f"`{target}`"
 
 
+_MATH = re.compile(r":math:`([^`]+)`")
+
+
 class SphinxRoles(griffe.Extension):
     """Rewrite Sphinx roles in every docstring griffe loads."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = _ROLE.sub(_name, obj.docstring.value)
+            text = _ROLE.sub(_name, obj.docstring.value)
+            obj.docstring.value = _MATH.sub(r"$\1$", text)
