@@ -133,8 +133,10 @@ def test_site_builds_strictly_with_its_key_pages(site):
     assert "Run <code>num_chains</code> independent generation chains" in api
     chain = _page(site, "api/collapse_jax.sweep")
     assert 'id="collapse_jax.sweep.sweep"' in chain
-    # Sphinx roles in docstrings read as code, not as ":func:".
+    # Sphinx roles in docstrings read as code, not as ":func:", and :math: as maths.
     assert ":func:" not in api and ":class:" not in api
+    multivariate = _page(site, "api/collapse_jax.theory.multivariate")
+    assert ":math:" not in multivariate and 'class="arithmatex"' in multivariate
     # The theory reference and a proof, linked from each other.
     theory = _page(site, "docs/theory")
     assert "GC-3" in theory and "../../proofs/gc-3-log-variance/" in theory
