@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -32,7 +32,15 @@ __all__ = [
 ]
 
 
-def fail(fn: str, name: str, expected: str, got: Any, fix: str, *, error=ValueError):
+def fail(
+    fn: str,
+    name: str,
+    expected: str,
+    got: Any,
+    fix: str,
+    *,
+    error: type[Exception] = ValueError,
+) -> NoReturn:
     """Raise ``error`` with the house message."""
     raise error(f"{fn}(): {name} must be {expected}; got {_show(got)}. {fix}")
 
@@ -145,7 +153,8 @@ def canonicalize_dtype_name(fn: str, dtype: Any) -> str:
 def check_dtype(fn: str, dtype: Any) -> str:
     """Validate ``dtype`` and that float64 is available (x64 enabled)."""
     name = canonicalize_dtype_name(fn, dtype)
-    if name == "float64" and not jax.config.jax_enable_x64:
+    # jax defines its flags as properties at run time: invisible to type checkers.
+    if name == "float64" and not jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]
         fail(
             fn,
             "dtype",

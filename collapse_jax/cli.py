@@ -651,9 +651,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=args, prog_name="collapse-jax", standalone_mode=False)
     except Exception as err:  # the command-line library's usage errors
-        if hasattr(err, "show") and hasattr(err, "exit_code"):
-            err.show()
-            return int(err.exit_code)
+        show, code = getattr(err, "show", None), getattr(err, "exit_code", None)
+        if show is not None and code is not None:
+            show()
+            return int(code)
         raise
     return 0 if rv is None else int(rv)
 

@@ -163,6 +163,8 @@ class Frame:
         out = {m: mets[m] for m in recorded}
         moved = [m for m in recorded if m in loc.moved]
         if moved:
+            # A location that moves metrics restores them (Location's contract).
+            assert loc.restore is not None
             frame_values = {m: np.asarray(mets[m]) for m in mets}
             absolute = loc.restore(frame_values, self.offset)
             out.update({m: absolute[m] for m in moved})

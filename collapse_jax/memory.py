@@ -248,7 +248,7 @@ def _device_available(devices) -> int | None:
 class Available:
     """The memory a run may use: host, device (None when it is the host's)."""
 
-    host: int | None
+    host: int
     device: int | None
     source: str  # where the numbers come from, for the message
 
@@ -327,7 +327,7 @@ def estimate_run(
     draws = 0 if draw_spec is None else _nbytes(draw_spec)
     record = _nbytes(record_spec)
     blocked = block is not None and block < padded
-    in_call = block if blocked else padded
+    in_call = block if blocked and block is not None else padded
     fit = fit_points * fit_point_bytes
     sampling = sample_points * sample_point_bytes
     # Sampling, then fitting: their temporaries are not alive at once.
@@ -546,7 +546,8 @@ def estimator(
     params_spec = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), reference
     )
-    one = _chain.ChainState(params_spec, state_spec, int32, int32)
+    # Abstract shapes for eval_shape, where ChainState holds arrays at run time.
+    one = _chain.ChainState(params_spec, state_spec, int32, int32)  # pyright: ignore[reportArgumentType]
     record_spec = jax.eval_shape(  # shapes only: the truth is abstract too
         lambda st, ref: _chain._record(family, regime, config, st, ref, truth_view),
         one,
@@ -629,7 +630,8 @@ def estimate_chains(
     bound.apply_defaults()
     args = dict(bound.arguments)
     family, init = args.pop("family"), args.pop("init")
-    return _chain._prepare(
+    # With estimate_only=True, _prepare returns the estimate function.
+    return _chain._prepare(  # pyright: ignore[reportReturnType]
         _chain._FN, family, init, keep=keep, estimate_only=True, **args
     )
 
@@ -701,6 +703,7 @@ def check_run(
     over = None if avail is None else _over(est, avail, n_dev)
     if over is None:
         return est
+    assert avail is not None  # over is None without it
     need, limit = over
     lo, hi = 0, num_chains  # the most chains that fit: estimate() is monotone
     while lo < hi:
@@ -715,7 +718,7 @@ def check_run(
         "draws": est.step,
         "chunk": est.chunk_device,
     }
-    part = max(parts, key=parts.get)
+    part = max(parts, key=parts.__getitem__)
     if part == "draws" and _kept_data_dominates(est, config):
         part = "state"  # the data the regime keeps (and their fit), not the draws
     where = "device" if avail.device is not None and need != est.total else "memory"

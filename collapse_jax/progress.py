@@ -68,6 +68,7 @@ class _PlainLines:
             self._reset()  # a reused callback reports the next run afresh
 
     def _line(self, now, done, total, note, finished) -> None:
+        assert self.start is not None  # set by __call__ before the first line
         t0, done0 = self.start
         elapsed = now - t0
         where = f"generation {done:,}/{total:,}" if note is None else note

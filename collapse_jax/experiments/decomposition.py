@@ -126,7 +126,7 @@ def plot(dec: cj.Decomposition, path, metric: str = "l2_to_truth") -> list[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", default="docs/figures", help="output directory")
     parser.add_argument("--chains", type=int, default=64)
     parser.add_argument("--generations", type=int, default=100)

@@ -311,7 +311,7 @@ def _printer(total_chains: int) -> Callable[[int, int], None]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", default="docs/figures", help="output directory")
     parser.add_argument("--chains", type=int, default=256)
     parser.add_argument("--generations", type=int, default=2000)

@@ -23,6 +23,7 @@ import math
 import pathlib
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def run(
     chains (two-sided monitor) with the same chain keys."""
     family = cj.gaussian()
     truth = cj.gaussian_params(0.0, 1.0)
-    kw = dict(
+    kw: dict[str, Any] = dict(
         key=seed,
         num_chains=num_chains,
         num_generations=num_generations,
@@ -130,7 +131,7 @@ def plot(results: dict[str, cj.ChainResult], path, *, title: str | None = None):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", default="docs/figures", help="output directory")
     parser.add_argument("--chains", type=int, default=256)
     parser.add_argument("--generations", type=int, default=300)

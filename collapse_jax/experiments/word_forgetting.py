@@ -252,7 +252,7 @@ def plot(result: WordForgetting, path, *, title: str | None = None) -> list[str]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", default="docs/figures", help="output directory")
     parser.add_argument("--words", type=int, default=2000)
     parser.add_argument("--sample-size", type=int, default=10_000)

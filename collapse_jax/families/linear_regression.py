@@ -562,9 +562,9 @@ def linear_regression(
 
     Raises:
       ValueError, TypeError: unknown ``fit`` or ``design``, a negative or
-      non-finite ``ridge`` (or a non-zero one without ``fit="ridge"``), ``fit="ols"``
-      with ``num_rows < dim``, a fixed design without ``num_rows``, or a
-      ``feature_scale`` that is not ``d`` positive finite numbers.
+        non-finite ``ridge`` (or a non-zero one without ``fit="ridge"``),
+        ``fit="ols"`` with ``num_rows < dim``, a fixed design without ``num_rows``,
+        or a ``feature_scale`` that is not ``d`` positive finite numbers.
 
     Examples:
       >>> fam = linear_regression(3, 10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -21,7 +22,7 @@ SampleSize = int | Sequence[int] | np.ndarray
 _ESTIMATORS = ("unbiased", "mle")
 
 
-def _is_integer(value: object) -> bool:
+def _is_integer(value: object) -> TypeGuard[numbers.Integral]:
     return isinstance(value, numbers.Integral) and not isinstance(
         value, bool | np.bool_
     )
@@ -179,7 +180,7 @@ def as_schedule(
 
 
 def check_constant_size(
-    sample_size: object, caller: str, *, minimum: int = 1, reason: str = ""
+    sample_size: Any, caller: str, *, minimum: int = 1, reason: str = ""
 ) -> int:
     """Return a constant sample size as an int; schedules are rejected."""
     if np.ndim(sample_size) != 0:

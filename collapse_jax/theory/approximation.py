@@ -126,7 +126,7 @@ def _moments(caller, mean_name, cov_name, mean, cov, dim=None):
     return m, c
 
 
-def _check_strength(value, caller, *, positive):
+def _check_strength(value, caller, *, positive) -> float:
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -140,6 +140,7 @@ def _check_strength(value, caller, *, positive):
             described(repr(value)),
             "Pass the pseudo-data weight rho, e.g. strength=0.5.",
         )
+    assert x is not None  # ok implies it
     return x
 
 
@@ -451,7 +452,7 @@ def gradient_map_iterate(
             )
         )
     theta = _to_params(m0, c0)
-    path = [theta]
+    path: list[tuple[np.ndarray, ...]] = [theta]
     for _ in range(n):
         targets = [(1.0, theta)] + ([] if penalty is None else [(rho, penalty)])
         theta = _descend(init if start == "fixed" else theta, targets, optimizer, lr, k)

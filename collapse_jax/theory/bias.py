@@ -160,6 +160,7 @@ def population_chain_probs(
         elif k is not None:
             rows.append(top_k_probs(rows[-1], k))
         else:
+            assert top_p is not None  # exactly one bias is given (checked above)
             rows.append(nucleus_probs(rows[-1], top_p))
     return np.stack(rows)
 

@@ -59,7 +59,7 @@ def _variance_schedule(
     )
 
 
-def _log_chi2_mean(dof: np.ndarray) -> np.ndarray:
+def _log_chi2_mean(dof: np.ndarray | np.floating) -> np.ndarray:
     # E log chi2_k = psi(k/2) + log 2.
     return digamma(dof / 2.0) + np.log(2.0)
 

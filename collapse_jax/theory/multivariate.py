@@ -11,6 +11,8 @@ generation by which almost every chain has collapsed. Derivations:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.special import polygamma
 
@@ -35,7 +37,7 @@ def _check_dim(dim: object, caller: str) -> int:
     return check_int(dim, "dim", caller, minimum=1)
 
 
-def _check_log_det_cov0(value: object, caller: str) -> float:
+def _check_log_det_cov0(value: Any, caller: str) -> float:
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(
