@@ -18,7 +18,7 @@ import collapse_jax as cj
 from collapse_jax.claims.blocks import run_blocked
 from collapse_jax.theory import counting as tc
 from collapse_jax.theory import tails as tt
-from collapse_jax.verify import Claim, Context, Row, mean_se, stat_row
+from collapse_jax.claims.registry import Claim, Context, Row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 

@@ -21,7 +21,7 @@ from collapse_jax.theory import discrete as td
 from collapse_jax.theory import expressivity as thx
 from collapse_jax.theory import gaussian as tg
 from collapse_jax.theory import mixing as tmx
-from collapse_jax.verify import Z_PASS, Claim, Context, Row, mean_se, stat_row
+from collapse_jax.claims.registry import Z_PASS, Claim, Context, Row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 

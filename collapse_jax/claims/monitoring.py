@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import collapse_jax as cj
 from collapse_jax.claims.blocks import vmap_blocked
 from collapse_jax.monitor import _binomial_pvalues, _tail_set, first_generation
-from collapse_jax.verify import Z_PASS, Claim, Context, Row, mean_se, stat_row
+from collapse_jax.claims.registry import Z_PASS, Claim, Context, Row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 

@@ -8,7 +8,7 @@ import collapse_jax as cj
 from collapse_jax.claims.blocks import run_blocked
 from collapse_jax.theory import bias as tb
 from collapse_jax.theory import gaussian as tg
-from collapse_jax.verify import Claim, Context, Row, exact_row, mean_se, stat_row
+from collapse_jax.claims.registry import Claim, Context, Row, exact_row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 

@@ -23,7 +23,7 @@ import collapse_jax as cj
 from collapse_jax import keys as cjk
 from collapse_jax.claims.blocks import run_blocked
 from collapse_jax.theory import regression as tr
-from collapse_jax.verify import Z_PASS, Claim, Context, exact_row, mean_se, stat_row
+from collapse_jax.claims.registry import Z_PASS, Claim, Context, exact_row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 
