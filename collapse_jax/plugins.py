@@ -63,9 +63,7 @@ def warn(where: str, problem: str) -> None:
 
 def _where(ep: importlib.metadata.EntryPoint) -> str:
     dist = getattr(ep, "dist", None)
-    name = (
-        f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown"
-    )
+    name = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "unknown"
     return f"{ep.name} = {ep.value!r} (group {ep.group}, distribution {name})"
 
 

@@ -53,5 +53,10 @@ def _sh3(ctx):
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("SH-3", "discrete chain absorbed at δ_j w.p. p_0(j)", _sh3),
+    Claim(
+        "SH-3",
+        "discrete chain absorbed at δ_j w.p. p_0(j)",
+        _sh3,
+        proof="sh-3-discrete-absorption.md",
+    ),
 )

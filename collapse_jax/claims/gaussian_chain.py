@@ -159,8 +159,7 @@ def _gc7(ctx):
     mb, sb = mean_se(b)
     return stat_row(
         "GC-7",
-        f"sufficient-statistic sampler = sample-based chain "
-        f"(E log σ_n², M={M}, n={n})",
+        f"sufficient-statistic sampler = sample-based chain (E log σ_n², M={M}, n={n})",
         ma,
         mb,
         math.hypot(sa, sb),
@@ -169,13 +168,24 @@ def _gc7(ctx):
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("GC-1", "law of the fitted variance", _gc1),
-    Claim("GC-2", "E σ_n² (unbiased)", _gc2),
-    Claim("GC-2m", "E σ_n² (MLE)", _gc2_mle),
-    Claim("GC-3", "E log σ_n²", _gc3),
-    Claim("GC-3v", "Var log σ_n²", _gc3_var),
-    Claim("GC-3m", "E log σ_n² (MLE)", _gc3_mle),
-    Claim("GC-3L", "10,000 generations in log space", _gc3_long, quick=False),
-    Claim("GC-5", "mean random walk", _gc5),
-    Claim("GC-7", "sufficient-statistic sampler", _gc7),
+    Claim("GC-1", "law of the fitted variance", _gc1, proof="gc-1-variance-law.md"),
+    Claim("GC-2", "E σ_n² (unbiased)", _gc2, proof="gc-2-variance-moments.md"),
+    Claim("GC-2m", "E σ_n² (MLE)", _gc2_mle, proof="gc-2-variance-moments.md"),
+    Claim("GC-3", "E log σ_n²", _gc3, proof="gc-3-log-variance.md"),
+    Claim("GC-3v", "Var log σ_n²", _gc3_var, proof="gc-3-log-variance.md"),
+    Claim("GC-3m", "E log σ_n² (MLE)", _gc3_mle, proof="gc-3-log-variance.md"),
+    Claim(
+        "GC-3L",
+        "10,000 generations in log space",
+        _gc3_long,
+        quick=False,
+        proof="gc-3-log-variance.md",
+    ),
+    Claim("GC-5", "mean random walk", _gc5, proof="gc-5-mean.md"),
+    Claim(
+        "GC-7",
+        "sufficient-statistic sampler",
+        _gc7,
+        proof="gc-7-sufficient-statistics.md",
+    ),
 )

@@ -222,13 +222,38 @@ def _sh8(ctx):
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("SH-4", "marginal variance σ²(1 + Σ1/M_i)", _sh4),
-    Claim("SH-5", "exact E W2²", _sh5),
-    Claim("SH-5a", "E W2² leading order", _sh5_leading),
-    Claim("SH-6", "quadratic schedule: no collapse", _sh6),
-    Claim("SH-7", "E log det Σ_n", _sh7),
-    Claim("SH-7a", "E‖μ_n − μ_0‖²", _sh7_mean),
-    Claim("SH-7b", "Lyapunov exponents", _sh7_lyapunov),
-    Claim("SH-7c", "a.s. covariance collapse", _sh7_collapse),
-    Claim("SH-8", "mean increments decay geometrically", _sh8),
+    Claim(
+        "SH-4",
+        "marginal variance σ²(1 + Σ1/M_i)",
+        _sh4,
+        proof="sh-4-marginal-variance.md",
+    ),
+    Claim("SH-5", "exact E W2²", _sh5, proof="sh-5-wasserstein.md"),
+    Claim("SH-5a", "E W2² leading order", _sh5_leading, proof="sh-5-wasserstein.md"),
+    Claim(
+        "SH-6",
+        "quadratic schedule: no collapse",
+        _sh6,
+        proof="sh-6-superlinear-sample-size.md",
+    ),
+    Claim("SH-7", "E log det Σ_n", _sh7, proof="sh-7-multivariate-collapse.md"),
+    Claim("SH-7a", "E‖μ_n − μ_0‖²", _sh7_mean, proof="sh-7-multivariate-collapse.md"),
+    Claim(
+        "SH-7b",
+        "Lyapunov exponents",
+        _sh7_lyapunov,
+        proof="sh-7-multivariate-collapse.md",
+    ),
+    Claim(
+        "SH-7c",
+        "a.s. covariance collapse",
+        _sh7_collapse,
+        proof="sh-7-multivariate-collapse.md",
+    ),
+    Claim(
+        "SH-8",
+        "mean increments decay geometrically",
+        _sh8,
+        proof="sh-8-mean-limit.md",
+    ),
 )

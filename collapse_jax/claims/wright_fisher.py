@@ -132,9 +132,9 @@ def _wf4(ctx):
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("WF-1", "martingale", _wf1),
-    Claim("WF-3", "Gini–Simpson decay", _wf3),
-    Claim("WF-4", "Wright–Fisher spectrum", _wf4),
-    Claim("WF-5", "non-absorption bounds", _wf5),
-    Claim("WF-9", "surviving categories", _wf9),
+    Claim("WF-1", "martingale", _wf1, proof="wf-1-martingale.md"),
+    Claim("WF-3", "Gini–Simpson decay", _wf3, proof="wf-3-gini-simpson.md"),
+    Claim("WF-4", "Wright–Fisher spectrum", _wf4, proof="wf-4-spectrum.md"),
+    Claim("WF-5", "non-absorption bounds", _wf5, proof="wf-5-absorption-bounds.md"),
+    Claim("WF-9", "surviving categories", _wf9, proof="wf-9-surviving-categories.md"),
 )
