@@ -237,3 +237,35 @@ def test_the_listings_show_a_fork(tmp_path, on_path, capsys):
     assert "fork-gaussian" in out and "[fork-gaussian] a fork's tiny run" in out
     assert cli.main(["verify", "--list"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("FORK-1")
+
+
+def _package_imports(path: pathlib.Path) -> set[str]:
+    """The collapse_jax modules a source file imports (any level, ``ast``)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("collapse_jax")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "collapse_jax"
+        ):
+            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+    return found
+
+
+def test_the_registries_are_leaves_and_registration_has_no_circle():
+    pkg = ROOT / "collapse_jax"
+    # What a claim is, and the entry-point loader: nothing of the package.
+    assert _package_imports(pkg / "claims" / "registry.py") == set()
+    assert _package_imports(pkg / "plugins.py") == set()
+    # Claim modules never import verify back (verify imports them).
+    for path in (pkg / "claims").glob("*.py"):
+        assert not any("verify" in m for m in _package_imports(path)), path.name
+    # The experiments' registry never imports its catalogs, and the catalogs and
+    # the scripts they use never import the package root (which imports them).
+    core_imports = _package_imports(pkg / "experiments" / "core.py")
+    assert not any("catalog" in m for m in core_imports), core_imports
+    for name in ("catalog", "catalog_more", "gmm_collapse", "decomposition"):
+        imports = _package_imports(pkg / "experiments" / f"{name}.py")
+        assert "collapse_jax" not in imports, name
