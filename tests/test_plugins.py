@@ -250,7 +250,8 @@ def _package_imports(path: pathlib.Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
             "collapse_jax"
         ):
-            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+            # ``from collapse_jax import theory`` imports the module theory.
+            found |= {f"{node.module}.{a.name}" for a in node.names}
     return found
 
 
