@@ -9,7 +9,10 @@ CPU-friendly size and a ``--scale full`` size (the paper's).
 
 Every experiment also has the fields ``num_chains``, ``num_generations`` and
 ``dtype``. Research forks add their own with :func:`register` and
-:func:`register_preset`.
+:func:`register_preset`, or from their own package through the entry-point group
+``collapse_jax.experiments`` (:mod:`collapse_jax.plugins`), loaded on the first
+lookup. This module holds the registry and never imports the catalogs that fill
+it (:mod:`collapse_jax.experiments` does).
 """
 
 from __future__ import annotations
