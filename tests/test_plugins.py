@@ -219,7 +219,10 @@ def test_the_cli_verifies_a_fork_claim(tmp_path):
     assert "PluginWarning" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_cli_reproduces_a_fork_preset(tmp_path):
+    # About 6 s of CPU (a fresh interpreter, a compile, a figure); the lookup it
+    # relies on runs in the default pass (test_a_fork_registers_...).
     fork = write_fork(tmp_path / "fork")
     out = tmp_path / "run"
     proc = _cli(["reproduce", "fork-tiny", "--out", str(out), "-q"], fork, tmp_path)
