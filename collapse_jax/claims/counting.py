@@ -16,9 +16,9 @@ import numpy as np
 
 import collapse_jax as cj
 from collapse_jax.claims.blocks import run_blocked
+from collapse_jax.claims.registry import Claim, Context, Row, mean_se, stat_row
 from collapse_jax.theory import counting as tc
 from collapse_jax.theory import tails as tt
-from collapse_jax.verify import Claim, Context, Row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 
@@ -233,10 +233,30 @@ def _tt3(ctx: Context) -> Row:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("SU-1", "forgetting time linear in the count", _su1),
-    Claim("SU-2", "Poisson chain: E λ_n = λ_0", _su2),
-    Claim("SU-2a", "Poisson chain: P(absorbed by n), Galton–Watson", _su2_absorbed),
-    Claim("TT-1", "memorisation learner on Zipf data", _tt1),
-    Claim("TT-2", "tail cutting: error floor at the tail mass", _tt2),
-    Claim("TT-3", "multiple generations: Galton–Watson lost mass", _tt3),
+    Claim("SU-1", "forgetting time linear in the count", _su1, proof="su-2-poisson.md"),
+    Claim("SU-2", "Poisson chain: E λ_n = λ_0", _su2, proof="su-2-poisson.md"),
+    Claim(
+        "SU-2a",
+        "Poisson chain: P(absorbed by n), Galton–Watson",
+        _su2_absorbed,
+        proof="su-2-poisson.md",
+    ),
+    Claim(
+        "TT-1",
+        "memorisation learner on Zipf data",
+        _tt1,
+        proof="tt-1-memorisation.md",
+    ),
+    Claim(
+        "TT-2",
+        "tail cutting: error floor at the tail mass",
+        _tt2,
+        proof="tt-2-tail-cutting.md",
+    ),
+    Claim(
+        "TT-3",
+        "multiple generations: Galton–Watson lost mass",
+        _tt3,
+        proof="tt-3-generations.md",
+    ),
 )

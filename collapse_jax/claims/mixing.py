@@ -17,11 +17,11 @@ import functools
 import numpy as np
 
 import collapse_jax as cj
+from collapse_jax.claims.registry import Z_PASS, Claim, Context, Row, mean_se, stat_row
 from collapse_jax.theory import discrete as td
 from collapse_jax.theory import expressivity as thx
 from collapse_jax.theory import gaussian as tg
 from collapse_jax.theory import mixing as tmx
-from collapse_jax.verify import Z_PASS, Claim, Context, Row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 
@@ -334,15 +334,70 @@ def _se2_none(ctx):
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("LR-3", "accumulate: mean error recursion", _lr3),
-    Claim("LR-3v", "accumulate: variance recursion", _lr3_var),
-    Claim("LR-3b", "accumulate: π²σ²/(6M) bound vs replace", _lr3_bound),
-    Claim("BE-2", "stability toy map (deterministic)", _be2_toy),
-    Claim("BE-2p", "fixed real set + synthetic: plateau", _be2_plateau),
-    Claim("BE-2x", "fixed real set + synthetic: exact recursion", _be2_exact),
-    Claim("AL-3", "fresh data: stationary mean error", _al3),
-    Claim("AL-3p", "fresh data: plateau", _al3_plateau),
-    Claim("SE-2", "categorical fixed real set: plateau", _se2_fixed),
-    Claim("SE-2f", "categorical fresh data: exact stationary error", _se2_fresh),
-    Claim("SE-2r", "categorical, no real data: error → H", _se2_none),
+    Claim(
+        "LR-3",
+        "accumulate: mean error recursion",
+        _lr3,
+        proof="lr-3-gaussian-accumulation.md",
+    ),
+    Claim(
+        "LR-3v",
+        "accumulate: variance recursion",
+        _lr3_var,
+        proof="lr-3-gaussian-accumulation.md",
+    ),
+    Claim(
+        "LR-3b",
+        "accumulate: π²σ²/(6M) bound vs replace",
+        _lr3_bound,
+        proof="lr-3-gaussian-accumulation.md",
+    ),
+    Claim(
+        "BE-2",
+        "stability toy map (deterministic)",
+        _be2_toy,
+        proof="be-2-stability-toy.md",
+    ),
+    Claim(
+        "BE-2p",
+        "fixed real set + synthetic: plateau",
+        _be2_plateau,
+        proof="be-2-stability-toy.md",
+    ),
+    Claim(
+        "BE-2x",
+        "fixed real set + synthetic: exact recursion",
+        _be2_exact,
+        proof="be-2-stability-toy.md",
+    ),
+    Claim(
+        "AL-3",
+        "fresh data: stationary mean error",
+        _al3,
+        proof="al-3-gaussian-mixing.md",
+    ),
+    Claim(
+        "AL-3p",
+        "fresh data: plateau",
+        _al3_plateau,
+        proof="al-3-gaussian-mixing.md",
+    ),
+    Claim(
+        "SE-2",
+        "categorical fixed real set: plateau",
+        _se2_fixed,
+        proof="se-2-categorical-mixing.md",
+    ),
+    Claim(
+        "SE-2f",
+        "categorical fresh data: exact stationary error",
+        _se2_fresh,
+        proof="se-2-categorical-mixing.md",
+    ),
+    Claim(
+        "SE-2r",
+        "categorical, no real data: error → H",
+        _se2_none,
+        proof="se-2-categorical-mixing.md",
+    ),
 )

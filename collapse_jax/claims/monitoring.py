@@ -23,8 +23,8 @@ import jax.numpy as jnp
 
 import collapse_jax as cj
 from collapse_jax.claims.blocks import vmap_blocked
+from collapse_jax.claims.registry import Z_PASS, Claim, Context, Row, mean_se, stat_row
 from collapse_jax.monitor import _binomial_pvalues, _tail_set, first_generation
-from collapse_jax.verify import Z_PASS, Claim, Context, Row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 
@@ -218,8 +218,28 @@ def _mon2(ctx: Context) -> Row:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("MON-1", "coverage monitor: exact false-alarm size", _mon1),
-    Claim("MON-1t", "tail monitor: exact false-alarm size", _mon1_tail),
-    Claim("MON-1r", "rank monitor at the truth: asymptotic size", _mon1_rank),
-    Claim("MON-2", "monitor detects collapse before the variance halves", _mon2),
+    Claim(
+        "MON-1",
+        "coverage monitor: exact false-alarm size",
+        _mon1,
+        proof="mon-1-false-alarm.md",
+    ),
+    Claim(
+        "MON-1t",
+        "tail monitor: exact false-alarm size",
+        _mon1_tail,
+        proof="mon-1-false-alarm.md",
+    ),
+    Claim(
+        "MON-1r",
+        "rank monitor at the truth: asymptotic size",
+        _mon1_rank,
+        proof="mon-1-false-alarm.md",
+    ),
+    Claim(
+        "MON-2",
+        "monitor detects collapse before the variance halves",
+        _mon2,
+        proof="mon-1-false-alarm.md",
+    ),
 )

@@ -6,9 +6,16 @@ import numpy as np
 
 import collapse_jax as cj
 from collapse_jax.claims.blocks import run_blocked
+from collapse_jax.claims.registry import (
+    Claim,
+    Context,
+    Row,
+    exact_row,
+    mean_se,
+    stat_row,
+)
 from collapse_jax.theory import bias as tb
 from collapse_jax.theory import gaussian as tg
-from collapse_jax.verify import Claim, Context, Row, exact_row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 
@@ -155,9 +162,24 @@ def _sh0_population(ctx: Context) -> Row:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("SH-0", "general mixture with α = 1 is replace", _sh0),
-    Claim("SH-0p", "population limit keeps the truth in every regime", _sh0_population),
-    Claim("AL-2", "sampling bias λ: E log σ_n²", _al2),
-    Claim("AL-2t", "temperature: exact population chain", _al2t),
-    Claim("TW-1", "tail-weighted fit: σ²/(1-τ)", _tw1),
+    Claim(
+        "SH-0",
+        "general mixture with α = 1 is replace",
+        _sh0,
+        proof="sh-0-generational-mixture.md",
+    ),
+    Claim(
+        "SH-0p",
+        "population limit keeps the truth in every regime",
+        _sh0_population,
+        proof="sh-0-generational-mixture.md",
+    ),
+    Claim("AL-2", "sampling bias λ: E log σ_n²", _al2, proof="al-2-sampling-bias.md"),
+    Claim(
+        "AL-2t",
+        "temperature: exact population chain",
+        _al2t,
+        proof="al-2-sampling-bias.md",
+    ),
+    Claim("TW-1", "tail-weighted fit: σ²/(1-τ)", _tw1, proof="al-2-sampling-bias.md"),
 )

@@ -22,8 +22,15 @@ import jax.numpy as jnp
 import collapse_jax as cj
 from collapse_jax import keys as cjk
 from collapse_jax.claims.blocks import run_blocked
+from collapse_jax.claims.registry import (
+    Z_PASS,
+    Claim,
+    Context,
+    exact_row,
+    mean_se,
+    stat_row,
+)
 from collapse_jax.theory import regression as tr
-from collapse_jax.verify import Z_PASS, Claim, Context, exact_row, mean_se, stat_row
 
 __all__ = ["CLAIMS"]
 
@@ -281,12 +288,52 @@ def _lr6m(ctx: Context):
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("LR-0", "linear-regression chain: the replace / accumulate identity", _lr0),
-    Claim("LR-1", "replace: test error grows linearly (fresh designs)", _lr1),
-    Claim("LR-1c", "replace: test error grows linearly (fixed design)", _lr1c),
-    Claim("LR-2", "accumulate: test error Σ1/i² (fixed design)", _lr2),
-    Claim("LR-2b", "accumulate stays below π²/6 × first; replace grows", _lr2b),
-    Claim("LR-5", "one error term per label-generation step", _lr5),
-    Claim("LR-6", "over-parameterised noise-free chain collapses", _lr6),
-    Claim("LR-6m", "over-parameterised mean weights shrink as (T/d)ⁿ", _lr6m),
+    Claim(
+        "LR-0",
+        "linear-regression chain: the replace / accumulate identity",
+        _lr0,
+        proof="lr-0-identity.md",
+    ),
+    Claim(
+        "LR-1",
+        "replace: test error grows linearly (fresh designs)",
+        _lr1,
+        proof="lr-1-replace.md",
+    ),
+    Claim(
+        "LR-1c",
+        "replace: test error grows linearly (fixed design)",
+        _lr1c,
+        proof="lr-1-replace.md",
+    ),
+    Claim(
+        "LR-2",
+        "accumulate: test error Σ1/i² (fixed design)",
+        _lr2,
+        proof="lr-2-accumulate.md",
+    ),
+    Claim(
+        "LR-2b",
+        "accumulate stays below π²/6 × first; replace grows",
+        _lr2b,
+        proof="lr-2-accumulate.md",
+    ),
+    Claim(
+        "LR-5",
+        "one error term per label-generation step",
+        _lr5,
+        proof="lr-5-two-noise-levels.md",
+    ),
+    Claim(
+        "LR-6",
+        "over-parameterised noise-free chain collapses",
+        _lr6,
+        proof="lr-6-overparameterised.md",
+    ),
+    Claim(
+        "LR-6m",
+        "over-parameterised mean weights shrink as (T/d)ⁿ",
+        _lr6m,
+        proof="lr-6-overparameterised.md",
+    ),
 )

@@ -3,11 +3,16 @@
 :func:`experiments` and :func:`presets` list what ``collapse-jax list`` prints;
 :func:`collapse_jax.run_experiment` and :func:`collapse_jax.reproduce` run them.
 Research forks add their own with :func:`register` and :func:`register_preset`
-(see :mod:`collapse_jax.experiments.core`). The modules ``gmm_collapse``,
+(see :mod:`collapse_jax.experiments.core`), or from their own package through the
+entry-point group ``collapse_jax.experiments`` (:mod:`collapse_jax.plugins`). The
+built-in ``catalog`` and ``catalog_more`` register on import, here: adding a
+catalog module is one name in the import below. The modules ``gmm_collapse``,
 ``decomposition``, ``word_forgetting`` and ``monitor`` hold the experiments'
 building blocks and stand-alone scripts.
 """
 
+# The built-in catalogs register their experiments and presets on import.
+from collapse_jax.experiments import catalog, catalog_more  # noqa: F401
 from collapse_jax.experiments.core import (
     SCALES,
     Design,

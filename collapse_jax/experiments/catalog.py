@@ -10,8 +10,7 @@ import itertools
 
 import numpy as np
 
-import collapse_jax as cj
-from collapse_jax import theory
+from collapse_jax import regimes, theory
 from collapse_jax.checks import fail
 from collapse_jax.decompose import ALL_COMBOS, combo_label
 from collapse_jax.experiments.core import (
@@ -23,6 +22,17 @@ from collapse_jax.experiments.core import (
     TheoryCurve,
     register,
     register_preset,
+)
+from collapse_jax.families import (
+    categorical,
+    categorical_params,
+    gaussian,
+    gaussian_params,
+    gmm,
+    gmm_params,
+    gmm_weights_means_covs,
+    linear_regression,
+    linear_regression_params,
 )
 
 __all__: list[str] = []
@@ -52,12 +62,12 @@ def _check_schedule(w, growth: str, base: int, num_generations: int) -> None:
 
 def _regime(name: str, real_fraction: float, num_real: int):
     if name == "replace":
-        return cj.replace()
+        return regimes.replace()
     if name == "accumulate":
-        return cj.accumulate()
+        return regimes.accumulate()
     if name == "mix":
-        return cj.mix(real_fraction)
-    return cj.fresh(num_real, real_fraction=real_fraction)
+        return regimes.mix(real_fraction)
+    return regimes.fresh(num_real, real_fraction=real_fraction)
 
 
 def _labels(combos, names, short):
@@ -142,10 +152,10 @@ def _gaussian_design(cfg) -> Design:
     var, est = cfg["variance"], cfg["estimator"]
     for (d, m, g), label in zip(combos, labels, strict=True):
         sched = _schedule(g, m, n_gen)
-        init = cj.gaussian_params(np.zeros(d), var * np.eye(d))
+        init = gaussian_params(np.zeros(d), var * np.eye(d))
         points.append(Point(
             label, {"dim": d, "sample_size": m, "growth": g},
-            cj.gaussian(d, estimator=est), init,
+            gaussian(d, estimator=est), init,
             {"sample_size": sched, "sampler": cfg["sampler"],
              "regime": _regime(cfg["regime"], cfg["real_fraction"], m)},
         ))
@@ -283,20 +293,20 @@ def _categorical_design(cfg) -> Design:
     if k <= 64:
         metrics = ("probs",) + metrics
     points, gs, ab = [], [], []
-    replace = cfg["regime"] == "replace"
+    is_replace = cfg["regime"] == "replace"
     for m in cfg["sample_size"]:
         points.append(Point(
-            f"M={m}", {"sample_size": m}, cj.categorical(k),
-            cj.categorical_params(p0),
+            f"M={m}", {"sample_size": m}, categorical(k),
+            categorical_params(p0),
             {"sample_size": m, "sampler": cfg["sampler"],
              "regime": _regime(cfg["regime"], cfg["real_fraction"], m)},
         ))
         gs.append(theory.curves.expected_gini_simpson_curve(p0, m, n_gen)
-                  if replace else np.full(n_gen + 1, np.nan))
-        ab.append(_absorption_curve(p0[0], m, n_gen) if replace and k == 2
+                  if is_replace else np.full(n_gen + 1, np.nan))
+        ab.append(_absorption_curve(p0[0], m, n_gen) if is_replace and k == 2
                   and m <= 2000 else np.full(n_gen + 1, np.nan))
     th = {"gini_simpson": TheoryCurve("E Hₙ = H₀ Π(1 − 1/M) (WF-3)", gs, "mean")}
-    if k == 2 and replace:
+    if k == 2 and is_replace:
         th["absorbed"] = TheoryCurve("P(absorbed by n), exact (WF-4)", ab,
                                      "probability")
     figs = [{"kind": "metric", "metric": "gini_simpson", "name": "gini_simpson"},
@@ -364,7 +374,7 @@ def _gmm_design(cfg) -> Design:
 
 
 def _gmm_params(params) -> dict[str, np.ndarray]:
-    w, means, covs = cj.gmm_weights_means_covs(params)
+    w, means, covs = gmm_weights_means_covs(params)
     return {"weights": w, "means": means, "covs": covs}
 
 
@@ -410,8 +420,8 @@ def _regression_design(cfg) -> Design:
     rng = np.random.default_rng(cfg["design_seed"])
     x = rng.standard_normal((t, d))
     w = np.ones(d) / np.sqrt(d)
-    truth = cj.linear_regression_params(w, design=x, noise_sd=cfg["noise_sd"])
-    fam = cj.linear_regression(d, t)
+    truth = linear_regression_params(w, design=x, noise_sd=cfg["noise_sd"])
+    fam = linear_regression(d, t)
     var = cfg["noise_sd"] ** 2
     points, curves = [], []
     n = np.arange(1, n_gen + 1)
@@ -470,12 +480,12 @@ def _decomposition_design(cfg) -> Design:
 
     by_label = {combo_label(c): c for c in ALL_COMBOS}
 
-    truth_family = cj.gmm(2, 1)
-    truth = cj.gmm_params(**dec.TRUTH)
+    truth_family = gmm(2, 1)
+    truth = gmm_params(**dec.TRUTH)
     points = []
     for label in cfg["combos"]:
         s, e, a = by_label[label]
-        fam = cj.gaussian(1) if e else truth_family
+        fam = gaussian(1) if e else truth_family
         if a:
             fam = dec.approximation(fam, num_steps=cfg["num_steps"],
                                     learning_rate=cfg["learning_rate"])

@@ -15,8 +15,7 @@ import functools
 
 import numpy as np
 
-import collapse_jax as cj
-from collapse_jax import theory
+from collapse_jax import datasets, regimes, theory
 from collapse_jax.checks import fail
 from collapse_jax.experiments.catalog import _spread, _zipf
 from collapse_jax.experiments.core import (
@@ -29,7 +28,13 @@ from collapse_jax.experiments.core import (
     register,
     register_preset,
 )
-from collapse_jax.monitor import STATISTICS
+from collapse_jax.families import (
+    categorical,
+    categorical_params,
+    gaussian,
+    gaussian_params,
+)
+from collapse_jax.monitor import STATISTICS, adaptive, collapse_monitor, monitored
 from collapse_jax.wording import Wording
 
 __all__: list[str] = []
@@ -82,7 +87,7 @@ def _require_wordfreq(w=_CLI) -> None:
 def _word_probs(vocabulary: int, language: str, w=_CLI) -> np.ndarray:
     """The truth from wordfreq (read-only; cached: check and build both need it)."""
     try:
-        cj.datasets.word_frequencies(1, language)
+        datasets.word_frequencies(1, language)
     except ValueError:
         import wordfreq
 
@@ -91,7 +96,7 @@ def _word_probs(vocabulary: int, language: str, w=_CLI) -> np.ndarray:
              + ", ".join(known), language,
              f"Pass e.g. {w.field_value('language', 'en')}.")
     try:
-        probs = cj.datasets.word_frequencies(vocabulary, language).probs
+        probs = datasets.word_frequencies(vocabulary, language).probs
     except ValueError:
         import wordfreq
 
@@ -120,7 +125,7 @@ def _wf_check(cfg, w):
 def _word_forgetting_design(cfg) -> Design:
     n_gen, v = cfg["num_generations"], cfg["vocabulary"]
     p0 = _wf_probs(cfg)
-    family, init = cj.categorical(v), cj.categorical_params(p0)
+    family, init = categorical(v), categorical_params(p0)
     points, lost, support, gs = [], [], [], []
     for m in cfg["sample_size"]:
         points.append(Point(f"M={m}", {"sample_size": m}, family, init,
@@ -217,15 +222,15 @@ def _monitor_design(cfg) -> Design:
     # One monitor for both points: until the first alarm an adaptive chain is, bit
     # for bit, the replace chain with the same chain id (the monitor and the
     # injection use key streams of their own).
-    mon = cj.collapse_monitor(cfg["held_out"], level=cfg["level"],
+    mon = collapse_monitor(cfg["held_out"], level=cfg["level"],
                               statistic=cfg["statistic"],
                               alternative=cfg["alternative"])
-    family, init = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
+    family, init = gaussian(), gaussian_params(0.0, 1.0)
     nan = np.full(n_gen + 1, np.nan)
     points, lv, w2 = [], [], []
     for name in cfg["points"]:
-        regime = (cj.monitored(cj.replace(), mon) if name == "replace"
-                  else cj.adaptive(mon, cfg["num_real"]))
+        regime = (monitored(regimes.replace(), mon) if name == "replace"
+                  else adaptive(mon, cfg["num_real"]))
         points.append(Point(name, {"regime": name}, family, init,
                             {"sample_size": m, "sampler": "samples",
                              "regime": regime}))

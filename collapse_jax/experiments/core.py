@@ -9,7 +9,10 @@ CPU-friendly size and a ``--scale full`` size (the paper's).
 
 Every experiment also has the fields ``num_chains``, ``num_generations`` and
 ``dtype``. Research forks add their own with :func:`register` and
-:func:`register_preset`.
+:func:`register_preset`, or from their own package through the entry-point group
+``collapse_jax.experiments`` (:mod:`collapse_jax.plugins`), loaded on the first
+lookup. This module holds the registry and never imports the catalogs that fill
+it (:mod:`collapse_jax.experiments` does).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from collapse_jax import plugins
 from collapse_jax._statistic import check_statistic
 from collapse_jax.checks import fail
 from collapse_jax.wording import Wording, as_wording
@@ -470,8 +474,8 @@ def register_preset(preset: Preset) -> Preset:
     if not isinstance(preset, Preset):
         fail("register_preset", "preset", "a Preset", type(preset).__name__,
              "Build one with Preset(...).", error=TypeError)
-    # Registered already (the catalog registers an experiment, then its presets):
-    # no catalog load, which would register the rest out of order mid-way.
+    # Registered already (a catalog registers an experiment, then its presets): no
+    # plugin load mid-way through a catalog.
     exp = _EXPERIMENTS.get(preset.experiment) or get_experiment(
         preset.experiment, "register_preset"
     )
@@ -485,13 +489,13 @@ def register_preset(preset: Preset) -> Preset:
 
 def experiments() -> dict[str, Experiment]:
     """The registered experiments, by name."""
-    _load_catalog()
+    _load_plugins()
     return dict(_EXPERIMENTS)
 
 
 def presets() -> dict[str, Preset]:
     """The registered presets, by name."""
-    _load_catalog()
+    _load_plugins()
     return dict(_PRESETS)
 
 
@@ -503,7 +507,7 @@ def _unknown(fn, arg, kind, name, known, fix):
 
 def get_experiment(name: str, where: str = "run") -> Experiment:
     """The experiment called ``name``, with a clear error listing the known ones."""
-    _load_catalog()
+    _load_plugins()
     if not isinstance(name, str) or name not in _EXPERIMENTS:
         _unknown(where, "experiment", "experiment", name, sorted(_EXPERIMENTS),
                  "`collapse-jax list` shows them.")
@@ -512,7 +516,7 @@ def get_experiment(name: str, where: str = "run") -> Experiment:
 
 def get_preset(name: str, where: str = "run") -> Preset:
     """The preset called ``name``, with a clear error listing the known ones."""
-    _load_catalog()
+    _load_plugins()
     if not isinstance(name, str) or name not in _PRESETS:
         _unknown(where, "preset", "preset", name, sorted(_PRESETS),
                  "`collapse-jax list` shows them.")
@@ -615,5 +619,40 @@ def applicable(experiment: str | Experiment, config: Mapping[str, Any]
             if k not in names or names[k].unused_by(config) is None}
 
 
-def _load_catalog() -> None:
-    from collapse_jax.experiments import catalog, catalog_more  # noqa: F401
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Register the experiments and presets of the entry points, once.
+
+    The built-in catalogs register on import (:mod:`collapse_jax.experiments`
+    imports them); a fork's package adds its own through the entry-point group
+    ``collapse_jax.experiments`` (:mod:`collapse_jax.plugins`): every plugin's
+    experiments first, then the presets. A name that is taken, or a preset whose
+    values its experiment refuses, skips that entry with a warning.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True  # before loading: a plugin's own register_preset looks up
+    found = plugins.objects(
+        plugins.EXPERIMENTS, (Experiment, Preset), ("EXPERIMENTS", "PRESETS")
+    )
+    for kind, table, add in (
+        (Experiment, _EXPERIMENTS, register),
+        (Preset, _PRESETS, register_preset),
+    ):
+        for where, items in found:
+            for item in items:
+                if not isinstance(item, kind) or table.get(item.name) is item:
+                    continue  # the other kind, or registered by the plugin itself
+                if item.name in table:
+                    plugins.warn(
+                        where,
+                        f"the {kind.__name__.lower()} name {item.name!r} is taken",
+                    )
+                    continue
+                try:
+                    add(item)
+                except (TypeError, ValueError) as err:
+                    plugins.warn(where, f"{kind.__name__} {item.name!r}: {err}")

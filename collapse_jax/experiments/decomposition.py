@@ -24,8 +24,16 @@ import time
 
 import numpy as np
 
-import collapse_jax as cj
+from collapse_jax.decompose import Decomposition, decompose
 from collapse_jax.experiments._figures import save_figure
+from collapse_jax.families import (
+    ModelFamily,
+    gaussian,
+    gaussian_params,
+    gmm,
+    gmm_params,
+)
+from collapse_jax.fitting import approximate
 
 __all__ = ["TRUTH", "approximation", "run", "plot", "main"]
 
@@ -38,14 +46,14 @@ TRUTH = dict(
 
 
 def approximation(
-    family: cj.ModelFamily, *, num_steps: int = 20, learning_rate: float = 0.05
-) -> cj.ModelFamily:
+    family: ModelFamily, *, num_steps: int = 20, learning_rate: float = 0.05
+) -> ModelFamily:
     """The imperfect learner: Adam from a fixed start, ``num_steps`` per generation."""
     if family.name == "gaussian":
-        init = cj.gaussian_params(0.0, 1.0)
+        init = gaussian_params(0.0, 1.0)
     else:
-        init = cj.gmm_params([0.5, 0.5], [[-1.0], [1.0]], [[[1.0]], [[1.0]]])
-    return cj.approximate(
+        init = gmm_params([0.5, 0.5], [[-1.0], [1.0]], [[[1.0]], [[1.0]]])
+    return approximate(
         family,
         optimizer="adam",
         learning_rate=learning_rate,
@@ -64,12 +72,12 @@ def run(
     dtype: str = "float32",
     combos=None,
     progress=None,
-) -> cj.Decomposition:
+) -> Decomposition:
     """All eight on/off combinations of the three errors on the mixture truth."""
-    return cj.decompose(
-        cj.gmm(2, 1),
-        cj.gmm_params(**TRUTH),
-        restricted_family=cj.gaussian(1),
+    return decompose(
+        gmm(2, 1),
+        gmm_params(**TRUTH),
+        restricted_family=gaussian(1),
         approximation=approximation,
         sample_size=sample_size,
         key=seed,
@@ -81,7 +89,7 @@ def run(
     )
 
 
-def plot(dec: cj.Decomposition, path, metric: str = "l2_to_truth") -> list[str]:
+def plot(dec: Decomposition, path, metric: str = "l2_to_truth") -> list[str]:
     """Median distance per generation for every combination, and the effects.
 
     Writes ``path`` with suffixes ``.png`` and ``.pdf``; returns the file names.

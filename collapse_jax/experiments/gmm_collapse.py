@@ -36,8 +36,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-import collapse_jax as cj
+from collapse_jax.chain import ChainResult, run_chains
 from collapse_jax.experiments._figures import save_figure
+from collapse_jax.families import (
+    GmmParams,
+    ModelFamily,
+    gmm,
+    gmm_params,
+    gmm_weights_means_covs,
+)
 
 __all__ = [
     "TRUTH",
@@ -67,14 +74,14 @@ METRICS = ("l2", "em_gain", "weights", "log_vars")
 SKLEARN_TOL = 1e-5
 
 
-def truth_params() -> cj.GmmParams:
+def truth_params() -> GmmParams:
     """Generation 0, :data:`TRUTH` as :class:`~collapse_jax.GmmParams`."""
-    return cj.gmm_params(**TRUTH)
+    return gmm_params(**TRUTH)
 
 
-def family(num_iters: int = NUM_ITERS) -> cj.ModelFamily:
+def family(num_iters: int = NUM_ITERS) -> ModelFamily:
     """``cj.gmm(2, dim=2)`` with ``num_iters`` EM iterations and the sklearn floor."""
-    return cj.gmm(2, dim=2, num_iters=num_iters, variance_floor=VARIANCE_FLOOR)
+    return gmm(2, dim=2, num_iters=num_iters, variance_floor=VARIANCE_FLOOR)
 
 
 def run(
@@ -88,7 +95,7 @@ def run(
     *,
     num_iters: int = NUM_ITERS,
     record_params: bool = True,
-) -> cj.ChainResult:
+) -> ChainResult:
     """Run the SH-E2 chains: ``num_chains`` independent refits of :data:`TRUTH`.
 
     Records the metrics :data:`METRICS` for every generation and, with
@@ -97,7 +104,7 @@ def run(
     snapshots. ``chunk_size`` generations run per compiled scan; ``progress(done,
     total)`` is called after each chunk (e.g. :func:`collapse_jax.progress_bar`).
     """
-    return cj.run_chains(
+    return run_chains(
         family(num_iters),
         truth_params(),
         key=seed,
@@ -148,7 +155,7 @@ def _draw(weights, means, covs, n: int, rng) -> np.ndarray:
 
 
 def plot(
-    result: cj.ChainResult,
+    result: ChainResult,
     path,
     *,
     title: str | None = None,
@@ -180,7 +187,7 @@ def plot(
     l2 = np.where(np.isfinite(l2) & (l2 > 0), l2, np.nan)
     num_chains, num_gens = l2.shape[0], l2.shape[1] - 1
     gens = np.arange(num_gens + 1)
-    weights, means, covs = cj.gmm_weights_means_covs(result.params)
+    weights, means, covs = gmm_weights_means_covs(result.params)
     final = l2[:, -1]
     if chain is None:
         order = np.argsort(np.where(np.isnan(final), np.inf, final))
