@@ -51,13 +51,9 @@ def _check_schedule(w, growth: str, base: int, num_generations: int) -> None:
 
 
 def _regime(name: str, real_fraction: float, num_real: int):
-    if name == "replace":
-        return cj.replace()
-    if name == "accumulate":
-        return cj.accumulate()
-    if name == "mix":
-        return cj.mix(real_fraction)
-    return cj.fresh(num_real, real_fraction=real_fraction)
+    """The registered regime ``name``, given the preset's settings it takes."""
+    settings = {"real_fraction": real_fraction, "num_real": num_real}
+    return cj.make_regime(name, **cj.regimes.options_of(name, settings))
 
 
 def _labels(combos, names, short):
