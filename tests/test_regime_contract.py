@@ -82,7 +82,7 @@ def test_categorical_regimes_keep_the_contract():
     real = np.array([0, 1, 1, 2], np.int32)
     for regime in (cj.accumulate(), cj.mix(0.4, real_data=real), cj.fresh(5),
                    cj.retain_original(0.3), cj.general_mix(0.7, 0.2, 0.1)):
-        check_regime(regime, cat, truth, sample_size=(12, 9, 14))
+        check_regime(regime, cat, truth, sample_size=(12, 9, 14, 10))
 
 
 @pytest.mark.slow
@@ -111,18 +111,12 @@ def _trace_counting_step(ctx, params, state):
     return pipeline.fit(ctx, data + shift, weights, params), state
 
 
-def _leaky_dtype_step(ctx, params, state):
-    """A fault: the fitted params come back in float16."""
-    data, weights = pipeline.synthetic(ctx, params)
-    fitted = pipeline.fit(ctx, data, weights, params)
-    return jax.tree.map(lambda x: x.astype(jnp.float16), fitted), state
-
-
 def _half_step(ctx, params, state):
     """Fits only the first half of the draws (what a regime might do by mistake)."""
     data, weights = pipeline.synthetic(ctx, params)
     half = jnp.arange(ctx.n_max) < ctx.sample_size // 2
-    return pipeline.fit(ctx, data, weights * half, params), state
+    kept = weights * half.astype(weights.dtype)
+    return pipeline.fit(ctx, data, kept, params), state
 
 
 def test_the_kit_catches_a_regime_that_fits_other_data_than_it_claims():
@@ -132,16 +126,10 @@ def test_the_kit_catches_a_regime_that_fits_other_data_than_it_claims():
     check_regime(regime, expected_weight=lambda t, m: m[t] // 2, population=False)
 
 
-def test_the_kit_catches_a_dtype_leak():
-    regime = cj.Regime("leaky", ("samples",), no_state, _leaky_dtype_step, describe={})
-    with pytest.raises(AssertionError, match="leaky"):
-        check_regime(regime, population=False)
-
-
 def test_the_kit_catches_a_step_whose_bits_depend_on_the_compiled_program():
     regime = cj.Regime("traced", ("samples",), no_state, _trace_counting_step,
                        describe={})
-    with pytest.raises(AssertionError, match="run alone vs in a batch"):
+    with pytest.raises(AssertionError, match="alone in one scan vs in a batch"):
         check_regime(regime, population=False)
 
 

@@ -94,7 +94,7 @@ def test_a_regime_from_outside_the_package_keeps_the_contract(fork):
 def test_the_fork_regime_is_reachable_by_name_and_runs(fork):
     assert "best_half" in cj.regime_names()
     regime = cj.make_regime("best_half", share=0.5)
-    assert regime is fork.best_half(0.5)
+    assert regime == fork.best_half(0.5)
     res = cj.run_chains(cj.gaussian(), cj.gaussian_params(0.0, 1.0), key=1,
                         num_chains=64, num_generations=4, sample_size=40,
                         regime=regime)
