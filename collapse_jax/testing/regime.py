@@ -142,7 +142,8 @@ def check_regime(
       :func:`weight_probe` (a 1-D Gaussian reporting each fit's total weight) must
       record ``expected_weight(t, schedule)`` for fit ``t`` (``schedule``: the
       ``M_t`` as an int array), e.g. ``schedule[: t + 1].sum()`` for
-      :func:`~collapse_jax.accumulate`;
+      :func:`~collapse_jax.accumulate` (the regime must then run on a 1-D
+      Gaussian);
     * the population limit (``sample_size=None``), where ``regime.samplers`` claims
       it and ``population`` is True: it runs, stays finite and batch invariant;
     * refusals: a sampler the regime does not support, and each
@@ -210,6 +211,25 @@ def check_regime(
         args.update(kw)
         return run_chains(family, params, **args)
 
+    # The data each fit sees first: a cheap run that fails fast.
+    if expected_weight is not None:
+        probe = run_chains(
+            _probe(),
+            gaussian_params(0.0, 1.0),
+            key=key,
+            num_chains=2,
+            num_generations=gens,
+            sample_size=sizes,
+            regime=regime,
+        )
+        seen = np.asarray(probe.metrics["mean"][:, 1:, 0], np.float64)
+        claimed = np.array([float(expected_weight(t, schedule)) for t in range(gens)])
+        if not np.allclose(seen, claimed, rtol=1e-5, atol=1e-5):
+            raise AssertionError(
+                f"regime {regime.name!r}: the fits saw total weights "
+                f"{seen[0].tolist()}, the regime claims {claimed.tolist()} "
+                f"(schedule {sizes})"
+            )
     # One reference run, resumed every 2 generations (the regime's state carried
     # between compiled scans), against chains 1-2 alone in one scan: batch and
     # chunk invariance in two compiled programs.
@@ -232,24 +252,6 @@ def check_regime(
             raise AssertionError(
                 f"regime {regime.name!r}: a params leaf is {leaf.dtype} in a {dtype} "
                 "run: the step must keep the run's dtype"
-            )
-    if expected_weight is not None:
-        probe = run_chains(
-            _probe(),
-            gaussian_params(0.0, 1.0),
-            key=key,
-            num_chains=2,
-            num_generations=gens,
-            sample_size=sizes,
-            regime=regime,
-        )
-        seen = np.asarray(probe.metrics["mean"][:, 1:, 0], np.float64)
-        claimed = np.array([float(expected_weight(t, schedule)) for t in range(gens)])
-        if not np.allclose(seen, claimed, rtol=1e-5, atol=1e-5):
-            raise AssertionError(
-                f"regime {regime.name!r}: the fits saw total weights "
-                f"{seen[0].tolist()}, the regime claims {claimed.tolist()} "
-                f"(schedule {sizes})"
             )
     mixes = getattr(family, "fit_population_mixture", None) is not None
     pop_ok = "population" in regime.samplers and (mixes or not regime.mixes_models)
