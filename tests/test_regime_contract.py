@@ -69,10 +69,22 @@ def test_every_registered_builtin_is_checked():
     assert {r.name for r, _, _ in BUILTINS} == set(cj.regime_names())
 
 
+def _has_population_limit(regime):
+    """A fixed real set, or plain pooling of real and synthetic points, has none."""
+    pooling = regime.name in ("mix", "fresh") and "real_fraction" not in regime.hyper
+    return "real_data" not in regime.hyper and not pooling
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", BUILTINS, ids=_id)
 def test_builtin_regime_population_limit_keeps_the_contract(case):
-    check_regime(case[0], expected_weight=None, population=True)
+    regime = case[0]
+    if _has_population_limit(regime):
+        check_regime(regime, population=True)
+    else:  # the regime's own refusal comes through the kit unchanged
+        with pytest.raises(ValueError, match=r"run_chains\(\): regime must be .* in "
+                           r"the population limit \(sample_size=None\)"):
+            check_regime(regime, population=True)
 
 
 @pytest.mark.slow
@@ -82,7 +94,8 @@ def test_categorical_regimes_keep_the_contract():
     real = np.array([0, 1, 1, 2], np.int32)
     for regime in (cj.accumulate(), cj.mix(0.4, real_data=real), cj.fresh(5),
                    cj.retain_original(0.3), cj.general_mix(0.7, 0.2, 0.1)):
-        check_regime(regime, cat, truth, sample_size=(12, 9, 14, 10))
+        check_regime(regime, cat, truth, sample_size=(12, 9, 14, 10),
+                     population=_has_population_limit(regime))
 
 
 @pytest.mark.slow
