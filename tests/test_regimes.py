@@ -5,7 +5,8 @@ draws (``keys.generation_keys``), and a float64 NumPy fit of the weighted data s
 that the regime's documentation describes must give the recorded model. This pins
 what every regime *means* (which points, which weights), not only that it runs.
 Statistical behaviour (plateaus, bounds) is tested in test_mixing_chains.py and
-test_linear_regression.py; bad input in test_regime_errors.py.
+test_linear_regression.py; bad input in test_regime_errors.py; batch, chunk and dtype
+invariance, for every built-in regime, in test_regime_contract.py (the contract kit).
 """
 
 from __future__ import annotations
@@ -230,25 +231,6 @@ def test_general_mix_schedule_follows_the_generation():
     _close(_recorded(res, c, 2), _fit(_draws(res, 3, c, 1, M), np.ones(M)), "t1")
     for t in range(2, n):
         _close(_recorded(res, c, t + 1), _fit(d0, np.ones(M)), f"t{t}")
-
-
-@pytest.mark.parametrize(
-    "regime",
-    [cj.accumulate(), cj.mix(0.3), cj.fresh(4, real_fraction=0.6),
-     cj.retain_original(0.5), cj.general_mix(0.6, 0.2, 0.2),
-     cj.accumulate_subsample(7)],
-    ids=lambda r: r.name,
-)
-def test_regime_chains_are_batch_and_chunk_invariant(regime):
-    """A chain alone, in a bigger batch, or run in chunks: the same bits."""
-    big = _run(regime, chains=24, gens=7)
-    alone = cj.run_chains(G, TRUTH, key=3, num_chains=1, first_chain=13,
-                          num_generations=7, sample_size=M, regime=regime)
-    chunked = _run(regime, chains=24, gens=7, chunk_size=3)
-    np.testing.assert_array_equal(alone.metrics["log_var"][0],
-                                  big.metrics["log_var"][13])
-    np.testing.assert_array_equal(chunked.metrics["log_var"], big.metrics["log_var"])
-    np.testing.assert_array_equal(chunked.metrics["mean"], big.metrics["mean"])
 
 
 def test_categorical_regimes_run_on_category_indices():

@@ -46,12 +46,11 @@ def _run(ctx: Context, family, init, regime, size, gens, offset, metrics):
 
 @functools.lru_cache(maxsize=4)
 def _gauss(ctx: Context, kind: str, size: int, gens: int, offset: int):
-    regime = {
-        "accumulate": cj.accumulate,
-        "replace": cj.replace,
-        "fresh": lambda: cj.fresh(_AL3_N),
-        "mix": lambda: cj.mix(real_data=_be2_real(ctx.dtype)),
-    }[kind]()
+    # The regime by its registered name; the options each claim sets.
+    options = {"fresh": {"num_real": _AL3_N}}
+    if kind == "mix":
+        options["mix"] = {"real_data": _be2_real(ctx.dtype)}
+    regime = cj.make_regime(kind, **options.get(kind, {}))
     res = _run(
         ctx,
         cj.gaussian(),
@@ -69,11 +68,8 @@ def _gauss(ctx: Context, kind: str, size: int, gens: int, offset: int):
 
 @functools.lru_cache(maxsize=4)
 def _cat(ctx: Context, kind: str, size: int, gens: int, offset: int):
-    regime = {
-        "fixed": lambda: cj.mix(real_data=_SE2_REAL),
-        "fresh": lambda: cj.fresh(_SE2_FRESH_N),
-        "none": cj.replace,
-    }[kind]()
+    options = {"mix": {"real_data": _SE2_REAL}, "fresh": {"num_real": _SE2_FRESH_N}}
+    regime = cj.make_regime(kind, **options.get(kind, {}))
     res = _run(
         ctx,
         cj.categorical(3),
@@ -274,7 +270,7 @@ _SE2_P_R = np.bincount(_SE2_REAL, minlength=3) / _SE2_N
 
 
 def _se2_fixed(ctx):
-    p = _cat(ctx, "fixed", _SE2_N, _SE2_T2, 44)
+    p = _cat(ctx, "mix", _SE2_N, _SE2_T2, 44)
     d = ((p - _SE2_P_R) ** 2).sum(axis=2)
     row = _plateau(
         "SE-2",
@@ -319,7 +315,7 @@ def _se2_fresh(ctx):
 
 def _se2_none(ctx):
     m = 5
-    p = _cat(ctx, "none", m, _SE2_T2, 46)
+    p = _cat(ctx, "replace", m, _SE2_T2, 46)
     d = ((p - np.array(_P_STAR)) ** 2).sum(axis=2)
     est, se = mean_se(d[:, _SE2_T2])
     want = _H_STAR - td.expected_gini_simpson(np.array(_P_STAR), m, _SE2_T2)

@@ -61,13 +61,9 @@ def _check_schedule(w, growth: str, base: int, num_generations: int) -> None:
 
 
 def _regime(name: str, real_fraction: float, num_real: int):
-    if name == "replace":
-        return regimes.replace()
-    if name == "accumulate":
-        return regimes.accumulate()
-    if name == "mix":
-        return regimes.mix(real_fraction)
-    return regimes.fresh(num_real, real_fraction=real_fraction)
+    """The registered regime ``name``, given the preset's settings it takes."""
+    settings = {"real_fraction": real_fraction, "num_real": num_real}
+    return regimes.make_regime(name, **regimes.options_of(name, settings))
 
 
 def _labels(combos, names, short):

@@ -1,0 +1,104 @@
+"""Regimes: what each fit sees.
+
+A regime is a value with a pure ``step`` that turns the current model (and the
+regime's own per-chain state, e.g. a buffer of past data) into the next model. The
+runner never branches on the regime. Numbers one might sweep (fractions, weights) are
+the regime's ``hyper``: the runner passes them as traced arguments, so a sweep over
+them is one compiled program (:func:`collapse_jax.sweep`).
+
+Every regime but :func:`replace` builds a weighted data set and calls the family's
+weighted ``fit(key, data, weights, prev)``: the real, previous and synthetic parts of
+a fit's data carry their shares through the weights. The regimes:
+
+========================  ============================================================
+:func:`replace`           the newest synthetic draws only (docs/theory.md SH-0, α = 1)
+:func:`accumulate`        every generation's draws so far (LR-0, LR-3)
+:func:`accumulate_subsample`  all draws kept, a uniform subsample of fixed size fitted
+:func:`mix`               a fixed real set pooled with the synthetic draws (AL-1, BE-1)
+:func:`fresh`             new real draws each generation plus synthetic (AL-3, SE-2)
+:func:`retain_original`   a random share of the original data kept (Shumailov's 10 %)
+:func:`general_mix`       SH-0: newest model, previous data, original data (α, β, γ)
+========================  ============================================================
+
+Samplers: :func:`replace` supports all three; the others draw samples, or run in the
+population limit (``sample_size=None``) for families with
+``fit_population_mixture`` (Gaussian, categorical), where each fit is the exact fit
+to a mixture of models (SH-0's deterministic check: a well-specified truth is kept).
+
+Data-keeping regimes hold their buffers in the scan carry: :func:`accumulate`,
+:func:`accumulate_subsample` and :func:`general_mix` keep ``num_generations ×
+max(sample_size)`` points per chain, so their memory and per-generation cost grow
+with the length of the run.
+
+Writing a regime: a :class:`Regime` whose ``step`` calls the public generation
+pipeline (:mod:`collapse_jax.regimes.pipeline`: draw, distort, curate, weigh,
+fit), keeps its state with :mod:`collapse_jax.regimes.buffers`, draws its own
+randomness from a stream registered in :mod:`collapse_jax.keys`, and registers
+itself with one line, ``register_regime("name", factory)``
+(:mod:`collapse_jax.regimes.registry`). :func:`collapse_jax.testing.check_regime`
+checks the result.
+"""
+
+from __future__ import annotations
+
+# Modules of the package: base (types), pipeline (the stages), buffers (state),
+# validate (host-side checks), registry (names), and the built-in regimes.
+from collapse_jax.regimes.base import MIXING_SAMPLERS, SAMPLERS, Regime, StepContext
+from collapse_jax.regimes.generational import general_mix
+from collapse_jax.regimes.keeping import accumulate, accumulate_subsample
+from collapse_jax.regimes.newest import replace
+from collapse_jax.regimes.pipeline import (
+    as_family_data,
+    float_dtype,
+    shares,
+    source_data,
+)
+from collapse_jax.regimes.real_data import fresh, mix, retain_original
+from collapse_jax.regimes.registry import (
+    make_regime,
+    options_of,
+    regime_entry,
+    regime_names,
+    register_regime,
+)
+from collapse_jax.regimes.validate import fraction_checker
+
+__all__ = [
+    "Regime",
+    "StepContext",
+    "replace",
+    "accumulate",
+    "accumulate_subsample",
+    "mix",
+    "fresh",
+    "retain_original",
+    "general_mix",
+    "source_data",
+    "SAMPLERS",
+    "MIXING_SAMPLERS",
+    "register_regime",
+    "regime_names",
+    "regime_entry",
+    "make_regime",
+    "options_of",
+]
+
+# The built-in regimes, in the order of the table above (regime_names()'s order).
+for _factory in (
+    replace,
+    accumulate,
+    accumulate_subsample,
+    mix,
+    fresh,
+    retain_original,
+    general_mix,
+):
+    register_regime(_factory.__name__, _factory)
+del _factory
+
+# The private names collapse_jax.monitor imports (kept until it uses the public
+# pipeline names: as_family_data, float_dtype, fraction_checker, shares).
+_as_family_data = as_family_data
+_float_dtype = float_dtype
+_fraction_checker = fraction_checker
+_shares = shares
