@@ -54,6 +54,7 @@ from collapse_jax.regimes import (
     retain_original,
 )
 from collapse_jax.runs import Run, plot_run, reproduce, resume, run_experiment
+from collapse_jax.runspec import RunSpec, run_spec
 from collapse_jax.sampling import (
     SamplingBias,
     nucleus,
@@ -68,6 +69,8 @@ from collapse_jax.sweep import SweepResult, sweep
 __all__ = [
     "__version__",
     "run_chains",
+    "run_spec",
+    "RunSpec",
     "ChainConfig",
     "ChainResult",
     "ChainState",

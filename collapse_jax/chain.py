@@ -25,7 +25,6 @@ import jax.numpy as jnp
 from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
 from collapse_jax import memory, runspec
-from collapse_jax.checks import described, fail
 
 # The compiled core, looked up here at call time (tests wrap chain._run_chunk).
 from collapse_jax.compiled import (  # noqa: F401 - re-exported
@@ -45,18 +44,25 @@ from collapse_jax.curation import Curation
 from collapse_jax.families.base import ModelFamily, Params
 from collapse_jax.regimes import Regime
 from collapse_jax.result import ChainResult
-from collapse_jax.runspec import (  # noqa: F401 - re-exported (old import paths)
+from collapse_jax.run_checks import (  # noqa: F401 - re-exported (old import paths)
     _FN,
     _MAX_CHAIN_ID,
-    CHAIN_PAD,
     PUBLIC_SAMPLERS,
+    _check_numbers,
+    _check_population_regime,
+    _check_reference,
+    _check_representable,
+    _check_sample_size,
+    _check_truth_metrics,
+    _is_model_of,
+    _validate,
+    check_devices,
+)
+from collapse_jax.runspec import (  # noqa: F401 - re-exported (old import paths)
     ChainConfig,
     RunSpec,
     _cast_hyper,
-    _check_sample_size,
     _strip,
-    _validate,
-    check_devices,
     merged_hyper,
 )
 from collapse_jax.sampling import SamplingBias
@@ -75,6 +81,7 @@ __all__ = [
 # Old private names (memory.py, tests and forks import them from here).
 _merged_hyper = merged_hyper
 _check_devices = check_devices
+CHAIN_PAD = 8  # the chain axis is padded to a multiple of this (see prepare)
 
 
 # ---------------------------------------------------------------------- runner ---
@@ -591,28 +598,6 @@ def _in_blocks(block, config, state, ckeys, hyper, run):
     return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *outs)
 
 
-def _check_population_regime(fn, regime, family, cross) -> None:
-    """Mixing regimes in the population limit mix models of the fitted family."""
-    if family.fit_population_mixture is None:
-        fail(
-            fn,
-            "sample_size",
-            f"a finite size for regime {regime.name!r} with the {family.name} family",
-            None,
-            "The population limit of a mixing regime needs the population fit to a "
-            "mixture of models (Gaussian, categorical); pass a finite sample_size.",
-        )
-    if cross:
-        fail(
-            fn,
-            "init_family",
-            f"None for regime {regime.name!r} in the population limit",
-            "another family",
-            "Mix models of one family: pass init in the fitted family, or a finite "
-            "sample_size.",
-        )
-
-
 def _block_size(regime, devices) -> int | None:
     """Chains per compiled call: the regime's CPU limit, or None (all at once).
 
@@ -635,62 +620,6 @@ def _jsonable(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
-
-
-def _is_model_of(family: ModelFamily, params) -> bool:
-    """Whether ``params`` are valid params of ``family`` (type and shapes)."""
-    try:
-        family.validate_params(_FN, "init", params)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _check_reference(reference, family, dtype) -> None:
-    """The projection of the truth into the fitted family must be a valid model."""
-    code = int(jax.jit(family.status)(reference))
-    if code != 0:
-        fail(
-            _FN,
-            "init",
-            f"a truth whose best fit in the {family.name} family is a valid model",
-            described(f"a projection with status code {code} in {dtype}"),
-            "The truth is degenerate for this family (e.g. a point mass fitted by a "
-            "Gaussian); pass a truth with spread.",
-        )
-
-
-def _check_numbers(fn, family, reference, schedule, config) -> None:
-    """Numbers the run's dtype cannot carry (docs/precision.md): the family's own
-    limits (``check_run``, e.g. a Poisson count past 2**31) and the resolution of
-    the truth's locations as the chain carries them (after any translation)."""
-    host = jax.tree.map(np.asarray, reference)
-    if family.check_run is not None:
-        family.check_run(
-            fn,
-            "init",
-            host,
-            schedule,
-            config.num_generations,
-            config.sampler,
-            config.dtype,
-        )
-    _frame.check_resolution(fn, family, host, config.n_max, config.dtype)
-
-
-def _check_truth_metrics(first, dtype) -> None:
-    """The truth's own metrics must be finite: else its scale overflows the dtype."""
-    for name, value in first.items():
-        v = np.asarray(value)
-        if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v)):
-            fail(
-                _FN,
-                "init",
-                f"a model whose metrics are finite in {dtype}",
-                described(f"metric {name!r} = {v.tolist()} at generation 0"),
-                "Rescale the problem (its natural scale overflows this dtype), or "
-                "run with dtype='float64' (x64 enabled).",
-            )
 
 
 def _seed(key) -> int | None:

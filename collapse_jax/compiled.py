@@ -4,11 +4,12 @@ One chain is a pure function of (seed, chain id, configuration, dtype). A chunk 
 generations is one jitted :func:`_run_chunk`: a ``lax.scan`` over generations inside
 a ``vmap`` over chains, whose step never branches on the family. The host side (what
 builds the arguments and loops over chunks) is :mod:`collapse_jax.chain`; the static
-configuration is :class:`collapse_jax.runspec.ChainConfig`.
+configuration is :class:`ChainConfig`, a static (hashable) argument.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -20,9 +21,28 @@ from collapse_jax.families.base import ModelFamily, Params
 from collapse_jax.regimes import Regime, StepContext
 
 if TYPE_CHECKING:
-    from collapse_jax.runspec import ChainConfig
+    from collapse_jax.curation import Curation
+    from collapse_jax.sampling import SamplingBias
 
-__all__ = ["ChainState", "DISTANCE_METRICS"]
+__all__ = ["ChainConfig", "ChainState", "DISTANCE_METRICS"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainConfig:
+    """Static configuration of a run: whatever changes shapes or control flow."""
+
+    num_generations: int
+    n_max: int  # samples drawn per generation (max of the schedule); 0: population
+    sampler: str  # "samples", "sufficient" or "population"
+    dtype: str
+    chunk_size: int
+    record_params: bool
+    metrics: tuple[str, ...]
+    distances: tuple[str, ...] = ()  # the entries of ``metrics`` that are distances
+    sampling: SamplingBias | None = None  # with its hyper stripped (traced apart)
+    curation: Curation | None = None  # with its hyper stripped (traced apart)
+    swept: tuple[str, ...] = ()  # hyper entries with a per-chain axis (cj.sweep)
+    observed: tuple[str, ...] = ()  # the entries of ``metrics`` the regime records
 
 
 class ChainState(NamedTuple):

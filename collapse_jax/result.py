@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from collapse_jax import io as cio
 from collapse_jax.compiled import ChainState
 from collapse_jax.families.base import Params
+from collapse_jax.records import RecordPoint, Records, params_fields
 from collapse_jax.status import ChainFailure, failure_report
 
 __all__ = ["ChainResult"]
@@ -119,9 +121,6 @@ class ChainResult:
         Returns:
           An ``xarray.Dataset``.
         """
-        from collapse_jax import io as cio
-        from collapse_jax.records import RecordPoint, Records, params_fields
-
         q = None if summary is None else cio.check_quantiles("to_dataset", summary)
         c, n1 = np.shape(self.status)
         records = Records(
