@@ -46,16 +46,16 @@ def test_run_spec_runs_the_same_bits_as_run_chains():
 
 def test_spec_splits_structure_from_numbers():
     # Different numbers (truth, schedule with the same maximum, regime fraction,
-    # temperature, seed): equal, hashable static parts; the numbers differ.
+    # variance scale, seed): equal, hashable static parts; the numbers differ.
     a = cj.run_spec(cj.gaussian(), TRUTH, regime=cj.mix(0.25),
-                    sampling=cj.temperature(0.9), **ARGS)
+                    sampling=cj.variance_scale(0.9), **ARGS)
     b = cj.run_spec(cj.gaussian(), cj.gaussian_params(-4.0, 0.5),
-                    regime=cj.mix(0.75), sampling=cj.temperature(0.5),
+                    regime=cj.mix(0.75), sampling=cj.variance_scale(0.5),
                     **{**ARGS, "key": 11, "sample_size": [12, 3, 5, 12]})
     assert a.static == b.static and hash(a.static) == hash(b.static)
     assert a.traced.hyper["real_fraction"] == 0.25
     assert b.traced.hyper["real_fraction"] == 0.75
-    assert a.traced.hyper["temperature"] == 0.9
+    assert a.traced.hyper["variance_scale"] == 0.9
     assert b.traced.schedule.tolist() == [12, 3, 5, 12]
     # the static regime and bias hold no numbers
     assert a.static.regime.hyper == () and a.static.config.sampling.hyper == ()
@@ -82,15 +82,15 @@ def test_two_specs_with_equal_structure_share_one_compile():
 
 
 def test_spec_errors_name_the_entry_point():
-    with pytest.raises(ValueError, match=r"run_spec: argument 'num_chains'"):
+    with pytest.raises(ValueError, match=r"run_spec\(\): num_chains must"):
         cj.run_spec(cj.gaussian(), TRUTH, **{**ARGS, "num_chains": 0})
-    with pytest.raises(ValueError, match=r"run_chains: argument 'num_chains'"):
+    with pytest.raises(ValueError, match=r"run_chains\(\): num_chains must"):
         cj.run_chains(cj.gaussian(), TRUTH, **{**ARGS, "num_chains": 0})
-    with pytest.raises(ValueError, match=r"sweep: argument 'num_chains'"):
+    with pytest.raises(ValueError, match=r"sweep\(\): num_chains must"):
         cj.sweep(cj.gaussian(), TRUTH, regime=cj.mix(0.5),
                  over={"real_fraction": [0.0, 1.0]}, **{**ARGS, "num_chains": 0})
     spec = cj.run_spec(cj.gaussian(), TRUTH, **ARGS)
-    with pytest.raises(TypeError, match=r"RunSpec\.run: argument 'progress'"):
+    with pytest.raises(TypeError, match=r"RunSpec\.run\(\): progress must"):
         spec.run(progress=3)
 
 
@@ -157,8 +157,10 @@ def test_save_takes_a_chain_result(tmp_path):
                         **ARGS)
     cj.save(res, tmp_path / "direct.nc")
     back = cj.load(tmp_path / "direct.nc")
-    np.testing.assert_array_equal(back["counts"].values[0], res.metrics["counts"])
-    with pytest.raises(TypeError, match=r"save: argument 'ds'.* or a ChainResult"):
+    for m, v in res.metrics.items():
+        np.testing.assert_array_equal(back[m].values[0], v, m)
+    np.testing.assert_array_equal(back["params__counts"].values[0], res.params.counts)
+    with pytest.raises(TypeError, match=r"save\(\): ds must be .* or a ChainResult"):
         cj.save(object(), tmp_path / "x.nc")
 
 
@@ -186,7 +188,7 @@ def test_to_dataset_summary_matches_summarize():
     theirs = cj.io.summarize(res.to_dataset(), q)
     for name in ("log_var", "log_var__mean", "log_var__sd", "failed"):
         np.testing.assert_array_equal(mine[name].values, theirs[name].values, name)
-    with pytest.raises(ValueError, match=r"to_dataset: argument 'quantiles'"):
+    with pytest.raises(ValueError, match=r"to_dataset\(\): quantiles must"):
         res.to_dataset(summary=(2.0,))
 
 
