@@ -14,7 +14,13 @@ from collapse_jax import datasets, experiments, metrics, theory
 
 # isort: on
 from collapse_jax._version import __version__
-from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
+from collapse_jax.chain import (
+    ChainConfig,
+    ChainResult,
+    ChainState,
+    run_chains,
+    run_spec,
+)
 from collapse_jax.curation import Curation, likelihood_filter, tail_weighting
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
 from collapse_jax.families import (
@@ -54,7 +60,7 @@ from collapse_jax.regimes import (
     retain_original,
 )
 from collapse_jax.runs import Run, plot_run, reproduce, resume, run_experiment
-from collapse_jax.runspec import RunSpec, run_spec
+from collapse_jax.runspec import RunSpec
 from collapse_jax.sampling import (
     SamplingBias,
     nucleus,

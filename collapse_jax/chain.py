@@ -76,6 +76,7 @@ __all__ = [
     "execute",
     "prepare",
     "run_chains",
+    "run_spec",
 ]
 
 # Old private names (memory.py, tests and forks import them from here).
@@ -193,8 +194,70 @@ def run_chains(
         sampling=sampling,
         curation=curation,
         devices=devices,
+        runner=execute,
     )
     return execute(spec, progress)
+
+
+def run_spec(
+    family: ModelFamily,
+    init: Params,
+    *,
+    key: int | jax.Array,
+    num_chains: int,
+    num_generations: int,
+    sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = None,
+    sampler: str = "samples",
+    dtype: str = "float32",
+    init_family: ModelFamily | None = None,
+    first_chain: int = 0,
+    chunk_size: int | None = None,
+    metrics: Sequence[str] | None = None,
+    record_params: bool = True,
+    sampling: SamplingBias | None = None,
+    curation: Curation | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+) -> RunSpec:
+    """Check a run's arguments once and return its frozen :class:`RunSpec`.
+
+    The arguments are those of :func:`~collapse_jax.run_chains` (less
+    ``progress``, which :meth:`RunSpec.run` takes); ``cj.run_spec(...).run()`` is
+    ``cj.run_chains(...)``, bit for bit.
+
+    Raises:
+      ValueError, TypeError: for invalid arguments, with the fix in the message.
+
+    Examples:
+      >>> import collapse_jax as cj
+      >>> spec = cj.run_spec(cj.gaussian(), cj.gaussian_params(0.0, 1.0), key=0,
+      ...                    num_chains=8, num_generations=5, sample_size=10)
+      >>> spec.static.config.num_generations, spec.traced.schedule.tolist()
+      (5, [10, 10, 10, 10, 10])
+      >>> spec.run().metrics["log_var"].shape
+      (8, 6, 1)
+    """
+    return runspec.build(
+        "run_spec",
+        family,
+        init,
+        key=key,
+        num_chains=num_chains,
+        num_generations=num_generations,
+        sample_size=sample_size,
+        regime=regime,
+        sampler=sampler,
+        dtype=dtype,
+        init_family=init_family,
+        first_chain=first_chain,
+        chunk_size=chunk_size,
+        metrics=metrics,
+        record_params=record_params,
+        sampling=sampling,
+        curation=curation,
+        devices=devices,
+        runner=execute,
+    )
 
 
 @dataclasses.dataclass

@@ -347,6 +347,7 @@ def decompose(
             progress=report,
             metrics=metrics,
             record_params=False,
+            runner=execute,
         )
         results[label] = execute(spec, report)
     labels = tuple(results)

@@ -116,12 +116,12 @@ def provenance() -> dict[str, Any]:
 
     import jax
 
-    import collapse_jax
+    from collapse_jax._version import __version__
 
     xr = _xarray()
     versions = {
         "python": platform.python_version(),
-        "collapse_jax": collapse_jax.__version__,
+        "collapse_jax": __version__,
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "numpy": np.__version__,

@@ -365,6 +365,7 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
             metrics=design.metrics,
             record_params=design.params is not None,
             devices=devices,
+            runner=chain.execute,
             **{**_POINT_OPTIONS, **point.options},
         )
         plan = chain.prepare(

@@ -1,7 +1,8 @@
 """The run specification: one validated, frozen description of a run.
 
-:func:`run_spec` (and :func:`run_chains`, :func:`sweep` and the experiment runner,
-which all build one) checks the arguments of a run once and splits them by
+:func:`~collapse_jax.run_spec` (and :func:`~collapse_jax.run_chains`,
+:func:`~collapse_jax.sweep`, :func:`~collapse_jax.decompose` and the experiment
+runner, which all build one) checks the arguments of a run once and splits them by
 construction into
 
 * :class:`StaticSpec`: the structure (families, the regime, bias and curation with
@@ -19,7 +20,7 @@ state, keys, frame) and :meth:`RunSpec.run` runs it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -44,7 +45,7 @@ from collapse_jax.sampling import SamplingBias, check_sampling
 if TYPE_CHECKING:
     from collapse_jax.result import ChainResult
 
-__all__ = ["ChainConfig", "RunSpec", "StaticSpec", "TracedSpec", "run_spec"]
+__all__ = ["ChainConfig", "RunSpec", "StaticSpec", "TracedSpec", "build"]
 
 # ------------------------------------------------------------------- settings ---
 
@@ -169,6 +170,11 @@ class RunSpec:
     key: Any
     parts: Parts
     fn: str = "run_spec"
+    # The runner (collapse_jax.chain.execute), handed in by the entry point that
+    # builds the spec: this module imports nothing of the runner (no import circle).
+    runner: Callable[[RunSpec, Any], ChainResult] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def config(self) -> ChainConfig:
@@ -181,8 +187,6 @@ class RunSpec:
         Args:
           progress: ``progress(done, total)`` after each chunk, or None.
         """
-        from collapse_jax import chain  # the runner builds specs: imported late
-
         if progress is not None and not callable(progress):
             fail(
                 "RunSpec.run",
@@ -192,7 +196,16 @@ class RunSpec:
                 "Pass e.g. progress=lambda done, total: print(done, total).",
                 error=TypeError,
             )
-        return chain.execute(self, progress)
+        if self.runner is None:
+            fail(
+                "RunSpec.run",
+                "self",
+                "a spec built by an entry point that runs it (cj.run_spec)",
+                "a spec with no runner",
+                "Build it with cj.run_spec(...), or pass it to "
+                "collapse_jax.chain.execute.",
+            )
+        return self.runner(self, progress)
 
     def __repr__(self) -> str:
         s, t = self.static, self.traced
@@ -212,66 +225,6 @@ class RunSpec:
             f"sample_size={size}, sampler={s.config.sampler}, "
             f"dtype={s.config.dtype}{swept})"
         )
-
-
-def run_spec(
-    family: ModelFamily,
-    init: Params,
-    *,
-    key: int | jax.Array,
-    num_chains: int,
-    num_generations: int,
-    sample_size: int | Sequence[int] | np.ndarray | None,
-    regime: Regime | None = None,
-    sampler: str = "samples",
-    dtype: str = "float32",
-    init_family: ModelFamily | None = None,
-    first_chain: int = 0,
-    chunk_size: int | None = None,
-    metrics: Sequence[str] | None = None,
-    record_params: bool = True,
-    sampling: SamplingBias | None = None,
-    curation: Curation | None = None,
-    devices: int | Sequence[jax.Device] | None = None,
-) -> RunSpec:
-    """Check a run's arguments once and return its frozen :class:`RunSpec`.
-
-    The arguments are those of :func:`~collapse_jax.run_chains` (less
-    ``progress``, which :meth:`RunSpec.run` takes); ``cj.run_spec(...).run()`` is
-    ``cj.run_chains(...)``, bit for bit.
-
-    Raises:
-      ValueError, TypeError: for invalid arguments, with the fix in the message.
-
-    Examples:
-      >>> import collapse_jax as cj
-      >>> spec = cj.run_spec(cj.gaussian(), cj.gaussian_params(0.0, 1.0), key=0,
-      ...                    num_chains=8, num_generations=5, sample_size=10)
-      >>> spec.static.config.num_generations, spec.traced.schedule.tolist()
-      (5, [10, 10, 10, 10, 10])
-      >>> spec.run().metrics["log_var"].shape
-      (8, 6, 1)
-    """
-    return build(
-        "run_spec",
-        family,
-        init,
-        key=key,
-        num_chains=num_chains,
-        num_generations=num_generations,
-        sample_size=sample_size,
-        regime=regime,
-        sampler=sampler,
-        dtype=dtype,
-        init_family=init_family,
-        first_chain=first_chain,
-        chunk_size=chunk_size,
-        metrics=metrics,
-        record_params=record_params,
-        sampling=sampling,
-        curation=curation,
-        devices=devices,
-    )
 
 
 def build(
@@ -296,8 +249,10 @@ def build(
     curation=None,
     sweep=None,
     devices=None,
+    runner=None,
 ) -> RunSpec:
-    """:func:`run_spec` in the wording of entry point ``fn`` (shared by the runners).
+    """:func:`~collapse_jax.run_spec` in the wording of entry point ``fn`` (shared
+    by the runners); ``runner`` is what :meth:`RunSpec.run` calls.
 
     ``progress`` is only checked (it is not part of the spec). ``sweep``: None, or
     ``(names, values)`` with ``values[name]`` of leading size ``P``: the run then
@@ -344,4 +299,5 @@ def build(
         key,
         Parts(regime, sampling, curation),
         fn,
+        runner,
     )

@@ -231,6 +231,7 @@ def sweep(
         curation=curation,
         sweep=(names, values),
         devices=devices,
+        runner=execute,
     )
     res: ChainResult = execute(spec, progress)
     points = next(iter(values.values())).shape[0]

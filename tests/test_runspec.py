@@ -92,6 +92,11 @@ def test_spec_errors_name_the_entry_point():
     spec = cj.run_spec(cj.gaussian(), TRUTH, **ARGS)
     with pytest.raises(TypeError, match=r"RunSpec\.run\(\): progress must"):
         spec.run(progress=3)
+    # a spec built without a runner (runspec imports nothing of the runner)
+    bare = runspec.build("run_spec", cj.gaussian(), TRUTH, **ARGS)
+    with pytest.raises(ValueError, match=r"RunSpec\.run\(\): self must be a spec"):
+        bare.run()
+    _assert_same_run(chain.execute(bare), spec.run())
 
 
 def test_runners_use_no_private_runner_functions():
