@@ -26,7 +26,8 @@ from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
 from collapse_jax import memory, runspec
 
-# The compiled core, looked up here at call time (tests wrap chain._run_chunk).
+# The compiled core, called through this module's names: wrapping
+# chain._run_chunk (tests, benchmarks) wraps what every run calls.
 from collapse_jax.compiled import (  # noqa: F401 - re-exported
     DISTANCE_METRICS,
     ChainState,
@@ -118,6 +119,9 @@ def run_chains(
 
     Generation 0 is ``init`` (the truth); generation ``n`` is the model after ``n``
     fits, each fitted to ``sample_size`` draws from the previous model.
+
+    It builds the run's :class:`~collapse_jax.RunSpec` and runs it:
+    ``cj.run_spec(...).run()`` with the same arguments is the same run, bit for bit.
 
     Args:
       family: the fitted family, e.g. ``cj.gaussian(dim=1)``.
