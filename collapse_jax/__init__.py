@@ -8,7 +8,13 @@ no JAX configuration, warning filter or logging setting.
 
 from collapse_jax import datasets, experiments, families, metrics, theory
 from collapse_jax._version import __version__
-from collapse_jax.chain import ChainConfig, ChainResult, ChainState, run_chains
+from collapse_jax.chain import (
+    ChainConfig,
+    ChainResult,
+    ChainState,
+    run_chains,
+    run_spec,
+)
 from collapse_jax.compare import plot_runs
 from collapse_jax.curation import Curation, likelihood_filter, tail_weighting
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
@@ -52,6 +58,7 @@ from collapse_jax.regimes import (
     retain_original,
 )
 from collapse_jax.runs import Run, plot_run, reproduce, resume, run_experiment
+from collapse_jax.runspec import RunSpec
 from collapse_jax.sampling import (
     SamplingBias,
     nucleus,
@@ -66,6 +73,8 @@ from collapse_jax.sweep import SweepResult, sweep
 __all__ = [
     "__version__",
     "run_chains",
+    "run_spec",
+    "RunSpec",
     "ChainConfig",
     "ChainResult",
     "ChainState",

@@ -26,9 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from collapse_jax.chain import DISTANCE_METRICS, ChainResult, run_chains
+from collapse_jax import runspec
+from collapse_jax.chain import execute
 from collapse_jax.checks import check_choice, fail
+from collapse_jax.compiled import DISTANCE_METRICS
 from collapse_jax.families.base import ModelFamily, Params
+from collapse_jax.result import ChainResult
 
 __all__ = ["ERROR_SOURCES", "Decomposition", "decompose", "combo_label"]
 
@@ -329,7 +332,9 @@ def decompose(
             def report(done, total, label=label):
                 progress(label, done, total)
 
-        results[label] = run_chains(
+        # Each combination is one run spec in decompose's wording.
+        spec = runspec.build(
+            _FN,
             family,
             truth,
             key=key,
@@ -342,7 +347,9 @@ def decompose(
             progress=report,
             metrics=metrics,
             record_params=False,
+            runner=execute,
         )
+        results[label] = execute(spec, report)
     labels = tuple(results)
     distances = {
         m: np.stack([results[label].metrics[m] for label in labels]) for m in metrics

@@ -143,13 +143,13 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _check_dataset(fn: str, ds) -> None:
+def _check_dataset(fn: str, ds, also: str = "") -> None:
     xr = _xarray()
     if not isinstance(ds, xr.Dataset) or "collapse_jax_format" not in ds.attrs:
         fail(
             fn,
             "ds",
-            "a collapse_jax results Dataset (from run_experiment or load)",
+            "a collapse_jax results Dataset (from run_experiment or load)" + also,
             type(ds).__name__,
             "Load one with collapse_jax.load(path).",
             error=TypeError,
@@ -163,7 +163,8 @@ def save(ds, path: str | os.PathLike) -> str:
     :func:`load` checks it, so damaged bytes are detected.
 
     Args:
-      ds: a results Dataset.
+      ds: a results Dataset, or a run's result that makes one (a
+        :class:`~collapse_jax.ChainResult`: its ``to_dataset()`` is saved).
       path: the target file (its directory must exist and be writable).
 
     Returns:
@@ -172,8 +173,24 @@ def save(ds, path: str | os.PathLike) -> str:
     Raises:
       TypeError: ``ds`` is not a results Dataset.
       ValueError: the directory does not exist or is not writable.
+
+    Examples:
+      >>> import collapse_jax as cj
+      >>> res = cj.run_chains(cj.gaussian(), cj.gaussian_params(0.0, 1.0), key=0,
+      ...                     num_chains=8, num_generations=3, sample_size=10)
+      >>> import tempfile, pathlib
+      >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.nc"
+      >>> _ = cj.save(res, path)
+      >>> cj.load(path)["log_var"].dims
+      ('sweep', 'chain', 'generation', 'log_var_dim0')
     """
-    _check_dataset("save", ds)
+    xr = _xarray()
+    # A ChainResult (duck-typed: io imports nothing of the runner) makes its own.
+    if not isinstance(ds, xr.Dataset | xr.DataArray) and callable(
+        getattr(ds, "to_dataset", None)
+    ):
+        ds = ds.to_dataset()
+    _check_dataset("save", ds, " or a ChainResult")
     path = pathlib.Path(path)
     directory = path.resolve().parent
     if not directory.is_dir() or not os.access(directory, os.W_OK):

@@ -38,14 +38,14 @@ import numpy as np
 
 import jax
 
-from collapse_jax import chain as _chain
+from collapse_jax import chain, memory, rundir, runlock, runspec
 from collapse_jax import io as cio
 from collapse_jax import keys as cjk
-from collapse_jax import memory, rundir, runlock
 from collapse_jax._version import __version__
 from collapse_jax.checks import fail
 from collapse_jax.experiments import core
 from collapse_jax.io_utils import atomic_write_bytes
+from collapse_jax.records import RecordPoint, Records
 from collapse_jax.rundir import (
     CHECKPOINT_FILE,
     FIGURES_DIR,
@@ -57,7 +57,6 @@ from collapse_jax.status import (
     ChainFailure,
     FailedChainsWarning,
     failure_report,
-    mark_failed,
 )
 from collapse_jax.wording import Wording
 
@@ -163,150 +162,44 @@ def _locked(w: Wording, arg: str, directory: pathlib.Path, what: str):
 # ------------------------------------------------------------------ records ---
 
 
-class _Records:
-    """The results of a run in memory, filled chunk by chunk."""
+def _records(design, request) -> Records:
+    """The run's records (collapse_jax.records: the one results layout)."""
+    cfg = request["config"]
+    return Records(
+        [RecordPoint(p.label, p.coords) for p in design.points],
+        cfg["num_chains"],
+        cfg["num_generations"],
+        request["summary"],
+        params=design.params,
+    )
 
-    def __init__(self, design, request, summary):
-        self.design = design
-        self.request = request
-        self.summary = summary  # None or the quantile levels
-        cfg = request["config"]
-        self.P = len(design.points)
-        self.C = cfg["num_chains"]
-        self.N = cfg["num_generations"]
-        self.arrays: dict[str, np.ndarray] = {}
-        self.dims: dict[str, tuple[str, ...]] = {}
-        self.done = [0] * self.P  # generations with records, per point
 
-    @property
-    def chain_ids(self) -> np.ndarray:
-        # Made when written: a run refused for memory never allocates C ids.
-        return np.arange(self.C, dtype=np.int32)
-
-    def _alloc(self, name, dims, trailing, dtype):
-        if dims[1] == "generation":
-            lead = (self.P,)
-        elif dims[1] == "quantile":
-            lead = (self.P, len(self.summary))
-        else:
-            lead = (self.P, self.C)
-        shape = lead + (self.N + 1,) + tuple(trailing)
-        fill = np.nan if np.issubdtype(dtype, np.floating) else 0
-        self.arrays[name] = np.full(shape, fill, dtype)
-        self.dims[name] = dims
-
-    def put(self, p, lo, mets, params, status):
-        """Store records of generations ``lo .. lo + n - 1`` of point ``p``."""
-        n = status.shape[1]
-        sl = (p, slice(None), slice(lo, lo + n))
-        if self.summary is None:
-            for m, v in mets.items():
-                if m not in self.arrays:
-                    tr = v.shape[2:]
-                    self._alloc(m, ("sweep", "chain", "generation")
-                                + tuple(f"{m}_dim{i}" for i in range(len(tr))),
-                                tr, v.dtype)
-                # A failed chain is frozen: its float records are missing (NaN).
-                self.arrays[m][sl] = mark_failed(v, status)
-            kept = {} if self.design.params is None else self.design.params(params)
-            for f, v in kept.items():
-                v = np.asarray(v)
-                name = f"params__{f}"
-                if name not in self.arrays:
-                    tr = v.shape[2:]
-                    self._alloc(name, ("sweep", "chain", "generation")
-                                + tuple(f"{name}_dim{i}" for i in range(len(tr))),
-                                tr, v.dtype)
-                self.arrays[name][sl] = v
-            if "status" not in self.arrays:
-                self._alloc("status", ("sweep", "chain", "generation"), (), np.int32)
-            self.arrays["status"][sl] = status
-        else:
-            ok = (status == 0)[None]
-            for m, v in mets.items():
-                parts = cio.summary_arrays(m, v[None], ok, self.summary)
-                for name, (dims, arr) in parts.items():
-                    arr = arr[0]  # this point
-                    n_own = len(dims) - dims.index("generation") - 1
-                    own = arr.shape[arr.ndim - n_own:]
-                    if name not in self.arrays:
-                        self._alloc(name, dims, own, np.float64)
-                    if dims[1] == "generation":  # the mean: no quantile axis
-                        self.arrays[name][p, lo:lo + n] = arr
-                    else:
-                        self.arrays[name][sl] = arr
-            if "failed" not in self.arrays:
-                self._alloc("failed", ("sweep", "generation"), (), np.int32)
-            self.arrays["failed"][p, lo:lo + n] = (status != 0).sum(axis=0)
-        self.done[p] = max(self.done[p], lo + n)
-
-    def load(self, ds) -> None:
-        """Take the records of a partial results file."""
-        for name, var in ds.data_vars.items():
-            if name.startswith("theory__"):
-                continue
-            self.arrays[name] = np.array(var.values)
-            self.dims[name] = tuple(var.dims)
-        self.done = list(json.loads(ds.attrs["generations_done"]))
-
-    def dataset(self, complete: bool, run_config: list):
-        """The results Dataset; ``run_config``: each point's run description."""
-        xr = cio._xarray()
-        d = self.design
-        data_vars = {
-            name: (self.dims[name], arr) for name, arr in self.arrays.items()
-        }
-        for m, (label, curves, statistic) in d.theory.items():
-            curve = np.stack([np.asarray(c, np.float64) for c in curves])
-            data_vars[f"theory__{m}"] = (("sweep", "generation"), curve,
-                                         {"label": label, "statistic": statistic})
-        coords = {
-            "sweep": ("sweep", np.asarray([p.label for p in d.points], dtype=object)),
-            "generation": ("generation", np.arange(self.N + 1, dtype=np.int32)),
-        }
-        if self.summary is None:
-            coords["chain"] = ("chain", self.chain_ids)
-        else:
-            coords["quantile"] = ("quantile", np.asarray(self.summary, np.float64))
-        sweep_fields = list(d.points[0].coords)
-        for k in sweep_fields:
-            vals = [p.coords[k] for p in d.points]
-            arr = (np.asarray(vals, dtype=object) if isinstance(vals[0], str)
-                   else np.asarray(vals))
-            coords[k] = ("sweep", arr)
-        req = self.request
-        prov = req["provenance"]  # of the process that started the run
-        attrs = {
-            "collapse_jax_format": cio.RESULTS_FORMAT,
-            "kind": "chains" if self.summary is None else "summary",
-            "experiment": req["experiment"],
-            "preset": req["preset"] or "",
-            "scale": req["scale"],
-            "config": json.dumps(req["config"], sort_keys=True),
-            "seed": req["seed"],
-            "summary": json.dumps(None if self.summary is None
-                                  else list(self.summary)),
-            "key_scheme_version": cjk.KEY_SCHEME_VERSION,
-            "key_scheme": "chain c: fold_in(fold_in(key(seed), STREAM_CHAINS), c); "
-            "generation t: per-chain fold_in (collapse_jax.keys); chain c has id c "
-            "at every sweep point",
-            "versions": json.dumps(prov["versions"], sort_keys=True),
-            "device": prov["device"],
-            "git_revision": prov["git_revision"],
-            "dtype": req["config"]["dtype"],
-            "num_chains": self.C,
-            "num_generations": self.N,
-            "complete": int(complete),
-            "generations_done": json.dumps(self.done),
-            "title": f"{req['preset']}: {d.title}" if req["preset"] else d.title,
-            "log_metrics": json.dumps(list(d.log_metrics)),
-            "metric_labels": json.dumps(dict(d.metric_labels), ensure_ascii=False),
-            "figures": json.dumps(list(d.figures)),
-            "sweep_fields": json.dumps(sweep_fields),
-            "run_config": json.dumps(run_config, sort_keys=True),
-            "created": req["created"],
-        }
-        return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+def _dataset(records: Records, design, request, complete: bool, run_config: list):
+    """The results Dataset; ``run_config``: each point's run description."""
+    req = request
+    d = design
+    prov = req["provenance"]  # of the process that started the run
+    attrs = {
+        "experiment": req["experiment"],
+        "preset": req["preset"] or "",
+        "scale": req["scale"],
+        "config": json.dumps(req["config"], sort_keys=True),
+        "seed": req["seed"],
+        "key_scheme": "chain c: fold_in(fold_in(key(seed), STREAM_CHAINS), c); "
+        "generation t: per-chain fold_in (collapse_jax.keys); chain c has id c "
+        "at every sweep point",
+        "versions": json.dumps(prov["versions"], sort_keys=True),
+        "device": prov["device"],
+        "git_revision": prov["git_revision"],
+        "dtype": req["config"]["dtype"],
+        "title": f"{req['preset']}: {d.title}" if req["preset"] else d.title,
+        "log_metrics": json.dumps(list(d.log_metrics)),
+        "metric_labels": json.dumps(dict(d.metric_labels), ensure_ascii=False),
+        "figures": json.dumps(list(d.figures)),
+        "run_config": json.dumps(run_config, sort_keys=True),
+        "created": req["created"],
+    }
+    return records.dataset(complete, attrs, d.theory)
 
 
 # ------------------------------------------------------------------ the engine ---
@@ -424,7 +317,7 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
                  figures, start=None, existing=None):
     fn = w.fn
     cfg = request["config"]
-    records = _Records(design, request, request["summary"])
+    records = _records(design, request)
     p0, done0, leaves = (0, 0, None) if start is None else start
     if done0 == 0:
         leaves = None  # a checkpoint between points: the next one starts afresh
@@ -449,7 +342,8 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
     t_start = time.perf_counter()
 
     def save(point, done, state):
-        cio.save(records.dataset(False, run_config), directory / RESULTS_FILE)
+        cio.save(_dataset(records, design, request, False, run_config),
+                 directory / RESULTS_FILE)
         rundir.save_checkpoint(directory, request, point, done, state)
 
     last = time.perf_counter()
@@ -458,7 +352,7 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
         begin = done0 if p == p0 and leaves is not None else 0
         update(p * records.N + begin,
                _note(p, design.points, begin, records.N, "preparing"), start=True)
-        plan = _chain._prepare(
+        spec = runspec.build(
             fn,
             point.family,
             point.init,
@@ -468,12 +362,15 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
             dtype=cfg["dtype"],
             first_chain=0,
             chunk_size=request["chunk_size"],
-            progress=None,
             metrics=design.metrics,
             record_params=design.params is not None,
             devices=devices,
-            keep=keep_first if p == p0 else dataclasses.replace(keep_first, points=0),
+            runner=chain.execute,
             **{**_POINT_OPTIONS, **point.options},
+        )
+        plan = chain.prepare(
+            spec,
+            keep=keep_first if p == p0 else dataclasses.replace(keep_first, points=0),
         )
         run_config[p] = plan.description
         if p == p0 and leaves is not None:
@@ -497,7 +394,7 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
         if p + 1 < records.P:  # close the point: the next one starts afresh
             save(p + 1, 0, ())
             last = time.perf_counter()
-    ds = records.dataset(True, run_config)
+    ds = _dataset(records, design, request, True, run_config)
     ds.attrs["wall_seconds"] = round(time.perf_counter() - t_start, 3)
     cio.save(ds, directory / RESULTS_FILE)
     rundir.remove_checkpoint(directory)
@@ -640,7 +537,7 @@ def _run_experiment(w: Wording, experiment, *, preset, scale, overrides, seed, o
                                  where=w)
     q = _check_run_options(w, seed, chunk_size, checkpoint_interval, summary,
                            progress)
-    devices = _chain._check_devices(fn, devices)
+    devices = runspec.check_devices(fn, devices)
     if out is None:
         out = default_run_dir(preset or experiment)
     directory = rundir.make_directory(w, "out", out)
@@ -772,7 +669,7 @@ def resume(
     """
     w = _wording or Wording("resume")
     directory, _ = _read_request(w, run_dir)
-    devices = _chain._check_devices(w.fn, devices)
+    devices = runspec.check_devices(w.fn, devices)
     with _locked(w, "run_dir", directory, w.fn):
         # Read again under the lock: another process may have replaced the run.
         directory, request = _read_request(w, directory)

@@ -19,11 +19,13 @@ import numpy as np
 
 import jax
 
-from collapse_jax.chain import ChainResult, _execute, _merged_hyper
+from collapse_jax import runspec
+from collapse_jax.chain import execute
 from collapse_jax.checks import described, fail
 from collapse_jax.curation import Curation
 from collapse_jax.families.base import ModelFamily, Params
 from collapse_jax.regimes import Regime, replace
+from collapse_jax.result import ChainResult
 from collapse_jax.sampling import SamplingBias
 from collapse_jax.status import failure_report
 
@@ -205,10 +207,10 @@ def sweep(
             "Pass a regime built by a regime factory.",
             error=TypeError,
         )
-    _, checkers, sweepable = _merged_hyper(_FN, regime, sampling, curation)
+    _, checkers, sweepable = runspec.merged_hyper(_FN, regime, sampling, curation)
     values = _swept_values(over, sweepable, checkers)
     names = tuple(values)
-    res: ChainResult = _execute(
+    spec = runspec.build(
         _FN,
         family,
         init,
@@ -229,7 +231,9 @@ def sweep(
         curation=curation,
         sweep=(names, values),
         devices=devices,
+        runner=execute,
     )
+    res: ChainResult = execute(spec, progress)
     points = next(iter(values.values())).shape[0]
     c = res.status.shape[0] // points
 
