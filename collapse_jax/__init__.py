@@ -57,7 +57,14 @@ from collapse_jax.regimes import (
     replace,
     retain_original,
 )
-from collapse_jax.runs import Run, plot_run, reproduce, resume, run_experiment
+from collapse_jax.runs import (
+    Run,
+    plot_run,
+    reproduce,
+    resume,
+    run_arguments,
+    run_experiment,
+)
 from collapse_jax.runspec import RunSpec
 from collapse_jax.sampling import (
     SamplingBias,
@@ -135,6 +142,7 @@ __all__ = [
     "KEY_SCHEME_VERSION",
     "progress_bar",
     "run_experiment",
+    "run_arguments",
     "resume",
     "reproduce",
     "plot_run",

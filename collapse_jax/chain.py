@@ -698,7 +698,7 @@ def _seed(key) -> int | None:
 
 def _prepare(fn, family, init, *, keep=None, estimate_only=False, **kwargs):
     """:func:`prepare` of the spec that ``kwargs`` (run_chains' keywords, plus
-    ``sweep``) build in the wording of ``fn`` (memory.estimate_chains' path)."""
+    ``sweep``) build in the wording of ``fn`` (estimate.estimate_chains' path)."""
     spec = runspec.build(fn, family, init, **kwargs)
     return prepare(spec, keep=keep, estimate_only=estimate_only)
 

@@ -52,7 +52,6 @@ __all__ = [
     "load",
     "summarize",
     "provenance",
-    "run_arguments",
 ]
 
 #: Version of the results-file schema; :func:`load` refuses other versions.
@@ -143,7 +142,7 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _check_dataset(fn: str, ds, also: str = "") -> None:
+def check_dataset(fn: str, ds, also: str = "") -> None:
     xr = _xarray()
     if not isinstance(ds, xr.Dataset) or "collapse_jax_format" not in ds.attrs:
         fail(
@@ -190,7 +189,7 @@ def save(ds, path: str | os.PathLike) -> str:
         getattr(ds, "to_dataset", None)
     ):
         ds = ds.to_dataset()
-    _check_dataset("save", ds, " or a ChainResult")
+    check_dataset("save", ds, " or a ChainResult")
     path = pathlib.Path(path)
     directory = path.resolve().parent
     if not directory.is_dir() or not os.access(directory, os.W_OK):
@@ -284,37 +283,6 @@ def load(path: str | os.PathLike, *, verify: bool = True):
     return ds
 
 
-def run_arguments(ds) -> dict[str, Any]:
-    """The :func:`~collapse_jax.run_experiment` arguments that made a results file.
-
-    ``cj.run_experiment(**cj.io.run_arguments(ds), out=...)`` repeats the run: the
-    same experiment, configuration, seed and summary setting, hence the same
-    numbers.
-
-    Args:
-      ds: a results Dataset.
-
-    Returns:
-      ``{"experiment", "overrides", "seed", "summary"}``; the preset and scale are
-      already folded into ``overrides`` (the full configuration, less the fields
-      it does not use).
-    """
-    from collapse_jax.experiments import core
-
-    _check_dataset("run_arguments", ds)
-    summary = json.loads(ds.attrs.get("summary", "null"))
-    experiment = str(ds.attrs["experiment"])
-    config = json.loads(ds.attrs["config"])
-    return {
-        "experiment": experiment,
-        # Fields the configuration does not use (e.g. a real-data share with
-        # regime replace) are left out: run_experiment refuses them as overrides.
-        "overrides": core.applicable(experiment, config),
-        "seed": int(ds.attrs["seed"]),
-        "summary": None if summary is None else tuple(summary),
-    }
-
-
 def summarize(ds, quantiles: Sequence[float] = DEFAULT_QUANTILES):
     """Quantiles over chains of a ``"chains"`` results Dataset.
 
@@ -331,7 +299,7 @@ def summarize(ds, quantiles: Sequence[float] = DEFAULT_QUANTILES):
       A results Dataset of kind ``"summary"``.
     """
     xr = _xarray()
-    _check_dataset("summarize", ds)
+    check_dataset("summarize", ds)
     if ds.attrs.get("kind") != "chains":
         fail(
             "summarize",

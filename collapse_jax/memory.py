@@ -44,9 +44,9 @@ with the number of points by up to a factor of about three (its fusion choices,
 and the reductions padding the points to a power of two); the families' numbers
 are near the top of that range.
 
-:func:`estimate_chains` gives the estimate of a ``run_chains`` call without
-running or refusing it; :func:`chain_bytes` what one more chain costs (verify
-sizes its blocks of chain ids with them).
+:func:`collapse_jax.estimate.estimate_chains` gives the estimate of a
+``run_chains`` call without running or refusing it; :func:`chain_bytes` what one
+more chain costs (verify sizes its blocks of chain ids with them).
 
 Overrides for experts: the environment variable ``COLLAPSE_JAX_MEMORY_LIMIT`` sets
 the memory the check compares with (bytes, or with a binary suffix: ``512M``,
@@ -58,7 +58,6 @@ of ``/proc/meminfo`` on Linux, ``os.sysconf`` elsewhere, and a GPU's
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import os
 import re
@@ -69,6 +68,8 @@ import numpy as np
 
 import jax
 
+from collapse_jax import compiled
+from collapse_jax import keys as cjk
 from collapse_jax.checks import described, fail
 
 __all__ = [
@@ -78,7 +79,6 @@ __all__ = [
     "available_memory",
     "estimate_run",
     "estimator",
-    "estimate_chains",
     "chain_bytes",
     "compiled_bytes",
     "check_run",
@@ -459,8 +459,6 @@ def _traced_points(config, family, source, regime, one, truth, reference, hyper)
     """
     if config.sampler != "samples":  # statistics or models, no points
         return 0, 0
-    from collapse_jax import chain as _chain  # the runner imports this module
-    from collapse_jax import keys as cjk
 
     drawn, fitted = [], []
 
@@ -481,7 +479,7 @@ def _traced_points(config, family, source, regime, one, truth, reference, hyper)
 
     def step(state, key, active):
         gkeys = cjk.generation_keys(key, state.t)
-        return _chain._step(
+        return compiled._step(
             noting,
             regime,
             config,
@@ -539,23 +537,21 @@ def estimator(
     Returns:
       ``estimate(c) -> Estimate`` for ``c`` chains per sweep point.
     """
-    from collapse_jax import chain as _chain  # the runner imports this module
-
     keep = RUN_CHAINS if keep is None else keep
     int32 = jax.ShapeDtypeStruct((), np.int32)
     params_spec = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), reference
     )
     # Abstract shapes for eval_shape, where ChainState holds arrays at run time.
-    one = _chain.ChainState(params_spec, state_spec, int32, int32)  # pyright: ignore[reportArgumentType]
+    one = compiled.ChainState(params_spec, state_spec, int32, int32)  # pyright: ignore[reportArgumentType]
     record_spec = jax.eval_shape(  # shapes only: the truth is abstract too
-        lambda st, ref: _chain._record(family, regime, config, st, ref, truth_view),
+        lambda st, ref: compiled._record(family, regime, config, st, ref, truth_view),
         one,
         params_spec,
     )
     draw_spec = None
     if config.sampler == "samples":
-        draw_spec = _chain.data_spec_n(data_spec, config.n_max)
+        draw_spec = compiled.data_spec_n(data_spec, config.n_max)
     sample_points, fit_points = _traced_points(
         config, family, source, regime, one, truth, reference, hyper
     )
@@ -580,60 +576,6 @@ def estimator(
         )
 
     return estimate
-
-
-def estimate_chains(
-    family, init, *, keep: Keep | None = None, **kwargs: Any
-) -> Callable[[int], Estimate]:
-    """The memory estimate of ``run_chains(family, init, **kwargs)``, not run.
-
-    The run is validated as :func:`~collapse_jax.run_chains` validates it (its
-    errors, in its words) up to its memory check; nothing chain-sized is
-    allocated and nothing is refused.
-
-    Args:
-      family, init: as for :func:`~collapse_jax.run_chains`.
-      keep: how the caller keeps the records (default: as run_chains does).
-      **kwargs: the other arguments of :func:`~collapse_jax.run_chains`, its
-        defaults for those not given; ``key`` and ``num_chains`` may be left out
-        (neither changes the estimate).
-
-    Returns:
-      ``estimate(c) -> Estimate``, the estimate with ``c`` chains.
-
-    Raises:
-      TypeError: for an argument that run_chains does not take, or a missing one;
-        ValueError, TypeError: the errors run_chains raises for these arguments.
-
-    Examples:
-      >>> import collapse_jax as cj
-      >>> from collapse_jax import memory
-      >>> est = memory.estimate_chains(cj.gaussian(), cj.gaussian_params(0.0, 1.0),
-      ...                              num_generations=10, sample_size=100)
-      >>> est(16).total > est(8).total
-      True
-    """
-    from collapse_jax import chain as _chain  # the runner imports this module
-
-    signature = inspect.signature(_chain.run_chains)
-    try:
-        bound = signature.bind(family, init, **{"key": 0, "num_chains": 1, **kwargs})
-    except TypeError as err:
-        fail(
-            "estimate_chains",
-            "kwargs",
-            f"arguments of run_chains ({', '.join(list(signature.parameters)[2:])})",
-            described(str(err)),
-            "Pass the arguments of the run_chains call to estimate.",
-            error=TypeError,
-        )
-    bound.apply_defaults()
-    args = dict(bound.arguments)
-    family, init = args.pop("family"), args.pop("init")
-    # With estimate_only=True, _prepare returns the estimate function.
-    return _chain._prepare(  # pyright: ignore[reportReturnType]
-        _chain._FN, family, init, keep=keep, estimate_only=True, **args
-    )
 
 
 def chain_bytes(estimate: Callable[[int], Estimate], chains: int = 8) -> int:

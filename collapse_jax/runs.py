@@ -71,6 +71,7 @@ __all__ = [
     "resume",
     "reproduce",
     "plot_run",
+    "run_arguments",
     "DEFAULT_CHECKPOINT_INTERVAL",
     "check_design",
 ]
@@ -777,3 +778,32 @@ def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None,
         with runlock.acquire(w, "out", base, w.fn):
             return plots.figures(ds, target)
     return plots.figures(ds, target)
+
+
+def run_arguments(ds) -> dict[str, Any]:
+    """The :func:`~collapse_jax.run_experiment` arguments that made a results file.
+
+    ``cj.run_experiment(**cj.run_arguments(ds), out=...)`` repeats the run: the
+    same experiment, configuration, seed and summary setting, hence the same
+    numbers.
+
+    Args:
+      ds: a results Dataset.
+
+    Returns:
+      ``{"experiment", "overrides", "seed", "summary"}``; the preset and scale are
+      already folded into ``overrides`` (the full configuration, less the fields
+      it does not use).
+    """
+    cio.check_dataset("run_arguments", ds)
+    summary = json.loads(ds.attrs.get("summary", "null"))
+    experiment = str(ds.attrs["experiment"])
+    config = json.loads(ds.attrs["config"])
+    return {
+        "experiment": experiment,
+        # Fields the configuration does not use (e.g. a real-data share with
+        # regime replace) are left out: run_experiment refuses them as overrides.
+        "overrides": core.applicable(experiment, config),
+        "seed": int(ds.attrs["seed"]),
+        "summary": None if summary is None else tuple(summary),
+    }

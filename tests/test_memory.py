@@ -22,6 +22,7 @@ import pytest
 
 import collapse_jax as cj
 from collapse_jax import cli, memory
+from collapse_jax.estimate import estimate_chains
 
 G, TRUTH = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
 LIMIT = "16G"
@@ -358,7 +359,7 @@ def test_the_estimate_is_within_a_factor_two_of_the_compiled_program(
     family, init, kw = _COMPILED_CASES[case]
     kw = dict(kw, metrics=[family.metric_names[0]], record_params=False)
     chains = 32
-    est = memory.estimate_chains(family, init, **kw)(chains)
+    est = estimate_chains(family, init, **kw)(chains)
     estimate = (est.state + est.step + est.chunk_device) / chains
     measured = _xla_bytes(monkeypatch, family, init, chains, **kw)
     assert 0.5 <= estimate / measured <= 2.0, (estimate, measured)
@@ -373,7 +374,7 @@ def test_estimate_chains_is_the_estimate_run_chains_checks(monkeypatch):
         check(fn, estimate, **k)
     )
     cj.run_chains(G, TRUTH, key=3, num_chains=24, **kw)
-    estimate = memory.estimate_chains(G, TRUTH, **kw)
+    estimate = estimate_chains(G, TRUTH, **kw)
     assert estimate(24) == seen[0](24)
     assert memory.chain_bytes(estimate) == memory.chain_bytes(seen[0])
     # Per chain: the slope, the fixed part (the reserve) left out.
@@ -383,19 +384,19 @@ def test_estimate_chains_is_the_estimate_run_chains_checks(monkeypatch):
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")
 def test_estimate_chains_refuses_nothing_and_validates_as_run_chains(limit):
     before_rss, before_peak = _rss(), _peak()
-    big = memory.estimate_chains(G, TRUTH, num_generations=10**9, sample_size=100)
+    big = estimate_chains(G, TRUTH, num_generations=10**9, sample_size=100)
     assert big(10**9).total > 2**50  # far more than the 16 GiB limit: not refused
     assert _peak() <= max(before_peak, before_rss + 300 * 2**20)
     with pytest.raises(ValueError, match=r"run_chains\(\): sample_size must be"):
-        memory.estimate_chains(G, TRUTH, num_generations=5, sample_size=1)
+        estimate_chains(G, TRUTH, num_generations=5, sample_size=1)
     with pytest.raises(TypeError, match=r"estimate_chains\(\): kwargs must be "
                        r"arguments of run_chains \(key, num_chains, .*\); got "
                        r".*unexpected keyword argument 'num_chain'\. Pass"):
-        memory.estimate_chains(G, TRUTH, num_chain=5, num_generations=5,
+        estimate_chains(G, TRUTH, num_chain=5, num_generations=5,
                                sample_size=10)
     with pytest.raises(TypeError, match=r"missing a required argument: "
                        r"'num_generations'"):
-        memory.estimate_chains(G, TRUTH, sample_size=10)
+        estimate_chains(G, TRUTH, sample_size=10)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")

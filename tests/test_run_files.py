@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import collapse_jax as cj
-from collapse_jax import cli, io, io_utils, runs
+from collapse_jax import cli, io_utils, runs
 from collapse_jax.experiments import core
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -435,7 +435,7 @@ def test_options_that_apply_are_accepted_and_reruns_leave_unused_ones_out(tmp_pa
     assert core.resolve_config("monitor", overrides={
         "num_real": 5})["num_real"] == 5  # the default points include adaptive
     run = tiny(tmp_path / "r")
-    args = io.run_arguments(run.dataset)
+    args = cj.run_arguments(run.dataset)
     assert "real_fraction" not in args["overrides"]
     again = cj.run_experiment(**args, out=tmp_path / "again", figures=False)
     assert json.loads(again.dataset.attrs["config"]) == json.loads(

@@ -92,7 +92,7 @@ def test_rerun_from_a_results_files_metadata(tmp_path):
         overrides={"num_chains": 16, "num_generations": 20, "sample_size": "5,20"},
         seed=11, out=tmp_path / "first", figures=False)
     ds = cj.load(first.results)
-    again = cj.run_experiment(**io.run_arguments(ds), out=tmp_path / "again",
+    again = cj.run_experiment(**cj.run_arguments(ds), out=tmp_path / "again",
                               figures=False)
     assert_same_results(ds.drop_attrs(), again.dataset.drop_attrs())
     np.testing.assert_array_equal(ds["gini_simpson"].values,

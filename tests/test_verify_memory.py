@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import collapse_jax as cj
 from collapse_jax import chain, memory, verify
 from collapse_jax.claims import blocks
+from collapse_jax.estimate import estimate_chains
 
 cat_mod = importlib.import_module("collapse_jax.families.categorical")
 
@@ -65,7 +66,7 @@ def test_run_blocked_gives_the_values_of_one_call():
     kw = dict(key=3, num_generations=6, sample_size=5, metrics=["log_var", "mean"])
     fam, init = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
     whole = cj.run_chains(fam, init, num_chains=16, **kw)
-    per_chain = memory.chain_bytes(memory.estimate_chains(fam, init, **kw))
+    per_chain = memory.chain_bytes(estimate_chains(fam, init, **kw))
     got = blocks.run_blocked(
         lambda r: (r.metrics["log_var"][:, -1], r.metrics["mean"][:, 3]),
         family=fam,

@@ -10,7 +10,7 @@ keeps after its reduction (a few numbers per chain) is small, so a row's peak me
 is one block's, whatever its number of chains.
 
 A block's size comes from the run's memory estimate
-(:func:`collapse_jax.memory.estimate_chains`, the one ``run_chains`` checks runs
+(:func:`collapse_jax.estimate.estimate_chains`, the one ``run_chains`` checks runs
 against): what one more chain adds to it (:func:`collapse_jax.memory.chain_bytes`:
 the state, one generation's draws and the fit's temporaries, a data-keeping
 regime's buffers and their fit, one chunk of records and every generation's
@@ -30,6 +30,7 @@ import jax
 
 import collapse_jax as cj
 from collapse_jax import memory
+from collapse_jax.estimate import estimate_chains
 
 __all__ = [
     "VERIFY_BUDGET",
@@ -83,7 +84,7 @@ def run_blocked(
       The concatenated pytree: the same values as ``reduce`` of one call with
       ``num_chains`` chains.
     """
-    per_chain = memory.chain_bytes(memory.estimate_chains(family, init, **run_kwargs))
+    per_chain = memory.chain_bytes(estimate_chains(family, init, **run_kwargs))
     block = block_size(per_chain, num_chains, budget)
     parts = []
     for first in range(0, num_chains, block):
