@@ -82,9 +82,7 @@ from collapse_jax.checks import (
     described,
     fail,
 )
-from collapse_jax.families.base import ModelFamily
-from collapse_jax.families.categorical import CategoricalParams
-from collapse_jax.families.gaussian import GaussianParams
+from collapse_jax.families.base import CAPABILITIES, ModelFamily, has
 from collapse_jax.regimes import (
     Regime,
     StepContext,
@@ -190,9 +188,9 @@ class CollapseMonitor(NamedTuple):
 def _resolve(statistic: str, family: ModelFamily) -> str:
     if statistic != "auto":
         return statistic
-    if family.params_type is GaussianParams:
+    if has(family, "gaussian_center"):
         return "coverage"
-    if family.params_type is CategoricalParams:
+    if has(family, "probability_vector"):
         return "tail"
     return "rank"
 
@@ -270,7 +268,7 @@ def _coverage_test(two_sided, level, tail, family, params, held_out, lp_real):
     n = lp_real.shape[0]
     dim = family.event_shape[0]
     dtype = lp_real.dtype
-    top = family.log_prob(params, params.mean[None, :])[0]
+    top = family.log_prob(params, family.location_scale.center(params)[None, :])[0]
     cut = top - jnp.asarray(0.5 * _chi2_isf(tail, dim), dtype)
     count = jnp.sum(lp_real < cut, dtype=jnp.int32)
     table = _binomial_pvalues(n, tail, two_sided)
@@ -305,9 +303,8 @@ def _tail_set(probs, tail):
     return jnp.zeros(probs.shape, bool).at[order].set(keep)
 
 
-def _tail_test(two_sided, tail, params, held_out):
+def _tail_test(two_sided, tail, probs, held_out):
     """Held-out tokens on the model's tail set against ``Binomial(n, p_tail)``."""
-    probs = params.probs
     dtype = probs.dtype
     n = held_out.shape[0]
     in_tail = _tail_set(probs, jnp.asarray(tail, dtype))
@@ -342,7 +339,8 @@ def _test(cfg, key, family, params, held_out):
             two_sided, level, tail, family, params, held_out, lp_real
         )
     else:
-        stat, pvalue = _tail_test(two_sided, tail, params, held_out)
+        probs = family.probability_vector.get(params)
+        stat, pvalue = _tail_test(two_sided, tail, probs, held_out)
         alarm = pvalue <= level
     return stat, pvalue, alarm | (lost > 0), lost
 
@@ -405,19 +403,21 @@ def _observe(state: MonitorState):
 
 def _check(cfg, num_held_out, user, fn, family, data_spec, hyper):
     statistic = cfg[0]
-    if statistic == "coverage" and family.params_type is not GaussianParams:
+    if statistic == "coverage" and not has(family, "gaussian_center"):
         fail(
             fn,
             "monitor",
-            "a statistic the family supports ('coverage' needs a Gaussian family)",
+            "a statistic the family supports ('coverage' needs a Gaussian family: "
+            f"{CAPABILITIES['gaussian_center'][0]})",
             described(f"statistic 'coverage' for the {family.name} family"),
             "Use statistic='rank' (any family) or 'auto'.",
         )
-    if statistic == "tail" and family.params_type is not CategoricalParams:
+    if statistic == "tail" and not has(family, "probability_vector"):
         fail(
             fn,
             "monitor",
-            "a statistic the family supports ('tail' needs a categorical family)",
+            "a statistic the family supports ('tail' needs a categorical family: "
+            f"{CAPABILITIES['probability_vector'][0]})",
             described(f"statistic 'tail' for the {family.name} family"),
             "Use statistic='rank' (any family) or 'auto'.",
         )
@@ -448,10 +448,8 @@ def _check_held_out_for(fn, family, data_spec, held_out):
             "Pass integer category indices, e.g. np.asarray(x, np.int32).",
             error=TypeError,
         )
-    if integer and family.params_type is CategoricalParams:
-        from collapse_jax.families.categorical import _NUM_CATEGORIES
-
-        k = _NUM_CATEGORIES.get(id(family))
+    if integer:
+        k = family.num_categories
         if k is not None and (arr.min() < 0 or arr.max() >= k):
             fail(
                 fn,

@@ -34,7 +34,13 @@ from collapse_jax.checks import (
     fail,
 )
 from collapse_jax.families._gaussian_approx import gaussian_approx_hooks
-from collapse_jax.families.base import Location, MixtureView, ModelFamily
+from collapse_jax.families.base import (
+    Location,
+    LocationScale,
+    MixtureView,
+    ModelFamily,
+    family,
+)
 from collapse_jax.frame import grid_origin, log_sd, shift_points
 from collapse_jax.status import fit_status
 
@@ -322,19 +328,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         )
         return fit_status(degenerate, ~finite)
 
-    def cast_params(params, dtype):
-        return GaussianParams(*(jnp.asarray(np.asarray(x), dtype) for x in params))
-
-    def validate_params(fn, name, params):
-        if not isinstance(params, GaussianParams):
-            fail(
-                fn,
-                name,
-                "GaussianParams (from cj.gaussian_params(mean, cov))",
-                type(params).__name__,
-                "Build the truth with cj.gaussian_params.",
-                error=TypeError,
-            )
+    def check_params(fn, name, params):
         shapes = tuple(np.shape(x) for x in params)
         if shapes != ((dim,), (dim,), (dim, dim)):
             fail(
@@ -345,17 +339,11 @@ def _make(dim: int, estimator: str) -> ModelFamily:
                 f"Pass cj.gaussian_params(mean, cov) with mean of shape ({dim},), "
                 f"or use cj.gaussian(dim={shapes[0][0] if shapes[0] else '?'}).",
             )
-        for field, x in zip(params._fields, params, strict=True):
-            if not np.all(np.isfinite(np.asarray(x))):
-                fail(
-                    fn,
-                    f"{name}.{field}",
-                    "finite",
-                    np.asarray(x).tolist(),
-                    "Remove NaN or inf entries.",
-                )
         unit = np.asarray(params.chol_unit_lower)
-        if not (np.all(np.diag(unit) == 1) and np.all(np.triu(unit, 1) == 0)):
+        # A non-finite entry is reported as such by the builder's finiteness check.
+        finite = all(np.all(np.isfinite(np.asarray(x))) for x in params)
+        unit_lower = np.all(np.diag(unit) == 1) and np.all(np.triu(unit, 1) == 0)
+        if finite and not unit_lower:
             fail(
                 fn,
                 f"{name}.chol_unit_lower",
@@ -364,7 +352,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
                 "Build params with cj.gaussian_params(mean, cov).",
             )
 
-    return ModelFamily(
+    return family(
         name="gaussian",
         params_type=GaussianParams,
         event_shape=(dim,),
@@ -377,8 +365,9 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         fit_population=fit_population,
         metrics=metrics,
         status=status,
-        cast_params=cast_params,
-        validate_params=validate_params,
+        built_by="cj.gaussian_params(mean, cov)",
+        check_params=check_params,
+        location_scale=_LOCATION_SCALE,
         metric_names=("mean", "log_var", "log_det_cov", "w2_sq", "tail_mass"),
         min_sample_size_reason=(
             "to estimate a variance"
@@ -430,6 +419,14 @@ _LOCATION = Location(
     moved=("mean",),
     restore=_restore,
 )
+
+
+def _rescale(params, factor):
+    """Every variance times ``factor``: the scale lives in the log-diagonal."""
+    return params._replace(chol_log_diag=params.chol_log_diag + 0.5 * jnp.log(factor))
+
+
+_LOCATION_SCALE = LocationScale(rescale=_rescale, center=lambda params: params.mean)
 
 
 def _moments_of_discrete(source_family: ModelFamily, source_params) -> GaussianParams:

@@ -81,7 +81,14 @@ from collapse_jax.families._gmm_population import (
     _start_from,
     _start_from_gaussian,
 )
-from collapse_jax.families.base import ApproxHooks, Location, MixtureView, ModelFamily
+from collapse_jax.families.base import (
+    ApproxHooks,
+    Location,
+    LocationScale,
+    MixtureView,
+    ModelFamily,
+    family,
+)
 from collapse_jax.families.gaussian import GaussianParams, _log_diag_cov
 from collapse_jax.frame import grid_origin, log_sd, shift_points
 from collapse_jax.metrics import (
@@ -466,9 +473,6 @@ def _make(
         )
         return fit_status(degenerate, bad)
 
-    def cast_params(params, dtype):
-        return GmmParams(*(jnp.asarray(np.asarray(x), dtype) for x in params))
-
     def validate_params(fn, name, params):
         _validate_params(fn, name, params, k, dim)
 
@@ -522,7 +526,9 @@ def _make(
             f"(M >= k (d + 1); smaller samples give DEGENERATE_FIT chains)"
         )
 
-    return ModelFamily(
+    # cast_params is the builder's default (every leaf to the run's dtype); a
+    # dead component's -inf log weight is valid, hence the family's own check.
+    return family(
         name="gmm",
         params_type=GmmParams,
         event_shape=(dim,),
@@ -535,8 +541,12 @@ def _make(
         fit_population=fit_population,
         metrics=metrics,
         status=status,
-        cast_params=cast_params,
         validate_params=validate_params,
+        location_scale=_LOCATION_SCALE,
+        population_tolerance=(
+            "EM from the model itself is a fixed point, but a finite sample's EM "
+            "reaches a local optimum: no population-limit claim to check"
+        ),
         metric_names=("weights", "means", "log_vars", "l2", "w2_mm_sq", "em_gain"),
         min_sample_size_reason=reason,
         check_source=check_source,
@@ -549,6 +559,15 @@ def _make(
         # EM's responsibilities and whitened residuals, per component and point.
         fit_temporaries=k * (4 * dim * dim + 2),
     )
+
+
+def _rescale(params, factor):
+    """Every component's covariance times ``factor`` (its log-diagonal moves)."""
+    return params._replace(chol_log_diag=params.chol_log_diag + 0.5 * jnp.log(factor))
+
+
+# A mixture is not one Gaussian: no centre for the monitor's coverage test.
+_LOCATION_SCALE = LocationScale(rescale=_rescale)
 
 
 # EM is translation-equivariant (responsibilities and M-steps see x - mu only), so a
