@@ -213,7 +213,9 @@ def top_k(k: int) -> SamplingBias:
       np.int32(5)
     """
     k = _top_k_check("top_k", "k", k)
-    return _bias("top_k", "probability_vector", "top_k", k, _top_k_check, _top_k_distort)
+    return _bias(
+        "top_k", "probability_vector", "top_k", k, _top_k_check, _top_k_distort
+    )
 
 
 def _nucleus_check(fn, name, value):

@@ -25,7 +25,9 @@ from collapse_jax.testing import CHECKS, check_family
 from tests.helpers import ASSERTION_COUNT, K, assert_within_se, mean_and_se
 
 _G3 = cj.gaussian_params(np.arange(3.0), np.diag([1.0, 2.0, 3.0]) + 0.5)
-_GMM = cj.gmm_params([0.4, 0.6], [[-1.0, 0.0], [1.5, 0.5]], [np.eye(2), 0.5 * np.eye(2)])
+_GMM = cj.gmm_params(
+    [0.4, 0.6], [[-1.0, 0.0], [1.5, 0.5]], [np.eye(2), 0.5 * np.eye(2)]
+)
 
 # name -> (family, truth, options): the population check is skipped where its k·SE
 # claim is not made (the family says why) or costs more than the default suite has.

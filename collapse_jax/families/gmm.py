@@ -48,7 +48,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from typing import NamedTuple
 
 import numpy as np
 
@@ -57,9 +56,6 @@ import jax.numpy as jnp
 
 from collapse_jax._reduce import tree_sum
 from collapse_jax.checks import as_float_array, check_positive_int, described, fail
-
-# The EM core and the population fits live in private modules (module docstring);
-# the names marked F401 are re-exported for callers that reach in (benchmarks/).
 from collapse_jax.families._gmm_em import (
     _LOG_2PI,
     _em_frames,
@@ -72,6 +68,10 @@ from collapse_jax.families._gmm_em import (
     _whiten_data,
     _whiten_draws,
 )
+
+# The EM core and the population fits live in private modules (module docstring);
+# the names marked F401 are re-exported for callers that reach in (benchmarks/).
+from collapse_jax.families._gmm_params import GmmParams, _view
 from collapse_jax.families._gmm_population import (
     MAX_QUADRATURE_NODES,  # noqa: F401
     _auto_order,
@@ -103,17 +103,6 @@ from collapse_jax.metrics import (
 from collapse_jax.status import fit_status
 
 __all__ = ["GmmParams", "gmm", "gmm_params", "gmm_weights_means_covs", "em"]
-
-
-class GmmParams(NamedTuple):
-    """Parameters of a k-component Gaussian mixture in d dimensions."""
-
-    log_weights: jax.Array  # (k,) float, log mixture weights; -inf: a dead component
-    means: jax.Array  # (k, d) float, component means
-    chol_log_diag: jax.Array  # (k, d) float, log-diagonal of each Cholesky factor L_j
-    chol_unit_lower: jax.Array  # (k, d, d) float, L_j diag(exp(-chol_log_diag_j))
-    em_gain: jax.Array  # () float, mean log-likelihood gain per point of the last
-    # EM iteration of the fit that produced these params (0 for a built truth)
 
 
 # ------------------------------------------------------------------- host side ---
@@ -238,12 +227,6 @@ def gmm_weights_means_covs(
 
 
 # ---------------------------------------------------------------- pure functions ---
-
-
-def _view(params) -> MixtureView:
-    return MixtureView(
-        params.log_weights, params.means, params.chol_log_diag, params.chol_unit_lower
-    )
 
 
 def _as_view(model) -> MixtureView:

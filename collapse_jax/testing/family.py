@@ -47,7 +47,9 @@ class _Broken(AssertionError):
 
 
 def _broken(family, contract, message):
-    raise _Broken(f"check_family({family.name}): contract {contract!r} broken: {message}")
+    raise _Broken(
+        f"check_family({family.name}): contract {contract!r} broken: {message}"
+    )
 
 
 def _float_leaves(tree):
@@ -424,8 +426,6 @@ def check_family(
         elif family.population_tolerance is not None:
             report["population_limit"] = f"skipped: {family.population_tolerance}"
         else:
-            made = _check_population(
-                family, p, root, population_size, replicates, k
-            )
+            made = _check_population(family, p, root, population_size, replicates, k)
             report["population_limit"] = f"passed ({made} comparisons)"
     return report
