@@ -434,15 +434,12 @@ def _default_validate(params_type, built_by, check_params):
 
 
 def _default_status(params):
-    finite = jnp.all(
-        jnp.stack(
-            [
-                jnp.all(jnp.isfinite(leaf))
-                for leaf in jax.tree.leaves(params)
-                if jnp.issubdtype(leaf.dtype, jnp.inexact)
-            ]
-        )
-    )
+    floats = [
+        jnp.all(jnp.isfinite(leaf))
+        for leaf in jax.tree.leaves(params)
+        if jnp.issubdtype(leaf.dtype, jnp.inexact)
+    ]
+    finite = jnp.all(jnp.stack(floats)) if floats else jnp.asarray(True)
     return fit_status(jnp.asarray(False), ~finite)
 
 
