@@ -6,12 +6,18 @@ model
 the draws come from (never the fitted model itself), in every regime and sampler:
 
 ==========================  =========================  ================================
-``variance_scale(λ)``       Gaussian, GMM              covariances × λ (AL-2's toy)
-``temperature(T)``          categorical                ``p_i ∝ p_i^(1/T)``
-``top_k(k)``                categorical                the ``k`` most probable only
-``nucleus(p)``              categorical                the smallest top set of mass ≥ p
-``repetition_penalty(θ)``   categorical sequences      repeats within a sequence ÷ θ
+``variance_scale(λ)``       a location-scale           covariances × λ (AL-2's toy)
+``temperature(T)``          a probability vector       ``p_i ∝ p_i^(1/T)``
+``top_k(k)``                a probability vector       the ``k`` most probable only
+``nucleus(p)``              a probability vector       the smallest top set of mass ≥ p
+``repetition_penalty(θ)``   a probability vector       repeats within a sequence ÷ θ
 ==========================  =========================  ================================
+
+A bias asks the fitted family for a *capability*
+(:data:`collapse_jax.families.base.CAPABILITIES`), never for its name: Gaussians and
+mixtures have a location-scale, categoricals a probability vector, and a family
+wrapped by :func:`collapse_jax.approximate` keeps the capabilities of the family it
+wraps.
 
 Their numbers are traced (``hyper``), so :func:`collapse_jax.sweep` varies them in one
 compiled program. Pass one as ``run_chains(..., sampling=...)``.
@@ -32,6 +38,7 @@ from collapse_jax._reduce import tree_sum
 from collapse_jax._util import ascending_rank
 from collapse_jax._util import static_partial as _static
 from collapse_jax.checks import check_positive_int, check_real, fail
+from collapse_jax.families.base import require
 
 __all__ = [
     "SamplingBias",
@@ -48,7 +55,8 @@ class SamplingBias(NamedTuple):
 
     Attributes:
       name: short name.
-      families: the family names it applies to.
+      requires: the capability (a key of
+        :data:`collapse_jax.families.base.CAPABILITIES`) a family needs for it.
       distort: ``(family, params, hyper) -> params`` or None: the distorted model
         (same family); works with every sampler.
       sample: ``(family, key, params, n, hyper) -> data`` or None: a sampler that
@@ -59,7 +67,7 @@ class SamplingBias(NamedTuple):
     """
 
     name: str
-    families: tuple[str, ...]
+    requires: str
     distort: Callable[..., Any] | None
     sample: Callable[..., Any] | None
     hyper: Any
@@ -68,14 +76,14 @@ class SamplingBias(NamedTuple):
 
 
 @functools.cache
-def _bias(name, families, key, value, checker, distort=None, sample=None, extra=()):
+def _bias(name, requires, key, value, checker, distort=None, sample=None, extra=()):
     """One cached bias per settings: equal settings give the same (hashable) value,
-    and its static part (name, families, functions) is shared across values, so a
+    and its static part (name, capability, functions) is shared across values, so a
     new value of the traced ``key`` never recompiles."""
     cast = np.int32 if isinstance(value, int) else np.float64
     return SamplingBias(
         name,
-        families,
+        requires,
         distort,
         sample,
         {key: cast(value)},
@@ -99,9 +107,9 @@ def _scale_check(fn, name, value):
 
 
 def _scale_distort(family, params, hyper):
-    del family
-    lam = hyper["variance_scale"].astype(params.chol_log_diag.dtype)
-    return params._replace(chol_log_diag=params.chol_log_diag + 0.5 * jnp.log(lam))
+    dtype = next(x.dtype for x in jax.tree.leaves(params) if x.dtype.kind == "f")
+    lam = hyper["variance_scale"].astype(dtype)
+    return family.location_scale.rescale(params, lam)
 
 
 def variance_scale(scale: float) -> SamplingBias:
@@ -121,7 +129,7 @@ def variance_scale(scale: float) -> SamplingBias:
     value = _scale_check("variance_scale", "scale", scale)
     return _bias(
         "variance_scale",
-        ("gaussian", "gmm"),
+        "location_scale",
         "variance_scale",
         value,
         _scale_check,
@@ -132,9 +140,9 @@ def variance_scale(scale: float) -> SamplingBias:
 # ---------------------------------------------------------------- categorical ---
 
 
-def _renormalise(params, kept):
+def _renormalise(family, params, kept):
     total = tree_sum(kept)
-    return params._replace(probs=kept / jnp.where(total > 0, total, 1))
+    return family.probability_vector.put(params, kept / jnp.where(total > 0, total, 1))
 
 
 def _temperature_check(fn, name, value):
@@ -149,13 +157,12 @@ def _temperature_check(fn, name, value):
 
 
 def _temperature_distort(family, params, hyper):
-    del family
-    p = params.probs
+    p = family.probability_vector.get(params)
     temp = hyper["temperature"].astype(p.dtype)
     logits = jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1)) / temp, -jnp.inf)
     top = jnp.max(logits)
     kept = jnp.where(p > 0, jnp.exp(logits - top), 0)
-    return _renormalise(params, kept)
+    return _renormalise(family, params, kept)
 
 
 def temperature(value: float) -> SamplingBias:
@@ -172,7 +179,7 @@ def temperature(value: float) -> SamplingBias:
     value = _temperature_check("temperature", "value", value)
     return _bias(
         "temperature",
-        ("categorical",),
+        "probability_vector",
         "temperature",
         value,
         _temperature_check,
@@ -190,10 +197,9 @@ def _top_k_check(fn, name, value):
 
 
 def _top_k_distort(family, params, hyper):
-    del family
-    p = params.probs
+    p = family.probability_vector.get(params)
     keep = _rank(p) < hyper["top_k"]
-    return _renormalise(params, jnp.where(keep, p, 0))
+    return _renormalise(family, params, jnp.where(keep, p, 0))
 
 
 def top_k(k: int) -> SamplingBias:
@@ -207,7 +213,9 @@ def top_k(k: int) -> SamplingBias:
       np.int32(5)
     """
     k = _top_k_check("top_k", "k", k)
-    return _bias("top_k", ("categorical",), "top_k", k, _top_k_check, _top_k_distort)
+    return _bias(
+        "top_k", "probability_vector", "top_k", k, _top_k_check, _top_k_distort
+    )
 
 
 def _nucleus_check(fn, name, value):
@@ -223,15 +231,14 @@ def _nucleus_check(fn, name, value):
 
 
 def _nucleus_distort(family, params, hyper):
-    del family
-    p = params.probs
+    p = family.probability_vector.get(params)
     mass = hyper["top_p"].astype(p.dtype)
     order = jnp.argsort(-p, stable=True)
     sorted_p = p[order]
     before = jnp.cumsum(sorted_p) - sorted_p  # mass of the more probable categories
     keep_sorted = before < mass  # the first category is always kept
     keep = jnp.zeros_like(keep_sorted).at[order].set(keep_sorted)
-    return _renormalise(params, jnp.where(keep, p, 0))
+    return _renormalise(family, params, jnp.where(keep, p, 0))
 
 
 def nucleus(top_p: float) -> SamplingBias:
@@ -244,7 +251,7 @@ def nucleus(top_p: float) -> SamplingBias:
     """
     mass = _nucleus_check("nucleus", "top_p", top_p)
     return _bias(
-        "nucleus", ("categorical",), "top_p", mass, _nucleus_check, _nucleus_distort
+        "nucleus", "probability_vector", "top_p", mass, _nucleus_check, _nucleus_distort
     )
 
 
@@ -262,8 +269,7 @@ def _penalty_check(fn, name, value):
 def _repetition_sample(length, family, key, params, n, hyper):
     """Sequences of ``length`` tokens; a token already in its sequence has its
     probability divided by the penalty (renormalised over the vocabulary)."""
-    del family
-    p = params.probs
+    p = family.probability_vector.get(params)
     log_p = jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1)), -jnp.inf)
     log_pen = jnp.log(hyper["repetition_penalty"].astype(p.dtype))
     num_seq = -(-n // length)
@@ -301,7 +307,7 @@ def repetition_penalty(penalty: float, sequence_length: int = 32) -> SamplingBia
     length = check_positive_int(fn, "sequence_length", sequence_length)
     return _bias(
         "repetition_penalty",
-        ("categorical",),
+        "probability_vector",
         "repetition_penalty",
         value,
         _penalty_check,
@@ -324,14 +330,14 @@ def check_sampling(fn: str, sampling, family, sampler: str, cross: bool) -> None
             "cj.nucleus or cj.repetition_penalty.",
             error=TypeError,
         )
-    if family.name not in sampling.families:
-        fail(
-            fn,
-            "sampling",
-            f"a bias for the {family.name} family",
-            f"{sampling.name} (for {', '.join(sampling.families)})",
-            "Choose a bias that applies to the fitted family.",
-        )
+    require(
+        fn,
+        "sampling",
+        family,
+        sampling.requires,
+        "Choose a bias that applies to the fitted family.",
+        what=sampling.name,
+    )
     if sampling.sample is not None and sampler != "samples":
         fail(
             fn,

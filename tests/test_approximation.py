@@ -26,10 +26,8 @@ import jax.numpy as jnp
 import optax
 
 import collapse_jax as cj
-from collapse_jax.families._gaussian_approx import (
-    gaussian_approx_hooks,
-    gaussian_cross_entropy,
-)
+from collapse_jax.families._gaussian_approx import gaussian_cross_entropy
+from collapse_jax.families.gaussian import gaussian_approx_hooks
 from collapse_jax.fitting import adam, approximate, pseudo_data
 from collapse_jax.theory import approximation as th
 from collapse_jax.theory.multivariate import expected_log_det_cov

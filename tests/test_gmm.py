@@ -332,45 +332,6 @@ def test_runs_in_the_runner(batch16):
     _same(res.metrics, {m: v[:8] for m, v in batch16.metrics.items()})
 
 
-def test_one_chain_alone_equals_the_same_chain_in_a_batch(batch16):
-    alone = run_chains(
-        gmm(2, 2),
-        TRUTH2,
-        key=11,
-        num_chains=1,
-        first_chain=5,
-        num_generations=5,
-        sample_size=200,
-    )
-    _same(alone.params, jax.tree.map(lambda x: x[5:6], batch16.params))
-    _same(alone.metrics, {m: v[5:6] for m, v in batch16.metrics.items()})
-
-
-def test_chunked_run_equals_one_scan(batch16):
-    chunked = run_chains(
-        gmm(2, 2),
-        TRUTH2,
-        key=11,
-        num_chains=16,
-        num_generations=5,
-        sample_size=200,
-        chunk_size=2,
-    )
-    _same(chunked.params, batch16.params)
-    _same(chunked.metrics, batch16.metrics)
-
-
-def test_masked_draws_equal_a_smaller_sample():
-    """Sampler and fit are prefix-stable: a fit to the first 200 of 256 draws
-    (weights masking the rest) equals the fit to 200 draws, bit for bit."""
-    fam = gmm(2, 2)
-    p32 = fam.cast_params(TRUTH2, jnp.float32)
-    k1, k2 = jax.random.split(jax.random.key(8))
-    mask = (jnp.arange(256, dtype=jnp.int32) < 200).astype(jnp.float32)
-    _same(_refit(k1, k2, p32, mask), _refit(k1, k2, p32, jnp.ones((200,), jnp.float32)))
-    np.testing.assert_array_equal(_sample(k1, p32, 256)[:200], _sample(k1, p32, 200))
-
-
 def test_without_a_floor_degenerate_fits_are_reported_and_frozen():
     """No variance floor, M = 10, 1-D: a component left with about one point has no
     maximum-likelihood covariance (EM drives it to 0), so every chain ends in

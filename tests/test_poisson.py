@@ -118,31 +118,6 @@ def test_absorption_probability_galton_watson(run, n):
     )
 
 
-@pytest.mark.parametrize("sampler", ["samples", "sufficient"])
-def test_one_chain_alone_equals_the_same_chain_in_a_batch(sampler):
-    kw = dict(key=5, num_generations=10, sample_size=7, sampler=sampler)
-    batch = cj.run_chains(FAM, cj.poisson_params(1.5), num_chains=16, **kw)
-    for i in (0, 3, 13):
-        alone = cj.run_chains(
-            FAM, cj.poisson_params(1.5), num_chains=1, first_chain=i, **kw
-        )
-        for m in batch.metrics:
-            np.testing.assert_array_equal(alone.metrics[m][0], batch.metrics[m][i])
-        for a, b in zip(
-            jax.tree.leaves(alone.params), jax.tree.leaves(batch.params), strict=True
-        ):
-            np.testing.assert_array_equal(a[0], b[i])
-
-
-def test_masked_sample_size_equals_true_sample_size():
-    kw = dict(key=3, num_chains=8, num_generations=2)
-    exact = cj.run_chains(FAM, cj.poisson_params(2.0), sample_size=[8, 8], **kw)
-    masked = cj.run_chains(FAM, cj.poisson_params(2.0), sample_size=[8, 20], **kw)
-    np.testing.assert_array_equal(
-        exact.metrics["count"][:, :2], masked.metrics["count"][:, :2]
-    )
-
-
 @given(st.integers(0, 2**32 - 1), st.sampled_from([1, 3, 8]))
 def test_poisson_zero_is_absorbing(seed, m):
     key = jax.random.key(seed)

@@ -458,27 +458,6 @@ def test_gaussian_fit_weight_scale(dim, n, estimator, scale, seed):
     _close(a, b, x, factor)
 
 
-@given(dim=dims, n=sizes_n, estimator=estimators, seed=seeds)
-def test_gaussian_integer_weights_equal_replication(dim, n, estimator, seed):
-    # Integer weights w_i (0 to 3) equal repeating point i w_i times. The replicated
-    # data are padded to the fixed length 3n with zero-weight copies (one compile
-    # per shape).
-    rng, x = _gauss_data(seed, n, dim)
-    w = rng.integers(0, 4, size=n)
-    w[: dim + 1] = np.maximum(w[: dim + 1], 1)  # a non-singular covariance
-    _assume_well_conditioned(x, w)
-    rep = np.repeat(x, w, axis=0)
-    pad = 3 * n - rep.shape[0]
-    rep = np.concatenate([rep, np.repeat(x[:1], pad, axis=0)])
-    rep_w = np.concatenate([np.ones(w.sum()), np.zeros(pad)]).astype(np.float32)
-    fit = _FIT_GAUSS[estimator]
-    _close(
-        fit(jnp.asarray(x), jnp.asarray(w.astype(np.float32))),
-        fit(jnp.asarray(rep), jnp.asarray(rep_w)),
-        rep,
-    )
-
-
 @given(k=st.sampled_from([2, 3, 4, 6]), n=sizes_n, seed=seeds)
 def test_categorical_fit_invariances(k, n, seed):
     # Permutation: identical counts and probabilities. Weight scale: identical

@@ -153,7 +153,12 @@ def test_bad_bias_settings_are_clear_errors(make, match):
 
 
 def test_bias_must_fit_the_family_and_sampler():
-    with pytest.raises(ValueError, match="bias for the gaussian family"):
+    with pytest.raises(
+        ValueError,
+        match=r"sampling must be for a family with a probability vector "
+        r"\(ModelFamily.probability_vector\); got temperature for the gaussian "
+        r"family, which has none\.",
+    ):
         cj.run_chains(cj.gaussian(), cj.gaussian_params(0.0, 1.0), key=0,
                       num_chains=8, num_generations=2, sample_size=10,
                       sampling=cj.temperature(0.5))

@@ -29,20 +29,17 @@ for optimisers that move them anyway (e.g. weight decay).
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
 import jax.numpy as jnp
 
 from collapse_jax._reduce import tree_sum
-from collapse_jax.families.base import ApproxHooks
 
-# gaussian.py builds its family with these hooks, so it is imported lazily (inside
 # the functions, at trace time): no import cycle, and no re-entrant call of the
 # cached ``gaussian`` factory while it builds ``gaussian(dim, "mle")`` itself.
 
-__all__ = ["gaussian_approx_hooks", "gaussian_cross_entropy"]
+__all__ = ["gaussian_cross_entropy", "project"]
 
 
 def _unit(u: jax.Array) -> jax.Array:
@@ -107,63 +104,7 @@ def gaussian_cross_entropy(params, target) -> jax.Array:
     )
 
 
-def _project(params):
+def project(params):
+    """``params`` with the unit diagonal and zero upper part of ``chol_unit_lower``
+    re-imposed (for optimisers that move the entries the loss does not read)."""
     return params._replace(chol_unit_lower=_unit(params.chol_unit_lower))
-
-
-@functools.cache
-def gaussian_approx_hooks(dim: int) -> ApproxHooks:
-    """The :class:`~collapse_jax.families.base.ApproxHooks` of ``gaussian(dim)``.
-
-    Targets are ddof-0 moments as :class:`~collapse_jax.GaussianParams`;
-    ``refit_target`` and ``sample_target`` are those of ``gaussian(dim, "mle")``
-    (standardised draws and the exact Bartlett draw: stable at collapsed scales);
-    ``target_from_model`` accepts a Gaussian, or any family the Gaussian accepts
-    as a source (``check_source``: mixtures, numeric categoricals), moment-matched
-    as the exact fit ``fit_population_from`` does; the
-    loss is :func:`gaussian_cross_entropy`. Cached: equal ``dim`` gives the same
-    object.
-
-    Examples:
-      >>> gaussian_approx_hooks(2) is gaussian_approx_hooks(2)
-      True
-    """
-
-    def mle():
-        from collapse_jax.families.gaussian import gaussian  # noqa: PLC0415
-
-        return gaussian(dim, "mle")
-
-    def target_from_data(data, weights):
-        from collapse_jax.families.gaussian import (  # noqa: PLC0415
-            GaussianParams,
-            _weighted_moments,
-        )
-
-        m, log_diag, unit = _weighted_moments(data, weights.astype(data.dtype), 0)
-        return GaussianParams(m, log_diag, unit)
-
-    def refit_target(sample_key, params, weights):
-        return mle().refit(sample_key, sample_key, params, weights)  # fit key unused
-
-    def sample_target(key, params, sample_size):
-        return mle().sample_fit(key, params, sample_size)
-
-    def target_from_model(source_family, source_params):
-        from collapse_jax.families.gaussian import GaussianParams  # noqa: PLC0415
-
-        if isinstance(source_params, GaussianParams):
-            return source_params
-        # Another family (a mixture, a categorical on a numeric support): the
-        # population target is its moment match, which is exactly what the exact
-        # Gaussian fit returns (proofs/sh-1b-expressivity.md).
-        return mle().fit_population_from(source_family, source_params)
-
-    return ApproxHooks(
-        target_from_data=target_from_data,
-        refit_target=refit_target,
-        sample_target=sample_target,
-        target_from_model=target_from_model,
-        loss=gaussian_cross_entropy,
-        project=_project,
-    )

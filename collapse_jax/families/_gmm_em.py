@@ -42,13 +42,13 @@ under every usable component marks the iterate broken. :func:`_mark_failures` tu
 both into the visible states of the family's ``status``.
 
 The params type is :class:`~collapse_jax.families.gmm.GmmParams`, defined in the
-public module, which imports this one: it is imported where a function builds one.
+leaf module ``_gmm_params`` so that no gmm module imports another one back.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,9 +61,7 @@ from collapse_jax._linalg import (
     _sum_small,
 )
 from collapse_jax._reduce import tree_sum, tree_sum_last
-
-if TYPE_CHECKING:
-    from collapse_jax.families.gmm import GmmParams
+from collapse_jax.families._gmm_params import GmmParams
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -305,7 +303,6 @@ def _compose(prev: GmmParams, it: _Iterate, em_gain) -> GmmParams:
     only ``exp(s_i - s_j)`` for ``i > j`` appears (as in the Gaussian family).
     A dead component (``m = 0``, ``A = I``) keeps its previous values exactly.
     """
-    from collapse_jax.families.gmm import GmmParams  # noqa: PLC0415
 
     k, d = prev.means.shape
     s, unit = prev.chol_log_diag, prev.chol_unit_lower
@@ -372,7 +369,6 @@ def _mark_failures(params: GmmParams, singular, broken) -> GmmParams:
 
 
 def _cast_like(params: GmmParams, dtype) -> GmmParams:
-    from collapse_jax.families.gmm import GmmParams  # noqa: PLC0415
 
     return GmmParams(*(jnp.asarray(x, dtype) for x in params))
 

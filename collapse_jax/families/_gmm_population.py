@@ -12,14 +12,13 @@ started from :func:`_start_from` (a mixture source) or :func:`_start_from_gaussi
 docstring.
 
 The params type is :class:`~collapse_jax.families.gmm.GmmParams`, defined in the
-public module, which imports this one: it is imported where a function needs it.
+leaf module ``_gmm_params`` so that no gmm module imports another one back.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,12 +26,10 @@ import jax.numpy as jnp
 
 from collapse_jax._linalg import _normalised_log_weights, _scale_exp, _sum_small
 from collapse_jax.checks import described, fail
+from collapse_jax.families._gmm_params import GmmParams, _view
 from collapse_jax.families.base import MixtureView, ModelFamily
 from collapse_jax.families.gaussian import GaussianParams
 from collapse_jax.metrics import gaussian_view
-
-if TYPE_CHECKING:
-    from collapse_jax.families.gmm import GmmParams
 
 # Population fits by quadrature use K_source * q**d nodes; beyond this many they
 # are refused with a message (memory and time grow as q**d).
@@ -65,7 +62,6 @@ def _is_gaussian(params) -> bool:
 
 
 def _source_view(source_family: ModelFamily, source_params) -> MixtureView:
-    from collapse_jax.families.gmm import GmmParams, _view  # noqa: PLC0415
 
     if _is_gaussian(source_params):
         return gaussian_view(source_params)
@@ -123,7 +119,6 @@ def _quadrature_target(order: int, source: MixtureView):
 
 def _start_from(k: int, source: MixtureView, dtype) -> GmmParams:
     """A k-component start from a mixture view (see ``gmm`` for the rule)."""
-    from collapse_jax.families.gmm import GmmParams  # noqa: PLC0415
 
     lw = _normalised_log_weights(source.log_weights)
     mu, s, unit = source.means, source.chol_log_diag, source.chol_unit_lower
@@ -154,7 +149,6 @@ def _start_from_gaussian(k: int, params: GaussianParams) -> GmmParams:
     """k equal-weight copies of a Gaussian, means spread over ``+-sd/2`` along its
     principal axis (offsets ``0.5 sd linspace(-1, 1, k)``; the Gaussian itself for
     ``k = 1``)."""
-    from collapse_jax.families.gmm import GmmParams  # noqa: PLC0415
 
     mean = jnp.asarray(params.mean)
     dtype = mean.dtype

@@ -4,6 +4,15 @@ A family is built by a cached lowercase factory (``gaussian(dim=1)``), so equal
 arguments give the same object and a jitted runner compiles once per static
 configuration. Every function handles one chain; the runner adds chain and sweep
 axes with ``vmap``.
+
+New families are built with :func:`family`: a family states what it has (``sample``,
+``fit``, ``log_prob``, its params type; optionally an exact sufficient draw, a
+population fit, a mixture view, approximation hooks, a location-scale, a probability
+vector) and gets the rest by default (``refit``, ``cast_params``,
+``validate_params``, ``status``, ``metrics``). The rest of the library asks a family
+for *capabilities* (:data:`CAPABILITIES`, :func:`has`, :func:`require`), never for
+its name or params type. :func:`collapse_jax.testing.check_family` checks the
+contract.
 """
 
 from __future__ import annotations
@@ -11,11 +20,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 import jax
+import jax.numpy as jnp
 
 from collapse_jax._gaussians import MixtureView
+from collapse_jax.checks import described, fail
+from collapse_jax.status import fit_status
 
 __all__ = [
+    "CAPABILITIES",
+    "family",
+    "has",
+    "require",
+    "LocationScale",
+    "ProbabilityVector",
     "ModelFamily",
     "MixtureView",
     "ApproxHooks",
@@ -60,6 +80,36 @@ class ApproxHooks(NamedTuple):
     target_from_model: Callable[..., Any]
     loss: Callable[..., jax.Array]
     project: Callable[..., Params]
+
+
+class LocationScale(NamedTuple):
+    """Capability: the model's covariances can be rescaled (a location-scale law).
+
+    Attributes:
+      rescale: ``(params, factor) -> params``: the model with every covariance
+        multiplied by ``factor`` (a traced positive scalar), its locations kept
+        (``cj.variance_scale``).
+      center: ``(params) -> (d,)`` or None: the centre of a model that is exactly
+        one Gaussian ``N(center, Sigma)``, whose central regions are ellipsoids
+        with ``chi2_d`` mass (the monitor's ``"coverage"`` statistic); None for a
+        mixture.
+    """
+
+    rescale: Callable[..., Params]
+    center: Callable[..., jax.Array] | None = None
+
+
+class ProbabilityVector(NamedTuple):
+    """Capability: the model is a probability vector over ``K`` categories.
+
+    Attributes:
+      get: ``(params) -> (K,)`` the probabilities.
+      put: ``(params, probs) -> params``: the model with probabilities ``probs``
+        (a distorted model to sample from: ``cj.temperature``, ``cj.top_k``, ...).
+    """
+
+    get: Callable[..., jax.Array]
+    put: Callable[..., Params]
 
 
 class Location(NamedTuple):
@@ -173,6 +223,16 @@ class ModelFamily(NamedTuple):
         point it reads, at its peak (weighted copies, per-point outer products,
         responsibilities), or None: ``collapse_jax.memory.FIT_COPIES`` per float of
         a point. For the memory estimate, as ``sample_temporaries``.
+      location_scale: :class:`LocationScale` or None (capability).
+      probability_vector: :class:`ProbabilityVector` or None (capability).
+      num_categories: ``K`` for a family over ``K`` categories (data are indices in
+        ``[0, K)``), or None.
+      population_tolerance: the population-limit claim, for the contract kit
+        (:func:`collapse_jax.testing.check_family`): None when ``fit`` to
+        ``sample(params, M)`` converges to ``fit_population(params)`` as ``M``
+        grows, so the check compares them at a k·SE tolerance from replicates;
+        or a string saying why the family makes no such claim (e.g. EM finds a
+        local optimum) and the check is skipped.
     """
 
     name: str
@@ -204,3 +264,282 @@ class ModelFamily(NamedTuple):
     check_run: Callable[..., None] | None = None
     sample_temporaries: float | None = None
     fit_temporaries: float | None = None
+    location_scale: LocationScale | None = None
+    probability_vector: ProbabilityVector | None = None
+    num_categories: int | None = None
+    population_tolerance: str | None = None
+
+
+# ----------------------------------------------------------------- capabilities ---
+
+#: Capability name -> (what it is, for messages; the test on a family).
+CAPABILITIES: dict[str, tuple[str, Callable[[ModelFamily], bool]]] = {
+    "location_scale": (
+        "a location-scale (ModelFamily.location_scale)",
+        lambda f: f.location_scale is not None,
+    ),
+    "gaussian_center": (
+        "a single-Gaussian location-scale (ModelFamily.location_scale.center)",
+        lambda f: f.location_scale is not None and f.location_scale.center is not None,
+    ),
+    "probability_vector": (
+        "a probability vector (ModelFamily.probability_vector)",
+        lambda f: f.probability_vector is not None,
+    ),
+    "mixture_view": (
+        "a mixture view (ModelFamily.view with view_kind='mixture')",
+        lambda f: f.view is not None and f.view_kind == "mixture",
+    ),
+    "exact_sufficient_draw": (
+        "an exact sufficient-statistic draw (ModelFamily.sample_fit)",
+        lambda f: f.sample_fit is not None,
+    ),
+    "population_fit": (
+        "a population fit (ModelFamily.fit_population)",
+        lambda f: f.fit_population is not None,
+    ),
+    "approximation_hooks": (
+        "optimiser hooks (ModelFamily.approx)",
+        lambda f: f.approx is not None,
+    ),
+    "numeric_support": (
+        "a numeric support (ModelFamily.numeric)",
+        lambda f: f.numeric is not None,
+    ),
+}
+
+
+def has(family: ModelFamily, capability: str) -> bool:
+    """Whether ``family`` has ``capability`` (a key of :data:`CAPABILITIES`)."""
+    return CAPABILITIES[capability][1](family)
+
+
+def require(
+    fn: str, name: str, family: ModelFamily, capability: str, fix: str, what: str = ""
+) -> None:
+    """Raise the house error naming ``capability`` unless ``family`` has it.
+
+    Args:
+      fn, name: the entry point and the argument the user passed (``name`` is what
+        needs the capability, e.g. ``"sampling"``).
+      family: the fitted family.
+      capability: a key of :data:`CAPABILITIES`.
+      fix: how to fix it.
+      what: what was passed, for the message (e.g. the bias's name).
+
+    Raises:
+      ValueError: ``fn(): name must be for a family with <capability>; got <what>
+        for the <family> family, which has none. <fix>``.
+    """
+    description, test = CAPABILITIES[capability]
+    if not test(family):
+        fail(
+            fn,
+            name,
+            f"for a family with {description}",
+            described(
+                (f"{what} for " if what else "")
+                + f"the {family.name} family, which has none"
+            ),
+            fix,
+        )
+
+
+# ---------------------------------------------------------------------- builder ---
+
+
+def _float_leaf(params):
+    """The first floating leaf of ``params`` (its dtype is the model's dtype)."""
+    for leaf in jax.tree.leaves(params):
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+            return leaf
+    raise TypeError("params have no floating-point leaf")
+
+
+def _default_refit(sample, fit):
+    def refit(sample_key, fit_key, params, weights):
+        data = sample(sample_key, params, weights.shape[0])
+        return fit(fit_key, data, weights.astype(_float_leaf(params).dtype), params)
+
+    return refit
+
+
+def _default_cast(params_type, int_fields):
+    unknown = set(int_fields) - set(params_type._fields)
+    if unknown:
+        raise TypeError(
+            f"family(): int_fields {sorted(unknown)} are not fields of "
+            f"{params_type.__name__} {params_type._fields}"
+        )
+    # Counts are int32 in every dtype; every other leaf takes the run's dtype.
+    kinds = tuple(
+        jnp.int32 if field in int_fields else None for field in params_type._fields
+    )
+
+    def cast_params(params, dtype):
+        return params_type(
+            *(
+                jnp.asarray(np.asarray(x), dtype if kind is None else kind)
+                for x, kind in zip(params, kinds, strict=True)
+            )
+        )
+
+    return cast_params
+
+
+def _default_validate(params_type, built_by, check_params):
+    builder = built_by.split("(")[0] if built_by else None
+
+    def validate_params(fn, name, params):
+        if not isinstance(params, params_type):
+            fail(
+                fn,
+                name,
+                params_type.__name__ + (f" (from {built_by})" if built_by else ""),
+                type(params).__name__,
+                f"Build the truth with {builder}."
+                if builder
+                else f"Pass a {params_type.__name__}.",
+                error=TypeError,
+            )
+        if check_params is not None:
+            check_params(fn, name, params)
+        for field, x in zip(params._fields, params, strict=True):
+            x = np.asarray(x)
+            if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+                fail(
+                    fn,
+                    f"{name}.{field}",
+                    "finite",
+                    x.tolist(),
+                    "Remove NaN or inf entries.",
+                )
+
+    return validate_params
+
+
+def _default_status(params):
+    floats = [
+        jnp.all(jnp.isfinite(leaf))
+        for leaf in jax.tree.leaves(params)
+        if jnp.issubdtype(leaf.dtype, jnp.inexact)
+    ]
+    finite = jnp.all(jnp.stack(floats)) if floats else jnp.asarray(True)
+    return fit_status(jnp.asarray(False), ~finite)
+
+
+def _default_metrics(params, truth):
+    del truth
+    return dict(zip(params._fields, params, strict=True))
+
+
+def family(
+    *,
+    name: str,
+    params_type: type,
+    sample: Callable[..., Data],
+    fit: Callable[..., Params],
+    log_prob: Callable[..., jax.Array],
+    event_shape: tuple[int, ...] = (),
+    min_sample_size: int = 1,
+    metrics: Callable[..., dict[str, jax.Array]] | None = None,
+    metric_names: tuple[str, ...] | None = None,
+    built_by: str | None = None,
+    check_params: Callable[..., None] | None = None,
+    int_fields: tuple[str, ...] = (),
+    **optional: Any,
+) -> ModelFamily:
+    """Build a :class:`ModelFamily` from what the family has; the rest by default.
+
+    A family states its pure functions (one chain each) and gets:
+
+    * ``refit``: ``fit(fit_key, sample(sample_key, params, n), weights, params)``
+      with the weights cast to the params' float dtype (pass ``refit=`` for a stable
+      refit, e.g. from standardised draws);
+    * ``cast_params``: the ``int_fields`` to int32, every other leaf to the run's
+      dtype;
+    * ``validate_params``: the params type (TypeError naming ``built_by``), then
+      ``check_params(fn, name, params)`` (the family's own checks: shapes, ranges),
+      then finiteness of every float leaf, all in the house message;
+    * ``status``: ``NONFINITE_PARAMS`` when a float leaf is not finite, else OK;
+    * ``metrics``: the params' fields, one metric each (``metric_names`` their
+      names).
+
+    Every other :class:`ModelFamily` field (``sample_fit``, ``fit_population``,
+    ``view`` and ``view_kind``, ``approx``, ``location_scale``,
+    ``probability_vector``, ``num_categories``, ``location``, ...) may be passed by
+    keyword and is None (unsupported) otherwise. Cache the factory that calls this
+    (``functools.cache``): a family is a static jit argument and compares by
+    identity.
+
+    Args:
+      name: short name, e.g. ``"von_mises"``.
+      params_type: the ``<Family>Params`` NamedTuple class.
+      sample: ``(key, params, n) -> (n,) + event_shape``; ``n`` is static.
+      fit: ``(key, data, weights, prev) -> params``.
+      log_prob: ``(params, data) -> (n,)``.
+      event_shape: shape of one data point.
+      min_sample_size: the smallest sample size ``fit`` accepts.
+      metrics: ``(params, truth) -> dict``; default: the params' fields.
+      metric_names: the names ``metrics`` returns; default: the params' fields.
+      built_by: the public constructor of params, for messages, e.g.
+        ``"cj.gaussian_params(mean, cov)"``.
+      check_params: ``(fn, name, params) -> None``: host checks of a truth of the
+        right type, raising the house error.
+      int_fields: the params fields that are integer counts (int32 in every
+        dtype).
+      **optional: any other :class:`ModelFamily` field.
+
+    Returns:
+      The family (not cached: cache the factory).
+
+    Raises:
+      TypeError: for an unknown field.
+
+    Examples:
+      >>> from typing import NamedTuple
+      >>> class RateParams(NamedTuple):
+      ...     rate: jax.Array  # () float
+      >>> fam = family(
+      ...     name="exponential",
+      ...     params_type=RateParams,
+      ...     sample=lambda k, p, n: jax.random.exponential(k, (n,)) / p.rate,
+      ...     fit=lambda k, x, w, prev: RateParams(w.sum() / (w * x).sum()),
+      ...     log_prob=lambda p, x: jnp.log(p.rate) - p.rate * x,
+      ... )
+      >>> fam.metric_names
+      ('rate',)
+    """
+    unknown = set(optional) - set(ModelFamily._fields)
+    if unknown:
+        raise TypeError(
+            f"family(): unknown ModelFamily fields {sorted(unknown)}; "
+            f"known: {ModelFamily._fields}"
+        )
+    if metrics is None:
+        metrics = _default_metrics
+        if metric_names is None:
+            metric_names = tuple(params_type._fields)
+    if metric_names is None:
+        raise TypeError("family(): pass metric_names with metrics")
+    defaults = {
+        "refit": _default_refit(sample, fit),
+        "sample_fit": None,
+        "fit_population": None,
+        "status": _default_status,
+        "cast_params": _default_cast(params_type, tuple(int_fields)),
+        "validate_params": _default_validate(params_type, built_by, check_params),
+    }
+    fields = {**defaults, **optional}
+    return ModelFamily(
+        name=name,
+        params_type=params_type,
+        event_shape=tuple(event_shape),
+        min_sample_size=int(min_sample_size),
+        sample=sample,
+        fit=fit,
+        log_prob=log_prob,
+        metrics=metrics,
+        metric_names=tuple(metric_names),
+        **fields,
+    )

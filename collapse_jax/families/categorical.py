@@ -27,7 +27,12 @@ import jax.numpy as jnp
 from collapse_jax import random as cjr
 from collapse_jax._reduce import sequential_cumsum, tree_sum
 from collapse_jax.checks import as_float_array, check_positive_int, described, fail
-from collapse_jax.families.base import Location, ModelFamily
+from collapse_jax.families.base import (
+    Location,
+    ModelFamily,
+    ProbabilityVector,
+    family,
+)
 from collapse_jax.frame import grid_origin
 from collapse_jax.status import Status
 
@@ -181,10 +186,6 @@ def _make(
     def log_prob(params, data):
         return jnp.log(params.probs)[data]
 
-    def refit(sample_key, fit_key, params, weights):
-        data = sample(sample_key, params, weights.shape[0])
-        return fit(fit_key, data, weights.astype(params.probs.dtype), params)
-
     def sample_fit(key, params, sample_size):
         if large:
             counts = _tree_multinomial(key, params.probs, sample_size)
@@ -222,7 +223,7 @@ def _make(
                 "continuous family (e.g. cj.gaussian()) to a categorical on a "
                 "numeric support instead.",
             )
-        source_k = _NUM_CATEGORIES.get(id(source_family))
+        source_k = source_family.num_categories
         if source_k is not None and source_k != k:
             fail(
                 fn,
@@ -275,22 +276,7 @@ def _make(
         )
         return code.astype(jnp.int32)
 
-    def cast_params(params, dtype):
-        return CategoricalParams(
-            jnp.asarray(np.asarray(params.probs), dtype),
-            jnp.asarray(np.asarray(params.counts), jnp.int32),
-        )
-
-    def validate_params(fn, name, params):
-        if not isinstance(params, CategoricalParams):
-            fail(
-                fn,
-                name,
-                "CategoricalParams (from cj.categorical_params(probs))",
-                type(params).__name__,
-                "Build the truth with cj.categorical_params.",
-                error=TypeError,
-            )
+    def check_params(fn, name, params):
         p = np.asarray(params.probs)
         if p.shape != (k,):
             fail(
@@ -337,7 +323,9 @@ def _make(
                 "Pass zero counts for a truth given by probabilities.",
             )
 
-    return ModelFamily(
+    # refit and cast_params are the builder's defaults (draw then fit; probs to
+    # the run's dtype, counts to int32).
+    return family(
         name="categorical",
         params_type=CategoricalParams,
         event_shape=(),
@@ -345,13 +333,15 @@ def _make(
         sample=sample,
         fit=fit,
         log_prob=log_prob,
-        refit=refit,
         sample_fit=sample_fit,
         fit_population=fit_population,
         metrics=metrics,
         status=status,
-        cast_params=cast_params,
-        validate_params=validate_params,
+        built_by="cj.categorical_params(probs)",
+        int_fields=("counts",),
+        check_params=check_params,
+        probability_vector=_PROBABILITY_VECTOR,
+        num_categories=k,
         metric_names=(
             "probs",
             "gini_simpson",
@@ -526,14 +516,15 @@ def _float_dtype(weights):
     return weights.dtype if jnp.issubdtype(weights.dtype, jnp.floating) else jnp.float32
 
 
-_NUM_CATEGORIES: dict[int, int] = {}  # id of a cached family -> its K
+_PROBABILITY_VECTOR = ProbabilityVector(
+    get=lambda params: params.probs,
+    put=lambda params, probs: params._replace(probs=probs),
+)
 
 
 @functools.cache
 def _cached(num_categories: int, max_support, support) -> ModelFamily:
-    family = _make(num_categories, max_support, support)
-    _NUM_CATEGORIES[id(family)] = num_categories
-    return family
+    return _make(num_categories, max_support, support)
 
 
 def categorical(

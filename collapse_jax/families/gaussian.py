@@ -34,8 +34,15 @@ from collapse_jax.checks import (
     check_positive_int,
     fail,
 )
-from collapse_jax.families._gaussian_approx import gaussian_approx_hooks
-from collapse_jax.families.base import Location, MixtureView, ModelFamily
+from collapse_jax.families._gaussian_approx import gaussian_cross_entropy, project
+from collapse_jax.families.base import (
+    ApproxHooks,
+    Location,
+    LocationScale,
+    MixtureView,
+    ModelFamily,
+    family,
+)
 from collapse_jax.frame import grid_origin, log_sd, shift_points
 from collapse_jax.status import fit_status
 
@@ -311,19 +318,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         )
         return fit_status(degenerate, ~finite)
 
-    def cast_params(params, dtype):
-        return GaussianParams(*(jnp.asarray(np.asarray(x), dtype) for x in params))
-
-    def validate_params(fn, name, params):
-        if not isinstance(params, GaussianParams):
-            fail(
-                fn,
-                name,
-                "GaussianParams (from cj.gaussian_params(mean, cov))",
-                type(params).__name__,
-                "Build the truth with cj.gaussian_params.",
-                error=TypeError,
-            )
+    def check_params(fn, name, params):
         shapes = tuple(np.shape(x) for x in params)
         if shapes != ((dim,), (dim,), (dim, dim)):
             fail(
@@ -334,17 +329,11 @@ def _make(dim: int, estimator: str) -> ModelFamily:
                 f"Pass cj.gaussian_params(mean, cov) with mean of shape ({dim},), "
                 f"or use cj.gaussian(dim={shapes[0][0] if shapes[0] else '?'}).",
             )
-        for field, x in zip(params._fields, params, strict=True):
-            if not np.all(np.isfinite(np.asarray(x))):
-                fail(
-                    fn,
-                    f"{name}.{field}",
-                    "finite",
-                    np.asarray(x).tolist(),
-                    "Remove NaN or inf entries.",
-                )
         unit = np.asarray(params.chol_unit_lower)
-        if not (np.all(np.diag(unit) == 1) and np.all(np.triu(unit, 1) == 0)):
+        # A non-finite entry is reported as such by the builder's finiteness check.
+        finite = all(np.all(np.isfinite(np.asarray(x))) for x in params)
+        unit_lower = np.all(np.diag(unit) == 1) and np.all(np.triu(unit, 1) == 0)
+        if finite and not unit_lower:
             fail(
                 fn,
                 f"{name}.chol_unit_lower",
@@ -353,7 +342,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
                 "Build params with cj.gaussian_params(mean, cov).",
             )
 
-    return ModelFamily(
+    return family(
         name="gaussian",
         params_type=GaussianParams,
         event_shape=(dim,),
@@ -366,8 +355,9 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         fit_population=fit_population,
         metrics=metrics,
         status=status,
-        cast_params=cast_params,
-        validate_params=validate_params,
+        built_by="cj.gaussian_params(mean, cov)",
+        check_params=check_params,
+        location_scale=_LOCATION_SCALE,
         metric_names=("mean", "log_var", "log_det_cov", "w2_sq", "tail_mass"),
         min_sample_size_reason=(
             "to estimate a variance"
@@ -419,6 +409,14 @@ _LOCATION = Location(
     moved=("mean",),
     restore=_restore,
 )
+
+
+def _rescale(params, factor):
+    """Every variance times ``factor``: the scale lives in the log-diagonal."""
+    return params._replace(chol_log_diag=params.chol_log_diag + 0.5 * jnp.log(factor))
+
+
+_LOCATION_SCALE = LocationScale(rescale=_rescale, center=lambda params: params.mean)
 
 
 def _moments_of_discrete(source_family: ModelFamily, source_params) -> GaussianParams:
@@ -480,3 +478,52 @@ def gaussian(dim: int = 1, estimator: str = "unbiased") -> ModelFamily:
     check_positive_int("gaussian", "dim", dim)
     check_choice("gaussian", "estimator", estimator, ESTIMATORS)
     return _cached(int(dim), estimator)
+
+
+@functools.cache
+def gaussian_approx_hooks(dim: int) -> ApproxHooks:
+    """The :class:`~collapse_jax.families.base.ApproxHooks` of ``gaussian(dim)``.
+
+    Targets are ddof-0 moments as :class:`~collapse_jax.GaussianParams`;
+    ``refit_target`` and ``sample_target`` are those of ``gaussian(dim, "mle")``
+    (standardised draws and the exact Bartlett draw: stable at collapsed scales);
+    ``target_from_model`` accepts a Gaussian, or any family the Gaussian accepts
+    as a source (``check_source``: mixtures, numeric categoricals), moment-matched
+    as the exact fit ``fit_population_from`` does; the
+    loss is :func:`gaussian_cross_entropy`. Cached: equal ``dim`` gives the same
+    object.
+
+    Examples:
+      >>> gaussian_approx_hooks(2) is gaussian_approx_hooks(2)
+      True
+    """
+
+    def mle():
+        return gaussian(dim, "mle")
+
+    def target_from_data(data, weights):
+        m, log_diag, unit = _weighted_moments(data, weights.astype(data.dtype), 0)
+        return GaussianParams(m, log_diag, unit)
+
+    def refit_target(sample_key, params, weights):
+        return mle().refit(sample_key, sample_key, params, weights)  # fit key unused
+
+    def sample_target(key, params, sample_size):
+        return mle().sample_fit(key, params, sample_size)
+
+    def target_from_model(source_family, source_params):
+        if isinstance(source_params, GaussianParams):
+            return source_params
+        # Another family (a mixture, a categorical on a numeric support): the
+        # population target is its moment match, which is exactly what the exact
+        # Gaussian fit returns (proofs/sh-1b-expressivity.md).
+        return mle().fit_population_from(source_family, source_params)
+
+    return ApproxHooks(
+        target_from_data=target_from_data,
+        refit_target=refit_target,
+        sample_target=sample_target,
+        target_from_model=target_from_model,
+        loss=gaussian_cross_entropy,
+        project=project,
+    )

@@ -54,7 +54,7 @@ from collapse_jax.checks import (
     described,
     fail,
 )
-from collapse_jax.families.base import Location, ModelFamily
+from collapse_jax.families.base import Location, ModelFamily, family
 from collapse_jax.frame import grid_origin
 from collapse_jax.status import fit_status
 
@@ -290,23 +290,9 @@ def _make(
         )
         return fit_status(degenerate, ~finite)
 
-    def cast_params(params, dtype):
-        return LinearRegressionParams(
-            *(jnp.asarray(np.asarray(x), dtype) for x in params)
-        )
-
     rows = num_rows if fixed else 0
 
-    def validate_params(fn, name, params):
-        if not isinstance(params, LinearRegressionParams):
-            fail(
-                fn,
-                name,
-                "LinearRegressionParams (from cj.linear_regression_params(...))",
-                type(params).__name__,
-                "Build the truth with cj.linear_regression_params.",
-                error=TypeError,
-            )
+    def check_params(fn, name, params):
         shapes = tuple(np.shape(x) for x in params)
         if shapes[0] != (dim,) or shapes[2] != ():
             fail(
@@ -379,7 +365,7 @@ def _make(
             else "(at least one row)"
         )
 
-    return ModelFamily(
+    return family(
         name=_FAMILY,
         params_type=LinearRegressionParams,
         event_shape=(dim + 1,),
@@ -388,12 +374,11 @@ def _make(
         fit=fit,
         log_prob=log_prob,
         refit=refit,
-        sample_fit=None,
         fit_population=fit_population,
         metrics=metrics,
         status=status,
-        cast_params=cast_params,
-        validate_params=validate_params,
+        built_by="cj.linear_regression_params(...)",
+        check_params=check_params,
         metric_names=("test_error", "weights", "weight_norm_sq"),
         min_sample_size_reason=reason,
         location=_location(dim, fixed, fit_kind == "ols", scale_np),

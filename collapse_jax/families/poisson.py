@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from collapse_jax import random as cjr
 from collapse_jax._reduce import tree_sum
 from collapse_jax.checks import as_float_array, described, fail
-from collapse_jax.families.base import ModelFamily
+from collapse_jax.families.base import ModelFamily, family
 from collapse_jax.status import Status
 
 __all__ = ["PoissonParams", "poisson", "poisson_params"]
@@ -112,10 +112,6 @@ def _make() -> ModelFamily:
             - jax.scipy.special.gammaln(x + 1)
         )
 
-    def refit(sample_key, fit_key, params, weights):
-        data = sample(sample_key, params, weights.shape[0])
-        return fit(fit_key, data, weights.astype(params.rate.dtype), params)
-
     def sample_fit(key, params, sample_size):
         # SU-2: the sum of M i.i.d. Poisson(lambda) draws is Poisson(M lambda).
         dtype = params.rate.dtype
@@ -155,22 +151,7 @@ def _make() -> ModelFamily:
         )
         return code.astype(jnp.int32)
 
-    def cast_params(params, dtype):
-        return PoissonParams(
-            jnp.asarray(np.asarray(params.rate), dtype),
-            jnp.asarray(np.asarray(params.count), jnp.int32),
-        )
-
-    def validate_params(fn, name, params):
-        if not isinstance(params, PoissonParams):
-            fail(
-                fn,
-                name,
-                "PoissonParams (from cj.poisson_params(rate))",
-                type(params).__name__,
-                "Build the truth with cj.poisson_params.",
-                error=TypeError,
-            )
+    def check_params(fn, name, params):
         lam = np.asarray(params.rate)
         if lam.shape != () or not np.issubdtype(lam.dtype, np.floating):
             fail(
@@ -198,7 +179,9 @@ def _make() -> ModelFamily:
                 "Build the truth with cj.poisson_params(rate) (count 0).",
             )
 
-    return ModelFamily(
+    # refit and cast_params are the builder's defaults (draw then fit; the rate
+    # to the run's dtype, the count to int32).
+    return family(
         name="poisson",
         params_type=PoissonParams,
         event_shape=(),
@@ -206,13 +189,13 @@ def _make() -> ModelFamily:
         sample=sample,
         fit=fit,
         log_prob=log_prob,
-        refit=refit,
         sample_fit=sample_fit,
         fit_population=fit_population,
         metrics=metrics,
         status=status,
-        cast_params=cast_params,
-        validate_params=validate_params,
+        built_by="cj.poisson_params(rate)",
+        int_fields=("count",),
+        check_params=check_params,
         metric_names=("rate", "log_rate", "count", "absorbed"),
         min_sample_size_reason="to estimate a rate",
         check_run=_check_run,

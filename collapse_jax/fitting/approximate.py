@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from collapse_jax.checks import check_choice, check_positive_int, fail
-from collapse_jax.families.base import ApproxHooks, ModelFamily
+from collapse_jax.families.base import ApproxHooks, ModelFamily, has
 from collapse_jax.fitting.train import minimise
 
 __all__ = [
@@ -108,23 +108,16 @@ def pseudo_data(reference_params: Any, strength: float) -> PseudoData:
 
 
 def _hooks(fn: str, family: ModelFamily) -> ApproxHooks:
-    if family.approx is not None:
-        return family.approx
-    if family.name == "gaussian":
-        # Until gaussian.py carries its hooks itself (ModelFamily.approx).
-        from collapse_jax.families._gaussian_approx import (  # noqa: PLC0415
-            gaussian_approx_hooks,
+    if not has(family, "approximation_hooks"):
+        fail(
+            fn,
+            "family",
+            "a family with optimiser hooks (ModelFamily.approx)",
+            family.name,
+            f"Approximate fitting is not supported for the {family.name!r} family "
+            "yet; use a family that defines ApproxHooks, e.g. cj.gaussian(dim).",
         )
-
-        return gaussian_approx_hooks(family.event_shape[0])
-    fail(
-        fn,
-        "family",
-        "a family with optimiser hooks (ModelFamily.approx)",
-        family.name,
-        f"Approximate fitting is not supported for the {family.name!r} family yet; "
-        "use a family that defines ApproxHooks, e.g. cj.gaussian(dim).",
-    )
+    return family.approx
 
 
 def _optimizer(fn: str, optimizer: Any, learning_rate: Any):

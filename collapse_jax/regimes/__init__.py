@@ -47,12 +47,7 @@ from collapse_jax.regimes.base import MIXING_SAMPLERS, SAMPLERS, Regime, StepCon
 from collapse_jax.regimes.generational import general_mix
 from collapse_jax.regimes.keeping import accumulate, accumulate_subsample
 from collapse_jax.regimes.newest import replace
-from collapse_jax.regimes.pipeline import (
-    as_family_data,
-    float_dtype,
-    shares,
-    source_data,
-)
+from collapse_jax.regimes.pipeline import source_data
 from collapse_jax.regimes.real_data import fresh, mix, retain_original
 from collapse_jax.regimes.registry import (
     make_regime,
@@ -61,7 +56,6 @@ from collapse_jax.regimes.registry import (
     regime_names,
     register_regime,
 )
-from collapse_jax.regimes.validate import fraction_checker
 
 __all__ = [
     "Regime",
@@ -95,10 +89,3 @@ for _factory in (
 ):
     register_regime(_factory.__name__, _factory)
 del _factory
-
-# The private names collapse_jax.monitor imports (kept until it uses the public
-# pipeline names: as_family_data, float_dtype, fraction_checker, shares).
-_as_family_data = as_family_data
-_float_dtype = float_dtype
-_fraction_checker = fraction_checker
-_shares = shares

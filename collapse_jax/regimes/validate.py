@@ -117,9 +117,7 @@ def check_real_data(fn, family, probe, real):
 
 
 def _num_categories(family):
-    from collapse_jax.families.categorical import _NUM_CATEGORIES
-
-    return _NUM_CATEGORIES.get(id(family))
+    return family.num_categories
 
 
 def check_population_share(fn, schedule, hyper):
