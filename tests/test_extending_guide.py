@@ -66,7 +66,9 @@ class Block:
 
 def blocks(text: str) -> list[Block]:
     """The fenced code blocks of a Markdown page, with their sections."""
-    headings = [(m.start(), m.group(1).strip()) for m in re.finditer(r"^## (.+)$", text, re.M)]
+    headings = [
+        (m.start(), m.group(1).strip()) for m in re.finditer(r"^## (.+)$", text, re.M)
+    ]
     out = []
     for m in _FENCE.finditer(text):
         section = next((h for pos, h in reversed(headings) if pos < m.start()), "")
@@ -162,7 +164,9 @@ def fork(tmp_path_factory):
     finally:
         mp.undo()
         _clear_plugin_caches()
-        for name in [m for m in sys.modules if m == "my_fork" or m.startswith("my_fork.")]:
+        for name in [
+            m for m in sys.modules if m == "my_fork" or m.startswith("my_fork.")
+        ]:
             del sys.modules[name]
 
 
@@ -213,17 +217,24 @@ def test_each_extension_is_one_file_a_registration_and_a_check():
 def test_the_guide_is_in_the_site_nav_and_linked_from_the_readme():
     nav = (ROOT / "mkdocs.yml").read_text()
     assert "  - Extending collapse_jax: docs/extending.md\n" in nav
-    assert "[Extending collapse_jax](docs/extending.md)" in (ROOT / "README.md").read_text()
+    assert (
+        "[Extending collapse_jax](docs/extending.md)"
+        in (ROOT / "README.md").read_text()
+    )
 
 
 def test_the_extractor_sees_titles_sections_and_lines():
     text = (
-        "# T\n\n## A\n\n```python title=\"pkg/a.py\"\nx = 1\n```\n\n"
+        '# T\n\n## A\n\n```python title="pkg/a.py"\nx = 1\n```\n\n'
         "## B\n\n```bash\ncollapse-jax verify --only X-1\n```\n"
     )
     a, b = blocks(text)
     assert (a.lang, a.title, a.body, a.section, a.line) == (
-        "python", "pkg/a.py", "x = 1\n", "A", 5
+        "python",
+        "pkg/a.py",
+        "x = 1\n",
+        "A",
+        5,
     )
     assert (b.lang, b.title, b.section) == ("bash", None, "B")
 
@@ -231,6 +242,9 @@ def test_the_extractor_sees_titles_sections_and_lines():
 # ------------------------------------------------------------------- sections ---
 
 
+# The contract kits run several compiled programs each: 15-35 s of a loaded 2-core
+# machine per section, so these two are slow; .ci/run runs them with the docs site.
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_BUILDER, reason=NO_BUILDER)
 def test_the_family_section_runs(fork, tmp_path):
     ns = run_checks("family", tmp_path)
@@ -238,6 +252,7 @@ def test_the_family_section_runs(fork, tmp_path):
     assert ns["res"].ok
 
 
+@pytest.mark.slow
 def test_the_regime_section_runs(fork, tmp_path):
     ns = run_checks("regime", tmp_path)
     assert ns["res"].ok
@@ -261,11 +276,13 @@ def test_the_preset_section_runs(fork, tmp_path):
     assert "window-demo" in core.presets()
 
 
-@pytest.mark.slow  # a fresh interpreter per command, a compile and a figure: ~20 s
+@pytest.mark.slow  # a fresh interpreter per command, compiles and a figure: 35 s loaded
 def test_the_guide_commands_run_from_the_command_line(tmp_path):
     root = write_fork(tmp_path / "my-fork")
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(root), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(root), env.get("PYTHONPATH", "")]
+    )
     commands = [c for s in ("claim", "preset") for c in _commands(s)]
     assert len(commands) == 4, commands
     outputs = []
