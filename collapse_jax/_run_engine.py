@@ -234,7 +234,7 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
         wording=w,
     )
     interval = request["checkpoint_interval"]
-    run_config = [None] * records.P
+    run_config: list[Any] = [None] * records.P
     if existing is not None:
         run_config = json.loads(existing.attrs["run_config"])
     t_start = time.perf_counter()

@@ -62,6 +62,10 @@ from collapse_jax.rundir import (
 )
 from collapse_jax.wording import Wording
 
+# jax.Device is bound by assignment in jax/__init__.py (no stub declares the class),
+# so pyright refuses it in annotations: the `devices` arguments below silence
+# that one rule (reportInvalidTypeForm).
+
 __all__ = [
     "RUN_FORMAT",
     "RUN_FILE",
@@ -149,7 +153,7 @@ def run_experiment(
     overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
     out: str | os.PathLike | None = None,
-    devices: int | Sequence[jax.Device] | None = None,
+    devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
     chunk_size: int | None = None,
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
     summary: Sequence[float] | None = None,
@@ -327,7 +331,7 @@ def _read_request(w: Wording, run_dir, arg: str = "run_dir"
 def resume(
     run_dir: str | os.PathLike,
     *,
-    devices: int | Sequence[jax.Device] | None = None,
+    devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
     progress: bool | Callable[[int, int], None] = False,
     figures: bool | None = None,
     _wording: Wording | None = None,
@@ -402,7 +406,7 @@ def reproduce(
     scale: str = "default",
     seed: int = 0,
     out: str | os.PathLike | None = None,
-    devices: int | Sequence[jax.Device] | None = None,
+    devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
     progress: bool | Callable[[int, int], None] = False,
     overwrite: bool = False,
     summary: Sequence[float] | None = None,

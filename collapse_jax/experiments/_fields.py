@@ -14,7 +14,7 @@ import difflib
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -67,7 +67,9 @@ class Field:
 
     def unused_by(self, config: Mapping[str, Any]) -> tuple[str, Any] | None:
         """``(other_field, value)`` that makes this field unused, or None."""
-        for other, values in self.applies:
+        # __post_init__ stores ``applies`` as (name, values) pairs.
+        pairs = cast("tuple[tuple[str, tuple[Any, ...]], ...]", self.applies)
+        for other, values in pairs:
             have = config.get(other)
             seq = have if isinstance(have, list | tuple) else [have]
             if not any(v in values for v in seq):
@@ -186,13 +188,7 @@ class Field:
         return self._check_scalar(self.kind, value, where)
 
     def _check_scalar(self, kind: str, value: Any, where: Wording) -> Any:
-        ok_type = {
-            "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
-            "float": isinstance(value, numbers.Real) and not isinstance(value, bool),
-            "str": isinstance(value, str),
-            "bool": isinstance(value, bool | np.bool_),
-        }[kind]
-        if not ok_type:
+        if not _is_kind(kind, value):
             fail(
                 where.fn,
                 where.field(self.name),
@@ -238,6 +234,16 @@ class Field:
                     f"Pass a value in {rng}.",
                 )
         return value
+
+
+def _is_kind(kind: str, value: Any) -> bool:
+    """Whether ``value`` is of the scalar ``kind`` (a bool is no number)."""
+    return {
+        "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
+        "float": isinstance(value, numbers.Real) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool | np.bool_),
+    }[kind]
 
 
 def _num(x) -> str:

@@ -20,8 +20,8 @@ it (:mod:`collapse_jax.experiments` does); the types are in
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from collapse_jax import plugins
 from collapse_jax.checks import fail
@@ -244,10 +244,12 @@ def _load_plugins() -> None:
     found = plugins.objects(
         plugins.EXPERIMENTS, (Experiment, Preset), ("EXPERIMENTS", "PRESETS")
     )
-    for kind, table, add in (
-        (Experiment, _EXPERIMENTS, register),
-        (Preset, _PRESETS, register_preset),
-    ):
+    # Each add takes items of its kind only (the isinstance below): typed as one.
+    kinds = cast(
+        "tuple[tuple[type, Mapping[str, Any], Callable[[Any], Any]], ...]",
+        ((Experiment, _EXPERIMENTS, register), (Preset, _PRESETS, register_preset)),
+    )
+    for kind, table, add in kinds:
         for where, items in found:
             for item in items:
                 if not isinstance(item, kind) or table.get(item.name) is item:
