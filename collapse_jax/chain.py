@@ -69,6 +69,10 @@ from collapse_jax.runspec import (  # noqa: F401 - re-exported (old import paths
 from collapse_jax.sampling import SamplingBias
 from collapse_jax.status import failure_report, mark_failed, warn_failures
 
+# jax.Device is bound by assignment in jax/__init__.py (no stub declares the class),
+# so pyright refuses it in annotations: the `devices` arguments below silence
+# that one rule (reportInvalidTypeForm).
+
 __all__ = [
     "ChainConfig",
     "ChainState",
@@ -113,7 +117,7 @@ def run_chains(
     record_params: bool = True,
     sampling: SamplingBias | None = None,
     curation: Curation | None = None,
-    devices: int | Sequence[jax.Device] | None = None,
+    devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
 ) -> ChainResult:
     """Run ``num_chains`` independent generation chains of ``family``.
 
@@ -221,7 +225,7 @@ def run_spec(
     record_params: bool = True,
     sampling: SamplingBias | None = None,
     curation: Curation | None = None,
-    devices: int | Sequence[jax.Device] | None = None,
+    devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
 ) -> RunSpec:
     """Check a run's arguments once and return its frozen :class:`RunSpec`.
 
@@ -586,7 +590,9 @@ def prepare(
         for m, v in first.items()
     }
     if config.observed:  # the regime's records at generation 0: its initial state
-        seen = jax.jit(jax.vmap(regime.observe))(regime_state)
+        observe = regime.observe
+        assert observe is not None  # config.observed is empty without it
+        seen = jax.jit(jax.vmap(observe))(regime_state)
         for m in config.observed:
             rec_metrics[m] = np.asarray(seen[m])[:total, None]
     rec_metrics = {m: rec_metrics[m] for m in config.metrics}
@@ -613,7 +619,7 @@ def prepare(
         "sampling_settings": None if sampling is None else _jsonable(sampling.describe),
         "curation": None if curation is None else curation.name,
         "curation_settings": None
-        if curation is None
+        if described_curation is None  # None exactly when curation is (frame.py)
         else _jsonable(described_curation.describe),
         "num_chains": num_chains,
         "first_chain": first_chain,

@@ -6,7 +6,8 @@ Every command is a thin layer over a documented function (``run`` and
 ``list``: :func:`collapse_jax.experiments.experiments` and ``presets``; ``verify``:
 :func:`collapse_jax.verify.run_claims`; ``info``: :func:`collapse_jax.io.provenance`).
 This is the only place that changes JAX configuration (``--x64``), as the first
-action of a command, before any computation.
+action of a command, before any computation. The options, parsing and reports the
+commands share are in :mod:`collapse_jax._cli_support`.
 
 Examples::
 
@@ -31,6 +32,22 @@ from typing import Annotated
 
 import typer
 
+from collapse_jax._cli_support import (
+    DEVICES,
+    OUT,
+    PROGRESS,
+    SCALE,
+    SEED,
+    X64,
+    _enable_x64,
+    _fail,
+    _field_args,
+    _guarded,
+    _quantiles,
+    _report,
+    _speak,
+)
+
 __all__ = ["main", "app"]
 
 app = typer.Typer(
@@ -41,125 +58,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-# ------------------------------------------------------------ shared options ---
-
-X64 = Annotated[
-    bool, typer.Option("--x64", help="Enable float64 (needed for --dtype float64).")
-]
-SEED = Annotated[int, typer.Option("--seed", help="Base seed.", min=0)]
-DEVICES = Annotated[
-    int | None,
-    typer.Option("--devices", help="Spread chains over the first N devices "
-                 "(results do not change).", min=1),
-]
-# Text, not a Path: pathlib turns an empty value into ".", which must be refused.
-OUT = Annotated[
-    str | None,
-    typer.Option("--out", "-o", help="Run directory (default runs/<name>)."),
-]
-SCALE = Annotated[
-    str, typer.Option("--scale", help="default (minutes on a CPU) or full (the "
-                      "paper's sizes).")
-]
-PROGRESS = Annotated[
-    bool, typer.Option("--progress/--no-progress", " /--quiet", " /-q",
-                       help="Progress with the time left: a bar on a terminal, a "
-                       "plain line every 10 s on stderr elsewhere (logs, CI); "
-                       "--quiet (or -q, --no-progress) prints neither.")
-]
-
-
-class _Bad(Exception):
-    """Bad input: printed as one line, exit status 2."""
-
-
-def _enable_x64(x64: bool) -> None:
-    if x64:
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-
-
-def _fail(command: str, err: BaseException) -> int:
-    print(f"collapse-jax {command}: {err}", file=sys.stderr)
-    return 2
-
-
-def _quantiles(text: str | None):
-    if text is None:
-        return None
-    try:
-        return tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError as err:
-        raise ValueError(
-            f"argument '--summary': expected comma-separated quantile levels in "
-            f"[0, 1], got {text!r}. Pass e.g. --summary 0.1,0.5,0.9."
-        ) from err
-
-
-def _field_args(experiment, tokens: list[str]) -> dict[str, str]:
-    """``--field value`` / ``--field=value`` pairs from the extra arguments."""
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if not tok.startswith("--") or tok == "--":
-            raise ValueError(
-                f"argument {tok!r}: expected --FIELD VALUE. Fields of "
-                f"{experiment.name!r}: `collapse-jax list {experiment.name}`."
-            )
-        name, eq, value = tok[2:].partition("=")
-        field = experiment.field(name, "run")
-        if not eq:
-            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-            if field.kind == "bool" and (nxt is None or nxt.startswith("--")):
-                value = "true"
-            elif nxt is None:
-                raise ValueError(
-                    f"argument {field.option!r}: expected a value "
-                    f"({field.describe()}), got nothing. Pass e.g. "
-                    f"{field.option} {field._example()}."
-                )
-            else:
-                value, i = nxt, i + 1
-        if field.name in out:
-            raise ValueError(f"argument {field.option!r}: given twice; keep one.")
-        out[field.name] = value
-        i += 1
-    return out
-
-
-def _speak(command: str):
-    from collapse_jax.wording import Wording
-
-    return Wording(command, cli=True)
-
-
-def _report(run, command: str) -> None:
-    ds = run.dataset
-    if run.already_complete:
-        print(f"collapse-jax {command}: {run.directory} already holds this run, "
-              f"complete; nothing was computed or written ({run.results})"
-              + ("; figures redrawn" if run.figures else ""))
-    else:
-        print(f"collapse-jax {command}: wrote {run.results}")
-    for path in run.figures:
-        if path.endswith(".png"):
-            print(f"  figure {path}")
-    if run.kept:
-        print(f"collapse-jax {command}: kept {len(run.kept)} file(s) in "
-              f"{run.directory} that collapse_jax did not write: "
-              + ", ".join(run.kept), file=sys.stderr)
-    if run.failures:
-        print(f"collapse-jax {command}: some chains failed inside the run (frozen "
-              "and masked in summaries and figures):", file=sys.stderr)
-        for label, reps in run.failures.items():
-            first = reps[0]
-            print(f"  {label}: {len(reps)} of {ds.attrs['num_chains']} chains; "
-                  f"first: chain {first.chain_id} at generation {first.generation} "
-                  f"({first.reason})", file=sys.stderr)
-
 
 # ------------------------------------------------------------------ commands ---
 
@@ -229,48 +127,6 @@ def run_command(
     if result is not None:
         _report(result, "run")
     return status
-
-
-def _guarded(command: str, directory, call):
-    """``(call(), 0)``; bad input: ``(None, 2)`` with one line on stderr; Ctrl-C:
-    ``(None, 130)`` with the hint to resume ``directory`` when there is a run to
-    resume. Failed chains are reported by :func:`_report`, not as a warning."""
-    import warnings
-
-    from collapse_jax.status import FailedChainsWarning
-
-    started = time.time()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FailedChainsWarning)
-            return call(), 0
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        return None, _fail(command, err)
-    except KeyboardInterrupt:
-        return None, _interrupted(command, directory, started)
-
-
-def _interrupted(command: str, directory, started: float) -> int:
-    from collapse_jax import runs
-
-    run_file = pathlib.Path(directory) / runs.RUN_FILE
-    try:  # run.json written by this command, or by an earlier one
-        ours = command == "resume" or run_file.stat().st_mtime >= started - 1.0
-    except OSError:
-        ours = None
-    if ours:
-        hint = (f"what was checkpointed is safe. Go on with `collapse-jax resume "
-                f"{directory}`.")
-    elif ours is None:
-        hint = (f"nothing that can be resumed was written to {directory} yet (the "
-                f"run was still being prepared). Run the same `collapse-jax "
-                f"{command}` command again to start it.")
-    else:
-        hint = (f"the run already in {directory} was left as it was (`collapse-jax "
-                f"resume {directory}` goes on with that one); run the same "
-                f"`collapse-jax {command}` command again for yours.")
-    print(f"\ncollapse-jax: interrupted; {hint}", file=sys.stderr)
-    return 130
 
 
 @app.command(

@@ -58,18 +58,35 @@ of ``/proc/meminfo`` on Linux, ``os.sysconf`` elsewhere, and a GPU's
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 import jax
 
-from collapse_jax import compiled
-from collapse_jax import keys as cjk
+from collapse_jax._memory_model import (  # noqa: F401 - the model, re-exported
+    CARRY_COPIES,
+    CURATION_COPIES,
+    DRAW_COPIES,
+    FIT_COPIES,
+    PARAM_COPIES,
+    RESERVE,
+    RUN_CHAINS,
+    SCHEDULE_ENTRY_BYTES,
+    Estimate,
+    Keep,
+    _nbytes,
+    chain_bytes,
+    compiled_bytes,
+    estimate_run,
+    format_bytes,
+)
+from collapse_jax._memory_trace import (  # noqa: F401 - re-exported
+    _point_bytes,
+    _traced_points,
+    estimator,
+)
 from collapse_jax.checks import described, fail
 
 __all__ = [
@@ -87,116 +104,8 @@ __all__ = [
 
 #: The environment variable that overrides the memory available (or, 0/off, the check).
 ENV_LIMIT = "COLLAPSE_JAX_MEMORY_LIMIT"
-#: Copies of the chain state alive during a chunk: kept initial state, input, output.
-CARRY_COPIES = 3
-#: Copies of one generation's draws per chain besides the sampler's and the fit's
-#: temporaries (random bits, floats, the sample, weights; measured: a Gaussian run
-#: drawing 10^5 points peaked at 6.1 draws per chain, 2 of them its fit's).
-DRAW_COPIES = 4
-#: Floats of a fit's temporaries per float of a point it reads, for a family that
-#: does not give ``fit_temporaries``.
-FIT_COPIES = 4
-#: Copies of the draws a curation adds (its scores, their ranks, the new weights;
-#: measured: 2 to 4 per draw for tail weighting and likelihood filters).
-CURATION_COPIES = 4
-#: Params-sized temporaries of one generation per chain (fit, freezing, metrics).
-PARAM_COPIES = 4
-#: Host bytes of one schedule entry: a Python int in the run's description.
-SCHEDULE_ENTRY_BYTES = 48
-#: Memory no run may plan to use: the process, its compiled programs, slack.
-RESERVE = 256 * 2**20
 
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
-
-
-@dataclasses.dataclass(frozen=True)
-class Keep:
-    """How the caller keeps the records of a run on the host.
-
-    Attributes:
-      points: sweep points whose records are allocated together (a run directory
-        allocates every point's at the first; :func:`run_chains` one).
-      copies: full copies of the records alive at the peak (chunks and their
-        concatenation; a results file written and read back).
-      quantiles: None to keep every chain; else the number of quantile levels
-        kept instead (``--summary``): float64 quantiles and a mean per metric
-        entry and generation, whatever the number of chains.
-      chunk_copies: host copies of one chunk's records beyond the chunk itself
-        while it is stored (quantiles over chains sort float64 copies); on CPU the
-        chunk that the compiled call returns is already host memory.
-      chunk_kept: the chunks the compiled calls return are kept as the first copy
-        of the records (run_chains); on CPU they are then counted once.
-      wording: None when the caller is a run_chains-like function; else the
-        :class:`~collapse_jax.wording.Wording` of the run-directory entry point
-        (``run_experiment``, ``resume``, ``collapse-jax run``), whose names the
-        refusal uses (``--num-chains`` / ``overrides['num_chains']``).
-    """
-
-    points: int = 1
-    copies: float = 2.0
-    quantiles: int | None = None
-    chunk_copies: float = 0.0
-    chunk_kept: bool = False
-    wording: Any = None
-
-
-#: What run_chains keeps: every chunk, then their concatenation.
-RUN_CHAINS = Keep(chunk_kept=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class Estimate:
-    """The memory a run needs, in bytes, by part (see the module docstring).
-
-    Device parts live in the accelerator's memory (the host's on CPU), host parts
-    in the host's.
-    """
-
-    state: int  # device: the carry of every chain, CARRY_COPIES times, and keys
-    step: int  # device: one generation's temporaries for one compiled call
-    chunk_device: int  # device: one chunk of records
-    chunk_host: int  # host: one chunk of records while it is stored
-    records: int  # host: the run's records as the caller keeps them
-    fixed: int  # what does not grow with the chains (schedule, reserve)
-    shared: int  # counted in both chunk_device and records: one memory on CPU
-    parts: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def device(self) -> int:
-        return self.state + self.step + self.chunk_device
-
-    @property
-    def host(self) -> int:
-        return self.records + self.chunk_host + self.fixed
-
-    @property
-    def total(self) -> int:
-        """Device and host memory together (the host's alone on CPU)."""
-        return self.device + self.host - self.shared
-
-
-def format_bytes(n: float) -> str:
-    """``1536`` -> ``'1.5 KiB'``: binary units, three significant digits."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} PiB"  # pragma: no cover
-
-
-def compiled_bytes(compiled) -> int:
-    """Bytes of a compiled XLA program's arguments, outputs and temporaries, from
-    its memory analysis (``jax.jit(f).lower(...).compile()``): what one call
-    holds at its peak."""
-    m = compiled.memory_analysis()
-    return m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-
-
-def _nbytes(tree) -> int:
-    return sum(
-        math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree)
-    )
 
 
 def _parse_limit(text: str) -> int | None:
@@ -281,94 +190,6 @@ def available_memory(devices: Sequence[Any] | None = None) -> Available | None:
     return Available(host, device, source)
 
 
-def estimate_run(
-    *,
-    config,
-    params_spec,
-    state_spec,
-    record_spec,
-    draw_spec,
-    chains: int,
-    padded: int,
-    block: int | None,
-    keep: Keep = RUN_CHAINS,
-    fit_points: int = 0,
-    fit_point_bytes: int = 0,
-    sample_points: int = 0,
-    sample_point_bytes: int = 0,
-) -> Estimate:
-    """The memory of a run from shapes (no allocation).
-
-    Args:
-      config: the run's ``ChainConfig`` (generations, chunk size, sampler).
-      params_spec: the params of one chain (arrays or ``ShapeDtypeStruct``).
-      state_spec: the regime state of one chain.
-      record_spec: what one generation of one chain records: ``(metrics,
-        params or None, status)``.
-      draw_spec: one generation's draws of one chain (``n_max`` points), or None
-        when nothing is drawn point by point (sufficient statistics, population).
-      chains: chains whose records are kept (all sweep points of the call).
-      padded: chains on the device (padded to a multiple of the devices).
-      block: chains per compiled call, or None for all.
-      keep: how the caller keeps the records (:class:`Keep`).
-      fit_points: the data points one generation's fits read, per chain.
-      fit_point_bytes: the fit's temporaries per point it reads.
-      sample_points: the points one generation's draws by the family's sampler
-        hold, per chain (a sampling bias may draw in its own way).
-      sample_point_bytes: the sampler's temporaries per point it draws.
-
-    Returns:
-      An :class:`Estimate`.
-    """
-    n_gen, chunk = config.num_generations, config.chunk_size
-    params = _nbytes(params_spec)
-    regime = _nbytes(state_spec)
-    carry = params + regime + 8  # t and status, int32 each
-    draws = 0 if draw_spec is None else _nbytes(draw_spec)
-    record = _nbytes(record_spec)
-    blocked = block is not None and block < padded
-    in_call = block if blocked and block is not None else padded
-    fit = fit_points * fit_point_bytes
-    sampling = sample_points * sample_point_bytes
-    # Sampling, then fitting: their temporaries are not alive at once.
-    temporaries = max(sampling, fit)
-    copies = DRAW_COPIES + (CURATION_COPIES if config.curation is not None else 0)
-    per_call_chain = copies * draws + temporaries + PARAM_COPIES * params + regime
-    state = padded * (CARRY_COPIES * carry + 8)  # + one typed key per chain
-    step = in_call * per_call_chain
-    # One chunk's outputs; blocks' outputs are concatenated (a second copy).
-    chunk_device = padded * chunk * record * (2 if blocked else 1)
-    chunk_host = int(padded * chunk * record * keep.chunk_copies)
-    if keep.quantiles is None:
-        per_gen = chains * record
-    else:  # float64 quantiles and mean of each metric entry, failed-chain counts
-        metrics = jax.tree.leaves(record_spec[0])  # record: (metrics, params, status)
-        elems = sum(math.prod(x.shape) for x in metrics)
-        per_gen = (keep.quantiles + 1) * elems * 8 + 4
-    records = int(keep.points * (n_gen + 1) * per_gen * keep.copies)
-    fixed = n_gen * (SCHEDULE_ENTRY_BYTES + 4) + RESERVE
-    shared = padded * chunk * record if keep.chunk_kept else 0
-    return Estimate(
-        state=int(state),
-        step=int(step),
-        chunk_device=int(chunk_device),
-        chunk_host=chunk_host,
-        records=records,
-        fixed=int(fixed),
-        shared=int(shared),
-        parts={
-            "params": params,
-            "regime": regime,
-            "draws": draws,
-            "fit": fit,
-            "fit_points": fit_points,
-            "sampling": sampling,
-            "copies": copies,
-            "record": record,
-        },
-    )
-
-
 def _fixes(w, part: str, sufficient: bool) -> str:
     """How to make a run smaller; ``w``: the run-directory wording, or None for
     run_chains and its kin (Python arguments)."""
@@ -437,160 +258,6 @@ def _over(est: Estimate, avail: Available, num_devices: int) -> tuple[int, int] 
     if per_device > avail.device:
         return per_device, avail.device
     return (est.host, avail.host) if est.host > avail.host else None
-
-
-def _point_bytes(family, data_spec, dtype) -> tuple[int, int]:
-    """Bytes of the sampler's temporaries per point it draws, and of the fit's per
-    point it reads (``sample_temporaries``, ``fit_temporaries``)."""
-    fit = family.fit_temporaries
-    if fit is None:  # FIT_COPIES floats per float (or int) of one point
-        fit = FIT_COPIES * math.prod(data_spec.shape[1:])
-    size = np.dtype(dtype).itemsize
-    return math.ceil((family.sample_temporaries or 0) * size), math.ceil(fit * size)
-
-
-def _traced_points(config, family, source, regime, one, truth, reference, hyper):
-    """``(drawn, fitted)``: the points one generation's step draws with the
-    family's sampler and those its fits read, per chain (0, 0: no points).
-
-    Traces one generation's step with shapes only (``jax.eval_shape``), with a
-    family whose ``sample``, ``fit`` and ``refit`` note the points they are given:
-    the draws, a regime's kept data, real data, whatever the regime passes.
-    """
-    if config.sampler != "samples":  # statistics or models, no points
-        return 0, 0
-
-    drawn, fitted = [], []
-
-    def sample(key, params, n):
-        drawn.append(n)
-        return family.sample(key, params, n)
-
-    def fit(key, data, weights, prev):
-        fitted.append(weights.shape[0])
-        return family.fit(key, data, weights, prev)
-
-    def refit(sample_key, fit_key, params, weights):
-        drawn.append(weights.shape[0])
-        fitted.append(weights.shape[0])
-        return family.refit(sample_key, fit_key, params, weights)
-
-    noting = family._replace(sample=sample, fit=fit, refit=refit)
-
-    def step(state, key, active):
-        gkeys = cjk.generation_keys(key, state.t)
-        return compiled._step(
-            noting,
-            regime,
-            config,
-            state,
-            gkeys,
-            state.t,
-            hyper,
-            active,
-            truth,
-            source,
-            reference,
-        )
-
-    key = jax.eval_shape(lambda: jax.random.key(0))
-    jax.eval_shape(step, one, key, jax.ShapeDtypeStruct((), np.bool_))
-    # Several draws or fits in one generation may all be alive at once.
-    return sum(drawn), sum(fitted)
-
-
-def estimator(
-    *,
-    config,
-    family,
-    source,
-    regime,
-    reference,
-    truth,
-    truth_view,
-    state_spec,
-    data_spec,
-    hyper,
-    points: int,
-    pad: int,
-    block: int | None,
-    keep: Keep | None = None,
-) -> Callable[[int], Estimate]:
-    """The estimate of a run as a function of its chains per sweep point.
-
-    Called by the runner once the shapes are known (``jax.eval_shape``) and before
-    any chain-sized array exists; :func:`check_run` compares it with the memory
-    available, :func:`estimate_chains` returns it.
-
-    Args:
-      config: the run's ``ChainConfig``.
-      family, source, regime, reference, truth, truth_view: as in the runner (one
-        chain; ``source``: the truth's family).
-      state_spec: the regime state of one chain (``ShapeDtypeStruct`` s).
-      data_spec: one draw's ``ShapeDtypeStruct`` of the fitted family.
-      hyper: the traced settings of one chain (regime, bias, curation).
-      points: sweep points in the call; ``c`` chains per point make ``points * c``.
-      pad: the chain axis is padded to a multiple of this.
-      block: chains per compiled call, or None.
-      keep: how the caller keeps the records (default: as run_chains does).
-
-    Returns:
-      ``estimate(c) -> Estimate`` for ``c`` chains per sweep point.
-    """
-    keep = RUN_CHAINS if keep is None else keep
-    int32 = jax.ShapeDtypeStruct((), np.int32)
-    params_spec = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), reference
-    )
-    # Abstract shapes for eval_shape, where ChainState holds arrays at run time.
-    one = compiled.ChainState(params_spec, state_spec, int32, int32)  # pyright: ignore[reportArgumentType]
-    record_spec = jax.eval_shape(  # shapes only: the truth is abstract too
-        lambda st, ref: compiled._record(family, regime, config, st, ref, truth_view),
-        one,
-        params_spec,
-    )
-    draw_spec = None
-    if config.sampler == "samples":
-        draw_spec = compiled.data_spec_n(data_spec, config.n_max)
-    sample_points, fit_points = _traced_points(
-        config, family, source, regime, one, truth, reference, hyper
-    )
-    sample_point_bytes, fit_point_bytes = _point_bytes(family, data_spec, config.dtype)
-
-    def estimate(c: int) -> Estimate:
-        total = points * c
-        return estimate_run(
-            config=config,
-            params_spec=params_spec,
-            state_spec=state_spec,
-            record_spec=record_spec,
-            draw_spec=draw_spec,
-            chains=total,
-            padded=-(-total // pad) * pad,
-            block=block,
-            keep=keep,
-            fit_points=fit_points,
-            fit_point_bytes=fit_point_bytes,
-            sample_points=sample_points,
-            sample_point_bytes=sample_point_bytes,
-        )
-
-    return estimate
-
-
-def chain_bytes(estimate: Callable[[int], Estimate], chains: int = 8) -> int:
-    """Bytes one more chain adds to a run: the slope of ``estimate`` in the chains.
-
-    What a block of ``b`` chains needs is about ``b`` times this, what does not
-    grow with the chains (the reserve, the schedule) left out.
-
-    Args:
-      estimate: from :func:`estimate_chains` (or :func:`estimator`).
-      chains: where the slope is taken, from ``chains`` to ``2 * chains``: a
-        multiple of the chain padding (8).
-    """
-    low, high = estimate(chains), estimate(2 * chains)
-    return max(-(-(high.total - low.total) // chains), 1)
 
 
 def _kept_data_dominates(est: Estimate, config) -> bool:
