@@ -391,7 +391,7 @@ class Experiment:
     description: str
     fields: tuple[Field, ...]
     build: Callable[[dict[str, Any]], Design]
-    check: Callable[[dict[str, Any]], None] | None = None
+    check: Callable[..., None] | None = None
     details: str = ""
 
     @property
