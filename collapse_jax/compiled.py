@@ -56,7 +56,7 @@ class ChainState(NamedTuple):
 
 # Distances to the truth computed from family-independent views (collapse_jax.metrics),
 # so runs of different families (the expressivity switch) share a yardstick.
-DISTANCE_METRICS = {
+DISTANCE_METRICS: dict[str, tuple[str, ...]] = {
     "mixture": ("l2_to_truth", "w2_mm_sq_to_truth"),
     "probs": ("tv_to_truth",),
 }

@@ -20,6 +20,7 @@ combination and their additive decomposition into main effects and interactions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -306,7 +307,9 @@ def decompose(
     for combo in chosen:
         statistical, expressive, approximate = combo
         family = restricted_family if expressive else truth_family
+        assert family is not None  # checked above: a family for 'E'
         if approximate:
+            assert approximation is not None  # checked above: callable for 'A'
             family = approximation(family)
             if not isinstance(family, ModelFamily):
                 fail(
@@ -326,11 +329,7 @@ def decompose(
                 "Use a restricted family of the same kind as the truth.",
             )
         label = combo_label(combo)
-        report = None
-        if progress is not None:
-
-            def report(done, total, label=label):
-                progress(label, done, total)
+        report = None if progress is None else functools.partial(progress, label)
 
         # Each combination is one run spec in decompose's wording.
         spec = runspec.build(

@@ -126,6 +126,8 @@ def provenance() -> dict[str, Any]:
         "numpy": np.__version__,
         "xarray": xr.__version__,
     }
+    # jax's config options are attributes made at runtime (Config declares none).
+    config: Any = jax.config
     devices = jax.devices()
     kinds = sorted({d.device_kind for d in devices})
     device = f"{jax.default_backend()}: {len(devices)} x {', '.join(kinds)}"
@@ -133,7 +135,7 @@ def provenance() -> dict[str, Any]:
         "versions": versions,
         "device": device,
         "git_revision": _git_revision(),
-        "x64": bool(jax.config.jax_enable_x64),
+        "x64": bool(config.jax_enable_x64),
     }
 
 

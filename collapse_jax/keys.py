@@ -128,7 +128,9 @@ def generation_keys(chain_key: jax.Array, t: jax.Array) -> GenerationKeys:
 
 def check_threefry_partitionable(fn: str) -> None:
     """Refuse to run if split prefixes could depend on the number of keys."""
-    if not jax.config.jax_threefry_partitionable:
+    # jax's config options are attributes made at runtime (Config declares none).
+    config: Any = jax.config
+    if not config.jax_threefry_partitionable:
         raise RuntimeError(
             f"{fn}(): jax_threefry_partitionable must be True for reproducible chains; "
             "got False. Remove the setting that turns it off (it is on by default "

@@ -89,6 +89,7 @@ class Records:
         if dims[1] == "generation":
             lead = (self.P,)
         elif dims[1] == "quantile":
+            assert self.summary is not None  # a quantile dim is made for a summary
             lead = (self.P, len(self.summary))
         else:
             lead = (self.P, self.C)
@@ -176,7 +177,9 @@ class Records:
             written as ``theory__<metric>``.
         """
         xr = cio._xarray()
-        data_vars = {name: (self.dims[name], arr) for name, arr in self.arrays.items()}
+        data_vars: dict[str, tuple[Any, ...]] = {
+            name: (self.dims[name], arr) for name, arr in self.arrays.items()
+        }
         for m, (label, curves, statistic) in (theory or {}).items():
             curve = np.stack([np.asarray(c, np.float64) for c in curves])
             data_vars[f"theory__{m}"] = (

@@ -83,7 +83,7 @@ def _check_sample_size(
                 sample_size,
                 "Pass a whole number of samples, e.g. sample_size=100.",
             )
-        sample_size = int(sample_size)
+        sample_size = math.trunc(sample_size)  # int(): a whole number here
     if isinstance(sample_size, numbers.Integral):
         if sample_size < minimum:
             fail(
@@ -93,7 +93,7 @@ def _check_sample_size(
                 int(sample_size),
                 f"Pass >= {minimum}, or None for the population limit.",
             )
-        if sample_size > _MAX_CHAIN_ID:
+        if int(sample_size) > _MAX_CHAIN_ID:
             fail(
                 fn,
                 "sample_size",
@@ -218,6 +218,7 @@ def _validate(
         )
     cross = init_family is not None and init_family is not family
     if cross:
+        assert init_family is not None  # cross: a family other than `family`
         if family.check_source is None or family.fit_population_from is None:
             fail(
                 fn,
@@ -296,7 +297,7 @@ def _validate(
             "Pass e.g. progress=lambda done, total: print(done, total).",
             error=TypeError,
         )
-    source = init_family if cross else family
+    source = family if init_family is None else init_family  # `family` unless cross
     distance_names = ()
     if family.view_kind is not None and family.view_kind == source.view_kind:
         distance_names = DISTANCE_METRICS[family.view_kind]
@@ -345,7 +346,7 @@ def check_devices(fn, devices):
         return None
     if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):
         available = jax.devices()
-        if not 1 <= devices <= len(available):
+        if not 1 <= int(devices) <= len(available):
             fail(
                 fn,
                 "devices",

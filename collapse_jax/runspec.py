@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-import jax
 import jax.numpy as jnp
 
 from collapse_jax.checks import fail
@@ -117,7 +116,9 @@ class StaticSpec(NamedTuple):
     config: ChainConfig
     num_chains: int
     first_chain: int
-    devices: tuple[jax.Device, ...] | None
+    # jax.Device objects: jax.Device is a runtime alias of an extension type (no
+    # stub), which a type checker cannot use as an annotation.
+    devices: tuple[Any, ...] | None
 
 
 class TracedSpec(NamedTuple):

@@ -759,6 +759,12 @@ def test_figures_rejects_bad_specs(gaussian, tmp_path, spec, match):
 # --- bad input --------------------------------------------------------------------
 
 
+def _removed_axes():
+    ax = Figure().add_subplot()
+    ax.remove()
+    return ax
+
+
 def _no_format(ds):
     ds = ds.copy()
     ds.attrs = {k: v for k, v in ds.attrs.items() if k != "collapse_jax_format"}
@@ -821,6 +827,12 @@ def _no_format(ds):
         (lambda g, s: plots.plot_metric(g, "log_var", band=0.5), TypeError, "band"),
         (lambda g, s: plots.plot_metric(g, "log_var", log="yes"), TypeError, "log"),
         (lambda g, s: plots.plot_metric(g, "log_var", ax=1), TypeError, r"ax must"),
+        (
+            lambda g, s: plots.plot_fraction(g, "small", ax=_removed_axes()),
+            ValueError,
+            r"plot_fraction\(\): ax must be None or a matplotlib Axes on a figure; "
+            r"got an Axes removed from its figure",
+        ),
         (
             lambda g, s: plots.plot_fraction(g, "log_var"),
             ValueError,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from collapse_jax.checks import fail
+from collapse_jax.checks import described, fail
 
 # Generations drawn per line at most: a figure is a few hundred pixels wide, and
 # matplotlib's legend placement and layout scan every vertex (200,000 generations
@@ -62,6 +62,14 @@ def _figure_and_axes(fn: str, ax: Any, figsize: tuple[float, float]):
         fig = ax.get_figure(root=True)
     except TypeError:  # matplotlib < 3.10
         fig = ax.figure
+    if fig is None:  # ax.remove() detaches an Axes from its figure
+        fail(
+            fn,
+            "ax",
+            "None or a matplotlib Axes on a figure",
+            described("an Axes removed from its figure"),
+            "Pass ax=None for a new figure, or fig.add_subplot().",
+        )
     return fig, ax
 
 

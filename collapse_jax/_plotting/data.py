@@ -70,7 +70,7 @@ def _check_ds(fn: str, ds: Any) -> str:
                 fn,
                 "ds",
                 f"a Dataset with a {dim!r} dimension (kind {kind!r})",
-                described(f"a Dataset with dims {sorted(ds.dims)}"),
+                described(f"a Dataset with dims {sorted(map(str, ds.dims))}"),
                 "Pass a results Dataset written by collapse_jax.",
             )
     return kind

@@ -186,6 +186,7 @@ def _sh1c(ctx):
         init_params=cj.gaussian_params(*_APPROX_INIT),
     )
     res = _population_run(ctx, fam, gens)
+    assert res.params is not None  # recorded (record_params defaults to True)
     path = tha.gradient_map_iterate(
         *_APPROX_TRUTH,
         optimizer="sgd",

@@ -147,6 +147,7 @@ def _sh7_mean(ctx):
 def _sh7_lyapunov(ctx):
     m, n, d = 12, 30, 3
     res = gauss(ctx, m, n, dim=d, offset=4)
+    assert res.params is not None  # recorded: gauss records params when dim > 1
     s = res.params.chol_log_diag.astype(np.float64)
     slope = 2 * (s[:, n] - s[:, 0]) / n  # (chains, d)
     gam = tmv.lyapunov_exponents(m, d)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def _run(ctx: Context, family, init, regime, size, gens, offset, metrics):
 @functools.lru_cache(maxsize=4)
 def _gauss(ctx: Context, kind: str, size: int, gens: int, offset: int):
     # The regime by its registered name; the options each claim sets.
-    options = {"fresh": {"num_real": _AL3_N}}
+    options: dict[str, dict[str, Any]] = {"fresh": {"num_real": _AL3_N}}
     if kind == "mix":
         options["mix"] = {"real_data": _be2_real(ctx.dtype)}
     regime = cj.make_regime(kind, **options.get(kind, {}))

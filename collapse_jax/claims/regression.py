@@ -177,7 +177,7 @@ def _lr2(ctx: Context):
 
 def _lr2b(ctx: Context):
     x, _ = _design(ctx)
-    first = tr.conditional_test_error_replace(1, x)
+    first = float(tr.conditional_test_error_replace(1, x))  # n = 1: a float
     bound = tr.accumulate_test_error_bound(first)
     acc = _fixed(ctx, "accumulate")
     rep = _fixed(ctx, "replace")

@@ -7,6 +7,7 @@ its default scale and at the paper's size with ``--scale full``.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def _schedule(growth: str, base: int, num_generations: int) -> np.ndarray:
         return np.full(num_generations, base, np.int64)
     if growth == "linear":
         return base * (i + 1)
-    return theory.gaussian.quadratic_schedule(base, num_generations)
+    return theory.quadratic_schedule(base, num_generations)
 
 
 def _check_schedule(w, growth: str, base: int, num_generations: int) -> None:
@@ -305,9 +306,10 @@ def _categorical_design(cfg) -> Design:
     if k == 2 and is_replace:
         th["absorbed"] = TheoryCurve("P(absorbed by n), exact (WF-4)", ab,
                                      "probability")
-    figs = [{"kind": "metric", "metric": "gini_simpson", "name": "gini_simpson"},
-            {"kind": "fraction", "metric": "absorbed", "name": "absorbed"},
-            {"kind": "metric", "metric": "support_size", "name": "support_size"}]
+    figs: list[dict[str, Any]] = [
+        {"kind": "metric", "metric": "gini_simpson", "name": "gini_simpson"},
+        {"kind": "fraction", "metric": "absorbed", "name": "absorbed"},
+        {"kind": "metric", "metric": "support_size", "name": "support_size"}]
     if "probs" in metrics:
         figs.append({"kind": "snapshot", "name": "probs",
                      "generations": sorted({0, 1, n_gen // 10, n_gen})})
@@ -424,8 +426,8 @@ def _regression_design(cfg) -> Design:
     for r in cfg["regimes"]:
         points.append(Point(r, {"regime": r}, fam, truth,
                             {"sample_size": t, "regime": _regime(r, 0.0, t)}))
-        f = (theory.regression.conditional_test_error_replace if r == "replace"
-             else theory.regression.conditional_test_error_accumulate)
+        f = (theory.conditional_test_error_replace if r == "replace"
+             else theory.conditional_test_error_accumulate)
         curves.append(np.concatenate([[0.0], f(n, x, var)]))
     return Design(
         tuple(points), ("test_error", "weight_norm_sq"),

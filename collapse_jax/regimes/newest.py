@@ -17,14 +17,19 @@ def _replace_step(ctx: StepContext, params, state):
         ctx.sampling is not None and ctx.sampling.sample is not None
     )
     if ctx.first_source and ctx.sampler == "population":
+        # run_checks refuses a cross-family truth without it, and the population
+        # limit (sample_size=None) without fit_population.
+        assert family.fit_population_from is not None
         return family.fit_population_from(ctx.truth_family, ctx.truth), state
     if ctx.first_source or custom_draws:
         data, weights = synthetic(ctx, params)
         return fit(ctx, data, weights, params), state
     model = distort(ctx, params)
     if ctx.sampler == "population":
+        assert family.fit_population is not None  # checked by run_checks
         return family.fit_population(model), state
     if ctx.sampler == "sufficient":
+        assert family.sample_fit is not None  # checked by run_checks
         return family.sample_fit(ctx.keys.sample, model, ctx.sample_size), state
     # Draw n_max points and mask to M_t through the weights: one compile serves every
     # schedule, and samplers are prefix-stable so the masked fit equals the unmasked

@@ -230,6 +230,8 @@ def population_fit(ctx: StepContext, weights: Sequence, models: Sequence[Params]
     dtype = float_dtype(models[0])
     w = jnp.stack([jnp.asarray(x, dtype) for x in weights])
     log_w = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1)), -jnp.inf)
+    # run_checks refuses a mixing regime's population limit without it.
+    assert ctx.family.fit_population_mixture is not None
     return ctx.family.fit_population_mixture(log_w, stacked)
 
 

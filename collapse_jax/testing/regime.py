@@ -200,7 +200,7 @@ def check_regime(
     sizes = [int(m) for m in schedule]
 
     def run(**kw):
-        args = dict(
+        args: dict[str, Any] = dict(
             key=key,
             num_chains=num_chains,
             num_generations=gens,
