@@ -1,8 +1,9 @@
 """Modules split by concept keep their old import paths.
 
-runs, memory, cli, experiments.core and theory.gaussian each moved a concept into a
-module of its own (_run_engine, _memory_model and _memory_trace, _cli_support,
-experiments._fields and _design, theory._gaussian_distance and _gaussian_chain).
+runs, memory, cli, experiments.core, theory.gaussian and monitor each moved a concept
+into a module of its own (_run_engine, _memory_model and _memory_trace, _cli_support,
+experiments._fields and _design, theory._gaussian_distance and _gaussian_chain,
+_collapse_monitor, _monitor_held_out, _monitored and _monitor_adaptive).
 A fork's ``from collapse_jax.memory import estimator`` and the names tests patch
 (``runs.check_design``, ``memory.check_run``) must still be there, and be the very
 objects the new modules define (a copy would drift).
@@ -65,6 +66,18 @@ MOVED = {
             "mean_increment_scale",
         ),
     ),
+    "collapse_jax.monitor": (
+        "collapse_jax._collapse_monitor",
+        (
+            "STATISTICS",
+            "ALTERNATIVES",
+            "MONITOR_RECORDS",
+            "MonitorState",
+            "CollapseMonitor",
+            "collapse_monitor",
+            "_STREAM_MONITOR",
+        ),
+    ),
 }
 MOVED_TOO = {
     "collapse_jax.memory": ("collapse_jax._memory_trace", ("estimator",)),
@@ -76,11 +89,27 @@ MOVED_TOO = {
         "collapse_jax.theory._gaussian_chain",
         ("_log_chi2_mean",),
     ),
+    "collapse_jax.monitor": (
+        "collapse_jax._monitored",
+        ("monitored", "RANK_CPU_BATCH_LIMIT"),
+    ),
+}
+# A module split in more than three: its further (new module, names) pairs.
+MOVED_ALSO = {
+    "collapse_jax.monitor": (
+        ("collapse_jax._monitor_adaptive", ("adaptive", "_STREAM_INJECT")),
+        ("collapse_jax._monitor_held_out", ("_STREAM_HELD_OUT",)),
+    ),
 }
 CASES = [
     (old, new, name)
     for table in (MOVED, MOVED_TOO)
     for old, (new, names) in table.items()
+    for name in names
+] + [
+    (old, new, name)
+    for old, pairs in MOVED_ALSO.items()
+    for new, names in pairs
     for name in names
 ]
 
