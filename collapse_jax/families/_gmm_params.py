@@ -8,7 +8,7 @@ lives here so that none of them imports another one back. ``gmm_params`` and
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -135,7 +135,9 @@ def gmm_params(weights, means, covs) -> GmmParams:
         unit[j] = chol / diag[None, :]
     with np.errstate(divide="ignore"):
         log_w = np.log(w / total)
-    return GmmParams(log_w, mu, log_diag, unit, np.zeros((), np.float64))
+    # NumPy on the host until cast_params; typed as the fields the compiled step sees.
+    fields = (log_w, mu, log_diag, unit, np.zeros((), np.float64))
+    return GmmParams(*cast("tuple[jax.Array, ...]", fields))
 
 
 def gmm_weights_means_covs(

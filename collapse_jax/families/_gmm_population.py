@@ -67,6 +67,9 @@ def _source_view(source_family: ModelFamily, source_params) -> MixtureView:
         return gaussian_view(source_params)
     if isinstance(source_params, GmmParams):
         return _view(source_params)
+    # The gmm family's check_source admits only Gaussians, mixtures and families
+    # with a mixture view.
+    assert source_family.view is not None, f"{source_family.name} has no view"
     return source_family.view(source_params)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -90,7 +90,9 @@ def categorical_params(probs) -> CategoricalParams:
             f"entries summing to {total!r}",
             "Divide by the sum (probs / probs.sum()).",
         )
-    return CategoricalParams(p / total, np.zeros(p.shape, np.int32))
+    # NumPy on the host until cast_params; typed as the fields the compiled step sees.
+    fields = (p / total, np.zeros(p.shape, np.int32))
+    return CategoricalParams(*cast("tuple[jax.Array, ...]", fields))
 
 
 def _rare_mask(truth_probs: jax.Array) -> jax.Array:
@@ -120,7 +122,10 @@ def _make(
     num_categories: int, max_support: int | None, support: tuple[float, ...] | None
 ) -> ModelFamily:
     k = num_categories
-    truncate = max_support is not None and max_support < k
+    # At most `m` categories in the class (m = k: no truncation); an int, so the
+    # compiled code below needs no None check.
+    m = k if max_support is None else max_support
+    truncate = m < k
     large = k >= LARGE_K
     values = np.arange(k, dtype=np.float64) if support is None else np.asarray(support)
 
@@ -131,7 +136,7 @@ def _make(
         fit keeps the support that explains the most points and takes frequencies
         on it: the minimiser of ``KL(q || p_hat)`` over the class.
         """
-        return jnp.where(_top_k_mask(wc, max_support), wc, 0) if truncate else wc
+        return jnp.where(_top_k_mask(wc, m), wc, 0) if truncate else wc
 
     def project(params):
         """The best model of the class for a distribution: its top categories.
@@ -145,8 +150,8 @@ def _make(
         if not truncate:
             return params
         p = params.probs
-        keep = _top_k_mask(p, max_support)
-        inside = jnp.sum(p > 0, dtype=jnp.int32) <= max_support
+        keep = _top_k_mask(p, m)
+        inside = jnp.sum(p > 0, dtype=jnp.int32) <= m
         kept = jnp.where(keep, p, 0)
         probs = kept / tree_sum(kept)
         counts = jnp.where(keep, params.counts, 0)
@@ -193,7 +198,7 @@ def _make(
             counts = cjr.multinomial(key, sample_size, params.probs)
         dtype = params.probs.dtype
         if truncate:
-            counts = jnp.where(_top_k_mask(counts, max_support), counts, 0)
+            counts = jnp.where(_top_k_mask(counts, m), counts, 0)
             total = jnp.sum(counts, dtype=jnp.int32)
         else:
             total = sample_size

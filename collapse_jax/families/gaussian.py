@@ -17,6 +17,7 @@ Bartlett decomposition, at O(1) cost in M.
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import numpy as np
 
@@ -111,7 +112,9 @@ def gaussian_params(mean, cov) -> GaussianParams:
             "Pass a covariance with strictly positive eigenvalues.",
         )
     diag = np.diag(chol)
-    return GaussianParams(mean, np.log(diag), chol / diag[None, :])
+    # NumPy on the host until cast_params; typed as the fields the compiled step sees.
+    fields = (mean, np.log(diag), chol / diag[None, :])
+    return GaussianParams(*cast("tuple[jax.Array, ...]", fields))
 
 
 def gaussian_mean_cov(params: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +285,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
 
     def metrics(params, truth):
         s = params.chol_log_diag
-        log_var = _log_diag_cov(params)
+        log_var = _log_diag_cov(params.chol_log_diag, params.chol_unit_lower)
         log_det = 2 * tree_sum(s)
         delta = params.mean - truth.mean
         if dim == 1:
@@ -294,7 +297,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         # interval mu0 +- Z sd0. Standardised by the truth's scale first and then
         # carried to the fitted scale in log space, so neither a tiny truth scale
         # nor a collapsed fit under- or overflows.
-        t_log_sd = 0.5 * _log_diag_cov(truth)
+        t_log_sd = 0.5 * _log_diag_cov(truth.chol_log_diag, truth.chol_unit_lower)
         log_sd = 0.5 * log_var
         q = _ratio(truth.mean - params.mean, t_log_sd)
         z_lo = _ratio(q - _TAIL_Z, log_sd - t_log_sd)
@@ -421,6 +424,11 @@ _LOCATION_SCALE = LocationScale(rescale=_rescale, center=lambda params: params.m
 
 def _moments_of_discrete(source_family: ModelFamily, source_params) -> GaussianParams:
     """Mean and variance of a categorical on a numeric support (1-D)."""
+    # check_source admits a source that is neither Gaussian nor a mixture only with
+    # a numeric support, whose probability vector is its view (a categorical's).
+    assert source_family.view is not None and source_family.numeric is not None, (
+        f"{source_family.name}: a numeric support needs a probability view"
+    )
     probs = source_family.view(source_params)
     idx = jnp.arange(probs.shape[0], dtype=jnp.int32)
     x = source_family.numeric(idx)[:, 0].astype(probs.dtype)
@@ -435,16 +443,17 @@ def _ratio(num, log_den):
     return jnp.sign(num) * jnp.exp(jnp.log(jnp.abs(num)) - log_den)
 
 
-def _log_diag_cov(params: GaussianParams) -> jax.Array:
+def _log_diag_cov(chol_log_diag: jax.Array, chol_unit_lower: jax.Array) -> jax.Array:
     """``log Sigma_kk = log sum_j U_kj^2 exp(2 s_j)``, entirely in log space.
 
+    ``s`` is ``chol_log_diag`` and ``U`` ``chol_unit_lower`` of one Gaussian's
+    log-Cholesky layout (vmap it over a mixture's components).
     ``U_kj`` is of order ``exp(s_j - s_k)`` for very anisotropic covariances, so its
     square is taken as ``2 log|U_kj|`` rather than formed (zero entries give -inf and
     drop out).
     """
-    unit = params.chol_unit_lower
-    log_abs = jnp.log(jnp.abs(unit))
-    return tree_logsumexp(2 * params.chol_log_diag[None, :] + 2 * log_abs, axis=1)
+    log_abs = jnp.log(jnp.abs(chol_unit_lower))
+    return tree_logsumexp(2 * chol_log_diag[None, :] + 2 * log_abs, axis=1)
 
 
 @functools.cache
@@ -509,7 +518,9 @@ def gaussian_approx_hooks(dim: int) -> ApproxHooks:
         return mle().refit(sample_key, sample_key, params, weights)  # fit key unused
 
     def sample_target(key, params, sample_size):
-        return mle().sample_fit(key, params, sample_size)
+        sample_fit = mle().sample_fit
+        assert sample_fit is not None  # every Gaussian has the exact sufficient draw
+        return sample_fit(key, params, sample_size)
 
     def target_from_model(source_family, source_params):
         if isinstance(source_params, GaussianParams):
@@ -517,7 +528,9 @@ def gaussian_approx_hooks(dim: int) -> ApproxHooks:
         # Another family (a mixture, a categorical on a numeric support): the
         # population target is its moment match, which is exactly what the exact
         # Gaussian fit returns (proofs/sh-1b-expressivity.md).
-        return mle().fit_population_from(source_family, source_params)
+        fit_population_from = mle().fit_population_from
+        assert fit_population_from is not None  # every Gaussian has one
+        return fit_population_from(source_family, source_params)
 
     return ApproxHooks(
         target_from_data=target_from_data,

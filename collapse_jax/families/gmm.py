@@ -305,13 +305,12 @@ def _make(
         tv = _as_view(truth)
         pv = _view(params)
 
-        def log_var(s, unit):
-            return _log_diag_cov(GaussianParams(None, s, unit))
-
         return {
             "weights": jnp.exp(params.log_weights),
             "means": params.means,
-            "log_vars": jax.vmap(log_var)(params.chol_log_diag, params.chol_unit_lower),
+            "log_vars": jax.vmap(_log_diag_cov)(
+                params.chol_log_diag, params.chol_unit_lower
+            ),
             "l2": mixture_l2(pv, tv),
             "w2_mm_sq": w2_moment_matched_sq(pv, tv),
             "em_gain": params.em_gain,

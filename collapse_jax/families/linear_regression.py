@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -134,7 +134,8 @@ def linear_regression_params(
             noise_sd,
             "Pass the label-noise standard deviation, e.g. noise_sd=1.0.",
         )
-    return LinearRegressionParams(w, x, sd)
+    # NumPy on the host until cast_params; typed as the fields the compiled step sees.
+    return LinearRegressionParams(*cast("tuple[jax.Array, ...]", (w, x, sd)))
 
 
 # ---------------------------------------------------------------- pure functions ---
@@ -264,6 +265,7 @@ def _make(
             if fit_kind == "min_norm":
                 new = _matvec(jnp.linalg.pinv(x), _matvec(x, w))
             else:
+                assert num_rows is not None  # linear_regression() requires it here
                 g = _gram(x, jnp.ones((num_rows,), dtype)) / num_rows
                 g_ridge = g + ridge * jnp.eye(dim, dtype=dtype)
                 new = _solve_spd(g_ridge, _matvec(g, w))
@@ -350,6 +352,7 @@ def _make(
                 )
 
     if fixed:
+        assert num_rows is not None  # linear_regression() requires it for design=fixed
         minimum = num_rows
         reason = (
             f"(design='fixed' relabels the {num_rows} rows of its design: "

@@ -13,7 +13,7 @@ lambda)`` directly, O(1) in ``M``.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -72,7 +72,9 @@ def poisson_params(rate) -> PoissonParams:
             float(lam),
             "Pass a positive rate (a truth at 0 is already absorbed).",
         )
-    return PoissonParams(np.float64(lam), np.int32(0))
+    # NumPy on the host until cast_params; typed as the fields the compiled step sees.
+    fields = (np.float64(lam), np.int32(0))
+    return PoissonParams(*cast("tuple[jax.Array, ...]", fields))
 
 
 def _make() -> ModelFamily:

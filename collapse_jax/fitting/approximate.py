@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import typing
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -117,6 +118,7 @@ def _hooks(fn: str, family: ModelFamily) -> ApproxHooks:
             f"Approximate fitting is not supported for the {family.name!r} family "
             "yet; use a family that defines ApproxHooks, e.g. cj.gaussian(dim).",
         )
+    assert family.approx is not None  # what the capability "approximation_hooks" is
     return family.approx
 
 
@@ -200,7 +202,8 @@ def _scale_by_adam(b1: float, b2: float, eps: float) -> optax.GradientTransforma
         del params
         mu = jax.tree.map(lambda g, t: (1 - b1) * g + b1 * t, updates, state.mu)
         nu = jax.tree.map(lambda g, t: (1 - b2) * (g**2) + b2 * t, updates, state.nu)
-        count = optax.safe_increment(state.count)
+        # optax types the count as any number; it is the int32 array of init_fn.
+        count = typing.cast(jax.Array, optax.safe_increment(state.count))
 
         def corrected(moment, decay):
             power = jnp.asarray(decay, moment.dtype) ** count.astype(moment.dtype)
@@ -416,7 +419,9 @@ def _make(
         return train(hooks.refit_target(sample_key, params, weights), params)
 
     def sample_fit(key, params, sample_size):
-        return train(hooks.sample_target(key, params, sample_size), params)
+        sample_target = hooks.sample_target
+        assert sample_target is not None  # only wrapped (below) when the hooks have one
+        return train(sample_target(key, params, sample_size), params)
 
     def fit_population(params):
         return train(hooks.target_from_model(inner, params), params)

@@ -76,7 +76,8 @@ def _dtypes(dtypes):
     if dtypes is not None:
         return tuple(jnp.dtype(d) for d in dtypes)
     out = (jnp.dtype("float32"),)
-    if jax.config.jax_enable_x64:
+    config: Any = jax.config  # its options are attributes made at runtime
+    if config.jax_enable_x64:
         out += (jnp.dtype("float64"),)
     return out
 
@@ -210,7 +211,9 @@ def _check_chunks(family, params, key, n, samplers):
 
     c = "chunk_invariance"
     for sampler in samplers:
-        kw = dict(key=key, num_generations=4, sample_size=n, sampler=sampler)
+        kw: dict[str, Any] = dict(
+            key=key, num_generations=4, sample_size=n, sampler=sampler
+        )
         whole = run_chains(family, params, num_chains=5, **kw)
         parts = run_chains(family, params, num_chains=5, chunk_size=3, **kw)
         what = f"sampler={sampler!r}: chunks of 3 generations against one scan"
