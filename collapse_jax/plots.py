@@ -41,6 +41,7 @@ import numpy as np
 
 from collapse_jax._plotting.axes import MAX_DRAWN as _MAX_DRAWN
 from collapse_jax._plotting.axes import (
+    _band_and_centre,
     _figure_and_axes,
     _generation_axis,
     _has_positive,
@@ -67,7 +68,7 @@ from collapse_jax._plotting.data import (
     _ok_mask,
     _refuse_bool,
     _series,
-    _summary_statistic,
+    _summary_statistic_at,
     _sweep_indices,
     _theory_curve,
     _theory_statistic,
@@ -192,7 +193,6 @@ def plot_metric(
     gens = _generations(ds)
     done = _generations_done(ds)
     if kind == "summary":
-        stored = np.asarray(ds["quantile"].values, np.float64)
         of = f"{ds.attrs.get('num_chains', '?')} chains"
     else:
         chain_ids = np.asarray(ds["chain"].values).tolist()
@@ -217,30 +217,22 @@ def plot_metric(
                 )
             stat = across_chains(values, statistic, (lo_q, hi_q))
         else:
-            stat = _summary_statistic(
-                ds, metric, p, component, statistic, (lo_q, hi_q), stored
-            )
-            stat = type(stat)(
-                stat.centre[keep], stat.lo[keep], stat.hi[keep], stat.name, stat.title
+            stat = _summary_statistic_at(
+                ds, metric, p, component, statistic, (lo_q, hi_q), keep
             )
         title = title or stat.title
         d = _drawn(x.size)
-        ax.fill_between(
-            x[d],
-            _positive(stat.lo[d], log),
-            _positive(stat.hi[d], log),
-            color=colour,
+        _band_and_centre(
+            ax,
+            x,
+            stat,
+            log,
+            d,
+            colour=colour,
             alpha=0.2,
-            lw=0,
-            gid=f"band:{label}",
-        )
-        ax.plot(
-            x[d],
-            _positive(stat.centre[d], log),
-            color=colour,
-            lw=1.8,
             label=label + (_zero_note(x, stat.centre) if log else ""),
-            gid=f"{stat.name}:{label}",
+            band_gid=f"band:{label}",
+            centre_gid=f"{stat.name}:{label}",
         )
         curve = _theory_curve(ds, metric, p) if theory and component == 0 else None
         if curve is not None and np.any(np.isfinite(curve[keep])):

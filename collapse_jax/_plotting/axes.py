@@ -108,6 +108,32 @@ def _theory_handle(label: str):
     return Line2D([], [], color="0.3", lw=1.2, ls="--", label=label)
 
 
+def _band_and_centre(
+    ax, x, stat, log, drawn, *, colour, alpha, label, band_gid, centre_gid, ls=None
+):
+    """Draw a statistic over chains: its band (``stat.lo`` to ``stat.hi``) filled
+    and its centre as a line, at the generations ``x[drawn]``."""
+    ax.fill_between(
+        x[drawn],
+        _positive(stat.lo[drawn], log),
+        _positive(stat.hi[drawn], log),
+        color=colour,
+        alpha=alpha,
+        lw=0,
+        gid=band_gid,
+    )
+    style = {} if ls is None else {"ls": ls}
+    ax.plot(
+        x[drawn],
+        _positive(stat.centre[drawn], log),
+        color=colour,
+        lw=1.8,
+        label=label,
+        gid=centre_gid,
+        **style,
+    )
+
+
 def _zero_note(x: np.ndarray, y: np.ndarray) -> str:
     """A legend note for the generations n >= 1 where ``y`` is <= 0 (a log axis
     cannot draw them; generation 0, the truth, is often 0 by definition)."""

@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from collapse_jax._plotting.axes import (
+    _band_and_centre,
     _generation_axis,
     _has_positive,
     _panels,
-    _positive,
     _thinned,
 )
 from collapse_jax._plotting.data import (
@@ -29,7 +27,7 @@ from collapse_jax._plotting.data import (
     _labels,
     _metric_label,
     _series,
-    _summary_statistic,
+    _summary_statistic_at,
     _trailing,
 )
 from collapse_jax._statistic import across_chains, check_statistic
@@ -122,11 +120,7 @@ def _point_statistic(ds, kind, metric, point, keep, statistic, band):
         return across_chains(
             _series(ds, kind, metric, point, 0)[:, keep], statistic, band
         )
-    stored = np.asarray(ds["quantile"].values, np.float64)
-    stat = _summary_statistic(ds, metric, point, 0, statistic, band, stored)
-    return type(stat)(
-        stat.centre[keep], stat.lo[keep], stat.hi[keep], stat.name, stat.title
-    )
+    return _summary_statistic_at(ds, metric, point, 0, statistic, band, keep)
 
 
 def plot_overlay(
@@ -213,24 +207,18 @@ def plot_overlay(
                 title = title or stat.title
                 name = label if len(sweep) == 1 else f"{label}: {point}"
                 colour, ls = f"C{i % 10}", _STYLES[p % len(_STYLES)]
-                d = _thinned(x.size)
-                ax.fill_between(
-                    x[d],
-                    _positive(stat.lo[d], log),
-                    _positive(stat.hi[d], log),
-                    color=colour,
+                _band_and_centre(
+                    ax,
+                    x,
+                    stat,
+                    log,
+                    _thinned(x.size),
+                    colour=colour,
                     alpha=0.15,
-                    lw=0,
-                    gid=f"band:{label}:{point}",
-                )
-                ax.plot(
-                    x[d],
-                    _positive(stat.centre[d], log),
-                    color=colour,
-                    ls=ls,
-                    lw=1.8,
                     label=name,
-                    gid=f"{stat.name}:{label}:{point}",
+                    band_gid=f"band:{label}:{point}",
+                    centre_gid=f"{stat.name}:{label}:{point}",
+                    ls=ls,
                 )
         ax.legend(title=title, fontsize=8, title_fontsize=8)
         if log and _has_positive(ax):

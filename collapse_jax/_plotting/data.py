@@ -365,6 +365,16 @@ def _theory_statistic(fn: str, ds, metric: str) -> str | None:
     )
 
 
+def _summary_statistic_at(ds, metric, point, component, statistic, band, keep):
+    """:func:`_summary_statistic` at the generations ``keep`` (those the run has
+    reached), from the file's stored quantile levels."""
+    stored = np.asarray(ds["quantile"].values, np.float64)
+    stat = _summary_statistic(ds, metric, point, component, statistic, band, stored)
+    return type(stat)(
+        stat.centre[keep], stat.lo[keep], stat.hi[keep], stat.name, stat.title
+    )
+
+
 def _summary_statistic(ds, metric, point, component, statistic, band, stored):
     """The statistic of a summary file's sweep point: stored quantiles nearest the
     requested levels, or the stored mean with ± 2 SE from the stored standard
