@@ -105,7 +105,7 @@ def check_real_data(fn, family, probe, real):
             "Drop or repair the non-finite points.",
         )
     if integer:
-        k = _num_categories(family)
+        k = family.num_categories
         if k is not None and (arr.min() < 0 or arr.max() >= k):
             fail(
                 fn,
@@ -114,10 +114,6 @@ def check_real_data(fn, family, probe, real):
                 described(f"values in [{arr.min()}, {arr.max()}]"),
                 "Pass indices of the family's categories.",
             )
-
-
-def _num_categories(family):
-    return family.num_categories
 
 
 def check_population_share(fn, schedule, hyper):
