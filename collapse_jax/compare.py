@@ -15,7 +15,7 @@ from typing import Any
 
 from collapse_jax import io as cio
 from collapse_jax._plotting.compare import plot_overlay
-from collapse_jax.checks import described, fail
+from collapse_jax.checks import fail
 from collapse_jax.wording import Wording
 
 __all__ = ["plot_runs", "save_comparison", "COMPARISON_NAME", "DEFAULT_COMPARISON_DIR"]
@@ -54,18 +54,7 @@ def _labels_for(runs: list, labels: Any) -> Any:
 def _read(w: Wording, arg: str, run: Any, i: int):
     if not isinstance(run, str | os.PathLike):
         return run  # a Dataset: plot_overlay checks it
-    p = pathlib.Path(run)
-    target = p / "results.nc" if p.is_dir() else p
-    if not target.is_file():
-        fail(
-            w.fn,
-            arg if w.cli else f"{arg}[{i}]",
-            "a run directory (holding results.nc) or a results file",
-            described(f"{str(p)!r}, which does not exist"),
-            "Pass the --out directory of an earlier run.",
-            error=FileNotFoundError,
-        )
-    return cio.load(p)
+    return cio.load_run(run, w.fn, arg if w.cli else f"{arg}[{i}]")
 
 
 def plot_runs(

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from collapse_jax._quantiles import nanquantile
-from collapse_jax.checks import fail
+from collapse_jax.checks import described, fail
 from collapse_jax.io_utils import atomic_target, checksum_path, verify_checksum
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_QUANTILES",
     "save",
     "load",
+    "load_run",
     "summarize",
     "provenance",
 ]
@@ -283,6 +284,24 @@ def load(path: str | os.PathLike, *, verify: bool = True):
             "versions).",
         )
     return ds
+
+
+def load_run(path: str | os.PathLike, fn: str, arg: str):
+    """:func:`load` for an entry point given a run directory or a results file: one
+    that does not exist is refused in that entry point's words (``fn``, ``arg``).
+    """
+    p = pathlib.Path(path)
+    target = p / "results.nc" if p.is_dir() else p
+    if not target.is_file():
+        fail(
+            fn,
+            arg,
+            "a run directory (holding results.nc) or a results file",
+            described(f"{str(p)!r}, which does not exist"),
+            "Pass the --out directory of an earlier run.",
+            error=FileNotFoundError,
+        )
+    return load(p)
 
 
 def summarize(ds, quantiles: Sequence[float] = DEFAULT_QUANTILES):

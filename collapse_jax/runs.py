@@ -456,7 +456,7 @@ def plot_run(path: str | os.PathLike, out: str | os.PathLike | None = None,
     from collapse_jax import plots
 
     w = _wording or Wording("plot_run")
-    ds = cio.load(path)
+    ds = cio.load_run(path, w.fn, w.option("run_dir") if w.cli else "path")
     p = pathlib.Path(path)
     base = p if p.is_dir() else p.parent
     target = pathlib.Path(out) if out is not None else base / FIGURES_DIR

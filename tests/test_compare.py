@@ -105,6 +105,14 @@ def test_cli_default_out_is_comparison_in_the_current_directory(
     assert (tmp_path / "comparison" / "comparison.png").is_file()
 
 
+def test_plot_run_refuses_a_missing_run_in_python_words(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a short path: the message shortens long values
+    with pytest.raises(FileNotFoundError,
+                       match=r"plot_run\(\): path must be a run directory .*"
+                             r"'no-such-run', which does not exist"):
+        cj.plot_run("no-such-run")
+
+
 def test_a_single_run_dir_still_redraws_its_figures(runs, tmp_path, capsys):
     out = tmp_path / "figs"
     assert cli.main(["plot", str(runs / "small-m"), "-o", str(out)]) == 0
@@ -117,6 +125,11 @@ def test_a_single_run_dir_still_redraws_its_figures(runs, tmp_path, capsys):
     [
         (
             ["{a}", "/no/such/run"],
+            r"plot\(\): RUN_DIR must be a run directory .*"
+            r"'/no/such/run', which does not exist",
+        ),
+        (  # one run: the redraw path speaks the command's words too
+            ["/no/such/run"],
             r"plot\(\): RUN_DIR must be a run directory .*"
             r"'/no/such/run', which does not exist",
         ),
