@@ -233,6 +233,9 @@ class ModelFamily(NamedTuple):
         grows, so the check compares them at a k·SE tolerance from replicates;
         or a string saying why the family makes no such claim (e.g. EM finds a
         local optimum) and the check is skipped.
+      generation0: ``() -> params`` or None: the family's own generation-0 model,
+        for a family that carries one (a learned family's pre-trained network,
+        :func:`collapse_jax.neural.learned_family`).
     """
 
     name: str
@@ -268,6 +271,7 @@ class ModelFamily(NamedTuple):
     probability_vector: ProbabilityVector | None = None
     num_categories: int | None = None
     population_tolerance: str | None = None
+    generation0: Callable[[], Params] | None = None
 
 
 # ----------------------------------------------------------------- capabilities ---
