@@ -43,6 +43,7 @@ from collapse_jax.fitting import PseudoData, approximate, pseudo_data
 from collapse_jax.io import load, save
 from collapse_jax.keys import KEY_SCHEME_VERSION
 from collapse_jax.monitor import CollapseMonitor, adaptive, collapse_monitor, monitored
+from collapse_jax.neural.vae import vae, vae_training
 from collapse_jax.progress import progress_bar
 from collapse_jax.regimes import (
     Regime,
@@ -155,4 +156,6 @@ __all__ = [
     "metrics",
     "families",
     "datasets",
+    "vae",
+    "vae_training",
 ]
