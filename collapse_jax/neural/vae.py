@@ -142,9 +142,9 @@ class VAE(nnx.Module):
         """
         x = images.reshape(images.shape[0], -1)
         mean, log_var = self.encode(images)
-        z = mean + jnp.exp(0.5 * log_var) * eps
+        z = mean[None] + jnp.exp(0.5 * log_var)[None] * eps
         logits = jax.vmap(self.decode_logits)(z)
-        recon = -jnp.sum(optax.sigmoid_binary_cross_entropy(logits, x), axis=-1)
+        recon = -jnp.sum(optax.sigmoid_binary_cross_entropy(logits, x[None]), axis=-1)
         kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var, axis=-1)
         return jnp.mean(recon, axis=0) - kl
 
@@ -185,8 +185,8 @@ class DigitClassifier(NamedTuple):
     def predict(self, images: jax.Array) -> jax.Array:
         """The predicted class of each ``(n, H, W)`` image, ``(n,) int32``."""
         x = images.reshape(images.shape[0], -1)
-        logits = x @ jnp.asarray(self.weights, x.dtype) + jnp.asarray(self.bias,
-                                                                       x.dtype)
+        bias = jnp.asarray(self.bias, x.dtype)[None]
+        logits = x @ jnp.asarray(self.weights, x.dtype) + bias
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
