@@ -27,6 +27,7 @@ from collapse_jax.checks import (
     check_real,
     fail,
 )
+from collapse_jax.fitting.approximate import _scale_by_adam, adam
 
 __all__ = [
     "Training",
@@ -40,12 +41,24 @@ __all__ = [
 #: Where each generation's training starts.
 START_MODES = ("generation0", "previous", "scratch")
 
+
+def _adamw(lr, wd: float) -> optax.GradientTransformation:
+    """``optax.adamw`` (``adam`` for ``wd = 0``) with the library's dtype-explicit
+    Adam moments (collapse_jax.fitting.approximate.adam: float32 bits do not depend
+    on the x64 flag, and it runs under strict dtype promotion)."""
+    if wd == 0:
+        return adam(lr)
+    return optax.chain(
+        _scale_by_adam(0.9, 0.999, 1e-8),
+        optax.add_decayed_weights(wd),
+        optax.scale_by_learning_rate(lr),
+    )
+
+
 #: Optimisers by name: ``(learning_rate, weight_decay) -> GradientTransformation``.
 OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
-    "adam": lambda lr, wd: (
-        optax.adam(lr) if wd == 0 else optax.adamw(lr, weight_decay=wd)
-    ),
-    "adamw": lambda lr, wd: optax.adamw(lr, weight_decay=wd),
+    "adam": _adamw,
+    "adamw": _adamw,
     "sgd": lambda lr, wd: optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr)),
     "momentum": lambda lr, wd: optax.chain(
         optax.add_decayed_weights(wd), optax.sgd(lr, momentum=0.9)
@@ -55,27 +68,37 @@ OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
 
 #: Learning-rate schedules by name: ``(peak_rate, num_steps, warmup_steps) ->
 #: schedule``. Each warms up linearly from 0 over ``warmup_steps`` (0: none),
-#: then holds the rate (``constant``) or decays it to 0 at the last step
+#: then holds the rate (``constant``) or decays it to 0 over the remaining steps
 #: (``linear``, ``cosine``); ``warmup_cosine`` is ``cosine`` that needs a warm-up.
+#: They are optax's (``join_schedules`` of ``linear_schedule`` and
+#: ``constant_schedule``/``linear_schedule``/``cosine_decay_schedule``, and
+#: ``warmup_cosine_decay_schedule``), pinned to them by tests/test_neural_train.py,
+#: written with explicit float32 casts so they run under strict dtype promotion.
 SCHEDULES: dict[str, Callable[[float, int, int], Callable[..., Any]]] = {
-    "constant": lambda lr, n, w: _warmup(optax.constant_schedule(lr), lr, w),
-    "linear": lambda lr, n, w: _warmup(
-        optax.linear_schedule(lr, 0.0, max(n - w, 1)), lr, w
+    "constant": lambda lr, n, w: _schedule(lr, n, w, lambda f: 1.0 + 0.0 * f),
+    "linear": lambda lr, n, w: _schedule(lr, n, w, lambda f: 1.0 - f),
+    "cosine": lambda lr, n, w: _schedule(
+        lr, n, w, lambda f: 0.5 * (1.0 + jnp.cos(jnp.float32(math.pi) * f))
     ),
-    "cosine": lambda lr, n, w: _warmup(
-        optax.cosine_decay_schedule(lr, max(n - w, 1)), lr, w
-    ),
-    "warmup_cosine": lambda lr, n, w: optax.warmup_cosine_decay_schedule(
-        0.0, lr, w, max(n, w + 1)
+    "warmup_cosine": lambda lr, n, w: _schedule(
+        lr, n, w, lambda f: 0.5 * (1.0 + jnp.cos(jnp.float32(math.pi) * f))
     ),
 }
 
 
-def _warmup(schedule, lr: float, warmup_steps: int):
-    if warmup_steps == 0:
-        return schedule
-    ramp = optax.linear_schedule(0.0, lr, warmup_steps)
-    return optax.join_schedules([ramp, schedule], [warmup_steps])
+def _schedule(lr: float, num_steps: int, warmup: int, shape: Callable[..., Any]):
+    """``step -> rate``: a linear warm-up over ``warmup`` steps, then
+    ``lr * shape(f)`` with ``f`` the fraction of the remaining steps done."""
+    decay = max(num_steps - warmup, 1)
+
+    def schedule(count):
+        c = jnp.asarray(count).astype(jnp.float32)
+        ramp = c / jnp.float32(max(warmup, 1))
+        f = jnp.clip((c - jnp.float32(warmup)) / jnp.float32(decay), 0.0, 1.0)
+        rate = jnp.where(c < warmup, ramp, shape(f))
+        return jnp.float32(lr) * rate
+
+    return schedule
 
 
 @dataclasses.dataclass(frozen=True)
