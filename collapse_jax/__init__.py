@@ -86,13 +86,13 @@ if TYPE_CHECKING:  # imported on first use: flax and optax load only for neural 
         learned_family,
         run_stages,
         training,
-        vae,
-        vae_training,
     )
+    from collapse_jax.neural.vae import vae, vae_training
 
 #: Public names of collapse_jax.neural, imported when first used (__getattr__).
-_NEURAL = ("learned_family", "training", "Training", "NeuralParams", "run_stages",
-           "vae", "vae_training")
+_NEURAL = ("learned_family", "training", "Training", "NeuralParams", "run_stages")
+#: ... and of its modules (a function named like its module stays off the package).
+_NEURAL_MODULES = {"vae": "vae", "vae_training": "vae"}
 
 
 def __getattr__(name: str):
@@ -100,6 +100,11 @@ def __getattr__(name: str):
         import collapse_jax.neural
 
         return getattr(collapse_jax.neural, name)
+    if name in _NEURAL_MODULES:
+        import importlib
+
+        module = importlib.import_module(f"collapse_jax.neural.{_NEURAL_MODULES[name]}")
+        return getattr(module, name)
     raise AttributeError(f"module 'collapse_jax' has no attribute {name!r}")
 
 

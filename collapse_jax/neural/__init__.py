@@ -9,7 +9,6 @@ generations.
 from collapse_jax.neural.learned import NeuralParams, learned_family, network_weights
 from collapse_jax.neural.stages import run_stages
 from collapse_jax.neural.train import SCHEDULES, START_MODES, Training, training
-from collapse_jax.neural.vae import vae, vae_training
 
 __all__ = [
     "NeuralParams",
@@ -20,6 +19,4 @@ __all__ = [
     "network_weights",
     "run_stages",
     "training",
-    "vae",
-    "vae_training",
 ]
