@@ -75,6 +75,7 @@ from collapse_jax._plotting.data import (
 )
 from collapse_jax._plotting.demo import _demo_dataset  # noqa: F401 - the examples'
 from collapse_jax._plotting.histograms import plot_histograms
+from collapse_jax._plotting.images import plot_image_grid
 from collapse_jax._plotting.snapshots import (
     _SNAPSHOT_DRAWS,  # noqa: F401 - re-exported (tests)
     _snapshot_drawer,
@@ -87,6 +88,7 @@ __all__ = [
     "plot_metric",
     "plot_fraction",
     "plot_histograms",
+    "plot_image_grid",
     "plot_snapshots",
     "plot_overlay",
     "figures",
@@ -456,6 +458,7 @@ _SPEC_OPTIONS = {
     "fraction": (("metric",), ("sweep", "theory")),
     "histogram": (("metric", "generations"), ("sweep", "component", "bins")),
     "snapshot": (("generations",), ("sweep", "chains_shown")),
+    "image_grid": (("metric", "generations"), ("sweep", "chain", "images")),
 }
 
 
@@ -472,12 +475,15 @@ def figures(ds, out_dir) -> list[str]:
     * ``{"kind": "histogram", "metric": ..., "generations": [...], "name": ...}``,
       optional "sweep", "component", "bins": :func:`plot_histograms`;
     * ``{"kind": "snapshot", "generations": [...], "name": ...}``, optional
-      "sweep" (one label), "chains_shown": :func:`plot_snapshots`.
+      "sweep" (one label), "chains_shown": :func:`plot_snapshots`;
+    * ``{"kind": "image_grid", "metric": ..., "generations": [...], "name": ...}``,
+      optional "sweep", "chain", "images": :func:`plot_image_grid` (a metric of
+      images, trailing dims ``(k, H, W)``).
 
     Each figure is written as ``out_dir/<name>.png`` and ``.pdf`` (the PDF without
     a creation date), so the same Dataset gives the same bytes. A summary file
-    (kind "summary") skips the specs that need every chain: histograms, and
-    snapshots of a GMM (its params are not summarised).
+    (kind "summary") skips the specs that need every chain: histograms, image
+    grids, and snapshots of a GMM (its params are not summarised).
 
     Args:
       ds: a results Dataset.
@@ -527,7 +533,7 @@ def figures(ds, out_dir) -> list[str]:
         where = f"ds.attrs['figures'][{i}]"
         kind, name, kwargs = _parse_spec(fn, where, spec)
         if summary and (
-            kind == "histogram"
+            kind in ("histogram", "image_grid")
             or (kind == "snapshot" and _snapshot_drawer(ds, "summary") is None)
         ):
             continue  # needs every chain; a summary file has quantiles only
@@ -539,6 +545,9 @@ def figures(ds, out_dir) -> list[str]:
             elif kind == "histogram":
                 metric, gens = kwargs.pop("metric"), kwargs.pop("generations")
                 fig = plot_histograms(ds, metric, gens, **kwargs)
+            elif kind == "image_grid":
+                metric, gens = kwargs.pop("metric"), kwargs.pop("generations")
+                fig = plot_image_grid(ds, metric, gens, **kwargs)
             else:
                 fig = plot_snapshots(ds, kwargs.pop("generations"), **kwargs)
         except (TypeError, ValueError) as err:
