@@ -344,3 +344,36 @@ def _make(**kw):
 def test_learned_family_errors(kw, error, match):
     with pytest.raises(error, match=match):
         _make(**kw)
+
+
+# ---------------------------------------------------------------------- memory ---
+
+
+def test_memory_estimate_covers_the_training_step():
+    """The runner's estimate of one generation's temporaries covers what XLA's
+    memory analysis measures for the vmapped fit (weights, gradients, Adam state,
+    a minibatch's activations), without overstating it by much."""
+    from collapse_jax._memory_model import compiled_bytes
+
+    fam = toys.toy(deep=True, name="toy_deep", batch_size=64)
+    spec = runspec.build(
+        "run_chains",
+        fam,
+        fam.generation0(),
+        key=0,
+        num_chains=8,
+        num_generations=2,
+        sample_size=256,
+        runner=chain.execute,
+    )
+    estimate = chain.prepare(spec, estimate_only=True)
+    assert callable(estimate)
+    step = estimate(8).step
+    params = fam.cast_params(fam.generation0(), jnp.float32)
+    batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (8,) + x.shape), params)
+    data, weights = jnp.zeros((8, 256), jnp.int32), jnp.ones((8, 256), jnp.float32)
+    keys = jax.random.split(jax.random.key(0), 8)
+    measured = compiled_bytes(
+        jax.jit(jax.vmap(fam.fit)).lower(keys, data, weights, batched).compile()
+    )
+    assert measured <= step <= 4 * measured, (measured, step)
