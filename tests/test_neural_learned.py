@@ -377,3 +377,20 @@ def test_memory_estimate_covers_the_training_step():
         jax.jit(jax.vmap(fam.fit)).lower(keys, data, weights, batched).compile()
     )
     assert measured <= step <= 4 * measured, (measured, step)
+
+
+def test_save_and_load_round_trip_with_network_weights(tmp_path):
+    """A neural run's results file holds one variable per network weight
+    (``params__weights__<layer>__<name>``) and loads back the same values."""
+    fam = toys.toy()
+    res = cj.run_chains(fam, fam.generation0(), **RUN)
+    ds = res.to_dataset()
+    assert "params__weights__lin__kernel" in ds and "params__real" in ds
+    cj.save(res, tmp_path / "run.nc")
+    back = cj.load(tmp_path / "run.nc")
+    for name in ds.data_vars:
+        np.testing.assert_array_equal(back[name].values, ds[name].values)
+    kernel = res.params.weights["lin"]["kernel"]
+    np.testing.assert_array_equal(
+        back["params__weights__lin__kernel"].values[0], kernel
+    )
