@@ -394,3 +394,15 @@ def test_save_and_load_round_trip_with_network_weights(tmp_path):
     np.testing.assert_array_equal(
         back["params__weights__lin__kernel"].values[0], kernel
     )
+
+
+def test_docs_example_runs():
+    """docs/neural.md's example of a fork's own network runs as written."""
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "neural.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})  # noqa: S102 - the docs' own code
