@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -282,7 +282,8 @@ def learned_family(
     optional.setdefault("fit_fixed_bytes", fit_fixed_bytes)
     # Per point read, the minibatch draw holds its probability and cumulative sum.
     optional.setdefault("fit_temporaries", 4)
-    truth = NeuralParams(weights0, np.int32(1))
+    # A host scalar, as other families' truths are (cast_params moves it).
+    truth = NeuralParams(weights0, cast(jax.Array, np.int32(1)))
     return family(
         name=name,
         params_type=NeuralParams,
