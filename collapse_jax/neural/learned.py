@@ -274,9 +274,7 @@ def learned_family(
             updates, opt_state = tx.update(grads, opt_state, w)
             return jax.tree.map(jnp.add, w, updates), opt_state, value
 
-        lowered = jax.jit(one_step).lower(
-            like, tx.init(like), batch, jax.random.key(0)
-        )
+        lowered = jax.jit(one_step).lower(like, tx.init(like), batch, jax.random.key(0))
         return compiled_bytes(lowered.compile())
 
     optional.setdefault("fit_fixed_bytes", fit_fixed_bytes)
