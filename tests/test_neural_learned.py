@@ -344,3 +344,65 @@ def _make(**kw):
 def test_learned_family_errors(kw, error, match):
     with pytest.raises(error, match=match):
         _make(**kw)
+
+
+# ---------------------------------------------------------------------- memory ---
+
+
+def test_memory_estimate_covers_the_training_step():
+    """The runner's estimate of one generation's temporaries covers what XLA's
+    memory analysis measures for the vmapped fit (weights, gradients, Adam state,
+    a minibatch's activations), without overstating it by much."""
+    from collapse_jax._memory_model import compiled_bytes
+
+    fam = toys.toy(deep=True, name="toy_deep", batch_size=64)
+    spec = runspec.build(
+        "run_chains",
+        fam,
+        fam.generation0(),
+        key=0,
+        num_chains=8,
+        num_generations=2,
+        sample_size=256,
+        runner=chain.execute,
+    )
+    estimate = chain.prepare(spec, estimate_only=True)
+    assert callable(estimate)
+    step = estimate(8).step
+    params = fam.cast_params(fam.generation0(), jnp.float32)
+    batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (8,) + x.shape), params)
+    data, weights = jnp.zeros((8, 256), jnp.int32), jnp.ones((8, 256), jnp.float32)
+    keys = jax.random.split(jax.random.key(0), 8)
+    measured = compiled_bytes(
+        jax.jit(jax.vmap(fam.fit)).lower(keys, data, weights, batched).compile()
+    )
+    assert measured <= step <= 4 * measured, (measured, step)
+
+
+def test_save_and_load_round_trip_with_network_weights(tmp_path):
+    """A neural run's results file holds one variable per network weight
+    (``params__weights__<layer>__<name>``) and loads back the same values."""
+    fam = toys.toy()
+    res = cj.run_chains(fam, fam.generation0(), **RUN)
+    ds = res.to_dataset()
+    assert "params__weights__lin__kernel" in ds and "params__real" in ds
+    cj.save(res, tmp_path / "run.nc")
+    back = cj.load(tmp_path / "run.nc")
+    for name in ds.data_vars:
+        np.testing.assert_array_equal(back[name].values, ds[name].values)
+    kernel = res.params.weights["lin"]["kernel"]
+    np.testing.assert_array_equal(
+        back["params__weights__lin__kernel"].values[0], kernel
+    )
+
+
+def test_docs_example_runs():
+    """docs/neural.md's example of a fork's own network runs as written."""
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "neural.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})  # noqa: S102 - the docs' own code

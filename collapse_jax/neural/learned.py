@@ -33,8 +33,9 @@ spread), which is what tests/test_neural_learned.py checks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -42,6 +43,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from collapse_jax._memory_model import compiled_bytes
 from collapse_jax.checks import (
     check_choice,
     check_positive_int,
@@ -256,7 +258,30 @@ def learned_family(
                     "Pass trained weights without NaN or inf.",
                 )
 
-    truth = NeuralParams(weights0, np.int32(1))
+    @functools.cache
+    def fit_fixed_bytes(dtype: str) -> int:
+        # One training step of one chain, measured by XLA's memory analysis: the
+        # weights, gradients, optimiser state and one minibatch's activations.
+        # The scan over steps holds one step's temporaries at a time.
+        like = jax.tree.map(lambda x: jnp.asarray(x, dtype), weights0)
+        tx = training.transform(1)
+        batch = jnp.asarray(real_np[: training.batch_size])
+        if jnp.issubdtype(batch.dtype, jnp.floating):
+            batch = batch.astype(dtype)
+
+        def one_step(w, opt_state, batch, key):
+            value, grads = jax.value_and_grad(objective)(w, batch, key, w)
+            updates, opt_state = tx.update(grads, opt_state, w)
+            return jax.tree.map(jnp.add, w, updates), opt_state, value
+
+        lowered = jax.jit(one_step).lower(like, tx.init(like), batch, jax.random.key(0))
+        return compiled_bytes(lowered.compile())
+
+    optional.setdefault("fit_fixed_bytes", fit_fixed_bytes)
+    # Per point read, the minibatch draw holds its probability and cumulative sum.
+    optional.setdefault("fit_temporaries", 4)
+    # A host scalar, as other families' truths are (cast_params moves it).
+    truth = NeuralParams(weights0, cast(jax.Array, np.int32(1)))
     return family(
         name=name,
         params_type=NeuralParams,
