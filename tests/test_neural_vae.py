@@ -307,3 +307,47 @@ def test_replace_declines_and_real_data_slow_the_decline(direction_runs, metric)
     # (the mean over generations 1..n of the metric is larger).
     assert_exceeds(ret[:, 1:].mean(1), rep[:, 1:].mean(1),
                    what=f"{metric}: retain_original(0.1) above replace", seed=11)
+
+
+# ------------------------------------------------------------------ figures ---
+
+
+def test_image_grid_figure(tiny_run, tmp_path):
+    from collapse_jax.plots import figures, plot_image_grid
+
+    ds = tiny_run.to_dataset()
+    fig = plot_image_grid(ds, "sample_grid", [0, 2], images=3)
+    gids = sorted(im.get_gid() for ax in fig.axes for im in ax.images)
+    label = str(ds["sweep"].values[0])
+    assert gids == sorted(f"image:{label}:{g}:{i}" for g in (0, 2) for i in range(3))
+    # The drawn pixels are the metric's (chain 1 here).
+    fig = plot_image_grid(ds, "sample_grid", 1, chain=1, images=1)
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(),
+                                  ds["sample_grid"].values[0, 1, 1, 0])
+    with pytest.raises(ValueError, match=r"plot_image_grid\(\): metric must be a "
+                                         r"metric of images"):
+        plot_image_grid(ds, "held_out_nll", [0])
+    with pytest.raises(ValueError, match=r"plot_image_grid\(\): chain must be in "
+                                         r"0\.\.2"):
+        plot_image_grid(ds, "sample_grid", [0], chain=3)
+    ds.attrs["figures"] = ('[{"kind": "image_grid", "metric": "sample_grid", '
+                           '"generations": [0, 1, 2], "name": "digits"}]')
+    paths = figures(ds, tmp_path)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["digits.png", "digits.pdf"]
+
+
+def test_experiment_and_preset_are_registered():
+    from collapse_jax.experiments import get_preset, resolve_config
+
+    preset = get_preset("vae-digits")
+    cfg = resolve_config("vae-digits", preset="vae-digits")
+    assert cfg["points"] == ["replace", "retain_original", "accumulate"]
+    assert cfg["num_chains"] >= 4 and cfg["num_generations"] >= 5
+    assert preset.full["num_chains"] >= cfg["num_chains"]
+    with pytest.raises(ValueError, match=r"--points"):
+        resolve_config("vae-digits", overrides={"points": "replace,keep"},
+                       where="run")
+    with pytest.raises(ValueError, match=r"--real-fraction must be large enough"):
+        resolve_config("vae-digits", overrides={"points": "fresh",
+                                                "real_fraction": "0.0001"},
+                       where="run")
