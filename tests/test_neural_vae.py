@@ -130,7 +130,7 @@ def test_bad_labels_and_settings_are_refused():
         cj.vae(held_out=1.0)
     with pytest.raises(ValueError, match=r"vae_training\(\): start must be one of"):
         cj.vae_training(start="fresh")
-    with pytest.raises(ValueError, match=r"vae_training\(\): ewc must be a number >= 0"):
+    with pytest.raises(ValueError, match=r"vae_training\(\): ewc must be a number"):
         cj.vae_training(ewc=-1.0)
 
 

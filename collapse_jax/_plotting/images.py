@@ -65,9 +65,13 @@ def plot_image_grid(
     _check_metric(fn, ds, kind, metric)
     trailing = _trailing(ds, metric)
     if len(trailing) != 3:
-        fail(fn, "metric", "a metric of images, trailing dims (k, H, W)",
-             f"{metric!r} with trailing dims {trailing}",
-             "Pick a metric such as 'sample_grid'.")
+        fail(
+            fn,
+            "metric",
+            "a metric of images, trailing dims (k, H, W)",
+            f"{metric!r} with trailing dims {trailing}",
+            "Pick a metric such as 'sample_grid'.",
+        )
     chosen = _check_generations(fn, ds, generations)
     points = _sweep_indices(fn, ds, sweep)
     num_chains = ds.sizes["chain"]
@@ -94,13 +98,19 @@ def plot_image_grid(
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if g <= done[p]:
-                    ax.imshow(values[p, chain, position[g], i], cmap="gray_r",
-                              vmin=0.0, vmax=1.0, interpolation="nearest",
-                              gid=f"image:{labels[p]}:{g}:{i}")
+                    ax.imshow(
+                        values[p, chain, position[g], i],
+                        cmap="gray_r",
+                        vmin=0.0,
+                        vmax=1.0,
+                        interpolation="nearest",
+                        gid=f"image:{labels[p]}:{g}:{i}",
+                    )
                 if b * k + i == 0:
                     ax.set_ylabel(f"gen {g}", fontsize=8)
             axes[0, b * k].set_title(labels[p], fontsize=9, loc="left")
-    fig.suptitle(f"{_title(ds)}: {metric}, chain {int(ds['chain'].values[chain])}",
-                 fontsize=10)
+    fig.suptitle(
+        f"{_title(ds)}: {metric}, chain {int(ds['chain'].values[chain])}", fontsize=10
+    )
     fig.tight_layout()
     return fig

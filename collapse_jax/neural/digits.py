@@ -58,10 +58,15 @@ def require_sklearn(fn: str, arg: str = "images") -> None:
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        fail(fn, arg, "images you pass when scikit-learn is not installed",
-             "None (the scikit-learn digits)",
-             "Install it with `pip install 'collapse-jax[digits]'` (or `pip install "
-             "scikit-learn`), or pass your own images.", error=ScikitLearnMissing)
+        fail(
+            fn,
+            arg,
+            "images you pass when scikit-learn is not installed",
+            "None (the scikit-learn digits)",
+            "Install it with `pip install 'collapse-jax[digits]'` (or `pip install "
+            "scikit-learn`), or pass your own images.",
+            error=ScikitLearnMissing,
+        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -108,19 +113,38 @@ def check_images(fn: str, arg: str, images: Any, *, min_count: int = 2) -> np.nd
     """
     x = as_float_array(fn, arg, images)
     if x.ndim != 3 or min(x.shape[1:], default=0) < 1:
-        fail(fn, arg, "an array of images of shape (N, H, W), e.g. (N, 8, 8)", x,
-             "Pass a stack of 2-D grey-level images (add no channel axis).")
+        fail(
+            fn,
+            arg,
+            "an array of images of shape (N, H, W), e.g. (N, 8, 8)",
+            x,
+            "Pass a stack of 2-D grey-level images (add no channel axis).",
+        )
     if x.shape[0] < min_count:
-        fail(fn, arg, f"at least {min_count} images", x,
-             "Pass more images (a training and a held-out part are split off).")
+        fail(
+            fn,
+            arg,
+            f"at least {min_count} images",
+            x,
+            "Pass more images (a training and a held-out part are split off).",
+        )
     if not np.all(np.isfinite(x)):
-        fail(fn, arg, "finite", described("NaN or inf entries"),
-             "Drop or repair the images with missing pixels.")
+        fail(
+            fn,
+            arg,
+            "finite",
+            described("NaN or inf entries"),
+            "Drop or repair the images with missing pixels.",
+        )
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > 1:
-        fail(fn, arg, "grey levels in [0, 1]",
-             described(f"values in [{lo:g}, {hi:g}]"),
-             "Scale the images to [0, 1], e.g. images / 255 for 8-bit images.")
+        fail(
+            fn,
+            arg,
+            "grey levels in [0, 1]",
+            described(f"values in [{lo:g}, {hi:g}]"),
+            "Scale the images to [0, 1], e.g. images / 255 for 8-bit images.",
+        )
     return x.astype(np.float32)
 
 
@@ -130,8 +154,13 @@ def check_labels(fn: str, arg: str, labels: Any, count: int) -> np.ndarray:
     if y.shape != (count,) or not (
         np.issubdtype(y.dtype, np.integer) and (y.size == 0 or y.min() >= 0)
     ):
-        fail(fn, arg, f"one integer class >= 0 per image, shape ({count},)", y,
-             "Pass the images' classes 0, 1, ..., or None.")
+        fail(
+            fn,
+            arg,
+            f"one integer class >= 0 per image, shape ({count},)",
+            y,
+            "Pass the images' classes 0, 1, ..., or None.",
+        )
     return y.astype(np.int32)
 
 
@@ -158,9 +187,11 @@ def split_images(
       A :class:`DigitImages`.
     """
     rng = np.random.default_rng(seed)
-    groups = [np.arange(images.shape[0])] if labels is None else [
-        np.flatnonzero(labels == c) for c in np.unique(labels)
-    ]
+    groups = (
+        [np.arange(images.shape[0])]
+        if labels is None
+        else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    )
     chosen = []
     for idx in groups:
         k = int(round(held_out * idx.size))
@@ -168,6 +199,7 @@ def split_images(
         chosen.append(rng.permutation(idx)[:k])
     mask = np.zeros(images.shape[0], bool)
     mask[np.concatenate(chosen)] = True
-    pick = (lambda a, m: None if a is None else a[m])  # noqa: E731
-    return DigitImages(images[~mask], pick(labels, ~mask), images[mask],
-                       pick(labels, mask))
+    pick = lambda a, m: None if a is None else a[m]  # noqa: E731
+    return DigitImages(
+        images[~mask], pick(labels, ~mask), images[mask], pick(labels, mask)
+    )

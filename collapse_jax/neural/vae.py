@@ -109,8 +109,9 @@ class VAE(nnx.Module):
       rngs: the initialisation's ``nnx.Rngs``.
     """
 
-    def __init__(self, shape: tuple[int, int], latent_dim: int, hidden: int, *,
-                 rngs: nnx.Rngs):
+    def __init__(
+        self, shape: tuple[int, int], latent_dim: int, hidden: int, *, rngs: nnx.Rngs
+    ):
         self.shape = tuple(shape)
         pixels = int(np.prod(shape))
         self.enc = nnx.Linear(pixels, hidden, rngs=rngs)
@@ -131,8 +132,7 @@ class VAE(nnx.Module):
 
     def decode(self, z: jax.Array) -> jax.Array:
         """``(n, latent)`` -> ``(n, H, W)`` pixel means in ``[0, 1]``."""
-        return jax.nn.sigmoid(self.decode_logits(z)).reshape((z.shape[0],)
-                                                            + self.shape)
+        return jax.nn.sigmoid(self.decode_logits(z)).reshape((z.shape[0],) + self.shape)
 
     def elbo(self, images: jax.Array, eps: jax.Array) -> jax.Array:
         """Per-image ELBO with reparameterisation noise ``eps`` ``(S, n, latent)``.
@@ -162,8 +162,10 @@ def _generate(model: VAE, key: jax.Array, n: int) -> jax.Array:
 def _log_prob(samples: int):
     def log_prob(model: VAE, data: jax.Array) -> jax.Array:
         eps = jax.random.normal(
-            jax.random.key(_ELBO_SEED), (samples, data.shape[0], model.latent_dim),
-            data.dtype)
+            jax.random.key(_ELBO_SEED),
+            (samples, data.shape[0], model.latent_dim),
+            data.dtype,
+        )
         return model.elbo(data, eps)
 
     return log_prob
@@ -218,8 +220,14 @@ def _digest(data: DigitImages) -> str:
     return h.hexdigest()
 
 
-def vae_data(images: Any = None, labels: Any = None, *, held_out: float = 0.2,
-             split_seed: int = 0, fn: str = "vae_data") -> DigitImages:
+def vae_data(
+    images: Any = None,
+    labels: Any = None,
+    *,
+    held_out: float = 0.2,
+    split_seed: int = 0,
+    fn: str = "vae_data",
+) -> DigitImages:
     """The training and held-out images :func:`vae` uses.
 
     Args:
@@ -234,14 +242,14 @@ def vae_data(images: Any = None, labels: Any = None, *, held_out: float = 0.2,
     Returns:
       A :class:`~collapse_jax.neural.digits.DigitImages`.
     """
-    held_out = check_real(fn, "held_out", held_out, low=0, high=1, low_open=True,
-                          high_open=True)
+    held_out = check_real(
+        fn, "held_out", held_out, low=0, high=1, low_open=True, high_open=True
+    )
     if images is None:
         x, y = load_digits(fn)
     else:
         x = check_images(fn, "images", images)
-        y = None if labels is None else check_labels(fn, "labels", labels,
-                                                      x.shape[0])
+        y = None if labels is None else check_labels(fn, "labels", labels, x.shape[0])
     return split_images(x, y, held_out, int(split_seed))
 
 
@@ -254,8 +262,13 @@ def digit_classifier(data: DigitImages | None = None) -> DigitClassifier:
     """
     data = vae_data(fn="digit_classifier") if data is None else data
     if data.train_labels is None:
-        fail("digit_classifier", "data", "labelled images",
-             "images without labels", "Pass labels= to vae_data().")
+        fail(
+            "digit_classifier",
+            "data",
+            "labelled images",
+            "images without labels",
+            "Pass labels= to vae_data().",
+        )
     require_sklearn("digit_classifier", "data")
     digest = _digest(data)  # fitted once per process and data set
     if digest not in _CLASSIFIERS:
@@ -263,33 +276,58 @@ def digit_classifier(data: DigitImages | None = None) -> DigitClassifier:
     return _CLASSIFIERS[digest]
 
 
-def vae_training(*, steps: int = 1000, batch_size: int = 64,
-                 learning_rate: float = 1e-3, start: str = "scratch",
-                 **kwargs: Any) -> Training:
+def vae_training(
+    *,
+    steps: int = 1000,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    start: str = "scratch",
+    **kwargs: Any,
+) -> Training:
     """:func:`~collapse_jax.neural.train.training` with the VAE's defaults.
 
     The paper trains every generation's VAE from scratch; ``start`` takes any
     mode (``"generation0"``, ``"previous"``, ``"scratch"``).
     """
-    return training(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                    start=start, fn="vae_training", **kwargs)
+    return training(
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        start=start,
+        fn="vae_training",
+        **kwargs,
+    )
 
 
-def _pretrain(data: DigitImages, latent_dim: int, hidden: int, steps: int,
-              batch_size: int, learning_rate: float, seed: int) -> dict:
+def _pretrain(
+    data: DigitImages,
+    latent_dim: int,
+    hidden: int,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> dict:
     model = VAE(data.train.shape[1:], latent_dim, hidden, rngs=nnx.Rngs(seed))
     graphdef, state, rest = nnx.split(model, nnx.Param, ...)
     start = nnx.to_pure_dict(state)
-    settings = training(steps=steps, batch_size=batch_size,
-                        learning_rate=learning_rate, clip_norm=None)
+    settings = training(
+        steps=steps, batch_size=batch_size, learning_rate=learning_rate, clip_norm=None
+    )
 
     def objective(w, batch, key):
         return jnp.mean(_loss(nnx.merge(graphdef, w, rest), batch, key))
 
     @jax.jit
     def run(start, train):
-        return train_steps(objective, start, train, jnp.ones(train.shape[0]),
-                           jax.random.key(seed), settings)[0]
+        return train_steps(
+            objective,
+            start,
+            train,
+            jnp.ones(train.shape[0]),
+            jax.random.key(seed),
+            settings,
+        )[0]
 
     return run(start, jnp.asarray(data.train))
 
@@ -348,48 +386,112 @@ def vae(
     latent_dim = check_positive_int(fn, "latent_dim", latent_dim)
     hidden = check_positive_int(fn, "hidden", hidden)
     pretrain_steps = check_positive_int(fn, "pretrain_steps", pretrain_steps)
-    pretrain_batch_size = check_positive_int(fn, "pretrain_batch_size",
-                                             pretrain_batch_size)
-    pretrain_learning_rate = check_real(fn, "pretrain_learning_rate",
-                                        pretrain_learning_rate, low=0, low_open=True)
+    pretrain_batch_size = check_positive_int(
+        fn, "pretrain_batch_size", pretrain_batch_size
+    )
+    pretrain_learning_rate = check_real(
+        fn, "pretrain_learning_rate", pretrain_learning_rate, low=0, low_open=True
+    )
     eval_samples = check_positive_int(fn, "eval_samples", eval_samples)
     elbo_samples = check_positive_int(fn, "elbo_samples", elbo_samples)
-    if not isinstance(grid, int | np.integer) or isinstance(grid, bool) or grid < 0 \
-            or grid > eval_samples:
-        fail(fn, "grid", f"an integer in [0, eval_samples = {eval_samples}]", grid,
-             "Pass e.g. grid=16 (0 keeps no images).")
+    if (
+        not isinstance(grid, int | np.integer)
+        or isinstance(grid, bool)
+        or grid < 0
+        or grid > eval_samples
+    ):
+        fail(
+            fn,
+            "grid",
+            f"an integer in [0, eval_samples = {eval_samples}]",
+            grid,
+            "Pass e.g. grid=16 (0 keeps no images).",
+        )
     if training is None:
         training = vae_training()
     elif not isinstance(training, Training):
-        fail(fn, "training", "a Training", type(training).__name__,
-             "Build one with cj.vae_training(...) or cj.training(...).",
-             error=TypeError)
+        fail(
+            fn,
+            "training",
+            "a Training",
+            type(training).__name__,
+            "Build one with cj.vae_training(...) or cj.training(...).",
+            error=TypeError,
+        )
     data = vae_data(images, labels, held_out=held_out, split_seed=seed, fn=fn)
     digest = _digest(data)
-    key = (digest, latent_dim, hidden, training, pretrain_steps, pretrain_batch_size,
-           pretrain_learning_rate, eval_samples, elbo_samples, int(grid), seed)
+    key = (
+        digest,
+        latent_dim,
+        hidden,
+        training,
+        pretrain_steps,
+        pretrain_batch_size,
+        pretrain_learning_rate,
+        eval_samples,
+        elbo_samples,
+        int(grid),
+        seed,
+    )
     if key not in _FAMILIES:
-        _FAMILIES[key] = _build(data, digest, latent_dim, hidden, training,
-                                pretrain_steps, pretrain_batch_size,
-                                pretrain_learning_rate, eval_samples, elbo_samples,
-                                int(grid), seed)
+        _FAMILIES[key] = _build(
+            data,
+            digest,
+            latent_dim,
+            hidden,
+            training,
+            pretrain_steps,
+            pretrain_batch_size,
+            pretrain_learning_rate,
+            eval_samples,
+            elbo_samples,
+            int(grid),
+            seed,
+        )
     return _FAMILIES[key]
 
 
-def _build(data, digest, latent_dim, hidden, training, pretrain_steps,
-           pretrain_batch_size, pretrain_learning_rate, eval_samples, elbo_samples,
-           grid, seed) -> ModelFamily:
+def _build(
+    data,
+    digest,
+    latent_dim,
+    hidden,
+    training,
+    pretrain_steps,
+    pretrain_batch_size,
+    pretrain_learning_rate,
+    eval_samples,
+    elbo_samples,
+    grid,
+    seed,
+) -> ModelFamily:
     shape = tuple(data.train.shape[1:])
     labelled = data.train_labels is not None
     classifier = digit_classifier(data) if labelled else None
     config = {
-        "model": "mlp-vae", "shape": list(shape), "latent_dim": latent_dim,
-        "hidden": hidden, "steps": pretrain_steps, "batch_size": pretrain_batch_size,
-        "learning_rate": pretrain_learning_rate, "seed": seed, "data": digest[:32],
+        "model": "mlp-vae",
+        "shape": list(shape),
+        "latent_dim": latent_dim,
+        "hidden": hidden,
+        "steps": pretrain_steps,
+        "batch_size": pretrain_batch_size,
+        "learning_rate": pretrain_learning_rate,
+        "seed": seed,
+        "data": digest[:32],
     }
-    weights0 = cached_weights("vae", config, lambda: _pretrain(
-        data, latent_dim, hidden, pretrain_steps, pretrain_batch_size,
-        pretrain_learning_rate, seed))
+    weights0 = cached_weights(
+        "vae",
+        config,
+        lambda: _pretrain(
+            data,
+            latent_dim,
+            hidden,
+            pretrain_steps,
+            pretrain_batch_size,
+            pretrain_learning_rate,
+            seed,
+        ),
+    )
 
     def make(rngs):
         return VAE(shape, latent_dim, hidden, rngs=rngs)
@@ -399,15 +501,17 @@ def _build(data, digest, latent_dim, hidden, training, pretrain_steps,
     nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, weights0))
     nnx.update(module, state)
     # The evaluation sample at the truth: real training images (fixed rows).
-    rows = np.random.default_rng(_EVAL_SEED).integers(0, data.train.shape[0],
-                                                      eval_samples)
+    rows = np.random.default_rng(_EVAL_SEED).integers(
+        0, data.train.shape[0], eval_samples
+    )
     real_eval = np.asarray(data.train[rows])
     log_prob = _log_prob(elbo_samples)
 
     def metrics(model, model0, params):
         generated = _generate(model, jax.random.key(_EVAL_SEED), eval_samples)
-        images = jnp.where(params.real > 0, jnp.asarray(real_eval, generated.dtype),
-                           generated)
+        images = jnp.where(
+            params.real > 0, jnp.asarray(real_eval, generated.dtype), generated
+        )
         mean0, _ = model0.encode(images)
         out = {
             "held_out_elbo": jnp.mean(log_prob(model, jnp.asarray(data.held_out))),
@@ -415,8 +519,10 @@ def _build(data, digest, latent_dim, hidden, training, pretrain_steps,
         }
         if classifier is not None:
             k = classifier.bias.shape[0]
-            shares = jnp.mean(jax.nn.one_hot(classifier.predict(images), k,
-                                             dtype=images.dtype), axis=0)
+            shares = jnp.mean(
+                jax.nn.one_hot(classifier.predict(images), k, dtype=images.dtype),
+                axis=0,
+            )
             out["class_shares"] = shares
             safe = jnp.where(shares > 0, shares, 1)
             out["class_entropy"] = jnp.sum(-shares * jnp.log(safe))
@@ -430,8 +536,16 @@ def _build(data, digest, latent_dim, hidden, training, pretrain_steps,
     if grid:
         names += ("sample_grid",)
     fam = learned_family(
-        name="vae", module=module, loss=_loss, generate=_generate,
-        log_prob=log_prob, real_data=data.train, training=training, make=make,
-        held_out=data.held_out, metrics=metrics, metric_names=names,
+        name="vae",
+        module=module,
+        loss=_loss,
+        generate=_generate,
+        log_prob=log_prob,
+        real_data=data.train,
+        training=training,
+        make=make,
+        held_out=data.held_out,
+        metrics=metrics,
+        metric_names=names,
     )
     return fam
