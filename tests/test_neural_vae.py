@@ -236,12 +236,23 @@ def test_user_images_without_labels_skip_the_class_metrics():
                  eval_samples=10, grid=2, training=cj.vae_training(steps=5,
                                                                    batch_size=8))
     assert "class_entropy" not in fam.metric_names
+    assert fam.event_shape == (4, 6)
+
+
+@pytest.mark.slow
+def test_user_images_run_in_the_chain():
+    rng = np.random.default_rng(1)
+    x = (rng.uniform(size=(40, 4, 6)) > 0.5).astype(np.float32)
+    fam = cj.vae(images=x, latent_dim=2, hidden=8, pretrain_steps=20,
+                 eval_samples=10, grid=2, training=cj.vae_training(steps=5,
+                                                                   batch_size=8))
     res = cj.run_chains(fam, fam.generation0(), key=0, num_chains=2,
                         num_generations=1, sample_size=16)
     assert res.metrics["sample_grid"].shape == (2, 2, 2, 4, 6)
     assert np.all(np.isfinite(res.metrics["held_out_nll"]))
 
 
+@pytest.mark.slow
 def test_user_labels_give_a_classifier_of_their_classes():
     data = vae_mod.vae_data()
     keep = data.train_labels < 3  # three classes only
