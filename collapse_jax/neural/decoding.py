@@ -159,10 +159,16 @@ def process_logits(logits: jax.Array, seen: jax.Array, settings) -> jax.Array:
     logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     logp = logp - jnp.log(settings["repetition_penalty"]) * seen
     logp = jax.nn.log_softmax(logp / settings["temperature"], axis=-1)
+    # The sorts of top-k and top-p cost as much as the network's step: skip them
+    # when they keep every token (a real branch unless the settings are swept).
+    keep_all = (settings["top_k"] >= logits.shape[-1]) & (settings["top_p"] >= 1)
+    return jax.lax.cond(keep_all, lambda x, s: x, _truncate, logp, settings)
+
+
+def _truncate(logp, settings):
     rank = jnp.vectorize(ascending_rank, signature="(v)->(v)")(-logp)
-    logp = jnp.where(rank < settings["top_k"], logp, -jnp.inf)
+    logp = jax.nn.log_softmax(jnp.where(rank < settings["top_k"], logp, -jnp.inf))
     # Nucleus on the sorted (k-truncated, renormalised) distribution.
-    logp = jax.nn.log_softmax(logp, axis=-1)
     p = jnp.exp(logp)
     sorted_p = jnp.take_along_axis(p, jnp.argsort(rank, axis=-1), axis=-1)
     before = jnp.cumsum(sorted_p, axis=-1) - sorted_p

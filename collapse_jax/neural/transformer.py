@@ -18,10 +18,11 @@ methods, so that a scan over positions can carry the cache as plain arrays:
 
 The cache is a tuple over layers of ``(keys, values)``, each
 ``(batch, heads, context, head_dim)``: its leading axis is the batch, so beam
-search reorders it with one gather. Measured on the 2-core CPU for the default
-size (2 layers, ``d = 64``, context 64, 32-token continuations of 128 sequences,
-under ``vmap`` over 4 chains): the cached step is about 5x faster than recomputing
-the whole prefix for every token, so decoding always uses it.
+search reorders it with one gather. Measured on the 2-core CPU (loaded by other
+jobs) for the default size (2 layers, ``d = 64``, context 64), decoding 32-token
+continuations of 128 prompts under ``vmap`` over 4 chains: 0.9 s with the cache
+against 15 s recomputing the whole prefix for every token, so decoding always
+uses the cache.
 """
 
 from __future__ import annotations
