@@ -95,9 +95,21 @@ def _pydoc_text() -> str:
 
 
 def _wikitext(fn: str) -> tuple[str, str]:
-    # Offline before the import: datasets reads these when it is imported.
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    # Offline for the duration of the call (the env for a first import of
+    # datasets, its config flag for an already imported one), restored after.
+    saved = {k: os.environ.get(k) for k in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")}
+    os.environ.update(dict.fromkeys(saved, "1"))
+    try:
+        return _wikitext_offline(fn)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _wikitext_offline(fn: str) -> tuple[str, str]:
     try:
         import datasets  # type: ignore[import-not-found]
     except ImportError:
@@ -111,6 +123,10 @@ def _wikitext(fn: str) -> tuple[str, str]:
             "'wikitext-2-raw-v1')); collapse_jax never downloads it. Or use "
             "source='pydoc_data' or path=.",
         )
+    config = getattr(datasets, "config", None)
+    was = getattr(config, "HF_DATASETS_OFFLINE", None)
+    if config is not None:
+        config.HF_DATASETS_OFFLINE = True
     try:
         data = datasets.load_dataset(
             "wikitext", "wikitext-2-raw-v1", download_mode="reuse_cache_if_exists"
@@ -124,6 +140,9 @@ def _wikitext(fn: str) -> tuple[str, str]:
             "Load it once yourself with datasets.load_dataset('wikitext', "
             "'wikitext-2-raw-v1') while online; collapse_jax never downloads.",
         )
+    finally:
+        if config is not None:
+            config.HF_DATASETS_OFFLINE = was
     return "".join(data["train"]["text"]), "".join(data["validation"]["text"])
 
 
