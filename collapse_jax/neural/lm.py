@@ -154,15 +154,20 @@ def _pretrain(arch, tokens, context, steps, batch, lr, seed):
     model = Transformer(**arch, context=context, rngs=nnx.Rngs(seed))
     graphdef, state, rest = nnx.split(model, nnx.Param, ...)
     weights = nnx.to_pure_dict(state)
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, lr, max(1, steps // 20), steps, lr / 10
-    )
+    warmup = max(1, steps // 20)
+
+    def schedule(count):
+        # Linear warm-up, then a cosine from lr down to lr / 10.
+        c = jnp.asarray(count, jnp.float32)
+        cosine = 0.55 + 0.45 * jnp.cos(jnp.pi * jnp.minimum(c / steps, 1.0))
+        return lr * jnp.minimum(1.0, (c + 1.0) / warmup) * cosine
+
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
     data = jnp.asarray(tokens)
 
     def loss(w, key):
         starts = jax.random.randint(key, (batch,), 0, data.shape[0] - context + 1)
-        x = data[starts[:, None] + jnp.arange(context)]
+        x = data[starts[:, None] + jnp.arange(context)[None]]
         lp = _token_log_probs(nnx.merge(graphdef, w, rest), x)
         return -jnp.mean(lp)
 

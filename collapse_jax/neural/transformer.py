@@ -61,7 +61,7 @@ class _Block(nnx.Module):
         t = x.shape[1]
         scores = jnp.einsum("bhqd,bhkd->bhqk", q, k) / jnp.sqrt(q.shape[-1])
         causal = jnp.tril(jnp.ones((t, t), bool))
-        scores = jnp.where(causal, scores, jnp.finfo(scores.dtype).min)
+        scores = jnp.where(causal[None, None], scores, jnp.finfo(scores.dtype).min)
         attended = jnp.einsum("bhqk,bhkd->bhqd", jax.nn.softmax(scores, -1), v)
         out = self._finish(x, attended)
         if cache_len is None:
@@ -75,7 +75,7 @@ class _Block(nnx.Module):
         keys = jax.lax.dynamic_update_slice_in_dim(cache[0], k, pos, axis=2)
         values = jax.lax.dynamic_update_slice_in_dim(cache[1], v, pos, axis=2)
         scores = jnp.einsum("bhqd,bhkd->bhqk", q, keys) / jnp.sqrt(q.shape[-1])
-        seen = jnp.arange(keys.shape[2]) <= pos
+        seen = (jnp.arange(keys.shape[2]) <= pos)[None, None, None]
         scores = jnp.where(seen, scores, jnp.finfo(scores.dtype).min)
         attended = jnp.einsum("bhqk,bhkd->bhqd", jax.nn.softmax(scores, -1), values)
         return self._finish(x, attended), (keys, values)
