@@ -6,6 +6,8 @@ checked against simulation (``collapse-jax verify``). Importing the package chan
 no JAX configuration, warning filter or logging setting.
 """
 
+from typing import TYPE_CHECKING
+
 from collapse_jax import datasets, experiments, families, metrics, theory
 from collapse_jax._version import __version__
 from collapse_jax.chain import (
@@ -76,6 +78,27 @@ from collapse_jax.sampling import (
 )
 from collapse_jax.status import ChainFailure, FailedChainsWarning, Status
 from collapse_jax.sweep import SweepResult, sweep
+
+if TYPE_CHECKING:  # imported on first use: flax and optax load only for neural runs
+    from collapse_jax.neural import (
+        NeuralParams,
+        Training,
+        learned_family,
+        run_stages,
+        training,
+    )
+
+#: Public names of collapse_jax.neural, imported when first used (__getattr__).
+_NEURAL = ("learned_family", "training", "Training", "NeuralParams", "run_stages")
+
+
+def __getattr__(name: str):
+    if name in _NEURAL:
+        import collapse_jax.neural
+
+        return getattr(collapse_jax.neural, name)
+    raise AttributeError(f"module 'collapse_jax' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -155,4 +178,9 @@ __all__ = [
     "metrics",
     "families",
     "datasets",
+    "learned_family",
+    "training",
+    "Training",
+    "NeuralParams",
+    "run_stages",
 ]

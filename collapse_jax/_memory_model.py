@@ -145,6 +145,7 @@ def estimate_run(
     fit_point_bytes: int = 0,
     sample_points: int = 0,
     sample_point_bytes: int = 0,
+    fit_fixed_bytes: int = 0,
 ) -> Estimate:
     """The memory of a run from shapes (no allocation).
 
@@ -165,6 +166,8 @@ def estimate_run(
       sample_points: the points one generation's draws by the family's sampler
         hold, per chain (a sampling bias may draw in its own way).
       sample_point_bytes: the sampler's temporaries per point it draws.
+      fit_fixed_bytes: what a fit holds whatever the points it reads (a learned
+        family's optimiser state and minibatch activations), per chain.
 
     Returns:
       An :class:`Estimate`.
@@ -177,7 +180,7 @@ def estimate_run(
     record = _nbytes(record_spec)
     blocked = block is not None and block < padded
     in_call = block if blocked and block is not None else padded
-    fit = fit_points * fit_point_bytes
+    fit = fit_points * fit_point_bytes + (fit_fixed_bytes if fit_points else 0)
     sampling = sample_points * sample_point_bytes
     # Sampling, then fitting: their temporaries are not alive at once.
     temporaries = max(sampling, fit)

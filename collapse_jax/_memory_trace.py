@@ -144,6 +144,8 @@ def estimator(
         config, family, source, regime, one, truth, reference, hyper
     )
     sample_point_bytes, fit_point_bytes = _point_bytes(family, data_spec, config.dtype)
+    fixed = family.fit_fixed_bytes
+    fixed_bytes = 0 if fixed is None else int(fixed(config.dtype))
 
     def estimate(c: int) -> Estimate:
         total = points * c
@@ -161,6 +163,7 @@ def estimator(
             fit_point_bytes=fit_point_bytes,
             sample_points=sample_points,
             sample_point_bytes=sample_point_bytes,
+            fit_fixed_bytes=fixed_bytes,
         )
 
     return estimate

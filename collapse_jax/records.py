@@ -35,13 +35,35 @@ def params_fields(params) -> dict[str, np.ndarray]:
     if params is None:
         return {}
     if hasattr(params, "_asdict"):
-        return {k: np.asarray(v) for k, v in params._asdict().items()}
+        out = {}
+        for k, v in params._asdict().items():
+            if isinstance(v, dict | list | tuple):  # a nested field (a network's
+                out.update(_leaves(v, k))  # weights): one entry per leaf
+            else:
+                out[k] = np.asarray(v)
+        return out
     import jax
 
     out = {}
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         name = "".join(c if c.isalnum() else "_" for c in jax.tree_util.keystr(path))
         out[name.strip("_") or "value"] = np.asarray(leaf)
+    return out
+
+
+def _leaves(tree, prefix: str) -> dict[str, np.ndarray]:
+    """The leaves of a nested params field by their path, ``prefix__key__key``
+    (alphanumerics and ``_`` only), so a results file holds one array each."""
+    import jax
+
+    out = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        keys = [prefix]
+        for entry in path:
+            key = getattr(entry, "key", getattr(entry, "idx", None))
+            key = getattr(entry, "name", entry) if key is None else key
+            keys.append("".join(c if c.isalnum() else "_" for c in str(key)))
+        out["__".join(keys)] = np.asarray(leaf)
     return out
 
 

@@ -242,6 +242,10 @@ class ModelFamily(NamedTuple):
         point it reads, at its peak (weighted copies, per-point outer products,
         responsibilities), or None: ``collapse_jax.memory.FIT_COPIES`` per float of
         a point. For the memory estimate, as ``sample_temporaries``.
+      fit_fixed_bytes: ``(dtype_name) -> int`` or None: bytes ``fit`` holds per
+        chain at its peak whatever the number of points it reads (an optimiser's
+        state, one minibatch's activations: a learned family's training step,
+        measured with XLA's memory analysis), on top of ``fit_temporaries``.
       location_scale: :class:`LocationScale` or None (capability).
       probability_vector: :class:`ProbabilityVector` or None (capability).
       num_categories: ``K`` for a family over ``K`` categories (data are indices in
@@ -288,6 +292,7 @@ class ModelFamily(NamedTuple):
     check_run: Callable[..., None] | None = None
     sample_temporaries: float | None = None
     fit_temporaries: float | None = None
+    fit_fixed_bytes: Callable[[str], int] | None = None
     location_scale: LocationScale | None = None
     probability_vector: ProbabilityVector | None = None
     num_categories: int | None = None

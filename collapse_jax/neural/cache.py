@@ -61,7 +61,9 @@ def _path_key(entry) -> list:
 
 def _save(path: Path, weights) -> None:
     leaves = jax.tree_util.tree_flatten_with_path(weights)[0]
-    arrays = {f"leaf{i}": np.asarray(x) for i, (_, x) in enumerate(leaves)}
+    arrays: dict[str, Any] = {
+        f"leaf{i}": np.asarray(x) for i, (_, x) in enumerate(leaves)
+    }
     paths = [[_path_key(e) for e in p] for p, _ in leaves]
     arrays["paths"] = np.asarray(json.dumps(paths))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,9 @@ spread), which is what tests/test_neural_learned.py checks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -42,9 +43,16 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from collapse_jax.checks import described, fail
+from collapse_jax._memory_model import compiled_bytes
+from collapse_jax.checks import (
+    check_choice,
+    check_positive_int,
+    check_real,
+    described,
+    fail,
+)
 from collapse_jax.families.base import ModelFamily, family
-from collapse_jax.neural.train import Training, train_steps
+from collapse_jax.neural.train import START_MODES, Training, train_steps
 
 __all__ = ["NeuralParams", "learned_family", "network_weights"]
 
@@ -124,12 +132,20 @@ def learned_family(
     Returns:
       The family; ``family.generation0()`` is its truth.
     """
+    real_np, held_np = _check_arguments(
+        module,
+        loss,
+        generate,
+        log_prob,
+        real_data,
+        training,
+        make,
+        held_out,
+        metrics,
+        fisher_points,
+    )
     graphdef, params_state, rest = nnx.split(module, nnx.Param, ...)
     weights0 = jax.tree.map(np.asarray, nnx.to_pure_dict(params_state))
-    real_np = np.asarray(real_data)
-    held_np = None if held_out is None else np.asarray(held_out)
-    if training.start == "scratch" and make is None:
-        raise TypeError(f"learned_family({name!r}): start='scratch' needs make=")
 
     def merge(weights):
         return nnx.merge(graphdef, weights, rest)
@@ -242,7 +258,30 @@ def learned_family(
                     "Pass trained weights without NaN or inf.",
                 )
 
-    truth = NeuralParams(weights0, np.int32(1))
+    @functools.cache
+    def fit_fixed_bytes(dtype: str) -> int:
+        # One training step of one chain, measured by XLA's memory analysis: the
+        # weights, gradients, optimiser state and one minibatch's activations.
+        # The scan over steps holds one step's temporaries at a time.
+        like = jax.tree.map(lambda x: jnp.asarray(x, dtype), weights0)
+        tx = training.transform(1)
+        batch = jnp.asarray(real_np[: training.batch_size])
+        if jnp.issubdtype(batch.dtype, jnp.floating):
+            batch = batch.astype(dtype)
+
+        def one_step(w, opt_state, batch, key):
+            value, grads = jax.value_and_grad(objective)(w, batch, key, w)
+            updates, opt_state = tx.update(grads, opt_state, w)
+            return jax.tree.map(jnp.add, w, updates), opt_state, value
+
+        lowered = jax.jit(one_step).lower(like, tx.init(like), batch, jax.random.key(0))
+        return compiled_bytes(lowered.compile())
+
+    optional.setdefault("fit_fixed_bytes", fit_fixed_bytes)
+    # Per point read, the minibatch draw holds its probability and cumulative sum.
+    optional.setdefault("fit_temporaries", 4)
+    # A host scalar, as other families' truths are (cast_params moves it).
+    truth = NeuralParams(weights0, cast(jax.Array, np.int32(1)))
     return family(
         name=name,
         params_type=NeuralParams,
@@ -261,6 +300,107 @@ def learned_family(
         ),
         **optional,
     )
+
+
+_FN = "learned_family"
+
+
+def _check_arguments(
+    module,
+    loss,
+    generate,
+    log_prob,
+    real_data,
+    training,
+    make,
+    held_out,
+    metrics,
+    fisher_points,
+):
+    """Refuse bad arguments of :func:`learned_family` in the house message.
+
+    Returns:
+      ``(real_data, held_out)`` as NumPy arrays (``held_out`` None when absent).
+    """
+    if not isinstance(module, nnx.Module):
+        fail(
+            _FN,
+            "module",
+            "a flax nnx.Module (the generation-0 network)",
+            type(module).__name__,
+            "Build the network with flax.nnx, e.g. MyNet(nnx.Rngs(0)).",
+            error=TypeError,
+        )
+    callables = {"loss": loss, "generate": generate, "log_prob": log_prob}
+    callables.update({} if metrics is None else {"metrics": metrics})
+    callables.update({} if make is None else {"make": make})
+    for arg, value in callables.items():
+        if not callable(value):
+            fail(
+                _FN,
+                arg,
+                "a function",
+                type(value).__name__,
+                f"Pass {arg} as a function (see the learned_family docstring).",
+                error=TypeError,
+            )
+    if not isinstance(training, Training):
+        fail(
+            _FN,
+            "training",
+            "Training settings",
+            type(training).__name__,
+            "Build them with cj.training(steps=..., batch_size=...).",
+            error=TypeError,
+        )
+    check_choice(_FN, "training.start", training.start, START_MODES)
+    check_real(
+        _FN,
+        "training.ewc",
+        training.ewc,
+        low=0,
+        fix="Pass a strength >= 0 (0 turns the penalty off).",
+    )
+    if training.start == "scratch" and make is None:
+        fail(
+            _FN,
+            "make",
+            "a function (rngs) -> network with start='scratch'",
+            None,
+            "Pass make= (e.g. the network's class), which builds the fresh "
+            "network of every generation.",
+            error=TypeError,
+        )
+    check_positive_int(_FN, "fisher_points", fisher_points)
+    try:
+        real_np = np.asarray(real_data)
+    except (TypeError, ValueError):
+        real_np = np.asarray(None)
+    if real_np.ndim == 0 or real_np.shape[0] == 0 or real_np.dtype == object:
+        fail(
+            _FN,
+            "real_data",
+            "a non-empty array of real points (N,) + event_shape",
+            described(f"shape {real_np.shape}"),
+            "Pass the real training set, one point per row.",
+        )
+    held_np = None
+    if held_out is not None:
+        held_np = np.asarray(held_out)
+        if (
+            held_np.ndim == 0
+            or held_np.shape[1:] != real_np.shape[1:]
+            or (held_np.shape[0] == 0)
+        ):
+            fail(
+                _FN,
+                "held_out",
+                f"a non-empty array of points shaped like real_data's "
+                f"{real_np.shape[1:]} (H,) + event_shape",
+                described(f"shape {held_np.shape}"),
+                "Pass held-out real points, one per row, or None.",
+            )
+    return real_np, held_np
 
 
 def _fisher_diagonal(merge, loss, weights, points):

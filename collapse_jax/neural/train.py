@@ -20,24 +20,85 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from collapse_jax.checks import check_choice, check_positive_int, check_real, fail
+from collapse_jax.checks import (
+    check_choice,
+    check_nonnegative_int,
+    check_positive_int,
+    check_real,
+    fail,
+)
+from collapse_jax.fitting.approximate import _scale_by_adam, adam
 
-__all__ = ["Training", "training", "START_MODES", "OPTIMIZERS", "train_steps"]
+__all__ = [
+    "Training",
+    "training",
+    "START_MODES",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "train_steps",
+]
 
 #: Where each generation's training starts.
 START_MODES = ("generation0", "previous", "scratch")
 
+
+def _adamw(lr, wd: float) -> optax.GradientTransformation:
+    """``optax.adamw`` (``adam`` for ``wd = 0``) with the library's dtype-explicit
+    Adam moments (collapse_jax.fitting.approximate.adam: float32 bits do not depend
+    on the x64 flag, and it runs under strict dtype promotion)."""
+    if wd == 0:
+        return adam(lr)
+    return optax.chain(
+        _scale_by_adam(0.9, 0.999, 1e-8),
+        optax.add_decayed_weights(wd),
+        optax.scale_by_learning_rate(lr),
+    )
+
+
 #: Optimisers by name: ``(learning_rate, weight_decay) -> GradientTransformation``.
 OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
-    "adam": lambda lr, wd: (
-        optax.adam(lr) if wd == 0 else optax.adamw(lr, weight_decay=wd)
-    ),
-    "adamw": lambda lr, wd: optax.adamw(lr, weight_decay=wd),
+    "adam": _adamw,
+    "adamw": _adamw,
     "sgd": lambda lr, wd: optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr)),
     "momentum": lambda lr, wd: optax.chain(
         optax.add_decayed_weights(wd), optax.sgd(lr, momentum=0.9)
     ),
 }
+
+
+#: Learning-rate schedules by name: ``(peak_rate, num_steps, warmup_steps) ->
+#: schedule``. Each warms up linearly from 0 over ``warmup_steps`` (0: none),
+#: then holds the rate (``constant``) or decays it to 0 over the remaining steps
+#: (``linear``, ``cosine``); ``warmup_cosine`` is ``cosine`` that needs a warm-up.
+#: They are optax's (``join_schedules`` of ``linear_schedule`` and
+#: ``constant_schedule``/``linear_schedule``/``cosine_decay_schedule``, and
+#: ``warmup_cosine_decay_schedule``), pinned to them by tests/test_neural_train.py,
+#: written with explicit float32 casts so they run under strict dtype promotion.
+SCHEDULES: dict[str, Callable[[float, int, int], Callable[..., Any]]] = {
+    "constant": lambda lr, n, w: _schedule(lr, n, w, lambda f: 1.0 + 0.0 * f),
+    "linear": lambda lr, n, w: _schedule(lr, n, w, lambda f: 1.0 - f),
+    "cosine": lambda lr, n, w: _schedule(
+        lr, n, w, lambda f: 0.5 * (1.0 + jnp.cos(jnp.float32(math.pi) * f))
+    ),
+    "warmup_cosine": lambda lr, n, w: _schedule(
+        lr, n, w, lambda f: 0.5 * (1.0 + jnp.cos(jnp.float32(math.pi) * f))
+    ),
+}
+
+
+def _schedule(lr: float, num_steps: int, warmup: int, shape: Callable[..., Any]):
+    """``step -> rate``: a linear warm-up over ``warmup`` steps, then
+    ``lr * shape(f)`` with ``f`` the fraction of the remaining steps done."""
+    decay = max(num_steps - warmup, 1)
+
+    def schedule(count):
+        c = jnp.asarray(count).astype(jnp.float32)
+        ramp = c / jnp.float32(max(warmup, 1))
+        f = jnp.clip((c - jnp.float32(warmup)) / jnp.float32(decay), 0.0, 1.0)
+        rate = jnp.where(c < warmup, ramp, shape(f))
+        return jnp.float32(lr) * rate
+
+    return schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +110,8 @@ class Training:
       epochs: passes over the fit's data buffer (``ceil(epochs * n / batch_size)``
         steps for a buffer of ``n`` points), or None.
       batch_size: points per minibatch.
-      learning_rate: a float or any optax schedule (``step -> rate``).
+      learning_rate: a float (the peak rate of ``schedule``) or any optax
+        schedule (``step -> rate``).
       optimizer: a name of :data:`OPTIMIZERS` or an ``optax.GradientTransformation``.
       weight_decay: decoupled weight decay (0: none).
       clip_norm: clip each gradient to this global norm, or None.
@@ -60,6 +122,10 @@ class Training:
       ewc: elastic weight consolidation strength ``λ >= 0``: the loss gains
         ``λ/2 · Σ F_i (θ_i − θ0_i)²`` with ``F`` the diagonal Fisher information of
         the generation-0 network on real data (0: no penalty).
+      schedule: a name of :data:`SCHEDULES` shaping a float ``learning_rate``
+        over each generation's steps, or None (a constant rate, or the optax
+        schedule given as ``learning_rate``).
+      warmup_steps: steps of linear warm-up from 0 at the start of ``schedule``.
     """
 
     steps: int | None = 200
@@ -71,6 +137,8 @@ class Training:
     clip_norm: float | None = 1.0
     start: str = "generation0"
     ewc: float = 0.0
+    schedule: str | None = None
+    warmup_steps: int = 0
 
     def num_steps(self, n: int) -> int:
         """Optimiser steps per generation for a data buffer of ``n`` points."""
@@ -79,10 +147,25 @@ class Training:
         assert self.epochs is not None
         return max(1, math.ceil(self.epochs * n / self.batch_size))
 
-    def transform(self) -> optax.GradientTransformation:
-        """The optax transformation: clipping, then the optimiser."""
+    def rate(self, num_steps: int) -> float | Callable[..., Any]:
+        """The learning rate (a float or an optax schedule) of ``num_steps`` steps."""
+        if self.schedule is None:
+            return self.learning_rate
+        assert not callable(self.learning_rate)  # training() refuses both
+        return SCHEDULES[self.schedule](
+            float(self.learning_rate), num_steps, self.warmup_steps
+        )
+
+    def transform(self, num_steps: int = 1) -> optax.GradientTransformation:
+        """The optax transformation: clipping, then the optimiser.
+
+        Args:
+          num_steps: the steps of one generation, which a named ``schedule``
+            spans.
+        """
         if isinstance(self.optimizer, str):
-            tx = OPTIMIZERS[self.optimizer](self.learning_rate, self.weight_decay)
+            rate = self.rate(num_steps)
+            tx = OPTIMIZERS[self.optimizer](rate, self.weight_decay)
         else:
             tx = self.optimizer
         if self.clip_norm is not None:
@@ -110,11 +193,15 @@ def training(
     clip_norm: float | None = 1.0,
     start: str = "generation0",
     ewc: float = 0.0,
+    schedule: str | None = None,
+    warmup_steps: int = 0,
     fn: str = "training",
 ) -> Training:
     """Validated :class:`Training` settings (see its attributes).
 
-    Pass ``steps`` or ``epochs``, not both (neither: 200 steps).
+    Pass ``steps`` or ``epochs``, not both (neither: 200 steps). A minibatch is
+    drawn with replacement, so ``batch_size`` may exceed the data of a generation
+    (each step then sees some points more than once).
 
     Examples:
       >>> training(steps=100, batch_size=16, start="previous").start
@@ -129,6 +216,50 @@ def training(
     if epochs is not None:
         epochs = check_real(fn, "epochs", epochs, low=0, low_open=True)
     batch_size = check_positive_int(fn, "batch_size", batch_size)
+    if callable(learning_rate) and schedule is not None:
+        fail(
+            fn,
+            "schedule",
+            "None when learning_rate is an optax schedule",
+            schedule,
+            "Pass a peak learning_rate (a number) with schedule=, or an optax "
+            "schedule as learning_rate alone.",
+        )
+    if schedule is not None:
+        check_choice(fn, "schedule", schedule, tuple(SCHEDULES))
+        if not isinstance(optimizer, str):
+            fail(
+                fn,
+                "schedule",
+                "None with an optax.GradientTransformation optimizer",
+                schedule,
+                "Build the schedule into the transformation, or name the optimizer.",
+            )
+    warmup_steps = check_nonnegative_int(fn, "warmup_steps", warmup_steps)
+    if warmup_steps and schedule is None:
+        fail(
+            fn,
+            "warmup_steps",
+            "0 without a schedule",
+            warmup_steps,
+            "Pass schedule= (e.g. 'warmup_cosine') with warmup_steps.",
+        )
+    if schedule == "warmup_cosine" and warmup_steps == 0:
+        fail(
+            fn,
+            "warmup_steps",
+            "a positive integer with schedule='warmup_cosine'",
+            warmup_steps,
+            "Pass warmup_steps >= 1, or schedule='cosine' for no warm-up.",
+        )
+    if steps is not None and warmup_steps >= steps:
+        fail(
+            fn,
+            "warmup_steps",
+            f"fewer than steps ({steps})",
+            warmup_steps,
+            "Warm up over a part of each generation's steps.",
+        )
     if not callable(learning_rate):
         learning_rate = check_real(
             fn,
@@ -167,6 +298,8 @@ def training(
         clip_norm=clip_norm,
         start=start,
         ewc=ewc,
+        schedule=schedule,
+        warmup_steps=warmup_steps,
     )
 
 
@@ -201,7 +334,8 @@ def train_steps(
       losses.
     """
     n = weights.shape[0]
-    tx = settings.transform()
+    num_steps = settings.num_steps(n)
+    tx = settings.transform(num_steps)
 
     def step(carry, s):
         w, opt_state = carry
@@ -211,6 +345,6 @@ def train_steps(
         updates, opt_state = tx.update(grads, opt_state, w)
         return (optax.apply_updates(w, updates), opt_state), loss
 
-    steps = jnp.arange(settings.num_steps(n), dtype=jnp.int32)
+    steps = jnp.arange(num_steps, dtype=jnp.int32)
     (trained, _), losses = jax.lax.scan(step, (start, tx.init(start)), steps)
     return trained, losses
