@@ -87,9 +87,20 @@ if TYPE_CHECKING:  # imported on first use: flax and optax load only for neural 
         run_stages,
         training,
     )
+    from collapse_jax.neural.decoding import Decoding, decoding
+    from collapse_jax.neural.lm import language_model
+    from collapse_jax.neural.text import Corpus, text_corpus
 
 #: Public names of collapse_jax.neural, imported when first used (__getattr__).
 _NEURAL = ("learned_family", "training", "Training", "NeuralParams", "run_stages")
+#: The language model's public names, by module (imported when first used).
+_NEURAL_LM = {
+    "language_model": "lm",
+    "text_corpus": "text",
+    "Corpus": "text",
+    "decoding": "decoding",
+    "Decoding": "decoding",
+}
 
 
 def __getattr__(name: str):
@@ -97,6 +108,11 @@ def __getattr__(name: str):
         import collapse_jax.neural
 
         return getattr(collapse_jax.neural, name)
+    if name in _NEURAL_LM:
+        import importlib
+
+        module = importlib.import_module(f"collapse_jax.neural.{_NEURAL_LM[name]}")
+        return getattr(module, name)
     raise AttributeError(f"module 'collapse_jax' has no attribute {name!r}")
 
 
@@ -179,6 +195,11 @@ __all__ = [
     "families",
     "datasets",
     "learned_family",
+    "language_model",
+    "text_corpus",
+    "Corpus",
+    "decoding",
+    "Decoding",
     "training",
     "Training",
     "NeuralParams",

@@ -68,7 +68,7 @@ from collapse_jax.neural.cache import cached_weights
 from collapse_jax.neural.decoding import Decoding, continue_prompts
 from collapse_jax.neural.learned import learned_family
 from collapse_jax.neural.text import Corpus, blocks, text_corpus
-from collapse_jax.neural.train import Training, training
+from collapse_jax.neural.train import OPTIMIZERS, SCHEDULES, Training, training
 from collapse_jax.neural.transformer import Transformer
 
 __all__ = [
@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 #: Bump when the architecture or pre-training changes: cached weights retrain.
-LM_FORMAT = 1
+LM_FORMAT = 2
 
 #: Bin edges of the generation-0 log-perplexity histogram (the last bin is open).
 LOG_PPL_EDGES = np.linspace(0.0, 4.0, 21)
@@ -154,15 +154,8 @@ def _pretrain(arch, tokens, context, steps, batch, lr, seed):
     model = Transformer(**arch, context=context, rngs=nnx.Rngs(seed))
     graphdef, state, rest = nnx.split(model, nnx.Param, ...)
     weights = nnx.to_pure_dict(state)
-    warmup = max(1, steps // 20)
-
-    def schedule(count):
-        # Linear warm-up, then a cosine from lr down to lr / 10.
-        c = jnp.asarray(count, jnp.float32)
-        cosine = 0.55 + 0.45 * jnp.cos(jnp.pi * jnp.minimum(c / steps, 1.0))
-        return lr * jnp.minimum(1.0, (c + 1.0) / warmup) * cosine
-
-    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+    schedule = SCHEDULES["warmup_cosine"](lr, steps, max(1, steps // 20))
+    tx = optax.chain(optax.clip_by_global_norm(1.0), OPTIMIZERS["adam"](schedule, 0.0))
     data = jnp.asarray(tokens)
 
     def loss(w, key):
