@@ -244,3 +244,16 @@ def test_generated_data_drift_to_low_perplexity_with_a_longer_tail(directions):
     # ... while the tail above the bulk grows longer.
     assert_positive((q90 - mean)[:, -1] - (q90 - mean)[:, 1],
                     "tail length (q90 - mean): G5 - G1")
+
+
+@pytest.mark.slow
+def test_docs_language_model_example_runs():
+    """docs/neural.md's language-model example (its ``py`` block) runs as written."""
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "neural.md"
+    section = page.read_text().split("## Language model", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```py\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], str(page), "exec"), {})  # noqa: S102 - the docs' code
