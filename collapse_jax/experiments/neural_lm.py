@@ -22,6 +22,7 @@ generated data's perplexity per generation from a results file
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import pathlib
 
@@ -64,6 +65,36 @@ _METRICS = (
 )
 
 
+class _LazyPoint(Point):
+    """A sweep point whose family and truth are built when the run reaches it.
+
+    Building the language model pre-trains generation 0 (minutes on a CPU at the
+    tiny size, far longer at the full size; once per machine, then the weights
+    cache), which listing, checking or validating a preset must not do. The
+    family is cached (:func:`collapse_jax.language_model`), so both properties
+    build it once.
+    """
+
+    def __init__(self, label, coords, build, options):  # noqa: D107
+        for name, value in (("label", label), ("coords", coords),
+                            ("options", options), ("_build", build)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def family(self):  # type: ignore[override]
+        return self._build()
+
+    @property
+    def init(self):  # type: ignore[override]
+        return self._build().generation0()
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"Point({self.label!r}, {dict(self.coords)!r}, language model)"
+
+
 def _check(cfg, w):
     if cfg["dtype"] != "float32":
         fail(w.fn, w.field("dtype"), "float32 for the language model", cfg["dtype"],
@@ -84,12 +115,13 @@ def _design(cfg) -> Design:
     points = []
     for f, theta in itertools.product(cfg["real_fraction"], cfg["repetition_penalty"]):
         dec = cj.decoding(temperature=cfg["temperature"], repetition_penalty=theta)
-        lm = cj.language_model(size=size, decoding=dec, training=train)
         regime = cj.replace() if f == 0 else cj.retain_original(f)
         label = f"kept {f:.0%}" + (f", penalty {theta:g}" if theta != 1 else "")
-        points.append(Point(label, {"real_fraction": f, "repetition_penalty": theta},
-                            lm, lm.generation0(),
-                            {"sample_size": cfg["sample_size"], "regime": regime}))
+        points.append(_LazyPoint(
+            label, {"real_fraction": f, "repetition_penalty": theta},
+            functools.partial(cj.language_model, size=size, decoding=dec,
+                              training=train),
+            {"sample_size": cfg["sample_size"], "regime": regime}))
     return Design(
         tuple(points),
         _METRICS,
