@@ -87,12 +87,24 @@ if TYPE_CHECKING:  # imported on first use: flax and optax load only for neural 
         run_stages,
         training,
     )
+    from collapse_jax.neural.decoding import Decoding, decoding
+    from collapse_jax.neural.lm import language_model
+    from collapse_jax.neural.text import Corpus, text_corpus
     from collapse_jax.neural.vae import vae, vae_training
 
 #: Public names of collapse_jax.neural, imported when first used (__getattr__).
 _NEURAL = ("learned_family", "training", "Training", "NeuralParams", "run_stages")
-#: ... and of its modules (a function named like its module stays off the package).
-_NEURAL_MODULES = {"vae": "vae", "vae_training": "vae"}
+#: ... and of its modules, by module (a function named like its module, such as
+#: ``vae``, stays off the ``collapse_jax.neural`` package).
+_NEURAL_MODULES = {
+    "language_model": "lm",
+    "text_corpus": "text",
+    "Corpus": "text",
+    "decoding": "decoding",
+    "Decoding": "decoding",
+    "vae": "vae",
+    "vae_training": "vae",
+}
 
 
 def __getattr__(name: str):
@@ -187,6 +199,11 @@ __all__ = [
     "families",
     "datasets",
     "learned_family",
+    "language_model",
+    "text_corpus",
+    "Corpus",
+    "decoding",
+    "Decoding",
     "training",
     "Training",
     "NeuralParams",

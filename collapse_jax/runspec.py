@@ -280,7 +280,7 @@ def build(
     )
     devices = check_devices(fn, devices)
     cross = source is not family
-    check_sampling(fn, sampling, family, config.sampler, cross)
+    sampling = check_sampling(fn, sampling, family, config.sampler, cross)
     check_curation(fn, curation, family, config.sampler, schedule, regime.name, sweep)
     hyper, _, _ = merged_hyper(fn, regime, sampling, curation)
     swept: dict[str, np.ndarray] = {}

@@ -21,6 +21,12 @@ wraps.
 
 Their numbers are traced (``hyper``), so :func:`collapse_jax.sweep` varies them in one
 compiled program. Pass one as ``run_chains(..., sampling=...)``.
+
+An autoregressive family (capability ``"decoder"``, e.g.
+:func:`collapse_jax.language_model`) takes ``temperature``, ``top_k``, ``nucleus``
+and ``repetition_penalty`` as decoding settings instead: its decoder applies them
+at every position of every generated sequence (:func:`for_family`), with the
+number still traced.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from collapse_jax._reduce import tree_sum
 from collapse_jax._util import ascending_rank
 from collapse_jax._util import static_partial as _static
 from collapse_jax.checks import check_positive_int, check_real, fail
-from collapse_jax.families.base import require
+from collapse_jax.families.base import has, require
 
 __all__ = [
     "SamplingBias",
@@ -47,6 +53,8 @@ __all__ = [
     "top_k",
     "nucleus",
     "repetition_penalty",
+    "DECODER_SETTINGS",
+    "for_family",
 ]
 
 
@@ -316,10 +324,41 @@ def repetition_penalty(penalty: float, sequence_length: int = 32) -> SamplingBia
     )
 
 
-def check_sampling(fn: str, sampling, family, sampler: str, cross: bool) -> None:
-    """Host-side checks of a sampling bias against the run."""
+#: The biases an autoregressive decoder takes as decoding settings, by hyper name.
+DECODER_SETTINGS = ("temperature", "top_k", "top_p", "repetition_penalty")
+
+
+def _decoder_sample(family, key, params, n, hyper):
+    settings = {k: hyper[k] for k in DECODER_SETTINGS if k in hyper}
+    return family.decoder.decode(key, params, n, settings)
+
+
+def for_family(sampling: SamplingBias | None, family) -> SamplingBias | None:
+    """The bias as it applies to ``family``.
+
+    For a family with an autoregressive decoder (capability ``"decoder"``), a
+    bias whose settings are decoding settings (:data:`DECODER_SETTINGS`) draws
+    through the decoder with its number traced (a sampler of its own, so the
+    draws of a generation are decoded sequences); any other bias, or any other
+    family, gets the bias unchanged.
+    """
+    if sampling is None or not has(family, "decoder"):
+        return sampling
+    if not sampling.hyper or not set(dict(sampling.hyper)) <= set(DECODER_SETTINGS):
+        return sampling
+    return sampling._replace(requires="decoder", distort=None, sample=_decoder_sample)
+
+
+def check_sampling(
+    fn: str, sampling, family, sampler: str, cross: bool
+) -> SamplingBias | None:
+    """Host-side checks of a sampling bias against the run.
+
+    Returns:
+      The bias as it applies to ``family`` (:func:`for_family`).
+    """
     if sampling is None:
-        return
+        return None
     if not isinstance(sampling, SamplingBias):
         fail(
             fn,
@@ -330,6 +369,7 @@ def check_sampling(fn: str, sampling, family, sampler: str, cross: bool) -> None
             "cj.nucleus or cj.repetition_penalty.",
             error=TypeError,
         )
+    sampling = for_family(sampling, family)
     require(
         fn,
         "sampling",
@@ -356,3 +396,16 @@ def check_sampling(fn: str, sampling, family, sampler: str, cross: bool) -> None
             "Sampling bias distorts models of the fitted family; run without "
             "init_family or without the bias.",
         )
+    hyper = dict(sampling.hyper)
+    if sampling.requires == "decoder" and "top_k" in hyper:
+        vocab = family.decoder.vocab_size
+        if int(hyper["top_k"]) > vocab:
+            fail(
+                fn,
+                "sampling",
+                f"top_k at most the vocabulary size {vocab} of the {family.name} "
+                "family",
+                int(hyper["top_k"]),
+                f"Pass cj.top_k(k) with k <= {vocab}.",
+            )
+    return sampling

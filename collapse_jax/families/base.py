@@ -36,6 +36,7 @@ __all__ = [
     "require",
     "LocationScale",
     "ProbabilityVector",
+    "Decoder",
     "ModelFamily",
     "MixtureView",
     "ApproxHooks",
@@ -110,6 +111,24 @@ class ProbabilityVector(NamedTuple):
 
     get: Callable[..., jax.Array]
     put: Callable[..., Params]
+
+
+class Decoder(NamedTuple):
+    """Capability: the model generates sequences autoregressively, with decoding
+    settings that are traced numbers.
+
+    Attributes:
+      decode: ``(key, params, n, settings) -> (n,) + event_shape``: ``n`` draws
+        decoded with ``settings``, a dict of traced numbers overriding the
+        family's own decoding (names of
+        :data:`collapse_jax.neural.decoding.SETTINGS`: ``"temperature"``,
+        ``"top_k"``, ``"top_p"``, ``"repetition_penalty"``); the sampling biases
+        of those names (``cj.temperature``, ...) draw through it.
+      vocab_size: the number of tokens (bounds ``top_k``).
+    """
+
+    decode: Callable[..., Data]
+    vocab_size: int
 
 
 class Location(NamedTuple):
@@ -240,6 +259,8 @@ class ModelFamily(NamedTuple):
       generation0: ``() -> params`` or None: the family's own generation-0 model,
         for a family that carries one (a learned family's pre-trained network,
         :func:`collapse_jax.neural.learned_family`).
+      decoder: :class:`Decoder` or None (capability): an autoregressive family's
+        decoding with traced settings (:func:`collapse_jax.language_model`).
     """
 
     name: str
@@ -277,6 +298,7 @@ class ModelFamily(NamedTuple):
     num_categories: int | None = None
     population_tolerance: str | None = None
     generation0: Callable[[], Params] | None = None
+    decoder: Decoder | None = None
 
 
 # ----------------------------------------------------------------- capabilities ---
@@ -294,6 +316,10 @@ CAPABILITIES: dict[str, tuple[str, Callable[[ModelFamily], bool]]] = {
     "probability_vector": (
         "a probability vector (ModelFamily.probability_vector)",
         lambda f: f.probability_vector is not None,
+    ),
+    "decoder": (
+        "an autoregressive decoder (ModelFamily.decoder)",
+        lambda f: f.decoder is not None,
     ),
     "mixture_view": (
         "a mixture view (ModelFamily.view with view_kind='mixture')",
