@@ -23,12 +23,15 @@ generations, one ``vmap`` over chains):
   (``held_out_nll``) and whatever the family adds.
 
 Reproducibility: a chain's training depends only on its key (minibatch and dropout
-keys are ``fold_in(train_key, step)``), so a run is bitwise reproducible run to run
-and across the number of chains run together, chunking and resumption, like every
-other family. What is *not* bitwise is a change of the training batch size: it
-changes the minibatches themselves, hence the optimisation path; the trained
-networks then agree only in distribution (their held-out losses within the chains'
-spread), which is what tests/test_neural_learned.py checks.
+keys are ``fold_in(train_key, step)``), so a run is bitwise reproducible run to run,
+across chunking and resumption, and across the number of chains within one padded
+batch (the chain axis is padded to a multiple of 8). Across padded batch sizes (8
+against 16 chains) XLA compiles another program whose fused kernels may round a
+network's products differently: the chains agree to float32 rounding, not bit for
+bit. A change of the training batch size changes the minibatches themselves, hence
+the optimisation path: the trained networks then agree only in distribution. Both
+are pinned by tests (tests/test_neural_reproducibility.py,
+tests/test_neural_learned.py); docs/neural.md states them.
 """
 
 from __future__ import annotations
