@@ -77,9 +77,10 @@ def test_every_regime_runs(regime):
 
 def test_training_is_compiled_once_per_configuration():
     """The loss is traced a fixed number of times per run, whatever the steps or
-    chains (no Python loop over steps or chains: one trace inside the compiled
-    scan, one by the memory estimate's shape evaluation), and a second run of the
-    same configuration (another seed, other chains) compiles nothing new."""
+    chains (no Python loop over steps or chains): the runner's shape evaluation
+    of the step, the memory estimate's measurement of one training step, and the
+    compiled scan; a second run of the same configuration (another seed, other
+    chains) compiles nothing new."""
     counts = {}
     for steps in (5, 40):
         fam = toys.toy(steps=steps, name=f"traced{steps}")
@@ -91,7 +92,7 @@ def test_training_is_compiled_once_per_configuration():
         cj.run_chains(fam, fam.generation0(), **{**RUN, "num_chains": 3, "key": 9})
         assert chain._run_chunk._cache_size() == compiled  # no new compile
         assert toys.TRACES["loss"] <= 1  # the memory estimate's shape pass only
-    assert counts[5] == counts[40] <= 2, counts
+    assert counts[5] == counts[40] <= 3, counts
 
 
 # ----------------------------------------------------------------- start modes ---
