@@ -30,8 +30,9 @@ def lm():
 
 @pytest.fixture(scope="module")
 def run(lm):
-    return cj.run_chains(lm, lm.generation0(), key=0, num_chains=2,
-                         num_generations=1, sample_size=16)
+    return cj.run_chains(
+        lm, lm.generation0(), key=0, num_chains=2, num_generations=1, sample_size=16
+    )
 
 
 def test_family_is_cached_and_has_the_decoder(lm):
@@ -60,8 +61,7 @@ def test_generation0_weights_come_from_the_cache(tmp_path, monkeypatch):
     jax.tree.map(np.testing.assert_array_equal, first, again)
     other = lm_module.pretrained_weights(corpus, {**spec, "seed": 1})
     assert len(calls) == 2  # a different configuration trains anew
-    assert not np.array_equal(
-        jax.tree.leaves(first)[0], jax.tree.leaves(other)[0])
+    assert not np.array_equal(jax.tree.leaves(first)[0], jax.tree.leaves(other)[0])
     assert len(list((tmp_path / "weights").glob("lm-*.npz"))) == 2
 
 
@@ -77,8 +77,14 @@ def test_chain_run_records_every_metric(run):
     assert np.all((ppl > 1) & (ppl < 104))
     # Generation 0 records real text: every word is a training word.
     np.testing.assert_array_equal(run.metrics["known_word_share"][:, 0], 1.0)
-    for name in ("distinct_1", "distinct_2", "distinct_3", "vocabulary_share",
-                 "repetition_rate", "gen0_tail_share"):
+    for name in (
+        "distinct_1",
+        "distinct_2",
+        "distinct_3",
+        "vocabulary_share",
+        "repetition_rate",
+        "gen0_tail_share",
+    ):
         x = np.asarray(run.metrics[name])
         assert np.all((x >= 0) & (x <= 1)), name
     assert np.all(np.asarray(run.status) == 0)
@@ -100,8 +106,14 @@ def network(params):
     from collapse_jax.neural.transformer import Transformer
 
     spec = lm_module.SIZES["test"]
-    model = Transformer(text_corpus().vocab_size, spec["context"], spec["num_layers"],
-                        spec["d_model"], spec["num_heads"], rngs=nnx.Rngs(0))
+    model = Transformer(
+        text_corpus().vocab_size,
+        spec["context"],
+        spec["num_layers"],
+        spec["d_model"],
+        spec["num_heads"],
+        rngs=nnx.Rngs(0),
+    )
     graphdef, state, rest = nnx.split(model, nnx.Param, ...)
     nnx.replace_by_pure_dict(state, params.weights)
     return nnx.merge(graphdef, state, rest)
@@ -112,8 +124,9 @@ def test_decoder_takes_traced_settings(lm):
     # top_k = 1: every continuation token is the network's argmax.
     seqs, params = generated(lm, {"top_k": jnp.int32(1)})
     logits = np.asarray(jax.jit(lambda x: network(params)(x))(seqs[:, :-1]))
-    np.testing.assert_array_equal(seqs[:, plen:],
-                                  np.argmax(logits[:, plen - 1 :], axis=-1))
+    np.testing.assert_array_equal(
+        seqs[:, plen:], np.argmax(logits[:, plen - 1 :], axis=-1)
+    )
     # A huge repetition penalty: no token of a sequence repeats one before it.
     seqs, _ = generated(lm, {"repetition_penalty": jnp.float32(1e30)})
     for row in seqs:
@@ -125,50 +138,107 @@ def test_decoder_takes_traced_settings(lm):
 @pytest.mark.slow
 def test_sampling_biases_are_decoding_settings(lm):
     g0 = lm.generation0()
-    res = cj.sweep(lm, g0, over={"repetition_penalty": [1.0, 1e30]},
-                   sampling=cj.repetition_penalty(1.0), key=0, num_chains=1,
-                   num_generations=2, sample_size=8, metrics=["held_out_nll"])
+    res = cj.sweep(
+        lm,
+        g0,
+        over={"repetition_penalty": [1.0, 1e30]},
+        sampling=cj.repetition_penalty(1.0),
+        key=0,
+        num_chains=1,
+        num_generations=2,
+        sample_size=8,
+        metrics=["held_out_nll"],
+    )
     nll = np.asarray(res.metrics["held_out_nll"])
     assert nll.shape == (2, 1, 3)
     # Generation 1 trains on real blocks (the truth's draws): the bias does not
     # apply; generation 2 trains on decoded text: it does.
     np.testing.assert_array_equal(nll[0, :, :2], nll[1, :, :2])
     assert nll[0, 0, 2] != nll[1, 0, 2]
-    plain = cj.run_chains(lm, g0, key=0, num_chains=1, num_generations=2,
-                          sample_size=8, metrics=["held_out_nll"],
-                          sampling=cj.repetition_penalty(1e30))
+    plain = cj.run_chains(
+        lm,
+        g0,
+        key=0,
+        num_chains=1,
+        num_generations=2,
+        sample_size=8,
+        metrics=["held_out_nll"],
+        sampling=cj.repetition_penalty(1e30),
+    )
     np.testing.assert_array_equal(plain.metrics["held_out_nll"], nll[1])
 
 
 def test_bias_errors(lm):
     g0 = lm.generation0()
-    with pytest.raises(ValueError, match=r"run_chains\(\): sampling must be top_k "
-                       r"at most the vocabulary size 104 of the lm family; got 500"):
-        cj.run_chains(lm, g0, key=0, num_chains=1, num_generations=1,
-                      sample_size=8, sampling=cj.top_k(500))
-    with pytest.raises(ValueError, match=r"sampling must be for a family with a "
-                       r"location-scale"):
-        cj.run_chains(lm, g0, key=0, num_chains=1, num_generations=1,
-                      sample_size=8, sampling=cj.variance_scale(0.5))
+    with pytest.raises(
+        ValueError,
+        match=r"run_chains\(\): sampling must be top_k "
+        r"at most the vocabulary size 104 of the lm family; got 500",
+    ):
+        cj.run_chains(
+            lm,
+            g0,
+            key=0,
+            num_chains=1,
+            num_generations=1,
+            sample_size=8,
+            sampling=cj.top_k(500),
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"sampling must be for a family with a "
+        r"location-scale",
+    ):
+        cj.run_chains(
+            lm,
+            g0,
+            key=0,
+            num_chains=1,
+            num_generations=1,
+            sample_size=8,
+            sampling=cj.variance_scale(0.5),
+        )
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"size": "huge"}, ValueError, r"language_model\(\): size must be one of "
-         r"'test', 'tiny', 'full'"),
-        ({"size": "test", "prompt_length": 32}, ValueError,
-         r"prompt_length must be in \[1, context\) = \[1, 32\)"),
-        ({"size": "test", "num_heads": 3}, ValueError,
-         r"num_heads must be a divisor of d_model=32"),
-        ({"size": "test", "decoding": decoding(top_k=105)}, ValueError,
-         r"language_model\(\): decoding.top_k must be at most the vocabulary size"),
-        ({"size": "test", "decoding": decoding("beam", beam_width=200)}, ValueError,
-         r"decoding.beam_width must be at most the vocabulary size 104"),
-        ({"size": "test", "decoding": "greedy"}, TypeError,
-         r"decoding must be settings from cj.decoding"),
-        ({"size": "test", "corpus": "some text"}, TypeError,
-         r"corpus must be a Corpus from cj.text_corpus"),
+        (
+            {"size": "huge"},
+            ValueError,
+            r"language_model\(\): size must be one of "
+            r"'test', 'tiny', 'full'",
+        ),
+        (
+            {"size": "test", "prompt_length": 32},
+            ValueError,
+            r"prompt_length must be in \[1, context\) = \[1, 32\)",
+        ),
+        (
+            {"size": "test", "num_heads": 3},
+            ValueError,
+            r"num_heads must be a divisor of d_model=32",
+        ),
+        (
+            {"size": "test", "decoding": decoding(top_k=105)},
+            ValueError,
+            r"language_model\(\): decoding.top_k must be at most the vocabulary size",
+        ),
+        (
+            {"size": "test", "decoding": decoding("beam", beam_width=200)},
+            ValueError,
+            r"decoding.beam_width must be at most the vocabulary size 104",
+        ),
+        (
+            {"size": "test", "decoding": "greedy"},
+            TypeError,
+            r"decoding must be settings from cj.decoding",
+        ),
+        (
+            {"size": "test", "corpus": "some text"},
+            TypeError,
+            r"corpus must be a Corpus from cj.text_corpus",
+        ),
     ],
 )
 def test_bad_input(kwargs, error, match):
@@ -180,8 +250,11 @@ def test_context_longer_than_the_text(tmp_path):
     path = tmp_path / "small.txt"
     path.write_text("a small text of a few words. " * 4)
     corpus = text_corpus(path=path, min_chars=8)
-    with pytest.raises(ValueError, match=r"language_model\(\): context must be at "
-                       r"most the length of each split of the text \(\d+\); got 32"):
+    with pytest.raises(
+        ValueError,
+        match=r"language_model\(\): context must be at "
+        r"most the length of each split of the text \(\d+\); got 32",
+    ):
         language_model(corpus, size="test")
 
 
@@ -232,8 +305,11 @@ def test_held_out_perplexity_rises_under_replace(directions):
 
 @pytest.mark.slow
 def test_keeping_ten_percent_real_data_rises_less(directions):
-    assert_greater(rise(directions["replace"]), rise(directions["keep"]),
-                   "log ppl rise: replace against 10 % kept")
+    assert_greater(
+        rise(directions["replace"]),
+        rise(directions["keep"]),
+        "log ppl rise: replace against 10 % kept",
+    )
 
 
 @pytest.mark.slow
@@ -245,10 +321,13 @@ def test_generated_data_drift_to_low_perplexity(directions):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured: at the tiny size and temperature "
-                   "0.7 the upper tail shrinks with the bulk (90 % quantile 1.58 on "
-                   "real text, 1.44 at G1, 1.29 at G5; tail share 1.6 % -> 0); at "
-                   "temperature 0.85-1 it grows but the bulk does not fall")
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: at the tiny size and temperature "
+    "0.7 the upper tail shrinks with the bulk (90 % quantile 1.58 on "
+    "real text, 1.44 at G1, 1.29 at G5; tail share 1.6 % -> 0); at "
+    "temperature 0.85-1 it grows but the bulk does not fall",
+)
 def test_generated_data_grow_a_longer_tail(directions):
     q90 = np.asarray(directions["replace"].metrics["gen0_log_ppl_q90"], np.float64)
     assert_positive(q90[:, -1] - q90[:, 1], "gen-0 log ppl 90 % quantile: G5 - G1")
