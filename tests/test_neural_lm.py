@@ -90,6 +90,12 @@ def test_chain_run_records_every_metric(run):
     assert np.all(np.asarray(run.status) == 0)
     ds = run.to_dataset()
     assert "gen0_log_ppl_hist" in ds
+    from collapse_jax.experiments.neural_lm import plot_perplexity_histograms
+
+    fig = plot_perplexity_histograms(ds)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2  # generations 0 and 1
+    np.testing.assert_allclose(lines[1].get_ydata(), hist[:, 1].mean(0), rtol=1e-6)
 
 
 def generated(lm, overrides, n=8):
@@ -272,7 +278,12 @@ def directions():
     lm = language_model(size="tiny", decoding=decoding(temperature=0.7))
     g0 = lm.generation0()
     out = {}
-    for name, regime in (("replace", cj.replace()), ("keep", cj.retain_original(0.1))):
+    regimes = (
+        ("replace", cj.replace()),
+        ("keep", cj.retain_original(0.1)),
+        ("accumulate", cj.accumulate()),
+    )
+    for name, regime in regimes:
         out[name] = cj.run_chains(lm, g0, regime=regime, **DIRECTION_RUN)
     return out
 
@@ -310,6 +321,12 @@ def test_keeping_ten_percent_real_data_rises_less(directions):
         rise(directions["keep"]),
         "log ppl rise: replace against 10 % kept",
     )
+
+
+@pytest.mark.slow
+def test_accumulating_every_generation_rises_less(directions):
+    assert_greater(rise(directions["replace"]), rise(directions["accumulate"]),
+                   "log ppl rise: replace against accumulate")
 
 
 @pytest.mark.slow

@@ -226,7 +226,7 @@ def main(argv=None) -> None:
 
     ds = load(args.results)
     out = pathlib.Path(args.out)
-    points = ds.sizes.get("point", 1)
+    points = ds.sizes.get("sweep", 1)
     for p in range(points):
         fig = plot_perplexity_histograms(ds, point=p)
         for path in save_figure(fig, out / f"perplexity_histograms_{p}"):
