@@ -361,3 +361,20 @@ def test_docs_language_model_example_runs():
     blocks = re.findall(r"```py\n(.*?)```", section, re.S)
     assert len(blocks) == 1
     exec(compile(blocks[0], str(page), "exec"), {})  # noqa: S102 - the docs' code
+
+
+@pytest.mark.slow
+def test_beam_decoding_family():
+    from collapse_jax.neural.decoding import continue_prompts
+
+    beam = language_model(size="test", decoding=decoding("beam", beam_width=3))
+    plen = lm_module.SIZES["test"]["prompt_length"]
+    seqs, params = generated(beam, {})
+    model = network(params)
+    again = jax.jit(
+        lambda p: continue_prompts(model.prefill, model.step, jax.random.key(0), p,
+                                   seqs.shape[1] - plen,
+                                   decoding().settings(beam.decoder.vocab_size),
+                                   method="beam", beam_width=3)
+    )(jnp.asarray(seqs[:, :plen]))
+    np.testing.assert_array_equal(seqs, np.asarray(again))
