@@ -330,6 +330,20 @@ def test_accumulating_every_generation_rises_less(directions):
 
 
 @pytest.mark.slow
+def test_ewc_towards_generation0_rises_less(directions):
+    from collapse_jax.neural.train import training
+
+    spec = lm_module.SIZES["tiny"]
+    ewc = training(steps=spec["steps"], batch_size=spec["batch_size"],
+                   learning_rate=spec["learning_rate"], ewc=300.0)
+    lm = language_model(size="tiny", decoding=decoding(temperature=0.7),
+                        training=ewc)
+    res = cj.run_chains(lm, lm.generation0(), **DIRECTION_RUN)
+    assert_greater(rise(directions["replace"]), rise(res),
+                   "log ppl rise: replace against EWC 300")
+
+
+@pytest.mark.slow
 def test_generated_data_drift_to_low_perplexity(directions):
     mean = np.asarray(directions["replace"].metrics["gen0_log_ppl_mean"], np.float64)
     # Generation 0's "generated" data are the real blocks (one value for every
