@@ -392,3 +392,18 @@ def test_beam_decoding_family():
                                    method="beam", beam_width=3)
     )(jnp.asarray(seqs[:, :plen]))
     np.testing.assert_array_equal(seqs, np.asarray(again))
+
+
+@pytest.mark.slow
+def test_bitwise_across_batch_of_chains_and_chunking(lm):
+    # A chain's training and decoding depend only on its key: running it alone,
+    # or in generation chunks, gives the same bits (the engine's guarantee, which
+    # the family must not break: its decoding keys are per sequence).
+    kw = dict(key=3, num_generations=2, sample_size=16, metrics=["held_out_nll"])
+    both = cj.run_chains(lm, lm.generation0(), num_chains=2, **kw)
+    second = cj.run_chains(lm, lm.generation0(), num_chains=1, first_chain=1, **kw)
+    chunked = cj.run_chains(lm, lm.generation0(), num_chains=2, chunk_size=1, **kw)
+    np.testing.assert_array_equal(both.metrics["held_out_nll"][1:],
+                                  second.metrics["held_out_nll"])
+    np.testing.assert_array_equal(both.metrics["held_out_nll"],
+                                  chunked.metrics["held_out_nll"])
