@@ -339,8 +339,9 @@ def for_family(sampling: SamplingBias | None, family) -> SamplingBias | None:
     For a family with an autoregressive decoder (capability ``"decoder"``), a
     bias whose settings are decoding settings (:data:`DECODER_SETTINGS`) draws
     through the decoder with its number traced (a sampler of its own, so the
-    draws of a generation are decoded sequences); any other bias, or any other
-    family, gets the bias unchanged.
+    draws of a generation are decoded sequences; ``repetition_penalty``'s
+    ``sequence_length`` does not apply: the family's data points are the
+    sequences); any other bias, or any other family, gets the bias unchanged.
     """
     if sampling is None or not has(family, "decoder"):
         return sampling
