@@ -325,8 +325,11 @@ def test_keeping_ten_percent_real_data_rises_less(directions):
 
 @pytest.mark.slow
 def test_accumulating_every_generation_rises_less(directions):
-    assert_greater(rise(directions["replace"]), rise(directions["accumulate"]),
-                   "log ppl rise: replace against accumulate")
+    assert_greater(
+        rise(directions["replace"]),
+        rise(directions["accumulate"]),
+        "log ppl rise: replace against accumulate",
+    )
 
 
 @pytest.mark.slow
@@ -334,13 +337,17 @@ def test_ewc_towards_generation0_rises_less(directions):
     from collapse_jax.neural.train import training
 
     spec = lm_module.SIZES["tiny"]
-    ewc = training(steps=spec["steps"], batch_size=spec["batch_size"],
-                   learning_rate=spec["learning_rate"], ewc=300.0)
-    lm = language_model(size="tiny", decoding=decoding(temperature=0.7),
-                        training=ewc)
+    ewc = training(
+        steps=spec["steps"],
+        batch_size=spec["batch_size"],
+        learning_rate=spec["learning_rate"],
+        ewc=300.0,
+    )
+    lm = language_model(size="tiny", decoding=decoding(temperature=0.7), training=ewc)
     res = cj.run_chains(lm, lm.generation0(), **DIRECTION_RUN)
-    assert_greater(rise(directions["replace"]), rise(res),
-                   "log ppl rise: replace against EWC 300")
+    assert_greater(
+        rise(directions["replace"]), rise(res), "log ppl rise: replace against EWC 300"
+    )
 
 
 @pytest.mark.slow
@@ -386,10 +393,16 @@ def test_beam_decoding_family():
     seqs, params = generated(beam, {})
     model = network(params)
     again = jax.jit(
-        lambda p: continue_prompts(model.prefill, model.step, jax.random.key(0), p,
-                                   seqs.shape[1] - plen,
-                                   decoding().settings(beam.decoder.vocab_size),
-                                   method="beam", beam_width=3)
+        lambda p: continue_prompts(
+            model.prefill,
+            model.step,
+            jax.random.key(0),
+            p,
+            seqs.shape[1] - plen,
+            decoding().settings(beam.decoder.vocab_size),
+            method="beam",
+            beam_width=3,
+        )
     )(jnp.asarray(seqs[:, :plen]))
     np.testing.assert_array_equal(seqs, np.asarray(again))
 
@@ -403,7 +416,9 @@ def test_bitwise_across_batch_of_chains_and_chunking(lm):
     both = cj.run_chains(lm, lm.generation0(), num_chains=2, **kw)
     second = cj.run_chains(lm, lm.generation0(), num_chains=1, first_chain=1, **kw)
     chunked = cj.run_chains(lm, lm.generation0(), num_chains=2, chunk_size=1, **kw)
-    np.testing.assert_array_equal(both.metrics["held_out_nll"][1:],
-                                  second.metrics["held_out_nll"])
-    np.testing.assert_array_equal(both.metrics["held_out_nll"],
-                                  chunked.metrics["held_out_nll"])
+    np.testing.assert_array_equal(
+        both.metrics["held_out_nll"][1:], second.metrics["held_out_nll"]
+    )
+    np.testing.assert_array_equal(
+        both.metrics["held_out_nll"], chunked.metrics["held_out_nll"]
+    )

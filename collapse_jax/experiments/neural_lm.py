@@ -25,6 +25,7 @@ import argparse
 import functools
 import itertools
 import pathlib
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,8 @@ class _LazyPoint(Point):
     build it once.
     """
 
+    _build: Any
+
     def __init__(self, label, coords, build, options):  # noqa: D107
         for name, value in (("label", label), ("coords", coords),
                             ("options", options), ("_build", build)):
@@ -88,7 +91,9 @@ class _LazyPoint(Point):
     def init(self):  # type: ignore[override]
         return self._build().generation0()
 
-    __eq__ = object.__eq__
+    def __eq__(self, other: object) -> bool:  # identity: never build to compare
+        return self is other
+
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
@@ -104,8 +109,8 @@ def _check(cfg, w):
 def _design(cfg) -> Design:
     from collapse_jax.neural.decoding import decoding
     from collapse_jax.neural.lm import SIZES, language_model
-    from collapse_jax.regimes import replace, retain_original
     from collapse_jax.neural.train import training
+    from collapse_jax.regimes import replace, retain_original
 
     size = cfg["size"]
     train = None

@@ -128,7 +128,7 @@ def _wikitext_offline(fn: str) -> tuple[str, str]:
     if config is not None:
         config.HF_DATASETS_OFFLINE = True
     try:
-        data = datasets.load_dataset(
+        data = datasets.load_dataset(  # pyright: ignore[reportAttributeAccessIssue]
             "wikitext", "wikitext-2-raw-v1", download_mode="reuse_cache_if_exists"
         )
     except Exception as error:  # noqa: BLE001 - any failure means: not cached
