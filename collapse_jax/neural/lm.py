@@ -376,9 +376,9 @@ def language_model(
       corpus: the text (:func:`collapse_jax.text_corpus`); default: Python's own
         ``pydoc_data`` help topics with the last 10 % held out.
       size: ``"test"`` (seconds to pre-train: the test suite's), ``"tiny"``
-        (the CPU default: 2 layers, width 64, 4 heads, context 64, about a
-        minute to pre-train on two cores) or ``"full"`` (4 layers, width 256, 8
-        heads: a GPU size). The keywords below override its numbers.
+        (the CPU default: 2 layers, width 64, 4 heads, context 64, about two
+        minutes to pre-train on two loaded cores) or ``"full"`` (4 layers, width
+        256, 8 heads: a GPU size, not measured). The keywords below override its numbers.
       context: tokens per data point (block).
       prompt_length: real tokens that prompt each generated block.
       num_layers, d_model, num_heads: the network's shape.
