@@ -339,10 +339,17 @@ def for_family(sampling: SamplingBias | None, family) -> SamplingBias | None:
     For a family with an autoregressive decoder (capability ``"decoder"``), a
     bias whose settings are decoding settings (:data:`DECODER_SETTINGS`) draws
     through the decoder with its number traced (a sampler of its own, so the
-    draws of a generation are decoded sequences); any other bias, or any other
-    family, gets the bias unchanged.
+    draws of a generation are decoded sequences; ``repetition_penalty``'s
+    ``sequence_length`` does not apply: the family's data points are the
+    sequences); any other bias, or any other family, gets the bias unchanged.
     """
-    if sampling is None or not has(family, "decoder"):
+    if sampling is None:
+        return None
+    return _as_applied(sampling, family)
+
+
+def _as_applied(sampling: SamplingBias, family) -> SamplingBias:
+    if not has(family, "decoder"):
         return sampling
     if not sampling.hyper or not set(dict(sampling.hyper)) <= set(DECODER_SETTINGS):
         return sampling
@@ -369,7 +376,7 @@ def check_sampling(
             "cj.nucleus or cj.repetition_penalty.",
             error=TypeError,
         )
-    sampling = for_family(sampling, family)
+    sampling = _as_applied(sampling, family)
     require(
         fn,
         "sampling",

@@ -70,8 +70,10 @@ def test_nucleus_is_the_smallest_top_set_of_mass_p(top_p):
 
 
 def test_temperature_sharpens_and_its_limit_is_the_argmax():
-    p = [np.exp(np.asarray(process_logits(LOGITS, NONE_SEEN, settings(temperature=t))))
-         for t in (2.0, 1.0, 0.5, 0.01)]
+    p = [
+        np.exp(np.asarray(process_logits(LOGITS, NONE_SEEN, settings(temperature=t))))
+        for t in (2.0, 1.0, 0.5, 0.01)
+    ]
     top = [x.max() for x in p]
     assert top == sorted(top)  # the mode gains mass as T falls
     assert p[-1][1] > 1 - 1e-6  # T -> 0: all mass on the argmax
@@ -81,7 +83,9 @@ def test_temperature_sharpens_and_its_limit_is_the_argmax():
 
 def test_repetition_penalty_divides_the_probability_of_seen_tokens():
     seen = jnp.asarray([0, 1, 0, 1, 0, 0], jnp.float32)
-    out = np.exp(np.asarray(process_logits(LOGITS, seen, settings(repetition_penalty=2.0))))
+    out = np.exp(
+        np.asarray(process_logits(LOGITS, seen, settings(repetition_penalty=2.0)))
+    )
     q = np.exp(np.asarray(LOGITS)) / np.where(np.asarray(seen) > 0, 2.0, 1.0)
     np.testing.assert_allclose(out, q / q.sum(), rtol=1e-5)
 
@@ -113,8 +117,14 @@ def test_sampling_follows_the_model():
     prefill, step = table_model(table)
     n, length = 400, 10
     out = np.asarray(
-        continue_prompts(prefill, step, jax.random.key(3), jnp.zeros((n, 1), jnp.int32),
-                         length, settings())
+        continue_prompts(
+            prefill,
+            step,
+            jax.random.key(3),
+            jnp.zeros((n, 1), jnp.int32),
+            length,
+            settings(),
+        )
     )
     assert out.shape == (n, length + 1)
     stays = np.mean(out[:, 1:] == out[:, :-1])
@@ -132,9 +142,16 @@ def test_repetition_penalty_lowers_repeats():
     prompts = jnp.zeros((300, 1), jnp.int32)
 
     def repeats(penalty):
-        out = np.asarray(continue_prompts(
-            prefill, step, jax.random.key(5), prompts, 8,
-            settings(repetition_penalty=penalty)))
+        out = np.asarray(
+            continue_prompts(
+                prefill,
+                step,
+                jax.random.key(5),
+                prompts,
+                8,
+                settings(repetition_penalty=penalty),
+            )
+        )
         distinct = np.asarray([len(set(row)) for row in out])
         return 1 - distinct / out.shape[1]  # share of repeated tokens per sequence
 
@@ -174,8 +191,10 @@ def position_model(first, second):
 def brute_force_best(first, second):
     lp1 = np.asarray(jax.nn.log_softmax(jnp.asarray(first)))
     lp2 = np.asarray(jax.nn.log_softmax(jnp.asarray(second), axis=-1))
-    best = max(itertools.product(range(len(first)), repeat=2),
-               key=lambda ab: lp1[ab[0]] + lp2[ab[0], ab[1]])
+    best = max(
+        itertools.product(range(len(first)), repeat=2),
+        key=lambda ab: lp1[ab[0]] + lp2[ab[0], ab[1]],
+    )
     return list(best)
 
 
@@ -187,10 +206,30 @@ def test_beam_search_finds_the_argmax_sequence_greedy_misses():
     second[1] = np.log(np.r_[0.002, 0.002, 0.99, 0.002, 0.002, 0.002])
     prefill, step = position_model(first, second)
     prompts = jnp.zeros((2, 1), jnp.int32)
-    beam = np.asarray(continue_prompts(prefill, step, jax.random.key(0), prompts, 2,
-                                       settings(), method="beam", beam_width=3))
-    greedy = np.asarray(continue_prompts(prefill, step, jax.random.key(0), prompts, 2,
-                                         settings(), method="beam", beam_width=1))
+    beam = np.asarray(
+        continue_prompts(
+            prefill,
+            step,
+            jax.random.key(0),
+            prompts,
+            2,
+            settings(),
+            method="beam",
+            beam_width=3,
+        )
+    )
+    greedy = np.asarray(
+        continue_prompts(
+            prefill,
+            step,
+            jax.random.key(0),
+            prompts,
+            2,
+            settings(),
+            method="beam",
+            beam_width=1,
+        )
+    )
     assert brute_force_best(first, second) == [1, 2]
     np.testing.assert_array_equal(beam[:, 1:], [[1, 2], [1, 2]])
     assert greedy[0, 1] == 0  # width 1 is greedy, and misses it
@@ -202,9 +241,18 @@ def test_beam_search_is_exact_when_the_beam_covers_every_prefix(seed):
     first = rng.normal(size=V) * 2
     second = rng.normal(size=(V, V)) * 2
     prefill, step = position_model(first, second)
-    out = np.asarray(continue_prompts(prefill, step, jax.random.key(0),
-                                      jnp.zeros((1, 1), jnp.int32), 2, settings(),
-                                      method="beam", beam_width=V))
+    out = np.asarray(
+        continue_prompts(
+            prefill,
+            step,
+            jax.random.key(0),
+            jnp.zeros((1, 1), jnp.int32),
+            2,
+            settings(),
+            method="beam",
+            beam_width=V,
+        )
+    )
     assert out[0, 1:].tolist() == brute_force_best(first, second)
 
 

@@ -35,8 +35,9 @@ def test_file_split_is_contiguous_and_held_out_last(tmp_path):
 def test_encoding_round_trip_and_unknown(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes(("abcabc caf\xe9 " * 20 + "zzz").encode("latin-1"))
-    corpus = text_corpus(path=path, encoding="latin-1", held_out_fraction=0.05,
-                         min_chars=3)
+    corpus = text_corpus(
+        path=path, encoding="latin-1", held_out_fraction=0.05, min_chars=3
+    )
     assert "\xe9" in corpus.chars
     tokens = corpus.encode(corpus.train)
     assert tokens.dtype == np.int32
@@ -59,9 +60,13 @@ def fake_datasets(monkeypatch):
     def load_dataset(name, config, download_mode=None):
         import os
 
-        calls.append((name, config, download_mode, os.environ.get("HF_DATASETS_OFFLINE")))
+        calls.append(
+            (name, config, download_mode, os.environ.get("HF_DATASETS_OFFLINE"))
+        )
         return {
-            "train": {"text": [" = Valkyria = \n", "The game began development .\n" * 40]},
+            "train": {
+                "text": [" = Valkyria = \n", "The game began development .\n" * 40]
+            },
             "validation": {"text": ["Held out text of the validation split .\n" * 10]},
         }
 
@@ -91,36 +96,54 @@ def test_wikitext_not_cached(monkeypatch):
     module = types.ModuleType("datasets")
     module.load_dataset = load_dataset  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "datasets", module)
-    with pytest.raises(ValueError, match=r"text_corpus\(\): source must be data "
-                       r"already in the datasets cache .* never downloads"):
+    with pytest.raises(
+        ValueError,
+        match=r"text_corpus\(\): source must be data "
+        r"already in the datasets cache .* never downloads",
+    ):
         text_corpus("wikitext-2")
 
 
 def test_wikitext_without_datasets(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # import fails
-    with pytest.raises(ValueError, match=r"source must be a source whose reader is "
-                       r"installed; got 'wikitext-2'. Install the optional 'datasets'"):
+    with pytest.raises(
+        ValueError,
+        match=r"source must be a source whose reader is "
+        r"installed; got 'wikitext-2'. Install the optional 'datasets'",
+    ):
         text_corpus("wikitext-2")
 
 
 def test_bad_input(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    with pytest.raises(ValueError, match=r"text_corpus\(\): path must be a non-empty "
-                       r"text; got the empty file empty.txt"):
+    with pytest.raises(
+        ValueError,
+        match=r"text_corpus\(\): path must be a non-empty "
+        r"text; got the empty file empty.txt",
+    ):
         text_corpus(path=empty)
     short = tmp_path / "short.txt"
     short.write_text("too short")
-    with pytest.raises(ValueError, match=r"text_corpus\(\): text must be long enough "
-                       r"for a training split of at least 64 characters"):
+    with pytest.raises(
+        ValueError,
+        match=r"text_corpus\(\): text must be long enough "
+        r"for a training split of at least 64 characters",
+    ):
         text_corpus(path=short)
     with pytest.raises(ValueError, match=r"path must be an existing text file"):
         text_corpus(path=tmp_path / "missing.txt")
-    with pytest.raises(ValueError, match=r"source must be one of 'pydoc_data', "
-                       r"'wikitext-2'"):
+    with pytest.raises(
+        ValueError,
+        match=r"source must be one of 'pydoc_data', "
+        r"'wikitext-2'",
+    ):
         text_corpus("shakespeare")
-    with pytest.raises(ValueError, match=r"held_out_fraction must be a number in "
-                       r"\(0, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"held_out_fraction must be a number in "
+        r"\(0, 1\)",
+    ):
         text_corpus(held_out_fraction=1.0)
     latin = tmp_path / "latin.txt"
     latin.write_bytes(b"caf\xe9 " * 100)

@@ -25,6 +25,7 @@ import argparse
 import functools
 import itertools
 import pathlib
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,8 @@ class _LazyPoint(Point):
     build it once.
     """
 
+    _build: Any
+
     def __init__(self, label, coords, build, options):  # noqa: D107
         for name, value in (("label", label), ("coords", coords),
                             ("options", options), ("_build", build)):
@@ -88,7 +91,9 @@ class _LazyPoint(Point):
     def init(self):  # type: ignore[override]
         return self._build().generation0()
 
-    __eq__ = object.__eq__
+    def __eq__(self, other: object) -> bool:  # identity: never build to compare
+        return self is other
+
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
@@ -102,9 +107,10 @@ def _check(cfg, w):
 
 
 def _design(cfg) -> Design:
-    import collapse_jax as cj
-    from collapse_jax.neural.lm import SIZES
+    from collapse_jax.neural.decoding import decoding
+    from collapse_jax.neural.lm import SIZES, language_model
     from collapse_jax.neural.train import training
+    from collapse_jax.regimes import replace, retain_original
 
     size = cfg["size"]
     train = None
@@ -114,12 +120,12 @@ def _design(cfg) -> Design:
                          learning_rate=spec["learning_rate"])
     points = []
     for f, theta in itertools.product(cfg["real_fraction"], cfg["repetition_penalty"]):
-        dec = cj.decoding(temperature=cfg["temperature"], repetition_penalty=theta)
-        regime = cj.replace() if f == 0 else cj.retain_original(f)
+        dec = decoding(temperature=cfg["temperature"], repetition_penalty=theta)
+        regime = replace() if f == 0 else retain_original(f)
         label = f"kept {f:.0%}" + (f", penalty {theta:g}" if theta != 1 else "")
         points.append(_LazyPoint(
             label, {"real_fraction": f, "repetition_penalty": theta},
-            functools.partial(cj.language_model, size=size, decoding=dec,
+            functools.partial(language_model, size=size, decoding=dec,
                               training=train),
             {"sample_size": cfg["sample_size"], "regime": regime}))
     return Design(
@@ -220,12 +226,12 @@ def main(argv=None) -> None:
     parser.add_argument("results")
     parser.add_argument("--out", default=".")
     args = parser.parse_args(argv)
-    import collapse_jax as cj
     from collapse_jax.experiments._figures import save_figure
+    from collapse_jax.io import load
 
-    ds = cj.load(args.results)
+    ds = load(args.results)
     out = pathlib.Path(args.out)
-    points = ds.sizes.get("point", 1)
+    points = ds.sizes.get("sweep", 1)
     for p in range(points):
         fig = plot_perplexity_histograms(ds, point=p)
         for path in save_figure(fig, out / f"perplexity_histograms_{p}"):

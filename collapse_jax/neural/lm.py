@@ -105,24 +105,51 @@ LM_METRICS = (
 SIZES: dict[str, dict[str, Any]] = {
     # The test suite's model: pre-trains in seconds.
     "test": dict(
-        num_layers=1, d_model=32, num_heads=2, context=32, prompt_length=16,
-        pretrain_steps=400, pretrain_batch=32, pretrain_lr=3e-3,
-        steps=20, batch_size=16, learning_rate=1e-3,
-        held_out_blocks=64, eval_sequences=32,
+        num_layers=1,
+        d_model=32,
+        num_heads=2,
+        context=32,
+        prompt_length=16,
+        pretrain_steps=400,
+        pretrain_batch=32,
+        pretrain_lr=3e-3,
+        steps=20,
+        batch_size=16,
+        learning_rate=1e-3,
+        held_out_blocks=64,
+        eval_sequences=32,
     ),
     # The CPU default.
     "tiny": dict(
-        num_layers=2, d_model=64, num_heads=4, context=64, prompt_length=32,
-        pretrain_steps=1500, pretrain_batch=32, pretrain_lr=3e-3,
-        steps=60, batch_size=32, learning_rate=1e-3,
-        held_out_blocks=128, eval_sequences=64,
+        num_layers=2,
+        d_model=64,
+        num_heads=4,
+        context=64,
+        prompt_length=32,
+        pretrain_steps=1500,
+        pretrain_batch=32,
+        pretrain_lr=3e-3,
+        steps=60,
+        batch_size=32,
+        learning_rate=1e-3,
+        held_out_blocks=128,
+        eval_sequences=64,
     ),
     # A GPU size.
     "full": dict(
-        num_layers=4, d_model=256, num_heads=8, context=64, prompt_length=32,
-        pretrain_steps=6000, pretrain_batch=64, pretrain_lr=1e-3,
-        steps=300, batch_size=64, learning_rate=2e-4,
-        held_out_blocks=512, eval_sequences=256,
+        num_layers=4,
+        d_model=256,
+        num_heads=8,
+        context=64,
+        prompt_length=32,
+        pretrain_steps=6000,
+        pretrain_batch=64,
+        pretrain_lr=1e-3,
+        steps=300,
+        batch_size=64,
+        learning_rate=2e-4,
+        held_out_blocks=512,
+        eval_sequences=256,
     ),
 }
 
@@ -194,8 +221,14 @@ def pretrained_weights(corpus: Corpus, spec: dict[str, Any]) -> dict:
         **{
             k: spec[k]
             for k in (
-                "vocab_size", "num_layers", "d_model", "num_heads", "context",
-                "pretrain_steps", "pretrain_batch", "pretrain_lr",
+                "vocab_size",
+                "num_layers",
+                "d_model",
+                "num_heads",
+                "context",
+                "pretrain_steps",
+                "pretrain_batch",
+                "pretrain_lr",
             )
         },
     }
@@ -343,9 +376,9 @@ def language_model(
       corpus: the text (:func:`collapse_jax.text_corpus`); default: Python's own
         ``pydoc_data`` help topics with the last 10 % held out.
       size: ``"test"`` (seconds to pre-train: the test suite's), ``"tiny"``
-        (the CPU default: 2 layers, width 64, 4 heads, context 64, about a
-        minute to pre-train on two cores) or ``"full"`` (4 layers, width 256, 8
-        heads: a GPU size). The keywords below override its numbers.
+        (the CPU default: 2 layers, width 64, 4 heads, context 64, about two
+        minutes to pre-train on two loaded cores) or ``"full"`` (4 layers, width
+        256, 8 heads: a GPU size, not measured). The keywords below override its numbers.
       context: tokens per data point (block).
       prompt_length: real tokens that prompt each generated block.
       num_layers, d_model, num_heads: the network's shape.
@@ -381,9 +414,14 @@ def language_model(
     spec = _resolve(
         size,
         dict(
-            context=context, prompt_length=prompt_length, num_layers=num_layers,
-            d_model=d_model, num_heads=num_heads, pretrain_steps=pretrain_steps,
-            held_out_blocks=held_out_blocks, eval_sequences=eval_sequences,
+            context=context,
+            prompt_length=prompt_length,
+            num_layers=num_layers,
+            d_model=d_model,
+            num_heads=num_heads,
+            pretrain_steps=pretrain_steps,
+            held_out_blocks=held_out_blocks,
+            eval_sequences=eval_sequences,
         ),
     )
     spec["seed"] = int(seed)
@@ -402,7 +440,10 @@ def language_model(
         decoding_ = Decoding()
     elif not isinstance(decoding, Decoding):
         fail(
-            _FN, "decoding", "settings from cj.decoding(...)", type(decoding).__name__,
+            _FN,
+            "decoding",
+            "settings from cj.decoding(...)",
+            type(decoding).__name__,
             "Build them with cj.decoding(method=..., temperature=...).",
             error=TypeError,
         )
@@ -410,20 +451,29 @@ def language_model(
         decoding_ = decoding
     if decoding_.top_k is not None and decoding_.top_k > vocab:
         fail(
-            _FN, "decoding.top_k", f"at most the vocabulary size {vocab}",
-            decoding_.top_k, f"Pass top_k <= {vocab}, or None.",
+            _FN,
+            "decoding.top_k",
+            f"at most the vocabulary size {vocab}",
+            decoding_.top_k,
+            f"Pass top_k <= {vocab}, or None.",
         )
     if decoding_.method == "beam" and decoding_.beam_width > vocab:
         fail(
-            _FN, "decoding.beam_width", f"at most the vocabulary size {vocab}",
-            decoding_.beam_width, f"Pass beam_width <= {vocab}.",
+            _FN,
+            "decoding.beam_width",
+            f"at most the vocabulary size {vocab}",
+            decoding_.beam_width,
+            f"Pass beam_width <= {vocab}.",
         )
     if training is None:
         training_ = _training_defaults(spec)
     elif not isinstance(training, Training):
         fail(
-            _FN, "training", "settings from collapse_jax.neural.training(...)",
-            type(training).__name__, "Build them with training(steps=...).",
+            _FN,
+            "training",
+            "settings from collapse_jax.neural.training(...)",
+            type(training).__name__,
+            "Build them with training(steps=...).",
             error=TypeError,
         )
     else:
@@ -458,8 +508,14 @@ def language_model(
         prompt_key, decode_key = jax.random.split(key)
         starts, _ = prompts(prompt_key, n)
         return continue_prompts(
-            model.prefill, model.step, decode_key, starts[:, :plen], length,
-            settings, decoding_.method, decoding_.beam_width,
+            model.prefill,
+            model.step,
+            decode_key,
+            starts[:, :plen],
+            length,
+            settings,
+            decoding_.method,
+            decoding_.beam_width,
         )
 
     def merged_settings(overrides):
@@ -548,4 +604,3 @@ def _training_defaults(spec):
         learning_rate=spec["learning_rate"],
         fn=_FN,
     )
-

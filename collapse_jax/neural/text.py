@@ -128,7 +128,7 @@ def _wikitext_offline(fn: str) -> tuple[str, str]:
     if config is not None:
         config.HF_DATASETS_OFFLINE = True
     try:
-        data = datasets.load_dataset(
+        data = datasets.load_dataset(  # pyright: ignore[reportAttributeAccessIssue]
             "wikitext", "wikitext-2-raw-v1", download_mode="reuse_cache_if_exists"
         )
     except Exception as error:  # noqa: BLE001 - any failure means: not cached
@@ -183,8 +183,14 @@ def text_corpus(
     """
     min_chars = check_positive_int(fn, "min_chars", min_chars)
     frac = check_real(
-        fn, "held_out_fraction", held_out_fraction, low=0, high=1, low_open=True,
-        high_open=True, fix="Pass a share in (0, 1), e.g. 0.1.",
+        fn,
+        "held_out_fraction",
+        held_out_fraction,
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+        fix="Pass a share in (0, 1), e.g. 0.1.",
     )
     if path is not None:
         file = pathlib.Path(path)
@@ -218,13 +224,19 @@ def check_choice_source(fn: str, source) -> None:
     if source not in SOURCES:
         options = ", ".join(repr(s) for s in SOURCES)
         fail(
-            fn, "source", f"one of {options}", source,
+            fn,
+            "source",
+            f"one of {options}",
+            source,
             f"Pass one of {options}, or path= for a text file.",
         )
 
 
 def _corpus(fn, name, train, held, min_chars):
-    for arg, text, split in (("train", train, "training"), ("held_out", held, "held-out")):
+    for arg, text, split in (
+        ("train", train, "training"),
+        ("held_out", held, "held-out"),
+    ):
         if len(text) < min_chars:
             fail(
                 fn,

@@ -113,7 +113,7 @@ class Transformer(nnx.Module):
         self.head = nnx.Linear(d_model, vocab_size, rngs=rngs)
 
     def __call__(self, tokens: jax.Array) -> jax.Array:
-        """Next-token logits ``(b, t, V)`` for int tokens ``(b, t)``, ``t <= context``."""
+        """Next-token logits ``(b, t, V)`` of tokens ``(b, t)``, ``t <= context``."""
         return self.prefill(tokens, None)[0]
 
     def prefill(self, tokens: jax.Array, cache_len: int | None):
