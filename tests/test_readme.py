@@ -135,3 +135,18 @@ def test_the_main_command_can_be_run_twice(tmp_path, monkeypatch, capsys):
     assert cli.main([*argv, "--no-progress"]) == 0
     second = capsys.readouterr().out
     assert "already holds this run, complete" in second and "figure" in second
+
+
+@pytest.mark.slow
+def test_neural_example_runs_and_its_comments_hold():
+    pytest.importorskip("sklearn")
+    (block,) = [b for b in _blocks("py") if "cj.language_model(" in b]
+    ns: dict = {}
+    exec(block, ns)  # noqa: S102 - the README's own example
+    lm, vae = ns["lm_res"].metrics, ns["vae_res"].metrics
+    assert lm["held_out_perplexity"].shape == (4, 4)
+    assert lm["gen0_log_ppl_hist"].shape == (4, 4, 20)
+    assert vae["latent_spread"].shape == vae["class_entropy"].shape == (4, 4)
+    # The comments' directions, in the mean over chains (3 generations).
+    assert vae["latent_spread"][:, -1].mean() < vae["latent_spread"][:, 0].mean()
+    assert vae["class_entropy"][:, -1].mean() < vae["class_entropy"][:, 0].mean()
