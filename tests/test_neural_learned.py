@@ -38,7 +38,18 @@ def _flat(tree):
 # -------------------------------------------------------------------- contract ---
 
 
-@pytest.mark.parametrize("check", CHECKS)
+#: The kit's slowest checks (two and three runs each) are in the slow pass; the
+#: default pass keeps the bitwise tests below, which cover the same ground.
+_SLOW_CHECKS = ("chunk_invariance", "masked_draws")
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        pytest.param(c, marks=pytest.mark.slow) if c in _SLOW_CHECKS else c
+        for c in CHECKS
+    ],
+)
 def test_contract_kit_passes(check):
     fam = toys.toy()
     report = check_family(fam, fam.generation0(), checks=[check])
@@ -131,6 +142,7 @@ def test_start_modes(start):
 # ------------------------------------------------------------------------- EWC ---
 
 
+@pytest.mark.slow
 def test_ewc_keeps_weights_near_generation0():
     """With a strong penalty the chains' weights drift less from generation 0
     (continual training over 3 generations; paired chains, k·SE from their
@@ -201,6 +213,7 @@ def test_bitwise_across_resume():
     jax.tree.map(np.testing.assert_array_equal, resumed[-1], states[-1])
 
 
+@pytest.mark.slow
 def test_batch_size_changes_bits_not_the_law():
     """Another batch size changes the optimisation path (not bitwise), but the
     held-out loss after 3 generations agrees within k·SE of the chains' spread."""

@@ -20,6 +20,9 @@ import pytest
 import collapse_jax as cj
 
 pytest.importorskip("sklearn")
+#: Four compiled runs of the VAE: the slow pass (the toy networks' bitwise tests in
+#: tests/test_neural_learned.py run by default).
+pytestmark = pytest.mark.slow
 
 KW = dict(key=0, num_generations=2, sample_size=64, record_params=False)
 #: Relative agreement of the held-out loss across padded batch sizes after two

@@ -152,6 +152,7 @@ def test_classifier_is_trained_once_and_accurate():
 # ------------------------------------------------------------------ family ---
 
 
+@pytest.mark.slow
 def test_generation0_comes_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COLLAPSE_JAX_CACHE", str(tmp_path))
     monkeypatch.setattr(vae_mod, "_FAMILIES", {})
