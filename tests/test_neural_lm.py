@@ -282,6 +282,7 @@ def directions():
         ("replace", cj.replace()),
         ("keep", cj.retain_original(0.1)),
         ("accumulate", cj.accumulate()),
+        ("fresh", cj.fresh(26)),  # about 10 % fresh real blocks each generation
     )
     for name, regime in regimes:
         out[name] = cj.run_chains(lm, g0, regime=regime, **DIRECTION_RUN)
@@ -330,6 +331,12 @@ def test_accumulating_every_generation_rises_less(directions):
         rise(directions["accumulate"]),
         "log ppl rise: replace against accumulate",
     )
+
+
+@pytest.mark.slow
+def test_fresh_real_data_rises_less(directions):
+    assert_greater(rise(directions["replace"]), rise(directions["fresh"]),
+                   "log ppl rise: replace against fresh(26)")
 
 
 @pytest.mark.slow
