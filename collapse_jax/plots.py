@@ -52,6 +52,7 @@ from collapse_jax._plotting.axes import (
     _title,
     _zero_note,
 )
+from collapse_jax._plotting.binned import plot_binned
 from collapse_jax._plotting.compare import plot_overlay
 from collapse_jax._plotting.data import (
     _check_bool,
@@ -89,6 +90,7 @@ __all__ = [
     "plot_fraction",
     "plot_histograms",
     "plot_image_grid",
+    "plot_binned",
     "plot_snapshots",
     "plot_overlay",
     "figures",
@@ -459,6 +461,7 @@ _SPEC_OPTIONS = {
     "histogram": (("metric", "generations"), ("sweep", "component", "bins")),
     "snapshot": (("generations",), ("sweep", "chains_shown")),
     "image_grid": (("metric", "generations"), ("sweep", "chain", "images")),
+    "binned": (("metric", "generations", "edges"), ("sweep", "x_label", "log_x")),
 }
 
 
@@ -478,7 +481,10 @@ def figures(ds, out_dir) -> list[str]:
       "sweep" (one label), "chains_shown": :func:`plot_snapshots`;
     * ``{"kind": "image_grid", "metric": ..., "generations": [...], "name": ...}``,
       optional "sweep", "chain", "images": :func:`plot_image_grid` (a metric of
-      images, trailing dims ``(k, H, W)``).
+      images, trailing dims ``(k, H, W)``);
+    * ``{"kind": "binned", "metric": ..., "generations": [...], "edges": [...],
+      "name": ...}``, optional "sweep", "x_label", "log_x": :func:`plot_binned`
+      (a metric of binned shares, trailing dim ``(bins,)``).
 
     Each figure is written as ``out_dir/<name>.png`` and ``.pdf`` (the PDF without
     a creation date), so the same Dataset gives the same bytes. A summary file
@@ -533,7 +539,7 @@ def figures(ds, out_dir) -> list[str]:
         where = f"ds.attrs['figures'][{i}]"
         kind, name, kwargs = _parse_spec(fn, where, spec)
         if summary and (
-            kind in ("histogram", "image_grid")
+            kind in ("histogram", "image_grid", "binned")
             or (kind == "snapshot" and _snapshot_drawer(ds, "summary") is None)
         ):
             continue  # needs every chain; a summary file has quantiles only
@@ -548,6 +554,9 @@ def figures(ds, out_dir) -> list[str]:
             elif kind == "image_grid":
                 metric, gens = kwargs.pop("metric"), kwargs.pop("generations")
                 fig = plot_image_grid(ds, metric, gens, **kwargs)
+            elif kind == "binned":
+                metric, gens = kwargs.pop("metric"), kwargs.pop("generations")
+                fig = plot_binned(ds, metric, gens, **kwargs)
             else:
                 fig = plot_snapshots(ds, kwargs.pop("generations"), **kwargs)
         except (TypeError, ValueError) as err:

@@ -108,7 +108,7 @@ def _check(cfg, w):
 
 def _design(cfg) -> Design:
     from collapse_jax.neural.decoding import decoding
-    from collapse_jax.neural.lm import SIZES, language_model
+    from collapse_jax.neural.lm import LOG_PPL_EDGES, SIZES, language_model
     from collapse_jax.neural.train import training
     from collapse_jax.regimes import replace, retain_original
 
@@ -138,6 +138,13 @@ def _design(cfg) -> Design:
             {"kind": "metric", "metric": "gen0_log_ppl_mean", "name": "gen0_log_ppl"},
             {"kind": "metric", "metric": "gen0_tail_share", "name": "gen0_tail_share"},
             {"kind": "metric", "metric": "distinct_3", "name": "distinct_3"},
+            # The paper's histograms: generated text's perplexity under gen 0.
+            {"kind": "binned", "metric": "gen0_log_ppl_hist",
+             "generations": list(range(cfg["num_generations"] + 1)),
+             "edges": np.exp(LOG_PPL_EDGES).tolist(), "log_x": True,
+             "x_label": "perplexity of a generated block under generation 0 "
+                        "(the last bin open)",
+             "name": "perplexity_histograms"},
         ),
         log_metrics=("held_out_perplexity",),
         metric_labels={
