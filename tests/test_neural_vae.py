@@ -122,7 +122,7 @@ def test_bad_labels_and_settings_are_refused():
     with pytest.raises(ValueError, match=r"vae\(\): grid must be an integer in "
                                          r"\[0, eval_samples = 10\]"):
         cj.vae(grid=11, eval_samples=10)
-    with pytest.raises(TypeError, match=r"vae\(\): training must be a Training"):
+    with pytest.raises(TypeError, match=r"vae\(\): training must be Training settings"):
         cj.vae(training={"steps": 3})
     with pytest.raises(ValueError, match=r"vae\(\): latent_dim must be"):
         cj.vae(latent_dim=0)

@@ -55,7 +55,7 @@ from collapse_jax.checks import (
     fail,
 )
 from collapse_jax.families.base import ModelFamily, family
-from collapse_jax.neural.train import START_MODES, Training, train_steps
+from collapse_jax.neural.train import START_MODES, Training, check_training, train_steps
 
 __all__ = ["NeuralParams", "learned_family", "network_weights"]
 
@@ -347,15 +347,7 @@ def _check_arguments(
                 f"Pass {arg} as a function (see the learned_family docstring).",
                 error=TypeError,
             )
-    if not isinstance(training, Training):
-        fail(
-            _FN,
-            "training",
-            "Training settings",
-            type(training).__name__,
-            "Build them with cj.training(steps=..., batch_size=...).",
-            error=TypeError,
-        )
+    check_training(_FN, training)
     check_choice(_FN, "training.start", training.start, START_MODES)
     check_real(
         _FN,

@@ -68,7 +68,13 @@ from collapse_jax.neural.cache import cached_weights
 from collapse_jax.neural.decoding import Decoding, continue_prompts
 from collapse_jax.neural.learned import learned_family
 from collapse_jax.neural.text import Corpus, blocks, text_corpus
-from collapse_jax.neural.train import OPTIMIZERS, SCHEDULES, Training, training
+from collapse_jax.neural.train import (
+    OPTIMIZERS,
+    SCHEDULES,
+    Training,
+    check_training,
+    training,
+)
 from collapse_jax.neural.transformer import Transformer
 
 __all__ = [
@@ -378,7 +384,8 @@ def language_model(
       size: ``"test"`` (seconds to pre-train: the test suite's), ``"tiny"``
         (the CPU default: 2 layers, width 64, 4 heads, context 64, about two
         minutes to pre-train on two loaded cores) or ``"full"`` (4 layers, width
-        256, 8 heads: a GPU size, not measured). The keywords below override its numbers.
+        256, 8 heads: a GPU size, not measured). The keywords below override its
+        numbers.
       context: tokens per data point (block).
       prompt_length: real tokens that prompt each generated block.
       num_layers, d_model, num_heads: the network's shape.
@@ -465,19 +472,7 @@ def language_model(
             decoding_.beam_width,
             f"Pass beam_width <= {vocab}.",
         )
-    if training is None:
-        training_ = _training_defaults(spec)
-    elif not isinstance(training, Training):
-        fail(
-            _FN,
-            "training",
-            "settings from collapse_jax.neural.training(...)",
-            type(training).__name__,
-            "Build them with training(steps=...).",
-            error=TypeError,
-        )
-    else:
-        training_ = training
+    training_ = check_training(_FN, training, lambda: _training_defaults(spec))
 
     train_tokens = corpus.encode(corpus.train)
     real = blocks(train_tokens, ctx)

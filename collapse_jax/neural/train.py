@@ -30,6 +30,7 @@ from collapse_jax.checks import (
 from collapse_jax.fitting.approximate import _scale_by_adam, adam
 
 __all__ = [
+    "check_training",
     "Training",
     "training",
     "START_MODES",
@@ -301,6 +302,25 @@ def training(
         schedule=schedule,
         warmup_steps=warmup_steps,
     )
+
+
+def check_training(
+    fn: str, value: Any, default: Callable[[], Training] | None = None
+) -> Training:
+    """``value`` if it is a :class:`Training`, ``default()`` for None (when there is
+    a default); else the house TypeError of entry point ``fn`` (``cj.vae``, ...)."""
+    if value is None and default is not None:
+        return default()
+    if not isinstance(value, Training):
+        fail(
+            fn,
+            "training",
+            "Training settings from cj.training(...)",
+            type(value).__name__,
+            "Build them with cj.training(steps=..., batch_size=...).",
+            error=TypeError,
+        )
+    return value
 
 
 def minibatch(key: jax.Array, data, weights: jax.Array, size: int):

@@ -67,7 +67,7 @@ from collapse_jax.neural.digits import (
     split_images,
 )
 from collapse_jax.neural.learned import learned_family
-from collapse_jax.neural.train import Training, train_steps, training
+from collapse_jax.neural.train import Training, check_training, train_steps, training
 
 __all__ = [
     "VAE",
@@ -407,17 +407,7 @@ def vae(
             grid,
             "Pass e.g. grid=16 (0 keeps no images).",
         )
-    if training is None:
-        training = vae_training()
-    elif not isinstance(training, Training):
-        fail(
-            fn,
-            "training",
-            "a Training",
-            type(training).__name__,
-            "Build one with cj.vae_training(...) or cj.training(...).",
-            error=TypeError,
-        )
+    training = check_training(fn, training, vae_training)
     data = vae_data(images, labels, held_out=held_out, split_seed=seed, fn=fn)
     digest = _digest(data)
     key = (
