@@ -42,6 +42,7 @@ def test_family_is_cached_and_has_the_decoder(lm):
     assert lm.event_shape == (32,)
 
 
+@pytest.mark.slow  # pre-trains twice (tests/test_neural_train.py checks the cache)
 def test_generation0_weights_come_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COLLAPSE_JAX_CACHE", str(tmp_path))
     calls = []
