@@ -79,6 +79,14 @@ def test_regression_replace_and_accumulate_curves(tmp_path):
     assert th[0, 8] > 3 * th[1, 8]  # replace grows, accumulate stays bounded
 
 
+_NEURAL_TINY = {
+    "lm": {"size": "test", "sample_size": 32, "steps": 5, "num_chains": 2,
+           "num_generations": 2, "real_fraction": [0.0]},
+    "vae-digits": {"sample_size": 64, "steps": 20, "pretrain_steps": 200,
+                   "num_chains": 2, "num_generations": 2, "points": ["replace"]},
+}
+
+
 @pytest.mark.parametrize("name", sorted(core.experiments()))
 def test_every_experiment_runs_and_draws_at_a_tiny_size(tmp_path, name):
     if name == "word-forgetting":
@@ -87,10 +95,13 @@ def test_every_experiment_runs_and_draws_at_a_tiny_size(tmp_path, name):
     tiny = {"num_chains": 8, "num_generations": 6}
     if name == "decomposition":  # one of the eight combinations: eight compiles
         tiny["combos"] = ["S+E+A"]
+    # The neural experiments train a network per generation: the test-suite sizes.
+    tiny.update(_NEURAL_TINY.get(name, {}))
     run = cj.run_experiment(name, overrides=tiny, out=tmp_path / "r", figures=True)
     ds = run.dataset
     assert ds.attrs["complete"] == 1
-    assert json_list(ds.attrs["generations_done"]) == [7] * ds.sizes["sweep"]
+    done = tiny["num_generations"] + 1
+    assert json_list(ds.attrs["generations_done"]) == [done] * ds.sizes["sweep"]
     pngs = [p for p in run.figures if p.endswith(".png")]
     assert len(pngs) == len(json_list(ds.attrs["figures"])) >= 1
     assert len(run.figures) == 2 * len(pngs)  # PNG and PDF

@@ -200,6 +200,8 @@ _SMALL = {
     "monitor": {},
     "gmm": {},
     "decomposition": {},
+    "lm": {"size": "test"},
+    "vae-digits": {"pretrain_steps": 200},
 }
 _PACKAGE = str(pathlib.Path(collapse_jax.__file__).parent)
 
