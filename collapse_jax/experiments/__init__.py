@@ -12,8 +12,7 @@ building blocks and stand-alone scripts.
 """
 
 # The built-in catalogs register their experiments and presets on import.
-from collapse_jax.experiments import catalog, catalog_more  # noqa: F401
-from collapse_jax.experiments import neural_lm, neural_vae  # noqa: F401
+from collapse_jax.experiments import catalog, catalog_more, neural_lm, neural_vae  # noqa: F401  # noqa: F401
 from collapse_jax.experiments.core import (
     SCALES,
     Design,

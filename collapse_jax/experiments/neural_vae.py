@@ -105,6 +105,7 @@ def _design(cfg) -> Design:
               pretrain_steps=cfg["pretrain_steps"],
               training=vae_training(steps=cfg["steps"], start=cfg["start"],
                                     ewc=cfg["ewc"]))
+    assert fam.generation0 is not None  # a learned family carries its truth
     points = tuple(
         Point(name, {"regime": name}, fam, fam.generation0(),
               {"sample_size": cfg["sample_size"],

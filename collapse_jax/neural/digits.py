@@ -73,7 +73,7 @@ def require_sklearn(fn: str, arg: str = "images") -> None:
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits as sk_load_digits
 
-    bunch = sk_load_digits()
+    bunch: Any = sk_load_digits()  # a Bunch (pyright sees the return_X_y tuple)
     images = (np.asarray(bunch.images, np.float64) / 16.0).astype(np.float32)
     labels = np.asarray(bunch.target, np.int32)
     images.setflags(write=False)
