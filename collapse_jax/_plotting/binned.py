@@ -20,11 +20,11 @@ from collapse_jax._plotting.data import (
     _check_ds,
     _check_generations,
     _check_metric,
+    _check_trailing,
     _generations,
     _generations_done,
     _labels,
     _sweep_indices,
-    _trailing,
 )
 from collapse_jax.checks import fail
 
@@ -64,15 +64,14 @@ def plot_binned(
     kind = _check_ds(fn, ds)
     _check_chains_kind(fn, kind)
     _check_metric(fn, ds, kind, metric)
-    trailing = _trailing(ds, metric)
-    if len(trailing) != 1:
-        fail(
-            fn,
-            "metric",
-            "a binned metric, one trailing dim (bins,)",
-            f"{metric!r} with trailing dims {trailing}",
-            "Pick a metric such as 'gen0_log_ppl_hist'.",
-        )
+    trailing = _check_trailing(
+        fn,
+        ds,
+        metric,
+        1,
+        "a binned metric, one trailing dim (bins,)",
+        "Pick a metric such as 'gen0_log_ppl_hist'.",
+    )
     bins = ds.sizes[trailing[0]]
     e = np.asarray(edges, np.float64)
     if e.ndim != 1 or e.size != bins + 1 or np.any(np.diff(e) <= 0):

@@ -88,6 +88,15 @@ def _trailing(ds, metric: str) -> tuple:
     return tuple(ds[f"{metric}__mean"].dims[2:])
 
 
+def _check_trailing(fn: str, ds, metric: str, ndim: int, what: str, fix: str) -> tuple:
+    """The metric's own dims, refused in the house message unless there are
+    ``ndim`` of them (``what``: e.g. "a metric of images, trailing dims (k, H, W)")."""
+    trailing = _trailing(ds, metric)
+    if len(trailing) != ndim:
+        fail(fn, "metric", what, f"{metric!r} with trailing dims {trailing}", fix)
+    return trailing
+
+
 def _check_metric(fn: str, ds, kind: str, metric: Any) -> str:
     names = metric_names(ds)
     if not isinstance(metric, str):

@@ -19,11 +19,11 @@ from collapse_jax._plotting.data import (
     _check_generations,
     _check_int,
     _check_metric,
+    _check_trailing,
     _generations,
     _generations_done,
     _labels,
     _sweep_indices,
-    _trailing,
 )
 from collapse_jax.checks import fail
 
@@ -63,15 +63,14 @@ def plot_image_grid(
     kind = _check_ds(fn, ds)
     _check_chains_kind(fn, kind)
     _check_metric(fn, ds, kind, metric)
-    trailing = _trailing(ds, metric)
-    if len(trailing) != 3:
-        fail(
-            fn,
-            "metric",
-            "a metric of images, trailing dims (k, H, W)",
-            f"{metric!r} with trailing dims {trailing}",
-            "Pick a metric such as 'sample_grid'.",
-        )
+    trailing = _check_trailing(
+        fn,
+        ds,
+        metric,
+        3,
+        "a metric of images, trailing dims (k, H, W)",
+        "Pick a metric such as 'sample_grid'.",
+    )
     chosen = _check_generations(fn, ds, generations)
     points = _sweep_indices(fn, ds, sweep)
     num_chains = ds.sizes["chain"]

@@ -423,21 +423,8 @@ def vae(
         int(grid),
         seed,
     )
-    if key not in _FAMILIES:
-        _FAMILIES[key] = _build(
-            data,
-            digest,
-            latent_dim,
-            hidden,
-            training,
-            pretrain_steps,
-            pretrain_batch_size,
-            pretrain_learning_rate,
-            eval_samples,
-            elbo_samples,
-            int(grid),
-            seed,
-        )
+    if key not in _FAMILIES:  # the key is _build's arguments after the data
+        _FAMILIES[key] = _build(data, *key)
     return _FAMILIES[key]
 
 
