@@ -2,10 +2,15 @@
 
 ``jax.random.gamma`` is exact but slow on CPU (about 16x NumPy's chi-square for a
 large batch). :func:`log_chisquare` draws ``log chi2_k`` exactly by Marsaglia–Tsang
-rejection, attempt ``i`` keyed by ``fold_in(key, i)`` so that every element's draw
-depends only on its own key, whatever else runs beside it. It returns the logarithm,
-because the Gaussian chain carries variances in log space (proofs/gc-7-sufficient-
-statistics.md).
+rejection: the first two attempts of every element come from one draw of raw words
+(:func:`log_gamma_from_bits`), later ones from a ``while_loop`` keyed by
+``fold_in(key, i)`` that runs only if an element was rejected twice, so every
+element's draw depends only on its own key and position, whatever else runs beside
+it. It returns the logarithm, because the Gaussian chain carries variances in log
+space (proofs/gc-7-sufficient-statistics.md). :func:`normal_from_bits` and
+:func:`uniform_from_bits` are ``jax.random.normal`` and ``uniform`` on words already
+drawn, so a hot path takes all of a generation's words in one call (:func:`words`;
+two words per threefry block with the chain's role keys, collapse_jax.keys).
 
 ``jax.random.poisson`` casts the mean to float32 and runs its transformed rejection
 on ``k`` and ``-lam + k log lam - lgamma(k + 1)`` directly, which lose the float32
@@ -19,12 +24,29 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import jax
 import jax.numpy as jnp
 
+from collapse_jax import keys as cjk
 from collapse_jax._reduce import sequential_cumsum
 
-__all__ = ["log_gamma", "log_chisquare", "multinomial", "poisson", "POISSON_SWITCH"]
+__all__ = [
+    "log_gamma",
+    "log_gamma_from_bits",
+    "log_chisquare",
+    "multinomial",
+    "normal_from_bits",
+    "poisson",
+    "threefry_key",
+    "uniform_from_bits",
+    "word_dtype",
+    "words",
+    "word_pair",
+    "GAMMA_PAIRS",
+    "POISSON_SWITCH",
+]
 
 #: :func:`poisson` draws means above this with its own centred rejection sampler.
 #: jax.random.poisson is exact to Monte Carlo precision up to here (10^7 draws at
@@ -57,8 +79,162 @@ def _first_accepted(attempt, done: jax.Array, dtype) -> jax.Array:
     return jax.lax.while_loop(cond, body, init)[2]
 
 
+def uniform_from_bits(bits: jax.Array, dtype, minval=0.0, maxval=1.0) -> jax.Array:
+    """Uniforms in ``[minval, maxval)`` from raw words, as ``jax.random.uniform``.
+
+    ``bits`` are unsigned words as wide as ``dtype`` (uint32 for float32, uint64 for
+    float64), e.g. from ``jax.random.bits``: the same transformation JAX applies
+    (the top mantissa bits under exponent 0, minus 1, scaled), so
+    ``uniform_from_bits(jax.random.bits(k, s, jnp.uint32), jnp.float32)`` equals
+    ``jax.random.uniform(k, s, jnp.float32)`` bit for bit.
+    """
+    dtype = jnp.dtype(dtype)
+    finfo = jnp.finfo(dtype)
+    nbits, nmant = finfo.bits, finfo.nmant
+    udtype = jnp.dtype(f"uint{nbits}")
+    one = np.array(1.0, dtype).view(udtype)
+    mant = jax.lax.shift_right_logical(bits, jnp.asarray(nbits - nmant, udtype))
+    floats = jax.lax.bitcast_convert_type(mant | one, dtype) - jnp.asarray(1, dtype)
+    lo = jnp.asarray(minval, dtype)
+    hi = jnp.asarray(maxval, dtype)
+    return jax.lax.max(lo, floats * (hi - lo) + lo)
+
+
+def normal_from_bits(bits: jax.Array, dtype) -> jax.Array:
+    """Standard normals from raw words, as ``jax.random.normal`` (``sqrt(2)
+    erfinv(u)``, ``u`` uniform on ``(-1, 1)``): bit for bit the same for the same
+    words, one word per draw."""
+    dtype = jnp.dtype(dtype)
+    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
+    u = uniform_from_bits(bits, dtype, lo, 1.0)
+    return jnp.asarray(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
+
+
+def word_dtype(dtype):
+    """The unsigned word type :func:`normal_from_bits` and :func:`uniform_from_bits`
+    take for ``dtype`` (uint32 for float32, uint64 for float64)."""
+    return jnp.dtype(f"uint{jnp.finfo(dtype).bits}")
+
+
+def words(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    """Raw words for draws of ``dtype``, in one call (``jax.random.bits``).
+
+    Word ``j`` does not depend on how many are drawn. Drawing twice from one key
+    gives the same words: slice one draw instead. Hot paths use :func:`word_pairs`.
+    """
+    return jax.random.bits(key, shape, word_dtype(dtype))
+
+
+def word_pair(key: jax.Array, index, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
+    """Words ``2 i`` and ``2 i + 1`` of ``words(key, ..., dtype)`` at ``i = index``
+    (an int or an integer array, e.g. a constant ``np.arange``): the way for a hot
+    path to take a generation's randomness.
+
+    With a chain's role keys (counter keys, collapse_jax.keys) a 32-bit pair is the
+    two output words of one threefry block (a 64-bit pair two blocks), computed by
+    ops XLA fuses into what uses them; taking the pairs one constant index at a
+    time keeps that fusion vectorised over chains, where slicing or interleaving a
+    drawn array can fall back to scalar code (3-8x slower here). Transform with
+    :func:`normal_from_bits`, :func:`uniform_from_bits`, :func:`log_gamma_from_bits`.
+    """
+    wdtype = word_dtype(dtype)
+    index = np.asarray(index)
+    if cjk.is_counter_key(key):
+        data = jax.random.key_data(key)
+        if wdtype == jnp.uint32:
+            return cjk.counter_blocks(data, index)
+        pair = []
+        for j in (0, 1):  # a 64-bit word is one block, high word first
+            hi, lo = cjk.counter_blocks(data, 2 * index + j)
+            pair.append((hi.astype(wdtype) << wdtype.type(32)) | lo.astype(wdtype))
+        return pair[0], pair[1]
+    flat = words(key, (int(index.max(initial=0)) + 1, 2), dtype)
+    return flat[index, 0], flat[index, 1]
+
+
+#: Word pairs per element that :func:`log_gamma_from_bits` takes: two
+#: Marsaglia-Tsang attempts (a normal and a uniform each), then the uniform of the
+#: ``a < 1`` boost and a spare word the caller may use for something else.
+GAMMA_PAIRS = 3
+
+
+def _mt_attempt(x, u, d, c):
+    """One Marsaglia-Tsang attempt: ``(accepted, log of the proposal)``."""
+    # With y = c x and v = (1 + y)^3, the acceptance bound
+    # x^2/2 + d - d v + d log v equals 3 d (log1p(y) - y + y^2/2 - y^3/3)
+    # exactly (since 9 d c^2 = 1). Written that way it has no cancellation of
+    # O(d) terms, which in float32 distorted the law for df >~ 1e7. For small |y|
+    # the bracket is the series -y^4/4 + y^5/5 - ... (terms up to y^12).
+    y = c * x
+    positive = y > -1
+    yp = jnp.where(positive, y, 0)
+    direct = jnp.log1p(yp) - yp + yp * yp / 2 - yp * yp * yp / 3
+    series = jnp.zeros_like(yp)
+    for k in range(12, 3, -1):  # Horner form of sum_{k=4}^{12} (-1)^(k+1) y^k / k
+        series = series * yp + ((-1.0) ** (k + 1)) / k
+    series = series * yp**4
+    bracket = jnp.where(jnp.abs(yp) < 0.1, series, direct)
+    ok = positive & (jnp.log(u) < 3 * d * bracket)
+    return ok, jnp.log(d) + 3 * jnp.log1p(yp)
+
+
+def log_gamma_from_bits(
+    bits, key: jax.Array, shape_param: jax.Array, dtype=jnp.float32
+) -> jax.Array:
+    """:func:`log_gamma` from words already drawn; ``key`` only for the fallback.
+
+    Args:
+      bits: :data:`GAMMA_PAIRS` pairs of words of :func:`word_dtype`, each word of
+        ``shape_param``'s shape (e.g. from :func:`word_pair`): the normal and
+        uniform of attempts 1 and 2, then the boost uniform; the second word of the
+        last pair is not read (the caller's spare).
+      key: a typed key whose ``fold_in(key, i)`` streams are independent of
+        ``bits`` (e.g. the key ``bits`` came from: derived keys and draws use
+        different counters). Attempt ``3 + i`` of an element rejected twice is
+        keyed by ``fold_in(key, i)``; the ``while_loop`` runs only if some element
+        was rejected twice (about 4e-7 per element at ``shape_param`` 50).
+      shape_param: positive array; may be traced.
+      dtype: floating dtype of the result.
+    """
+    a = jnp.asarray(shape_param, dtype)
+    shape = a.shape
+    valid = a > 0  # NaN or a <= 0: no draw is possible; such lanes return NaN
+    a = jnp.where(valid, a, 1)
+    boost = a < 1
+    a1 = jnp.where(boost, a + 1, a)  # Gamma(a) = Gamma(a + 1) * U**(1/a) for a < 1
+    d = a1 - jnp.asarray(1.0 / 3.0, dtype)
+    c = jax.lax.rsqrt(9 * d)
+    tiny = jnp.finfo(dtype).tiny
+
+    def attempt_from(wx, wu):
+        x = normal_from_bits(wx, dtype)
+        u = uniform_from_bits(wu, dtype, tiny, 1)
+        return _mt_attempt(x, u, d, c)
+
+    ok1, v1 = attempt_from(*bits[0])
+    ok2, v2 = attempt_from(*bits[1])
+
+    def attempt(i):
+        kx, ku = jax.random.split(jax.random.fold_in(key, i))
+        x = jax.random.normal(kx, shape, dtype)
+        u = jax.random.uniform(ku, shape, dtype, minval=tiny, maxval=1)
+        return _mt_attempt(x, u, d, c)
+
+    bulk = ok1 | ok2
+    late = _first_accepted(attempt, bulk | ~valid, dtype)
+    value = jnp.where(ok1, v1, jnp.where(ok2, v2, late))
+    u = uniform_from_bits(bits[2][0], dtype, tiny, 1)
+    value = jnp.where(boost, value + jnp.log(u) / a, value)
+    return jnp.where(valid, value, jnp.nan)
+
+
 def log_gamma(key: jax.Array, shape_param: jax.Array, dtype=jnp.float32) -> jax.Array:
     """Draw ``log G`` with ``G ~ Gamma(shape_param, 1)``, elementwise and exactly.
+
+    Marsaglia-Tsang: the first two attempts and the ``a < 1`` boost come from one
+    draw of :data:`GAMMA_PAIRS` word pairs per element (:func:`log_gamma_from_bits`),
+    later attempts from a fallback ``while_loop`` that runs only when an element
+    was rejected twice.
 
     Args:
       key: a typed key.
@@ -69,41 +245,21 @@ def log_gamma(key: jax.Array, shape_param: jax.Array, dtype=jnp.float32) -> jax.
       An array of ``shape_param``'s shape and ``dtype``.
     """
     a = jnp.asarray(shape_param, dtype)
-    shape = a.shape
-    k_loop, k_boost = jax.random.split(key)
-    valid = a > 0  # NaN or a <= 0: no draw is possible; such lanes return NaN
-    a = jnp.where(valid, a, 1)
-    boost = a < 1
-    a1 = jnp.where(boost, a + 1, a)  # Gamma(a) = Gamma(a + 1) * U**(1/a) for a < 1
-    d = a1 - jnp.asarray(1.0 / 3.0, dtype)
-    c = jax.lax.rsqrt(9 * d)
-    tiny = jnp.finfo(dtype).tiny
+    # Element e's pairs are GAMMA_PAIRS * e + j: prefix-stable in the elements.
+    base = GAMMA_PAIRS * np.arange(a.size).reshape(a.shape)
+    bits = [word_pair(key, base + j, dtype) for j in range(GAMMA_PAIRS)]
+    return log_gamma_from_bits(bits, key, a, dtype)
 
-    def attempt(i):
-        kx, ku = jax.random.split(jax.random.fold_in(k_loop, i))
-        x = jax.random.normal(kx, shape, dtype)
-        u = jax.random.uniform(ku, shape, dtype, minval=tiny, maxval=1)
-        # With y = c x and v = (1 + y)^3, the acceptance bound
-        # x^2/2 + d - d v + d log v equals 3 d (log1p(y) - y + y^2/2 - y^3/3)
-        # exactly (since 9 d c^2 = 1). Written that way it has no cancellation of
-        # O(d) terms, which in float32 distorted the law for df >~ 1e7. For small |y|
-        # the bracket is the series -y^4/4 + y^5/5 - ... (terms up to y^12).
-        y = c * x
-        positive = y > -1
-        yp = jnp.where(positive, y, 0)
-        direct = jnp.log1p(yp) - yp + yp * yp / 2 - yp * yp * yp / 3
-        series = jnp.zeros_like(yp)
-        for k in range(12, 3, -1):  # Horner form of sum_{k=4}^{12} (-1)^(k+1) y^k / k
-            series = series * yp + ((-1.0) ** (k + 1)) / k
-        series = series * yp**4
-        bracket = jnp.where(jnp.abs(yp) < 0.1, series, direct)
-        ok = positive & (jnp.log(u) < 3 * d * bracket)
-        return ok, jnp.log(d) + 3 * jnp.log1p(yp)
 
-    value = _first_accepted(attempt, ~valid, dtype)
-    u = jax.random.uniform(k_boost, shape, dtype, minval=tiny, maxval=1)
-    value = jnp.where(boost, value + jnp.log(u) / a, value)
-    return jnp.where(valid, value, jnp.nan)
+def threefry_key(key: jax.Array) -> jax.Array:
+    """A JAX threefry key for ``key`` (for the few ``jax.random`` functions that
+    accept nothing else, e.g. ``poisson``): ``key`` itself if it is one, else a
+    threefry key made of ``fold_in(key, 2**32 - 1)``'s first two words (one block).
+    """
+    if jax.random.key_impl(key) == jax.random.key_impl(jax.random.key(0)):
+        return key
+    data = jax.random.key_data(jax.random.fold_in(key, 2**32 - 1))
+    return jax.random.wrap_key_data(data[..., :2], impl="threefry2x32")
 
 
 def log_chisquare(key: jax.Array, df: jax.Array, dtype=jnp.float32) -> jax.Array:
@@ -174,7 +330,8 @@ def poisson(key: jax.Array, lam: jax.Array, shape: tuple[int, ...]) -> jax.Array
     """
     lam = jnp.broadcast_to(jnp.asarray(lam), shape)
     big = lam > POISSON_SWITCH
-    small = jax.random.poisson(key, jnp.where(big, 0, lam), shape, jnp.int32)
+    tf_key = threefry_key(key)  # jax.random.poisson takes threefry keys only
+    small = jax.random.poisson(tf_key, jnp.where(big, 0, lam), shape, jnp.int32)
     safe = jnp.where(big & (lam < POISSON_MAX_MEAN), lam, 2 * POISSON_SWITCH)
     large = _poisson_centred(jax.random.fold_in(key, _POISSON_STREAM), safe)
     out = jnp.where(big, large, small)

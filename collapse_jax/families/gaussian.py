@@ -187,6 +187,8 @@ def _compose(params: GaussianParams, m_z, a_log_diag, a_unit) -> GaussianParams:
 
 def _make(dim: int, estimator: str) -> ModelFamily:
     ddof = 1 if estimator == "unbiased" else 0
+    rows, cols = np.tril_indices(dim, -1)  # the Bartlett factor's normal entries
+    n_off = rows.shape[0]
 
     def sample(key, params, n):
         z = jax.random.normal(key, (n, dim), params.mean.dtype)
@@ -225,18 +227,30 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         # GC-7: mean of M standard normals ~ N(0, I/M); Cholesky factor of the sample
         # covariance = Bartlett factor C / sqrt(den), C_kk^2 ~ chi2(M - k),
         # C_jk ~ N(0, 1) for j > k, all independent (Cochran, Bartlett).
+        # All of it from word pairs of the key (one threefry block each with a
+        # chain's role keys): pairs 3k .. 3k + 2 are coordinate k's chi-square
+        # attempts, whose spare word is m_z[k]'s normal; then the strictly lower
+        # normals, two per pair.
         dtype = params.mean.dtype
-        k_mean, k_diag, k_off = jax.random.split(key, 3)
         m = jnp.asarray(sample_size, dtype)
         den = m - ddof
-        m_z = jax.random.normal(k_mean, (dim,), dtype) * jax.lax.rsqrt(m)
+        base = cjr.GAMMA_PAIRS * np.arange(dim)
+        gamma_bits = [
+            cjr.word_pair(key, base + j, dtype) for j in range(cjr.GAMMA_PAIRS)
+        ]
+        m_z = cjr.normal_from_bits(gamma_bits[2][1], dtype) * jax.lax.rsqrt(m)
         df = m - jnp.arange(1, dim + 1, dtype=dtype)
-        log_c2 = cjr.log_chisquare(k_diag, df, dtype)
-        a_log_diag = 0.5 * (log_c2 - jnp.log(den))
-        off = jax.random.normal(k_off, (dim, dim), dtype)
-        a_unit = jnp.tril(off * jnp.exp(-0.5 * log_c2)[None, :], -1) + jnp.eye(
-            dim, dtype=dtype
+        log_c2 = jnp.log(jnp.asarray(2.0, dtype)) + cjr.log_gamma_from_bits(
+            gamma_bits, key, df / 2, dtype
         )
+        a_log_diag = 0.5 * (log_c2 - jnp.log(den))
+        a_unit = jnp.eye(dim, dtype=dtype)
+        if n_off:
+            first = dim * cjr.GAMMA_PAIRS
+            pairs = cjr.word_pair(key, first + np.arange(-(-n_off // 2)), dtype)
+            off = cjr.normal_from_bits(jnp.concatenate(pairs)[:n_off], dtype)
+            off = jnp.zeros((dim, dim), dtype).at[rows, cols].set(off)
+            a_unit = a_unit + off * jnp.exp(-0.5 * log_c2)[None, :]
         return _compose(params, m_z, a_log_diag, a_unit)
 
     def fit_population(params):
