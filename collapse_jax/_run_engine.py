@@ -111,7 +111,7 @@ def _dataset(records: Records, design, request, complete: bool, run_config: list
         "config": json.dumps(req["config"], sort_keys=True),
         "seed": req["seed"],
         "key_scheme": "chain c: fold_in(fold_in(key(seed), STREAM_CHAINS), c); "
-        "generation t: per-chain fold_in (collapse_jax.keys); chain c has id c "
+        "generation t: counter keys, scheme 2 (collapse_jax.keys); chain c has id c "
         "at every sweep point",
         "versions": json.dumps(prov["versions"], sort_keys=True),
         "device": prov["device"],

@@ -147,7 +147,7 @@ class ChainResult:
             "preset": "",
             "config": json.dumps(cfg, sort_keys=True),
             "key_scheme": "chain c: fold_in(fold_in(key(seed), STREAM_CHAINS), c); "
-            "generation t: per-chain fold_in (collapse_jax.keys)",
+            "generation t: counter keys, scheme 2 (collapse_jax.keys)",
             "versions": json.dumps(prov["versions"], sort_keys=True),
             "device": prov["device"],
             "git_revision": prov["git_revision"],
