@@ -116,3 +116,117 @@ def test_float32_is_bitwise_the_same_with_x64_on(x64):
                          num_chains=4, num_generations=6, sample_size=9)
     assert here.metrics["log_var"].dtype == np.float32
     assert here.metrics["log_var"].tobytes().hex() == out
+
+
+# ------------------------------------------------------------ key scheme 2 ---
+
+def _chain_and_role(chain=3, t=5, role=0):
+    import jax.numpy as jnp
+    ck = cjk.chain_keys(jax.random.key(0), jnp.asarray([chain], jnp.int32))[0]
+    return ck, cjk.generation_keys(ck, jnp.int32(t))[role]
+
+
+def test_unrolled_threefry_is_jax_threefry_bit_for_bit():
+    import jax.numpy as jnp
+    from jax.extend.random import threefry2x32_p
+    rng = np.random.default_rng(0)
+    args = [jnp.asarray(rng.integers(0, 2**32, 257, dtype=np.uint64).astype(np.uint32))
+            for _ in range(4)]
+    ours = jax.jit(cjk.threefry2x32)(*args)
+    for want, got in zip(threefry2x32_p.bind(*args), ours, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_role_key_words_are_both_outputs_of_its_counter_blocks():
+    # Word j of generation t, role r is output j % 2 of the block
+    # threefry2x32(chain key, (NUM_ROLES t + r + 1, j // 2)): no hashing per
+    # generation or role, two words per block, and prefix-stable.
+    import jax.numpy as jnp
+    from jax.extend.random import threefry2x32_p
+    ck, key = _chain_and_role(t=5, role=2)
+    k0, k1 = np.asarray(jax.random.key_data(ck))
+    pos = jnp.full((4,), cjk.NUM_ROLES * 5 + 2 + 1, jnp.uint32)
+    y0, y1 = threefry2x32_p.bind(jnp.uint32(k0), jnp.uint32(k1), pos,
+                                 jnp.arange(4, dtype=jnp.uint32))
+    want = np.stack([y0, y1], -1).reshape(-1)
+    np.testing.assert_array_equal(jax.random.bits(key, (7,), jnp.uint32), want[:7])
+    np.testing.assert_array_equal(jax.random.bits(key, (3,), jnp.uint32), want[:3])
+    assert cjk.is_counter_key(key) and not cjk.is_counter_key(ck)
+
+
+def test_counters_of_roles_generations_and_derived_keys_are_all_distinct():
+    # Words of every role of generations 0-3, keys derived from them, and the chain
+    # key's own fold_in/split children and bits: no two 64-bit blocks coincide.
+    import jax.numpy as jnp
+    ck, _ = _chain_and_role()
+    seen = []
+    for t in range(4):
+        for key in cjk.generation_keys(ck, jnp.int32(t)):
+            seen += list(np.asarray(jax.random.bits(key, (8,), jnp.uint32)).reshape(4, 2))
+            for d in range(4):
+                seen.append(np.asarray(jax.random.key_data(jax.random.fold_in(key, d)))[:2])
+    for d in range(16):
+        seen.append(np.asarray(jax.random.key_data(jax.random.fold_in(ck, d))))
+    seen += list(np.asarray(jax.random.bits(ck, (16,), jnp.uint64 if jax.config.jax_enable_x64
+                                            else jnp.uint32)).reshape(-1, 1))
+    blocks = {tuple(int(v) for v in b) for b in seen}
+    assert len(blocks) == len(seen)
+
+
+def test_counter_keys_serve_every_jax_random_function_and_fold_in_is_split():
+    import jax.numpy as jnp
+    from collapse_jax import random as cjr
+    _, key = _chain_and_role()
+    kids = jax.random.split(key, 3)
+    for i in range(3):
+        np.testing.assert_array_equal(jax.random.key_data(kids[i]),
+                                      jax.random.key_data(jax.random.fold_in(key, i)))
+    assert jax.random.gamma(key, 2.0, (3,)).shape == (3,)
+    assert jax.random.permutation(key, 5).shape == (5,)
+    counts = cjr.poisson(key, jnp.asarray([3.0, 3e5]), (2,))  # threefry-only inside
+    assert counts.dtype == jnp.int32 and np.all(np.asarray(counts) >= 0)
+
+
+@pytest.mark.parametrize("counter", [True, False])
+def test_word_pairs_and_transforms_are_jax_random_on_the_same_words(counter):
+    import jax.numpy as jnp
+    from collapse_jax import random as cjr
+    key = _chain_and_role()[1] if counter else jax.random.key(5)
+    w0, w1 = jax.jit(lambda k: cjr.word_pair(k, np.arange(5)))(key)
+    flat = cjr.words(key, (10,))
+    np.testing.assert_array_equal(np.stack([w0, w1], -1).reshape(-1), flat)
+    np.testing.assert_array_equal(cjr.normal_from_bits(flat, jnp.float32),
+                                  jax.random.normal(key, (10,), jnp.float32))
+    np.testing.assert_array_equal(
+        cjr.uniform_from_bits(flat, jnp.float32, 0.25, 2.0),
+        jax.random.uniform(key, (10,), jnp.float32, 0.25, 2.0))
+
+
+@pytest.mark.x64
+def test_word_pairs_float64_are_64_bit_words(x64):
+    import jax.numpy as jnp
+    from collapse_jax import random as cjr
+    key = _chain_and_role()[1]
+    w0, w1 = cjr.word_pair(key, np.arange(3), jnp.float64)
+    flat = cjr.words(key, (6,), jnp.float64)
+    assert flat.dtype == jnp.uint64
+    np.testing.assert_array_equal(np.stack([w0, w1], -1).reshape(-1), flat)
+    np.testing.assert_array_equal(cjr.normal_from_bits(flat, jnp.float64),
+                                  jax.random.normal(key, (6,), jnp.float64))
+
+
+def test_results_record_key_scheme_2_and_runs_of_scheme_1_are_not_resumed(tmp_path):
+    import json
+
+    from collapse_jax import runs
+    assert cj.KEY_SCHEME_VERSION == 2
+    run = cj.run_experiment("gaussian", overrides={"num_chains": 2, "num_generations": 3,
+                                                   "sample_size": 10},
+                            out=tmp_path / "a", figures=False)
+    assert run.dataset.attrs["key_scheme_version"] == 2
+    path = run.directory / runs.RUN_FILE
+    request = json.loads(path.read_text())
+    request["key_scheme_version"] = 1
+    path.write_text(json.dumps(request))
+    with pytest.raises(ValueError, match="key scheme 2.*key scheme 1"):
+        cj.resume(run.directory)

@@ -368,3 +368,67 @@ def test_refit_equals_fit_of_sample_float32(seed, dim, estimator):
     # Non-vacuous: a different sample key gives a different fit.
     c, _ = _refit_and_fit(dim, estimator, "float32", seed ^ 1)
     assert not np.allclose(np.asarray(a.mean), np.asarray(c.mean))
+
+
+# ------------------------------------------- bulk Marsaglia-Tsang and fallback ---
+
+def _word_for_normal(x):
+    """A word that normal_from_bits maps to about ``x`` (top 23 bits of Phi(x))."""
+    from scipy.special import ndtr
+    return int(np.clip(ndtr(x), 0, 1 - 2**-23) * 2**23) << 9
+
+
+def test_log_gamma_takes_the_first_accepted_bulk_attempt_then_the_fallback():
+    # Lane 0: attempt 1 accepted. Lane 1: attempt 1 rejected, attempt 2 accepted.
+    # Lane 2: both rejected, so the while_loop's first accepted attempt, keyed by
+    # fold_in(key, i), gives the value. At a = 5 a normal of 0.3 with u = 1/2 is
+    # accepted and word 0 (a normal of about -5.3) with u = 1/2 is rejected.
+    import jax.numpy as jnp
+    a = jnp.full((3,), 5.0, jnp.float32)
+    d = a - jnp.float32(1 / 3)
+    c = jax.lax.rsqrt(9 * d)
+    good, bad, half = _word_for_normal(0.3), 0, 1 << 31
+    w = lambda *v: jnp.asarray(np.array(v, np.uint32))  # noqa: E731
+    bits = [(w(good, bad, bad), w(half, half, half)),
+            (w(bad, good, bad), w(half, half, half)),
+            (w(0, 0, 0), w(0, 0, 0))]
+    key = jax.random.key(3)
+    out = np.asarray(cjr.log_gamma_from_bits(bits, key, a))
+    x = cjr.normal_from_bits(w(good, bad, bad), jnp.float32)
+    u = cjr.uniform_from_bits(w(half, half, half), jnp.float32)
+    ok, value = cjr._mt_attempt(x, u, d, c)
+    assert list(np.asarray(ok)) == [True, False, False]
+    np.testing.assert_array_equal(out[:2], [value[0], value[0]])
+    tiny = np.finfo(np.float32).tiny
+    for i in range(100):
+        kx, ku = jax.random.split(jax.random.fold_in(key, i))
+        xi = jax.random.normal(kx, (3,), jnp.float32)
+        ui = jax.random.uniform(ku, (3,), jnp.float32, minval=tiny, maxval=1)
+        ok, value = cjr._mt_attempt(xi, ui, d, c)
+        if ok[2]:
+            break
+    np.testing.assert_array_equal(out[2], value[2])
+
+
+@pytest.mark.statistical
+def test_log_gamma_fallback_keeps_the_law(seed):
+    # With attempt 1 forced to reject in every lane (word 0 at a = 5), the draws come
+    # from attempt 2 and the fallback only: still log Gamma(5), mean psi(5) and
+    # variance psi'(5) within K SE (2^14 lanes).
+    import jax.numpy as jnp
+    from scipy.special import digamma, polygamma
+    n = 2**14
+    a = jnp.full((n,), 5.0, jnp.float32)
+    words = np.array(jax.random.bits(jax.random.key(seed), (4, n), jnp.uint32))
+    words[0] = 0  # attempt 1: a normal of about -5.3 and u = 1 - 2^-23: rejected
+    words[1] = 2**32 - 1
+    bits = [(jnp.asarray(words[0]), jnp.asarray(words[1])),
+            (jnp.asarray(words[2]), jnp.asarray(words[3])),
+            (jnp.zeros(n, jnp.uint32), jnp.zeros(n, jnp.uint32))]
+    y = np.asarray(cjr.log_gamma_from_bits(bits, jax.random.key(seed + 1), a), np.float64)
+    var = float(polygamma(1, 5.0))
+    assert_within_se(y.mean(), digamma(5.0), np.sqrt(var / n), seed=seed,
+                     what="mean of log Gamma(5), attempt 1 always rejected")
+    m4 = np.mean((y - y.mean()) ** 4)
+    assert_within_se(y.var(), var, np.sqrt((m4 - var**2) / n), seed=seed,
+                     what="variance of log Gamma(5), attempt 1 always rejected")
