@@ -387,6 +387,146 @@ def bench_full_recording(cfg: Config, sampler: str, repeats: int, minimal) -> di
     return out
 
 
+# ----------------------------------------------------------------------- ceilings ---
+
+#: Random words one chain-generation of ``sampler="sufficient"`` (1-D) consumes: the
+#: three threefry blocks of collapse_jax.families.gaussian's sample_fit (two
+#: Marsaglia-Tsang attempts, the boost uniform and the mean's normal).
+SUFFICIENT_WORDS = 6
+
+
+def _best_time(fn, *args, repeats=5):
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def measure_ceilings(quick: bool) -> dict[str, Any]:
+    """The CPU's own ceilings, each the best of 5 runs of one large bulk call.
+
+    * ``words_per_s``: 32-bit words from counter-mode threefry2x32 with both output
+      words (collapse_jax.keys.counter_blocks, the chains' generator), summed;
+    * ``jax_bits_per_s``: ``jax.random.bits`` of a plain threefry key (one block per
+      word), for comparison;
+    * ``normals_per_s``: ``normal_from_bits`` of those words (``jax.random.normal``'s
+      transform), summed; NumPy's float32 ziggurat for comparison;
+    * ``bandwidth_bytes_per_s``: a large array scaled by 2 (read + write) by XLA,
+      and ``np.multiply(..., out=)`` by NumPy.
+    """
+    n = 2**20 if quick else 2**23  # words
+    big = 2**22 if quick else 2**26  # float32 elements for the bandwidth (256 MB)
+    data = jnp.asarray([1, 2, cjk.NUM_ROLES + 1], jnp.uint32)
+
+    @jax.jit
+    def words(d):
+        y0, y1 = cjk.counter_blocks(d, jax.lax.iota(jnp.uint32, n // 2))
+        return jnp.sum(y0) + jnp.sum(y1)
+
+    @jax.jit
+    def normals(d):
+        y0, y1 = cjk.counter_blocks(d, jax.lax.iota(jnp.uint32, n // 2))
+        z = cjr.normal_from_bits(y0, jnp.float32) + cjr.normal_from_bits(
+            y1, jnp.float32
+        )
+        return jnp.sum(z)
+
+    @jax.jit
+    def jax_bits(k):
+        return jnp.sum(jax.random.bits(k, (n,), jnp.uint32))
+
+    @jax.jit
+    def scale(x):
+        return x * 2
+
+    x = jnp.ones((big,), jnp.float32)
+    rng = np.random.default_rng(0)
+    xn = np.ones(big, np.float32)
+    yn = np.empty_like(xn)
+    out = {
+        "words": n,
+        "bandwidth_elements": big,
+        "words_per_s": n / _best_time(words, data),
+        "jax_bits_per_s": n / _best_time(jax_bits, jax.random.key(0)),
+        "normals_per_s": n / _best_time(normals, data),
+        "numpy_normals_per_s": n
+        / _best_time(lambda: rng.standard_normal(n, dtype=np.float32)),
+        "bandwidth_bytes_per_s": 8 * big / _best_time(scale, x),
+        "numpy_bandwidth_bytes_per_s": 8
+        * big
+        / _best_time(lambda: np.multiply(xn, 2, out=yn)),
+    }
+    del x
+    return out
+
+
+def add_floors(results: dict[str, Any]) -> None:
+    """Each JAX chain's throughput as a fraction of its random-number floor.
+
+    Floors (seconds for the configuration): ``samples``: M normals per
+    chain-generation at ``normals_per_s``; ``sufficient``: its
+    :data:`SUFFICIENT_WORDS` words at ``words_per_s``. ``memory_floor_s``: the
+    samples path's draws written and read once (8 M bytes per chain-generation) at
+    the measured bandwidth. A fraction is floor / steady median.
+    """
+    ceil = results.get("ceilings")
+    if not ceil:
+        return
+    for c in results["configs"]:
+        cg, m = c["chain_generations"], c["sample_size"]
+        for name, entry in c["implementations"].items():
+            if not name.startswith("jax") or "steady_median_s" not in entry:
+                continue
+            if name == JAX_SAMPLES:
+                rng = cg * m / ceil["normals_per_s"]
+                mem = cg * m * 8 / ceil["bandwidth_bytes_per_s"]
+            else:
+                rng = cg * SUFFICIENT_WORDS / ceil["words_per_s"]
+                mem = None
+            entry["floors"] = {
+                "rng_floor_s": rng,
+                "fraction_of_rng_floor": rng / entry["steady_median_s"],
+                "memory_floor_s": mem,
+                "fraction_of_memory_floor": None
+                if mem is None
+                else mem / entry["steady_median_s"],
+            }
+
+
+def format_floors(results: dict[str, Any]) -> str:
+    ceil = results.get("ceilings")
+    if not ceil:
+        return ""
+    lines = [
+        "ceilings: "
+        f"threefry words (both outputs) {ceil['words_per_s']:.3g}/s, "
+        f"jax.random.bits {ceil['jax_bits_per_s']:.3g}/s, "
+        f"normals {ceil['normals_per_s']:.3g}/s "
+        f"(NumPy {ceil['numpy_normals_per_s']:.3g}/s), "
+        f"bandwidth {ceil['bandwidth_bytes_per_s'] / 1e9:.3g} GB/s "
+        f"(NumPy {ceil['numpy_bandwidth_bytes_per_s'] / 1e9:.3g} GB/s)"
+    ]
+    for c in results["configs"]:
+        name = f"{c['num_chains']}x{c['num_generations']}, M={c['sample_size']}"
+        for impl, e in c["implementations"].items():
+            f = e.get("floors")
+            if f:
+                lines.append(
+                    f"  {name:<20} {LABELS[impl]:<16} "
+                    f"{100 * f['fraction_of_rng_floor']:5.1f} % of the RNG floor"
+                    + (
+                        ""
+                        if f["fraction_of_memory_floor"] is None
+                        else f", {100 * f['fraction_of_memory_floor']:5.1f} % of the "
+                        "memory floor"
+                    )
+                )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- profiling ---
 
 
@@ -425,7 +565,7 @@ def profile_components(
         "fold_in only (1 threefry block)": lambda c, k, t: (
             c + jax.random.key_data(jax.random.fold_in(k, t))[0].astype(jnp.float32)
         ),
-        "generation_keys (fold_in + split 4)": lambda c, k, t: (
+        "generation_keys (counter keys, no hashing)": lambda c, k, t: (
             c + jax.random.key_data(k_sample(k, t))[0].astype(jnp.float32)
         ),
         "fold_in + bits(6) (a one-call draw)": lambda c, k, t: (
@@ -443,7 +583,7 @@ def profile_components(
         "generation_keys + sample_fit": lambda c, k, t: (
             c + fam.sample_fit(k_sample(k, t), _shift(p0, c), m).chol_log_diag[0]
         ),
-        "generation_keys + bits(M)": lambda c, k, t: (
+        "generation_keys + bits(M) (M/2 blocks)": lambda c, k, t: (
             c + jnp.sum(jax.random.bits(k_sample(k, t), (m,)).astype(jnp.float32))
         ),
         "generation_keys + normal(M) + mean/var": lambda c, k, t: (
@@ -656,9 +796,20 @@ def format_profile(prof: dict[str, Any]) -> str:
 # -------------------------------------------------------------------------- main ---
 
 
-def build_configs(quick: bool, large: bool) -> list[Config]:
+def build_configs(quick: bool, large: bool, issue: bool = False) -> list[Config]:
     if quick:
         return [Config(512, 50, 100)]
+    if issue:  # the two Gaussian rows of issue 14's table
+        return [
+            Config(1024, 200, 100),
+            Config(
+                65536,
+                200,
+                1000,
+                samples=False,
+                skip_reason="--issue: the issue's row times the sufficient paths only",
+            ),
+        ]
     large_reason = (
         None
         if large
@@ -693,6 +844,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="also time the pieces of one generation"
     )
+    parser.add_argument(
+        "--issue",
+        action="store_true",
+        help="only issue 14's two configurations (1024x200 M=100; 65536x200 M=1000)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -705,7 +861,7 @@ def main(argv: list[str] | None = None) -> int:
         / f"gaussian_chain_{tag}{'_quick' if args.quick else ''}.json"
     )
     loop_chains = args.loop_chains or (8 if args.quick else 64)
-    configs = build_configs(args.quick, args.large)
+    configs = build_configs(args.quick, args.large, args.issue)
 
     t_start = time.perf_counter()
     results: dict[str, Any] = {
@@ -752,15 +908,18 @@ def main(argv: list[str] | None = None) -> int:
                 bench_full_recording(first_cfg, sampler, args.repeats, first_res[name])
             )
     if not args.quick:
-        big = configs[2]
+        i_big = 1 if args.issue else 2
         results["full_recording"].append(
             bench_full_recording(
-                big,
+                configs[i_big],
                 "sufficient",
                 args.repeats,
-                results["configs"][2]["implementations"][JAX_SUFFICIENT],
+                results["configs"][i_big]["implementations"][JAX_SUFFICIENT],
             )
         )
+    print("  ceilings (random words, normals, bandwidth) ...", flush=True)
+    results["ceilings"] = measure_ceilings(args.quick)
+    add_floors(results)
     if args.profile:
         print("  profiling the pieces of one generation ...", flush=True)
         size = (1024, 20, 100) if args.quick else (16384, 100, 100)
@@ -777,6 +936,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_summary(results))
     print()
     print(format_checks(results))
+    print()
+    print(format_floors(results))
     if "profile" in results:
         print()
         print(format_profile(results["profile"]))

@@ -76,3 +76,33 @@ def test_regime_sweep_benchmark_quick(tmp_path):
     assert impls["jax_sweep"]["programs_compiled_steady"] == 0
     for name in ("jax_sweep", "jax_run_chains_loop", "numpy_vectorised", "python_loop"):
         assert impls[name]["chain_gens_per_s"] > 0
+
+
+@pytest.mark.slow  # ~30-60 s on 2 CPU cores (two compilations, ceilings, NumPy)
+def test_gaussian_benchmark_quick(tmp_path):
+    out = tmp_path / "gaussian_chain_quick.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gaussian_chain.py"),
+            "--quick",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    assert res["all_checks_passed"]
+    ceilings = res["ceilings"]
+    for name in ("words_per_s", "normals_per_s", "bandwidth_bytes_per_s"):
+        assert ceilings[name] > 0
+    impls = res["configs"][0]["implementations"]
+    for name in ("jax_samples", "jax_sufficient"):
+        assert 0 < impls[name]["floors"]["fraction_of_rng_floor"]
+        assert impls[name]["chain_gens_per_s"] > 0

@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 
 import jax
+import jax.numpy as jnp
+from jax.extend.random import threefry2x32_p
 
 import collapse_jax as cj
 from collapse_jax import keys as cjk
+from collapse_jax import random as cjr
 
 FAMILIES = {
     "gaussian1": (cj.gaussian(1), cj.gaussian_params(0.5, 2.0)),
@@ -121,16 +124,13 @@ def test_float32_is_bitwise_the_same_with_x64_on(x64):
 # ------------------------------------------------------------ key scheme 2 ---
 
 def _chain_and_role(chain=3, t=5, role=0):
-    import jax.numpy as jnp
     ck = cjk.chain_keys(jax.random.key(0), jnp.asarray([chain], jnp.int32))[0]
     return ck, cjk.generation_keys(ck, jnp.int32(t))[role]
 
 
 def test_unrolled_threefry_is_jax_threefry_bit_for_bit():
-    import jax.numpy as jnp
-    from jax.extend.random import threefry2x32_p
     rng = np.random.default_rng(0)
-    args = [jnp.asarray(rng.integers(0, 2**32, 257, dtype=np.uint64).astype(np.uint32))
+    args = [jnp.asarray(rng.integers(0, 2**32, 257, dtype=np.uint64), jnp.uint32)
             for _ in range(4)]
     ours = jax.jit(cjk.threefry2x32)(*args)
     for want, got in zip(threefry2x32_p.bind(*args), ours, strict=True):
@@ -141,8 +141,6 @@ def test_role_key_words_are_both_outputs_of_its_counter_blocks():
     # Word j of generation t, role r is output j % 2 of the block
     # threefry2x32(chain key, (NUM_ROLES t + r + 1, j // 2)): no hashing per
     # generation or role, two words per block, and prefix-stable.
-    import jax.numpy as jnp
-    from jax.extend.random import threefry2x32_p
     ck, key = _chain_and_role(t=5, role=2)
     k0, k1 = np.asarray(jax.random.key_data(ck))
     pos = jnp.full((4,), cjk.NUM_ROLES * 5 + 2 + 1, jnp.uint32)
@@ -157,25 +155,23 @@ def test_role_key_words_are_both_outputs_of_its_counter_blocks():
 def test_counters_of_roles_generations_and_derived_keys_are_all_distinct():
     # Words of every role of generations 0-3, keys derived from them, and the chain
     # key's own fold_in/split children and bits: no two 64-bit blocks coincide.
-    import jax.numpy as jnp
     ck, _ = _chain_and_role()
     seen = []
     for t in range(4):
         for key in cjk.generation_keys(ck, jnp.int32(t)):
-            seen += list(np.asarray(jax.random.bits(key, (8,), jnp.uint32)).reshape(4, 2))
+            words = np.asarray(jax.random.bits(key, (8,), jnp.uint32))
+            seen += list(words.reshape(4, 2))
             for d in range(4):
-                seen.append(np.asarray(jax.random.key_data(jax.random.fold_in(key, d)))[:2])
+                kid = jax.random.key_data(jax.random.fold_in(key, d))
+                seen.append(np.asarray(kid)[:2])
     for d in range(16):
         seen.append(np.asarray(jax.random.key_data(jax.random.fold_in(ck, d))))
-    seen += list(np.asarray(jax.random.bits(ck, (16,), jnp.uint64 if jax.config.jax_enable_x64
-                                            else jnp.uint32)).reshape(-1, 1))
+    seen += list(np.asarray(jax.random.bits(ck, (32,), jnp.uint32)).reshape(-1, 2))
     blocks = {tuple(int(v) for v in b) for b in seen}
     assert len(blocks) == len(seen)
 
 
 def test_counter_keys_serve_every_jax_random_function_and_fold_in_is_split():
-    import jax.numpy as jnp
-    from collapse_jax import random as cjr
     _, key = _chain_and_role()
     kids = jax.random.split(key, 3)
     for i in range(3):
@@ -189,8 +185,6 @@ def test_counter_keys_serve_every_jax_random_function_and_fold_in_is_split():
 
 @pytest.mark.parametrize("counter", [True, False])
 def test_word_pairs_and_transforms_are_jax_random_on_the_same_words(counter):
-    import jax.numpy as jnp
-    from collapse_jax import random as cjr
     key = _chain_and_role()[1] if counter else jax.random.key(5)
     w0, w1 = jax.jit(lambda k: cjr.word_pair(k, np.arange(5)))(key)
     flat = cjr.words(key, (10,))
@@ -204,8 +198,6 @@ def test_word_pairs_and_transforms_are_jax_random_on_the_same_words(counter):
 
 @pytest.mark.x64
 def test_word_pairs_float64_are_64_bit_words(x64):
-    import jax.numpy as jnp
-    from collapse_jax import random as cjr
     key = _chain_and_role()[1]
     w0, w1 = cjr.word_pair(key, np.arange(3), jnp.float64)
     flat = cjr.words(key, (6,), jnp.float64)
@@ -220,9 +212,9 @@ def test_results_record_key_scheme_2_and_runs_of_scheme_1_are_not_resumed(tmp_pa
 
     from collapse_jax import runs
     assert cj.KEY_SCHEME_VERSION == 2
-    run = cj.run_experiment("gaussian", overrides={"num_chains": 2, "num_generations": 3,
-                                                   "sample_size": 10},
-                            out=tmp_path / "a", figures=False)
+    over = {"num_chains": 2, "num_generations": 3, "sample_size": 10}
+    run = cj.run_experiment("gaussian", overrides=over, out=tmp_path / "a",
+                            figures=False)
     assert run.dataset.attrs["key_scheme_version"] == 2
     path = run.directory / runs.RUN_FILE
     request = json.loads(path.read_text())
