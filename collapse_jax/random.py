@@ -37,6 +37,7 @@ __all__ = [
     "log_gamma_from_bits",
     "log_chisquare",
     "multinomial",
+    "normal",
     "normal_from_bits",
     "poisson",
     "threefry_key",
@@ -150,6 +151,21 @@ def word_pair(key: jax.Array, index, dtype=jnp.float32) -> tuple[jax.Array, jax.
         return pair[0], pair[1]
     flat = words(key, (int(index.max(initial=0)) + 1, 2), dtype)
     return flat[index, 0], flat[index, 1]
+
+
+def normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    """``jax.random.normal(key, shape, dtype)``, bit for bit, drawn faster with a
+    chain's role keys: both words of each threefry block are transformed before
+    they are interleaved (interleaving the words first costs more than the draw).
+    """
+    dtype = jnp.dtype(dtype)
+    n = math.prod(shape)
+    if not cjk.is_counter_key(key) or word_dtype(dtype) != jnp.uint32 or n < 2:
+        return jax.random.normal(key, shape, dtype)
+    data = jax.random.key_data(key)
+    y0, y1 = cjk.counter_blocks(data, jax.lax.iota(jnp.uint32, -(-n // 2)))
+    z = jnp.stack([normal_from_bits(y0, dtype), normal_from_bits(y1, dtype)], -1)
+    return z.reshape(-1)[:n].reshape(shape)
 
 
 #: Word pairs per element that :func:`log_gamma_from_bits` takes: two
