@@ -59,6 +59,7 @@ __all__ = [
     "NUM_ROLES",
     "MAX_GENERATIONS",
     "COUNTER_IMPL",
+    "check_generations",
     "counter_blocks",
     "is_counter_key",
     "threefry2x32",
@@ -246,6 +247,19 @@ def chain_keys(key: jax.Array, chain_ids: jax.Array) -> jax.Array:
     """Per-chain keys ``fold_in(fold_in(key, STREAM_CHAINS), chain_id)``."""
     root = jax.random.fold_in(key, STREAM_CHAINS)
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, chain_ids)
+
+
+def check_generations(fn: str, num_generations: int) -> int:
+    """Refuse more generations than the key scheme has counters for."""
+    if num_generations > MAX_GENERATIONS:
+        fail(
+            fn,
+            "num_generations",
+            f"at most {MAX_GENERATIONS} generations (key scheme {KEY_SCHEME_VERSION})",
+            num_generations,
+            "Split the run: its keys' generation counter would wrap around.",
+        )
+    return num_generations
 
 
 def is_counter_key(key: jax.Array) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 import jax
 
 from collapse_jax import frame as _frame
+from collapse_jax import keys as cjk
 from collapse_jax.checks import (
     check_choice,
     check_dtype,
@@ -243,6 +244,7 @@ def _validate(
         family.validate_params(fn, "init", init)
     num_chains = check_positive_int(fn, "num_chains", num_chains)
     num_generations = check_positive_int(fn, "num_generations", num_generations)
+    cjk.check_generations(fn, num_generations)  # the key scheme's counter limit
     first_chain = check_nonnegative_int(fn, "first_chain", first_chain)
     if first_chain + num_chains - 1 > _MAX_CHAIN_ID:
         fail(

@@ -222,3 +222,11 @@ def test_results_record_key_scheme_2_and_runs_of_scheme_1_are_not_resumed(tmp_pa
     path.write_text(json.dumps(request))
     with pytest.raises(ValueError, match="key scheme 2.*key scheme 1"):
         cj.resume(run.directory)
+
+
+def test_more_generations_than_the_key_scheme_counts_are_refused():
+    with pytest.raises(ValueError, match=r"run_chains\(\).*num_generations.*at most "
+                       f"{cjk.MAX_GENERATIONS}.*wrap"):
+        cj.run_chains(cj.gaussian(), cj.gaussian_params(0.0, 1.0), key=0,
+                      num_chains=1, num_generations=cjk.MAX_GENERATIONS + 1,
+                      sample_size=4)
