@@ -251,7 +251,8 @@ def _make(dim: int, estimator: str) -> ModelFamily:
             pairs = cjr.word_pair(key, first + np.arange(-(-n_off // 2)), dtype)
             off = cjr.normal_from_bits(jnp.concatenate(pairs)[:n_off], dtype)
             off = jnp.zeros((dim, dim), dtype).at[rows, cols].set(off)
-            a_unit = a_unit + off * jnp.exp(-0.5 * log_c2)[None, :]
+            scaled = off * jnp.exp(-0.5 * log_c2)[None, :]
+            a_unit = a_unit + jnp.tril(scaled, -1)  # 0 * inf stays out of the rest
         return _compose(params, m_z, a_log_diag, a_unit)
 
     def fit_population(params):
