@@ -134,7 +134,7 @@ def run_chains(
     devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
     record_every: int | None = None,
     record_at: Sequence[int] | None = None,
-    keep: str = "records",
+    output: str = "records",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     first_passage: Mapping[str, tuple[str, str, float]] | None = None,
 ) -> ChainResult | SummaryResult:
@@ -192,13 +192,13 @@ def run_chains(
         those generations).
       record_at: record these generations only (sorted, distinct, in ``[0, N]``;
         0 and ``N`` are added). Not with ``record_every``.
-      keep: ``"records"`` (default: every chain's records) or ``"summaries"``:
+      output: ``"records"`` (default: every chain's records) or ``"summaries"``:
         only the mean, variance and ``quantiles`` over chains of each recorded
         metric per recorded generation, computed on the device, and a
         :class:`~collapse_jax.summaries.SummaryResult` is returned; memory is
         the chain state plus recorded generations x statistics, not chains x
         generations. No params are kept.
-      quantiles: the quantile levels of ``keep="summaries"`` (default 0.1, 0.5,
+      quantiles: the quantile levels of ``output="summaries"`` (default 0.1, 0.5,
         0.9; exact, over the chains that have not failed).
       first_passage: ``{name: (metric, op, threshold)}``: per chain, the first
         generation at which every entry of ``metric`` satisfies ``op`` (``<``,
@@ -208,7 +208,7 @@ def run_chains(
 
     Returns:
       A :class:`ChainResult` (a :class:`~collapse_jax.summaries.SummaryResult`
-      with ``keep="summaries"``); ``result.failures()`` lists chains that failed inside
+      with ``output="summaries"``); ``result.failures()`` lists chains that failed inside
       the run (non-finite or degenerate fits), which are frozen, not dropped: their
       float metrics are NaN from the generation they failed at, and a
       :class:`~collapse_jax.FailedChainsWarning` says how many failed and why.
@@ -246,7 +246,7 @@ def run_chains(
         runner=execute,
         record_every=record_every,
         record_at=record_at,
-        keep=keep,
+        output=output,
         quantiles=quantiles,
         first_passage=first_passage,
     )
@@ -274,7 +274,7 @@ def run_spec(
     devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
     record_every: int | None = None,
     record_at: Sequence[int] | None = None,
-    keep: str = "records",
+    output: str = "records",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     first_passage: Mapping[str, tuple[str, str, float]] | None = None,
 ) -> RunSpec:
@@ -318,7 +318,7 @@ def run_spec(
         runner=execute,
         record_every=record_every,
         record_at=record_at,
-        keep=keep,
+        output=output,
         quantiles=quantiles,
         first_passage=first_passage,
     )
@@ -491,7 +491,7 @@ def execute(
 ) -> ChainResult | SummaryResult:
     """Run ``spec`` to the end: the runner behind :func:`run_chains`,
     :meth:`RunSpec.run` and :func:`collapse_jax.sweep` (``progress(done, total)``
-    after each chunk). With ``keep="summaries"`` the records of each chunk are
+    after each chunk). With ``output="summaries"`` the records of each chunk are
     summarised over chains on the device and a
     :class:`~collapse_jax.summaries.SummaryResult` is returned."""
     plan = prepare(spec)
@@ -499,7 +499,7 @@ def execute(
     rec = plan.recording
     first_mets, first_params, first_status = plan.generation_zero(absolute=False)
     chain_ids = plan.chain_ids[: plan.total]
-    if rec.keep == "summaries":
+    if rec.output == "summaries":
         return _execute_summaries(spec, plan, first_mets, first_status, progress)
     rec_metrics = {m: [first_mets[m]] for m in config.metrics}
     rec_params = [first_params]
@@ -587,7 +587,7 @@ def _failures(status, chain_ids, failed_at, final):
 
 
 def _execute_summaries(spec, plan, first_mets, first_status, progress):
-    """:func:`execute` with ``keep="summaries"``: each chunk's records are
+    """:func:`execute` with ``output="summaries"``: each chunk's records are
     summarised over chains on the device; only the statistics reach the host."""
     config, rec = plan.config, plan.recording
     gens = np.asarray(
@@ -674,7 +674,7 @@ def prepare(
     described_curation = curation
     recorded = config.metrics
     recording = spec.recording
-    summaries = recording.keep == "summaries"
+    summaries = recording.output == "summaries"
     if keep is None and (summaries or recording.thinned):
         kept = None if recording.generations is None else len(recording.generations)
         keep = (
@@ -862,7 +862,7 @@ def prepare(
             "generations": None
             if recording.generations is None
             else list(recording.generations),
-            "keep": recording.keep,
+            "output": recording.output,
             "quantiles": list(recording.quantiles) if summaries else None,
             "first_passage": {n: [m, op, t] for n, m, op, t in recording.passage},
         }
@@ -938,16 +938,16 @@ def _check_frame_recording(fn, frame, recorded, recording) -> None:
                 "Use a translation-invariant metric (a variance, a distance), or "
                 "keep the records and compute the passage from res.metrics.",
             )
-    if recording.keep == "summaries":
+    if recording.output == "summaries":
         bad = [m for m in recorded if m in moved]
         if bad:
             fail(
                 fn,
-                "keep",
+                "output",
                 "'records' when location metrics are recorded of a truth far from "
                 "the origin (they are restored in float64 per chain)",
-                recording.keep,
-                f"Leave {bad} out of metrics=[...], or keep='records'.",
+                recording.output,
+                f"Leave {bad} out of metrics=[...], or output='records'.",
             )
 
 

@@ -258,7 +258,7 @@ def build(
     runner=None,
     record_every=None,
     record_at=None,
-    keep="records",
+    output="records",
     quantiles=DEFAULT_QUANTILES,
     first_passage=None,
 ) -> RunSpec:
@@ -269,7 +269,7 @@ def build(
     ``(names, values)`` with ``values[name]`` of leading size ``P``: the run then
     has ``P * num_chains`` chains, point-major, and chain ``c`` of every point uses
     chain id ``first_chain + c`` (common random numbers). ``record_every``,
-    ``record_at``, ``keep``, ``quantiles`` and ``first_passage``: what the run
+    ``record_at``, ``output``, ``quantiles`` and ``first_passage``: what the run
     records (:mod:`collapse_jax.summaries`).
     """
     regime = replace() if regime is None else regime
@@ -297,7 +297,7 @@ def build(
         config.num_generations,
         record_every,
         record_at,
-        keep,
+        output,
         quantiles,
         first_passage,
         known,
@@ -307,7 +307,7 @@ def build(
         record_slots=recording.slots(config.chunk_size),
         passage=recording.passage,
         # Summaries are of metrics: no params travel to the host.
-        record_params=config.record_params and recording.keep == "records",
+        record_params=config.record_params and recording.output == "records",
     )
     cross = source is not family
     sampling = check_sampling(fn, sampling, family, config.sampler, cross)

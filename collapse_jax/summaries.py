@@ -11,7 +11,7 @@ A run records, by default, every metric of every chain at every generation: memo
   ``chunk_size`` consecutive generations hold; a generation that is not recorded
   computes no metric), and the chain's bits do not change: a thinned run's records
   are the full run's at those generations, bit for bit.
-* **summaries**: ``keep="summaries"`` keeps, per recorded generation and metric,
+* **summaries**: ``output="summaries"`` keeps, per recorded generation and metric,
   the mean, the variance and the ``quantiles`` over the chains that have not
   failed, computed on the device from each chunk's records, and the count of
   failed chains; no per-chain record reaches the host. Memory is the chain state
@@ -50,10 +50,10 @@ from collapse_jax._reduce import tree_sum
 from collapse_jax.checks import described, fail
 from collapse_jax.status import ChainFailure, Status
 
-__all__ = ["Recording", "SummaryResult", "KEEP", "PASSAGE_OPS", "DEFAULT_QUANTILES"]
+__all__ = ["Recording", "SummaryResult", "OUTPUTS", "PASSAGE_OPS", "DEFAULT_QUANTILES"]
 
-#: What a run keeps: every chain's records, or summaries over chains.
-KEEP = ("records", "summaries")
+#: What a run outputs: every chain's records, or summaries over chains.
+OUTPUTS = ("records", "summaries")
 #: Comparisons a first-passage predicate may use.
 PASSAGE_OPS: dict[str, Any] = {
     "<": operator.lt,
@@ -62,7 +62,7 @@ PASSAGE_OPS: dict[str, Any] = {
     ">=": operator.ge,
     "==": operator.eq,
 }
-#: Quantile levels kept with ``keep="summaries"`` unless ``quantiles=`` says.
+#: Quantile levels kept with ``output="summaries"`` unless ``quantiles=`` says.
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 
 
@@ -73,13 +73,13 @@ class Recording:
     Attributes:
       generations: the recorded generations, sorted, 0 and ``N`` included; None
         records every generation.
-      keep: ``"records"`` (every chain) or ``"summaries"``.
+      output: ``"records"`` (every chain) or ``"summaries"``.
       quantiles: the quantile levels of the summaries.
       passage: ``((name, metric, op, threshold), ...)`` first-passage predicates.
     """
 
     generations: tuple[int, ...] | None = None
-    keep: str = "records"
+    output: str = "records"
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     passage: tuple[tuple[str, str, str, float], ...] = ()
 
@@ -110,7 +110,7 @@ def check_recording(
     num_generations: int,
     record_every,
     record_at,
-    keep,
+    output,
     quantiles,
     first_passage,
     known_metrics: Sequence[str],
@@ -181,13 +181,13 @@ def check_recording(
             )
         g = sorted({0, num_generations, *vals})
         gens = None if len(g) == num_generations + 1 else tuple(g)
-    if keep not in KEEP:
+    if output not in OUTPUTS:
         fail(
             fn,
-            "keep",
-            f"one of {KEEP}",
-            keep,
-            "Pass keep='summaries' to keep only statistics over chains.",
+            "output",
+            f"one of {OUTPUTS}",
+            output,
+            "Pass output='summaries' to keep only statistics over chains.",
         )
     try:
         levels = tuple(float(q) for q in quantiles)
@@ -207,7 +207,7 @@ def check_recording(
             "Pass e.g. quantiles=(0.1, 0.5, 0.9), or () for none.",
         )
     passage = _check_passage(fn, first_passage, known_metrics)
-    return Recording(gens, keep, levels, passage)
+    return Recording(gens, output, levels, passage)
 
 
 def _check_passage(fn, first_passage, known) -> tuple[tuple[str, str, str, float], ...]:
@@ -375,7 +375,7 @@ class Summaries:
 
 @dataclasses.dataclass
 class SummaryResult:
-    """What a run with ``keep="summaries"`` returns (host NumPy arrays).
+    """What a run with ``output="summaries"`` returns (host NumPy arrays).
 
     Attributes:
       generations: ``(G,)`` the recorded generations.
@@ -416,11 +416,12 @@ class SummaryResult:
     def failures(self) -> list[ChainFailure]:
         """The chains that failed: id, generation and reason (exact under
         thinning: the generation is tracked at every step)."""
-        status = np.asarray(self.final_state.status)[: self.failed_at.shape[0]]
+        failed_at = np.asarray(self.failed_at).reshape(-1)  # a sweep: point-major
+        status = np.asarray(self.final_state.status)[: failed_at.size]
+        ids = np.resize(np.asarray(self.chain_ids), failed_at.size)
         return [
-            ChainFailure(int(self.chain_ids[i]), int(self.failed_at[i]),
-                         Status(int(status[i])))
-            for i in np.flatnonzero(self.failed_at >= 0)
+            ChainFailure(int(ids[i]), int(failed_at[i]), Status(int(status[i])))
+            for i in np.flatnonzero(failed_at >= 0)
         ]
 
     def to_dataset(self):
@@ -471,7 +472,7 @@ class SummaryResult:
 
     def __repr__(self) -> str:
         mets = ", ".join(self.stats)
-        failed = int(np.sum(self.failed_at >= 0))
+        failed = int(np.sum(np.asarray(self.failed_at) >= 0))
         return (
             f"SummaryResult({len(self.chain_ids)} chains, {self.generations.size} "
             f"recorded generations of {int(self.generations[-1])}; summaries of "
