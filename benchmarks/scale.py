@@ -5,10 +5,10 @@ record_every=k, metrics=["log_var"])``: each chunk's records are summarised over
 chains on the device (mean, variance, quantiles per recorded generation), so memory
 is the chain state plus one chunk of thinned records, not chains x generations.
 
-1. **check** (before any timing): a smaller run of the same program (``--check-chains``
-   x ``--check-generations``) must match the closed forms of docs/theory.md §2 for
-   log sigma^2_N: E = N [psi((M-1)/2) + log(2/(M-1))], Var = N psi'((M-1)/2),
-   within 5 standard errors (SE of the mean sqrt(Var/C); of the variance
+1. **check** (before any timing): a smaller run of the same program
+   (``--check-chains`` x ``--check-generations``) must match the closed forms of
+   docs/theory.md §3 (GC-3, proofs/gc-3-log-variance.md) for log sigma^2_N:
+   E = N [psi((M-1)/2) + log(2/(M-1))], Var = N psi'((M-1)/2), within 5 standard errors (SE of the mean sqrt(Var/C); of the variance
    Var sqrt(2/(C-1)), log sigma^2_N being a sum of N i.i.d. terms, near normal);
    the benchmark exits 1 otherwise.
 2. **the scale run**, in a fresh process so that its peak RSS is its own: wall
@@ -68,7 +68,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def closed_form(n: int, m: int) -> dict[str, float]:
-    """Mean and variance of log sigma^2_N (docs/theory.md §2)."""
+    """Mean and variance of log sigma^2_N (docs/theory.md §3, GC-3)."""
     a = (m - 1) / 2
     return {
         "mean": n * float(digamma(a) + math.log(2 / (m - 1))),
@@ -232,20 +232,35 @@ def main(argv=None) -> int:
         "load_average_start": os.getloadavg(),
     }
     # 1. the law, at a smaller size, before anything is timed
-    small = _run(a.check_chains, a.check_generations, a.sample_size,
-                 min(a.chunk_size, a.check_generations), a.record_every, a.seed + 1)
+    small = _run(
+        a.check_chains,
+        a.check_generations,
+        a.sample_size,
+        min(a.chunk_size, a.check_generations),
+        a.record_every,
+        a.seed + 1,
+    )
     out["check"] = check(small, a.check_chains, a.check_generations, a.sample_size)
-    print(f"check {a.check_chains} x {a.check_generations}: z_mean "
-          f"{out['check']['z_mean']:+.2f}, z_var {out['check']['z_var']:+.2f}: "
-          f"{'ok' if out['check']['passed'] else 'FAILED'}", flush=True)
+    print(
+        f"check {a.check_chains} x {a.check_generations}: z_mean "
+        f"{out['check']['z_mean']:+.2f}, z_var {out['check']['z_var']:+.2f}: "
+        f"{'ok' if out['check']['passed'] else 'FAILED'}",
+        flush=True,
+    )
     if not out["check"]["passed"]:
         _save(a, out)
         return 1
     # 2. the scale run, in its own process (its own peak RSS)
     cmd = [sys.executable, __file__, "--child"] + [
         f"--{k.replace('_', '-')}={getattr(a, k)}"
-        for k in ("chains", "generations", "sample_size", "chunk_size",
-                  "record_every", "seed")
+        for k in (
+            "chains",
+            "generations",
+            "sample_size",
+            "chunk_size",
+            "record_every",
+            "seed",
+        )
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

@@ -208,8 +208,8 @@ def run_chains(
 
     Returns:
       A :class:`ChainResult` (a :class:`~collapse_jax.summaries.SummaryResult`
-      with ``output="summaries"``); ``result.failures()`` lists chains that failed inside
-      the run (non-finite or degenerate fits), which are frozen, not dropped: their
+      with ``output="summaries"``); ``result.failures()`` lists chains that failed
+      inside the run (non-finite or degenerate fits), which are frozen, not dropped: their
       float metrics are NaN from the generation they failed at, and a
       :class:`~collapse_jax.FailedChainsWarning` says how many failed and why.
 
@@ -405,8 +405,8 @@ class Plan:
         ``absolute=False`` they are the frame's, with any metrics the frame needs
         to restore them (:meth:`absolute` converts them).
         """
-        for done, state, raw, _, gens in self.steps(state, done, self.passage0):
-            yield done, state, self.cut(raw, len(gens), absolute)
+        for now, new_state, raw, _, gens in self.steps(state, done, self.passage0):
+            yield now, new_state, self.cut(raw, len(gens), absolute)
 
     def cut(self, raw, n: int, absolute: bool = True):
         """Host records of the first ``n`` recorded generations of a chunk's
@@ -458,9 +458,7 @@ class Plan:
             return state, out, passage
 
         if self.cross and done == 0:  # generation 1 from the truth's family
-            state, (mets, params, status), passage = advance(
-                state, passage, _run_first
-            )
+            state, (mets, params, status), passage = advance(state, passage, _run_first)
             add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
             done = 1
             keep = recorded is None or 1 in recorded
@@ -505,8 +503,8 @@ def execute(
     rec_params = [first_params]
     rec_status = [first_status]
     state, passage = plan.state, plan.passage0
-    for done, new_state, raw, passage, gens in plan.steps(plan.state, 0, passage):
-        state = new_state
+    for done, new_state, raw, new_passage, gens in plan.steps(state, 0, passage):
+        state, passage = new_state, new_passage
         mets, params, status = plan.cut(raw, len(gens), absolute=False)
         for m in config.metrics:
             rec_metrics[m].append(mets[m])
@@ -600,8 +598,8 @@ def _execute_summaries(spec, plan, first_mets, first_status, progress):
     summ.put_host(0, {m: first_mets[m] for m in plan.recorded}, first_status)
     lo = 1
     state, passage = plan.state, plan.passage0
-    for done, new_state, raw, passage, here in plan.steps(plan.state, 0, passage):
-        state = new_state
+    for done, new_state, raw, new_passage, here in plan.steps(state, 0, passage):
+        state, passage = new_state, new_passage
         mets, _, status = raw
         if len(here):
             stats, failed = summarize(
@@ -629,9 +627,7 @@ def _execute_summaries(spec, plan, first_mets, first_status, progress):
     def one(x, axis=0):
         return np.take(x, 0, axis=axis) if squeeze else x
 
-    stats = {
-        m: {k: one(v) for k, v in st.items()} for m, st in summ.stats.items()
-    }
+    stats = {m: {k: one(v) for k, v in st.items()} for m, st in summ.stats.items()}
     return SummaryResult(
         gens,
         rec.quantiles,
@@ -917,8 +913,9 @@ def _passage_zero(family, source, regime, config, reference, truth, rstate, padd
         assert regime.observe is not None  # regime.observed names its records
         seen = jax.jit(regime.observe)(jax.tree.map(lambda x: x[0], rstate))
         values.update({n: seen[n] for n in names if n in observed})
-    row = [-1] + [0 if bool(_passed(values[m], op, t)) else -1
-                  for _, m, op, t in config.passage]
+    row = [-1] + [
+        0 if bool(_passed(values[m], op, t)) else -1 for _, m, op, t in config.passage
+    ]
     return jnp.broadcast_to(jnp.asarray(row, jnp.int32), (padded, len(row)))
 
 

@@ -312,9 +312,7 @@ def _run_chunk(
         buf = ()
         if slots_n:
             spec = jax.eval_shape(record, state)
-            buf = jax.tree.map(
-                lambda s: jnp.zeros((slots_n,) + s.shape, s.dtype), spec
-            )
+            buf = jax.tree.map(lambda s: jnp.zeros((slots_n,) + s.shape, s.dtype), spec)
         (state, buf, passage), recs = jax.lax.scan(
             body,
             (state, buf, passage),
@@ -326,9 +324,7 @@ def _run_chunk(
     axes = (0, 0, _hyper_axes(config, hyper))
     if not config.tracks:
         return jax.vmap(one_chain, in_axes=axes)(state, chain_keys, hyper)
-    return jax.vmap(one_tracked, in_axes=axes + (0,))(
-        state, chain_keys, hyper, passage
-    )
+    return jax.vmap(one_tracked, in_axes=axes + (0,))(state, chain_keys, hyper, passage)
 
 
 @functools.partial(

@@ -108,8 +108,9 @@ class ChainResult:
             return failure_report(self.status, self.chain_ids)
         final = np.asarray(self.final_state.status)
         return [
-            ChainFailure(int(self.chain_ids[i]), int(self.failed_at[i]),
-                         Status(int(final[i])))
+            ChainFailure(
+                int(self.chain_ids[i]), int(self.failed_at[i]), Status(int(final[i]))
+            )
             for i in np.flatnonzero(np.asarray(self.failed_at) >= 0)
         ]
 

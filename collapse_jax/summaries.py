@@ -218,8 +218,14 @@ def _check_passage(fn, first_passage, known) -> tuple[tuple[str, str, str, float
         "a name, then (metric, one of < <= > >= ==, a number)."
     )
     if not isinstance(first_passage, Mapping):
-        fail(fn, "first_passage", "a dict {name: (metric, op, threshold)}",
-             first_passage, fix, error=TypeError)
+        fail(
+            fn,
+            "first_passage",
+            "a dict {name: (metric, op, threshold)}",
+            first_passage,
+            fix,
+            error=TypeError,
+        )
     out = []
     for name, rule in first_passage.items():
         arg = f"first_passage[{name!r}]"
@@ -230,8 +236,9 @@ def _check_passage(fn, first_passage, known) -> tuple[tuple[str, str, str, float
             or len(rule) != 3
             or not isinstance(rule[1], str)
         ):
-            fail(fn, arg, "a (metric, op, threshold) triple", rule, fix,
-                 error=TypeError)
+            fail(
+                fn, arg, "a (metric, op, threshold) triple", rule, fix, error=TypeError
+            )
         metric, op, thr = rule
         if metric not in known:
             fail(fn, arg, f"a metric of this run, one of {tuple(known)}", metric, fix)
@@ -437,16 +444,22 @@ class SummaryResult:
         lead = (lambda a: a) if sweep else (lambda a: np.asarray(a)[None])
         data = {}
         for m, st in self.stats.items():
-            own = st["mean"].shape[(2 if sweep else 1):]
+            own = st["mean"].shape[(2 if sweep else 1) :]
             dims = tuple(f"{m}_dim{i}" for i in range(len(own)))
-            data[f"{m}__mean"] = (("sweep", "generation") + dims,
-                                  lead(st["mean"]).astype(np.float64))
+            data[f"{m}__mean"] = (
+                ("sweep", "generation") + dims,
+                lead(st["mean"]).astype(np.float64),
+            )
             if "var" in st:
-                data[f"{m}__sd"] = (("sweep", "generation") + dims,
-                                    np.sqrt(lead(st["var"]).astype(np.float64)))
+                data[f"{m}__sd"] = (
+                    ("sweep", "generation") + dims,
+                    np.sqrt(lead(st["var"]).astype(np.float64)),
+                )
             if "quantiles" in st:
-                data[m] = (("sweep", "quantile", "generation") + dims,
-                           lead(st["quantiles"]).astype(np.float64))
+                data[m] = (
+                    ("sweep", "quantile", "generation") + dims,
+                    lead(st["quantiles"]).astype(np.float64),
+                )
         data["failed"] = (("sweep", "generation"), lead(self.failed))
         points = int(lead(self.failed).shape[0])
         cfg = self.config
@@ -463,8 +476,13 @@ class SummaryResult:
         if self.seed is not None:
             attrs["seed"] = int(self.seed)
         coords = {
-            "sweep": ("sweep", np.asarray([f"point{p}" for p in range(points)]
-                                          if sweep else ["run"], dtype=object)),
+            "sweep": (
+                "sweep",
+                np.asarray(
+                    [f"point{p}" for p in range(points)] if sweep else ["run"],
+                    dtype=object,
+                ),
+            ),
             "generation": ("generation", self.generations.astype(np.int32)),
             "quantile": ("quantile", np.asarray(self.quantiles, np.float64)),
         }

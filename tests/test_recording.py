@@ -28,11 +28,15 @@ def _same(full, thin):
     for m, v in full.metrics.items():
         assert np.array_equal(v[:, gens], thin.metrics[m], equal_nan=True), m
     assert np.array_equal(full.status[:, gens], thin.status)
-    for a, b in zip(jax.tree.leaves(full.params), jax.tree.leaves(thin.params),
-                    strict=True):
+    for a, b in zip(
+        jax.tree.leaves(full.params), jax.tree.leaves(thin.params), strict=True
+    ):
         assert np.array_equal(a[:, gens], b)
-    for a, b in zip(jax.tree.leaves(full.final_state),
-                    jax.tree.leaves(thin.final_state), strict=True):
+    for a, b in zip(
+        jax.tree.leaves(full.final_state),
+        jax.tree.leaves(thin.final_state),
+        strict=True,
+    ):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -56,8 +60,14 @@ def test_record_at_adds_zero_and_the_last_generation(full):
 
 def test_thinning_changes_no_bits_of_a_cross_family_run_with_the_first_left_out():
     truth = cj.gmm_params([0.3, 0.7], [[-1.0], [1.0]], [[[0.5]], [[0.5]]])
-    kw = dict(key=1, num_chains=9, num_generations=6, sample_size=20, chunk_size=4,
-              init_family=cj.gmm(2, 1))
+    kw = dict(
+        key=1,
+        num_chains=9,
+        num_generations=6,
+        sample_size=20,
+        chunk_size=4,
+        init_family=cj.gmm(2, 1),
+    )
     a = cj.run_chains(G, truth, **kw)
     b = cj.run_chains(G, truth, record_at=[3], **kw)  # generation 1 not recorded
     assert b.generations.tolist() == [0, 3, 6]
@@ -65,9 +75,13 @@ def test_thinning_changes_no_bits_of_a_cross_family_run_with_the_first_left_out(
 
 
 def test_first_passage_is_the_first_generation_the_predicate_holds(full):
-    res = cj.run_chains(G, P0, record_every=5,
-                        first_passage={"low": ("log_var", "<", -0.5),
-                                       "now": ("w2_sq", ">=", 0.0)}, **RUN)
+    res = cj.run_chains(
+        G,
+        P0,
+        record_every=5,
+        first_passage={"low": ("log_var", "<", -0.5), "now": ("w2_sq", ">=", 0.0)},
+        **RUN,
+    )
     low = full.metrics["log_var"][..., 0] < -0.5
     expect = np.where(low.any(1), np.argmax(low, 1), -1)
     assert np.array_equal(res.first_passage["low"], expect)
@@ -81,9 +95,15 @@ def test_absorption_generation_of_a_categorical_chain():
     init = cj.categorical_params([0.6, 0.3, 0.1])
     kw = dict(key=0, num_chains=16, num_generations=40, sample_size=5)
     full = cj.run_chains(fam, init, metrics=["absorbed"], record_params=False, **kw)
-    res = cj.run_chains(fam, init, output="summaries", metrics=["support_size"],
-                        record_at=[], first_passage={"absorbed": ("absorbed", "==", 1)},
-                        **kw)
+    res = cj.run_chains(
+        fam,
+        init,
+        output="summaries",
+        metrics=["support_size"],
+        record_at=[],
+        first_passage={"absorbed": ("absorbed", "==", 1)},
+        **kw,
+    )
     absorbed = full.metrics["absorbed"]
     expect = np.where(absorbed.any(1), np.argmax(absorbed, 1), -1)
     assert (expect > 0).sum() >= 4  # the test sees absorptions
@@ -98,13 +118,21 @@ def _host_summary(values, status, levels):
 
 def test_summaries_are_the_statistics_of_the_records_over_chains(full):
     levels = (0.0, 0.25, 0.5, 0.9, 1.0)
-    res = cj.run_chains(G, P0, output="summaries", record_every=3, quantiles=levels,
-                        metrics=["log_var", "w2_sq"], **RUN)
+    res = cj.run_chains(
+        G,
+        P0,
+        output="summaries",
+        record_every=3,
+        quantiles=levels,
+        metrics=["log_var", "w2_sq"],
+        **RUN,
+    )
     assert isinstance(res, SummaryResult)
     gens = res.generations
     assert gens.tolist() == [0, 3, 6, 9, 12, 15, 18, 21, 23]
-    mean, var, q = _host_summary(full.metrics["log_var"][:, gens], full.status[:, gens],
-                                 levels)
+    mean, var, q = _host_summary(
+        full.metrics["log_var"][:, gens], full.status[:, gens], levels
+    )
     st = res.stats["log_var"]
     # float32 on the device against float64 on the host: a few float32 ulps.
     np.testing.assert_allclose(st["mean"], mean, rtol=1e-5, atol=1e-6)
@@ -121,28 +149,51 @@ def test_summaries_are_the_statistics_of_the_records_over_chains(full):
 
 
 def test_summaries_of_a_sweep_are_per_point():
-    kw = dict(regime=cj.fresh(10, real_fraction=0.5), key=0, num_chains=12,
-              num_generations=6, sample_size=10, metrics=["log_var"])
+    kw = dict(
+        regime=cj.fresh(10, real_fraction=0.5),
+        key=0,
+        num_chains=12,
+        num_generations=6,
+        sample_size=10,
+        metrics=["log_var"],
+    )
     over = {"real_fraction": [0.0, 0.9]}
     full = cj.sweep(G, P0, over=over, **kw)
-    res = cj.sweep(G, P0, over=over, output="summaries", record_every=2,
-                   first_passage={"low": ("log_var", "<", -0.3)}, **kw)
+    res = cj.sweep(
+        G,
+        P0,
+        over=over,
+        output="summaries",
+        record_every=2,
+        first_passage={"low": ("log_var", "<", -0.3)},
+        **kw,
+    )
     gens = res.generations
     for p in range(2):
         mean = full.metrics["log_var"][p][:, gens].mean(0)
-        np.testing.assert_allclose(res.stats["log_var"]["mean"][p], mean, rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            res.stats["log_var"]["mean"][p], mean, rtol=1e-5, atol=1e-6
+        )
     assert res.first_passage["low"].shape == (2, 12)
     assert res.failed.shape == (2, 4)
 
 
 def test_device_summaries_match_the_closed_form_of_the_sufficient_chain():
-    """E and Var of log sigma^2_N (docs/theory.md §2): N[psi(k) + log(1/k)] and
-    N psi'(k), k = (M - 1)/2, from a run that keeps summaries only."""
+    """E and Var of log sigma^2_N (docs/theory.md §3, proofs/gc-3-log-variance.md):
+    N[psi(k) + log(1/k)] and N psi'(k), k = (M - 1)/2, from summaries only."""
     c, n, m = 4096, 40, 20
-    res = cj.run_chains(G, P0, key=11, num_chains=c, num_generations=n, sample_size=m,
-                        sampler="sufficient", output="summaries", record_every=20,
-                        metrics=["log_var"])
+    res = cj.run_chains(
+        G,
+        P0,
+        key=11,
+        num_chains=c,
+        num_generations=n,
+        sample_size=m,
+        sampler="sufficient",
+        output="summaries",
+        record_every=20,
+        metrics=["log_var"],
+    )
     k = (m - 1) / 2
     mean = res.stats["log_var"]["mean"][-1, 0]
     var = res.stats["log_var"]["var"][-1, 0]
@@ -150,14 +201,24 @@ def test_device_summaries_match_the_closed_form_of_the_sufficient_chain():
     e_var = n * sp.polygamma(1, k)
     assert_within_se(mean, e_mean, np.sqrt(e_var / c), what="mean log var_N", seed=11)
     # log of a sample variance: SE ~ sqrt(2/(c-1)) for a near-normal quantity.
-    assert_within_se(np.log(var), np.log(e_var), np.sqrt(2 / (c - 1)),
-                     what="log Var log var_N", seed=11)
+    assert_within_se(
+        np.log(var),
+        np.log(e_var),
+        np.sqrt(2 / (c - 1)),
+        what="log Var log var_N",
+        seed=11,
+    )
 
 
 def test_a_million_chain_summary_run_fits_where_records_do_not(monkeypatch):
     monkeypatch.setenv("COLLAPSE_JAX_MEMORY_LIMIT", "2G")
-    kw = dict(num_generations=10_000, sample_size=1000, sampler="sufficient",
-              metrics=["log_var"], chunk_size=1000)
+    kw = dict(
+        num_generations=10_000,
+        sample_size=1000,
+        sampler="sufficient",
+        metrics=["log_var"],
+        chunk_size=1000,
+    )
     records = estimate_chains(G, P0, **kw)(10**6)
     assert records.total > 40 * 2**30  # 10^6 x 10^4 floats and statuses
     thinned = estimate_chains(G, P0, record_every=100, **kw)(10**6)
@@ -171,10 +232,14 @@ def test_a_million_chain_summary_run_fits_where_records_do_not(monkeypatch):
         cj.run_chains(G, P0, key=0, num_chains=10**6, record_every=100, **kw)
     # Summaries only: refused only past what the state and one chunk need.
     monkeypatch.setenv("COLLAPSE_JAX_MEMORY_LIMIT", "512M")
-    with pytest.raises(ValueError, match=r"num_chains must be at most [\d,]+ for this "
-                       r"run to fit in memory"):
-        cj.run_chains(G, P0, key=0, num_chains=10**6, output="summaries",
-                      record_every=100, **kw)
+    with pytest.raises(
+        ValueError,
+        match=r"num_chains must be at most [\d,]+ for this "
+        r"run to fit in memory",
+    ):
+        cj.run_chains(
+            G, P0, key=0, num_chains=10**6, output="summaries", record_every=100, **kw
+        )
 
 
 @pytest.mark.parametrize(
@@ -186,18 +251,29 @@ def test_a_million_chain_summary_run_fits_where_records_do_not(monkeypatch):
         (dict(record_at=[3, 99]), r"record_at must be generations in \[0, "),
         (dict(output="all"), r"output must be one of \('records', 'summaries'\)"),
         (dict(output="summaries", quantiles=[0.5, 0.1]), r"quantiles must be sorted"),
-        (dict(first_passage={"x": ("nope", "<", 1)}), r"first_passage\['x'\] must be "
-         r"a metric of this run"),
+        (
+            dict(first_passage={"x": ("nope", "<", 1)}),
+            r"first_passage\['x'\] must be "
+            r"a metric of this run",
+        ),
         (dict(first_passage={"x": ("log_var", "<>", 1)}), r"must be an op in"),
     ],
 )
 def test_recording_arguments_are_checked(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        cj.run_chains(G, P0, key=0, num_chains=2, num_generations=5, sample_size=10,
-                      **kwargs)
+        cj.run_chains(
+            G, P0, key=0, num_chains=2, num_generations=5, sample_size=10, **kwargs
+        )
 
 
 def test_record_every_must_be_an_int():
     with pytest.raises(TypeError, match=r"run_spec\(\): record_every must be an int"):
-        cj.run_spec(G, P0, key=0, num_chains=2, num_generations=5, sample_size=10,
-                    record_every=2.5)
+        cj.run_spec(
+            G,
+            P0,
+            key=0,
+            num_chains=2,
+            num_generations=5,
+            sample_size=10,
+            record_every=2.5,
+        )
