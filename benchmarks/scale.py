@@ -8,9 +8,10 @@ is the chain state plus one chunk of thinned records, not chains x generations.
 1. **check** (before any timing): a smaller run of the same program
    (``--check-chains`` x ``--check-generations``) must match the closed forms of
    docs/theory.md §3 (GC-3, proofs/gc-3-log-variance.md) for log sigma^2_N:
-   E = N [psi((M-1)/2) + log(2/(M-1))], Var = N psi'((M-1)/2), within 5 standard errors (SE of the mean sqrt(Var/C); of the variance
-   Var sqrt(2/(C-1)), log sigma^2_N being a sum of N i.i.d. terms, near normal);
-   the benchmark exits 1 otherwise.
+   E = N [psi((M-1)/2) + log(2/(M-1))], Var = N psi'((M-1)/2), within 5 standard
+   errors (SE of the mean sqrt(Var/C); of the variance Var sqrt(2/(C-1)),
+   log sigma^2_N being a sum of N i.i.d. terms, near normal); the benchmark
+   exits 1 otherwise.
 2. **the scale run**, in a fresh process so that its peak RSS is its own: wall
    time, compile time (``_run_chunk.lower(...).compile()`` on the captured
    arguments, cold, timed after the run), peak RSS (``resource.getrusage``) against

@@ -209,8 +209,8 @@ def run_chains(
     Returns:
       A :class:`ChainResult` (a :class:`~collapse_jax.summaries.SummaryResult`
       with ``output="summaries"``); ``result.failures()`` lists chains that failed
-      inside the run (non-finite or degenerate fits), which are frozen, not dropped: their
-      float metrics are NaN from the generation they failed at, and a
+      inside the run (non-finite or degenerate fits), which are frozen, not
+      dropped: their float metrics are NaN from the generation they failed at, and a
       :class:`~collapse_jax.FailedChainsWarning` says how many failed and why.
 
     Raises:
