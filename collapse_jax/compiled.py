@@ -48,12 +48,13 @@ class ChainConfig:
     record_slots: int = 0
     # First-passage predicates (name, metric, op, threshold), checked every step.
     passage: tuple[tuple[str, str, str, float], ...] = ()
+    summarised: bool = False  # output="summaries": no per-chain status reaches the host
 
     @property
     def tracks(self) -> bool:
         """Whether the chunk carries per-chain first-passage generations (the
-        failure generation first): under thinning or with predicates."""
-        return bool(self.record_slots or self.passage)
+        failure generation first): thinned, summarised or with predicates."""
+        return bool(self.record_slots or self.passage or self.summarised)
 
 
 class ChainState(NamedTuple):

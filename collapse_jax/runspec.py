@@ -306,6 +306,7 @@ def build(
         config,
         record_slots=recording.slots(config.chunk_size),
         passage=recording.passage,
+        summarised=recording.output == "summaries",
         # Summaries are of metrics: no params travel to the host.
         record_params=config.record_params and recording.output == "records",
     )

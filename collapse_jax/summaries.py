@@ -18,7 +18,7 @@ A run records, by default, every metric of every chain at every generation: memo
   plus one chunk of records on the device (``chains x`` the recorded generations
   of one chunk) plus ``recorded generations x statistics``. Quantiles are exact
   (a sort over the chains of each recorded generation, NumPy's "linear" rule);
-  sums go through a pairwise tree (:func:`collapse_jax._reduce.tree_sum`), so a
+  sums go through a pairwise tree (``collapse_jax._reduce.tree_sum``), so a
   mean over ``10^6`` chains is within a few ulps of the float64 mean of the
   recorded values.
 * **first-passage times**: ``first_passage={"name": (metric, op, threshold)}``
@@ -399,7 +399,7 @@ class SummaryResult:
       chain_ids: ``(num_chains,)`` global chain ids.
       final_state: the batched chain state after the last generation.
       config: a JSON-serialisable description of the run.
-      reference: as :attr:`ChainResult.reference`.
+      reference: as :attr:`collapse_jax.ChainResult.reference`.
       seed: the run's int seed, or None.
     """
 

@@ -277,3 +277,43 @@ def test_record_every_must_be_an_int():
             sample_size=10,
             record_every=2.5,
         )
+
+
+def test_thinning_and_passage_in_blocks_of_chains_with_a_regime_record(monkeypatch):
+    # The rank monitor runs its chains in blocks on CPU; a small limit makes three
+    # blocks of 8, and its alarm (a regime record) is the passage's metric.
+    from collapse_jax import _monitored
+
+    monkeypatch.setattr(_monitored, "RANK_CPU_BATCH_LIMIT", 8)
+    mon = cj.collapse_monitor(50, level=0.2, statistic="rank")
+    kw = dict(
+        regime=cj.monitored(cj.replace(), mon),
+        key=2,
+        num_chains=24,
+        num_generations=9,
+        sample_size=10,
+        chunk_size=4,
+    )
+    full = cj.run_chains(G, P0, **kw)
+    res = cj.run_chains(
+        G, P0, record_every=4, first_passage={"alarm": ("alarm", "==", 1)}, **kw
+    )
+    _same(full, res)
+    alarm = full.metrics["alarm"]
+    expect = np.where(alarm.any(1), np.argmax(alarm, 1), -1)
+    assert (expect > 0).any()
+    assert np.array_equal(res.first_passage["alarm"], expect)
+
+
+def test_summaries_and_passages_of_a_truth_far_from_the_origin_are_refused():
+    far = cj.gaussian_params(1e6, 1.0)
+    kw = dict(key=0, num_chains=4, num_generations=3, sample_size=10)
+    with pytest.raises(ValueError, match=r"run_chains\(\): output must be 'records' "
+                       r"when location metrics are recorded"):
+        cj.run_chains(G, far, output="summaries", **kw)
+    with pytest.raises(ValueError, match=r"first_passage\['m'\] must be a predicate "
+                       r"on a metric that does not move"):
+        cj.run_chains(G, far, first_passage={"m": ("mean", ">", 1e6)}, **kw)
+    # Translation-invariant metrics are summarised as usual.
+    res = cj.run_chains(G, far, output="summaries", metrics=["log_var"], **kw)
+    assert res.stats["log_var"]["mean"].shape == (4, 1)
