@@ -493,6 +493,7 @@ def execute(
     summarised over chains on the device and a
     :class:`~collapse_jax.summaries.SummaryResult` is returned."""
     plan = prepare(spec)
+    assert isinstance(plan, Plan)  # not estimate_only
     config = plan.config
     rec = plan.recording
     first_mets, first_params, first_status = plan.generation_zero(absolute=False)
@@ -615,7 +616,9 @@ def _execute_summaries(spec, plan, first_mets, first_status, progress):
             progress(done, config.num_generations)
     chain_ids = plan.chain_ids[: plan.total]
     final = _final_state(plan, state)
-    failed_at, passages = _passage_host(plan, passage)
+    tracked = _passage_host(plan, passage)
+    assert tracked is not None  # a summarised run tracks (ChainConfig.tracks)
+    failed_at, passages = tracked
     warn_failures(
         _failures(None, chain_ids, failed_at, final),
         plan.total,

@@ -93,7 +93,7 @@ class ChainResult:
     origin: np.ndarray | None = None
     relative: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     seed: int | None = None
-    generations: np.ndarray = None  # pyright: ignore[reportAssignmentType] - filled
+    generations: np.ndarray | None = None  # None: every one (__post_init__ fills)
     first_passage: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     failed_at: np.ndarray | None = None
 
@@ -194,8 +194,9 @@ class ChainResult:
 
     def __repr__(self) -> str:
         c, _ = np.shape(self.status)
-        n1 = int(np.asarray(self.generations)[-1]) + 1
-        thinned = np.size(self.generations) != n1
+        gens = np.asarray(self.generations)
+        n1 = int(gens[-1]) + 1
+        thinned = gens.size != n1
         mets = ", ".join(f"{k}{tuple(np.shape(v))}" for k, v in self.metrics.items())
         cfg = self.config
         keys = ("family", "regime", "sample_size", "sampler", "dtype")
@@ -210,7 +211,7 @@ class ChainResult:
         params = "recorded" if self.params is not None else "not recorded"
         return (
             f"ChainResult({c} chains x {n1 - 1} generations"
-            + (f" ({np.size(self.generations)} recorded)" if thinned else "")
+            + (f" ({gens.size} recorded)" if thinned else "")
             + f", {', '.join(parts)}; "
             f"metrics: {mets}; params {params}; "
             f"{failed} failed chain{'s' if failed != 1 else ''}"
