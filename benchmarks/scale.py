@@ -162,6 +162,7 @@ def scale_run(a) -> dict[str, Any]:
         )
     finally:
         cj_chain._run_chunk = cap.real
+    assert isinstance(res, cj.SummaryResult)  # output="summaries"
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0  # CPU seconds: what load from others leaves
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -208,7 +209,7 @@ def scale_run(a) -> dict[str, Any]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument("--chains", type=int, default=10**6)
     p.add_argument("--generations", type=int, default=10**4)
     p.add_argument("--sample-size", type=int, default=1000)

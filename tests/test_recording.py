@@ -58,6 +58,7 @@ def test_record_at_adds_zero_and_the_last_generation(full):
     assert ds["log_var"].shape == (1, 11, 11, 1)
 
 
+@pytest.mark.slow  # the GMM truth's first fit compiles EM: ~15 s on 2 cores
 def test_thinning_changes_no_bits_of_a_cross_family_run_with_the_first_left_out():
     truth = cj.gmm_params([0.3, 0.7], [[-1.0], [1.0]], [[[0.5]], [[0.5]]])
     kw = dict(
@@ -148,6 +149,7 @@ def test_summaries_are_the_statistics_of_the_records_over_chains(full):
     np.testing.assert_allclose(ds["log_var__sd"].values[0], np.sqrt(st["var"]))
 
 
+@pytest.mark.slow  # four sweep programs: ~12 s on 2 cores
 def test_summaries_of_a_sweep_are_per_point():
     kw = dict(
         regime=cj.fresh(10, real_fraction=0.5),
