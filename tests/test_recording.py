@@ -284,6 +284,7 @@ def test_record_every_must_be_an_int():
         )
 
 
+@pytest.mark.slow  # the rank monitor compiles: 66 s on the loaded 2 cores
 def test_thinning_and_passage_in_blocks_of_chains_with_a_regime_record(monkeypatch):
     # The rank monitor runs its chains in blocks on CPU; a small limit makes three
     # blocks of 8, and its alarm (a regime record) is the passage's metric.
