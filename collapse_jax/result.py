@@ -34,10 +34,13 @@ class ChainResult:
 
     Attributes:
       params: the family's params pytree, leading axes
-        ``(num_chains, num_generations + 1)``; ``None`` if ``record_params=False``.
+        ``(num_chains, num_generations + 1)`` (``(num_chains, G)``, the
+        :attr:`generations` recorded, when thinned); ``None`` if
+        ``record_params=False``.
         A failed chain's params stay those of its last good model (the frozen
         state), so it can be inspected.
-      metrics: ``{name: array}``, leading axes ``(num_chains, num_generations + 1)``.
+      metrics: ``{name: array}``, leading axes ``(num_chains, num_generations + 1)``
+        (``(num_chains, G)`` when thinned).
         Float metrics are NaN (missing) where ``status != 0``, i.e. from the
         generation a chain failed at; integer and bool metrics (counts, support
         sizes, alarms) cannot hold NaN and keep the frozen chain's values there:
