@@ -314,11 +314,17 @@ def test_thinning_and_passage_in_blocks_of_chains_with_a_regime_record(monkeypat
 def test_summaries_and_passages_of_a_truth_far_from_the_origin_are_refused():
     far = cj.gaussian_params(1e6, 1.0)
     kw = dict(key=0, num_chains=4, num_generations=3, sample_size=10)
-    with pytest.raises(ValueError, match=r"run_chains\(\): output must be 'records' "
-                       r"when location metrics are recorded"):
+    with pytest.raises(
+        ValueError,
+        match=r"run_chains\(\): output must be 'records' "
+        r"when location metrics are recorded",
+    ):
         cj.run_chains(G, far, output="summaries", **kw)
-    with pytest.raises(ValueError, match=r"first_passage\['m'\] must be a predicate "
-                       r"on a metric that does not move"):
+    with pytest.raises(
+        ValueError,
+        match=r"first_passage\['m'\] must be a predicate "
+        r"on a metric that does not move",
+    ):
         cj.run_chains(G, far, first_passage={"m": ("mean", ">", 1e6)}, **kw)
     # Translation-invariant metrics are summarised as usual.
     res = cj.run_chains(G, far, output="summaries", metrics=["log_var"], **kw)
