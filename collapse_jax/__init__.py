@@ -77,6 +77,7 @@ from collapse_jax.sampling import (
     variance_scale,
 )
 from collapse_jax.status import ChainFailure, FailedChainsWarning, Status
+from collapse_jax.summaries import SummaryResult
 from collapse_jax.sweep import SweepResult, sweep
 
 if TYPE_CHECKING:  # imported on first use: flax and optax load only for neural runs
@@ -170,6 +171,7 @@ __all__ = [
     "adaptive",
     "sweep",
     "SweepResult",
+    "SummaryResult",
     "SamplingBias",
     "variance_scale",
     "temperature",

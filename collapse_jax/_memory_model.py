@@ -36,6 +36,9 @@ CURATION_COPIES = 4
 PARAM_COPIES = 4
 #: Host bytes of one schedule entry: a Python int in the run's description.
 SCHEDULE_ENTRY_BYTES = 48
+#: Chunk-of-records copies the device summaries hold besides the records (the
+#: float copy with missing values, its sort, the masked deviations).
+SUMMARY_COPIES = 3
 #: Memory no run may plan to use: the process, its compiled programs, slack.
 RESERVE = 256 * 2**20
 
@@ -57,6 +60,10 @@ class Keep:
         chunk that the compiled call returns is already host memory.
       chunk_kept: the chunks the compiled calls return are kept as the first copy
         of the records (run_chains); on CPU they are then counted once.
+      on_device: the quantiles are computed on the device from each chunk's
+        records (``keep="summaries"``): a sort and masked copies of one chunk
+        of records there, nothing per chain on the host.
+      generations: the recorded generations (thinning), or None for every one.
       wording: None when the caller is a run_chains-like function; else the
         :class:`~collapse_jax.wording.Wording` of the run-directory entry point
         (``run_experiment``, ``resume``, ``collapse-jax run``), whose names the
@@ -69,6 +76,8 @@ class Keep:
     chunk_copies: float = 0.0
     chunk_kept: bool = False
     wording: Any = None
+    on_device: bool = False
+    generations: int | None = None
 
 
 #: What run_chains keeps: every chunk, then their concatenation.
@@ -188,18 +197,26 @@ def estimate_run(
     per_call_chain = copies * draws + temporaries + PARAM_COPIES * params + regime
     state = padded * (CARRY_COPIES * carry + 8)  # + one typed key per chain
     step = in_call * per_call_chain
+    # Thinned: a chunk holds a buffer of the generations it records, not all.
+    rows = config.record_slots or chunk
+    kept_gens = n_gen + 1 if keep.generations is None else keep.generations
     # One chunk's outputs; blocks' outputs are concatenated (a second copy).
-    chunk_device = padded * chunk * record * (2 if blocked else 1)
-    chunk_host = int(padded * chunk * record * keep.chunk_copies)
+    chunk_device = padded * rows * record * (2 if blocked else 1)
+    if keep.on_device:  # summaries over chains: a sort and masked copies there
+        chunk_device += padded * rows * record * SUMMARY_COPIES
+    chunk_host = int(padded * rows * record * keep.chunk_copies)
     if keep.quantiles is None:
         per_gen = chains * record
     else:  # float64 quantiles and mean of each metric entry, failed-chain counts
         metrics = jax.tree.leaves(record_spec[0])  # record: (metrics, params, status)
         elems = sum(math.prod(x.shape) for x in metrics)
         per_gen = (keep.quantiles + 1) * elems * 8 + 4
-    records = int(keep.points * (n_gen + 1) * per_gen * keep.copies)
+    records = int(keep.points * kept_gens * per_gen * keep.copies)
+    # First-passage generations (and the failure's) ride with the carry.
+    tracked = (len(config.passage) + 1) * 4 if config.tracks else 0
+    state += padded * CARRY_COPIES * tracked
     fixed = n_gen * (SCHEDULE_ENTRY_BYTES + 4) + RESERVE
-    shared = padded * chunk * record if keep.chunk_kept else 0
+    shared = padded * rows * record if keep.chunk_kept else 0
     return Estimate(
         state=int(state),
         step=int(step),

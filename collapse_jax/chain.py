@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
 from collapse_jax import memory, runspec
+from collapse_jax.checks import fail
 
 # The compiled core, called through this module's names: wrapping
 # chain._run_chunk (tests, benchmarks) wraps what every run calls.
@@ -67,7 +68,20 @@ from collapse_jax.runspec import (  # noqa: F401 - re-exported (old import paths
     merged_hyper,
 )
 from collapse_jax.sampling import SamplingBias
-from collapse_jax.status import failure_report, mark_failed, warn_failures
+from collapse_jax.status import (
+    ChainFailure,
+    Status,
+    failure_report,
+    mark_failed,
+    warn_failures,
+)
+from collapse_jax.summaries import (
+    DEFAULT_QUANTILES,
+    Recording,
+    Summaries,
+    SummaryResult,
+    summarize,
+)
 
 # jax.Device is bound by assignment in jax/__init__.py (no stub declares the class),
 # so pyright refuses it in annotations: the `devices` arguments below silence
@@ -118,7 +132,12 @@ def run_chains(
     sampling: SamplingBias | None = None,
     curation: Curation | None = None,
     devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
-) -> ChainResult:
+    record_every: int | None = None,
+    record_at: Sequence[int] | None = None,
+    output: str = "records",
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = None,
+) -> ChainResult | SummaryResult:
     """Run ``num_chains`` independent generation chains of ``family``.
 
     Generation 0 is ``init`` (the truth); generation ``n`` is the model after ``n``
@@ -165,11 +184,33 @@ def run_chains(
       devices: spread the chains over these devices (a list of ``jax.Device``, or
         an int ``k`` for the first ``k`` of ``jax.devices()``); default None, the
         default device. The chain axis is sharded; results are the same bits.
+      record_every: record generations ``0, k, 2k, ...`` and ``N`` only (an int
+        ``k >= 1``; default None, every generation). Generation 0 and the last
+        generation are always recorded; ``result.generations`` lists those
+        recorded. Unrecorded generations are not materialised, and the chain's
+        bits do not change (a thinned run's records equal the full run's at
+        those generations).
+      record_at: record these generations only (sorted, distinct, in ``[0, N]``;
+        0 and ``N`` are added). Not with ``record_every``.
+      output: ``"records"`` (default: every chain's records) or ``"summaries"``:
+        only the mean, variance and ``quantiles`` over chains of each recorded
+        metric per recorded generation, computed on the device, and a
+        :class:`~collapse_jax.summaries.SummaryResult` is returned; memory is
+        the chain state plus recorded generations x statistics, not chains x
+        generations. No params are kept.
+      quantiles: the quantile levels of ``output="summaries"`` (default 0.1, 0.5,
+        0.9; exact, over the chains that have not failed).
+      first_passage: ``{name: (metric, op, threshold)}``: per chain, the first
+        generation at which every entry of ``metric`` satisfies ``op`` (``<``,
+        ``<=``, ``>``, ``>=``, ``==``) ``threshold``, checked at every generation
+        (recorded or not); ``-1`` if never. E.g. ``{"absorbed": ("support_size",
+        "<=", 1)}``. In ``result.first_passage``.
 
     Returns:
-      A :class:`ChainResult`; ``result.failures()`` lists chains that failed inside
-      the run (non-finite or degenerate fits), which are frozen, not dropped: their
-      float metrics are NaN from the generation they failed at, and a
+      A :class:`ChainResult` (a :class:`~collapse_jax.summaries.SummaryResult`
+      with ``output="summaries"``); ``result.failures()`` lists chains that failed
+      inside the run (non-finite or degenerate fits), which are frozen, not
+      dropped: their float metrics are NaN from the generation they failed at, and a
       :class:`~collapse_jax.FailedChainsWarning` says how many failed and why.
 
     Raises:
@@ -203,6 +244,11 @@ def run_chains(
         curation=curation,
         devices=devices,
         runner=execute,
+        record_every=record_every,
+        record_at=record_at,
+        output=output,
+        quantiles=quantiles,
+        first_passage=first_passage,
     )
     return execute(spec, progress)
 
@@ -226,6 +272,11 @@ def run_spec(
     sampling: SamplingBias | None = None,
     curation: Curation | None = None,
     devices: int | Sequence[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
+    record_every: int | None = None,
+    record_at: Sequence[int] | None = None,
+    output: str = "records",
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = None,
 ) -> RunSpec:
     """Check a run's arguments once and return its frozen :class:`RunSpec`.
 
@@ -265,6 +316,11 @@ def run_spec(
         curation=curation,
         devices=devices,
         runner=execute,
+        record_every=record_every,
+        record_at=record_at,
+        output=output,
+        quantiles=quantiles,
+        first_passage=first_passage,
     )
 
 
@@ -294,6 +350,11 @@ class Plan:
     frame: _frame.Frame | None = None  # the run's translation (collapse_jax.frame)
     recorded: tuple[str, ...] = ()  # the metrics asked for (config.metrics may add
     # the inputs the frame needs to restore them)
+    recording: Recording = dataclasses.field(default_factory=Recording)
+    # First-passage generations at generation 0, (padded, 1 + len(passage)) int32,
+    # or None when the config tracks none (collapse_jax.summaries).
+    passage0: Any = None
+    points: int = 1  # sweep points (chains are point-major)
 
     def generation_zero(self, absolute: bool = True):
         """Records of generation 0: ``(metrics, params, status)``, axes (total, 1);
@@ -335,68 +396,117 @@ class Plan:
     def chunks(self, state: ChainState, done: int, absolute: bool = True):
         """Run from ``done`` generations; yield ``(done, state, records)`` per chunk.
 
-        ``records`` is ``(metrics, params, status)`` for the generations just run,
-        host arrays with leading axes ``(total, valid)``; ``params`` is None unless
-        the config records them. ``state`` keeps the padded chain axis, so it can be
-        saved and passed back in to go on later with the same bits (it stays in
-        the run's frame). Records are in the truth's coordinates; with
+        ``records`` is ``(metrics, params, status)`` for the recorded generations
+        just run (every generation unless the run is thinned), host arrays with
+        leading axes ``(total, recorded)``; ``params`` is None unless the config
+        records them. ``state`` keeps the padded chain axis, so it can be saved
+        and passed back in to go on later with the same bits (it stays in the
+        run's frame). Records are in the truth's coordinates; with
         ``absolute=False`` they are the frame's, with any metrics the frame needs
         to restore them (:meth:`absolute` converts them).
         """
+        for now, new_state, raw, _, gens in self.steps(state, done, self.passage0):
+            yield now, new_state, self.cut(raw, len(gens), absolute)
+
+    def cut(self, raw, n: int, absolute: bool = True):
+        """Host records of the first ``n`` recorded generations of a chunk's
+        raw outputs ``(metrics, params, status)`` (padded chains)."""
         config = self.config
+        mets, params, status = raw
+        head = functools.partial(_head, n=n, c=self.total)
+        mets = {m: head(mets[m]) for m in config.metrics}
+        params = jax.tree.map(head, params) if config.record_params else None
+        if absolute:
+            mets, params = self.absolute(mets, params)
+        return mets, params, head(status)
 
-        def cut(mets, params, status, valid):
-            head = functools.partial(_head, n=valid, c=self.total)
-            mets = {m: head(mets[m]) for m in config.metrics}
-            params = jax.tree.map(head, params) if config.record_params else None
-            if absolute:
-                mets, params = self.absolute(mets, params)
-            return mets, params, head(status)
+    def steps(self, state: ChainState, done: int, passage=None):
+        """Run from ``done``; yield ``(done, state, raw, passage, generations)``
+        per chunk: ``raw`` the chunk's device records ``(metrics, params,
+        status)`` (padded chains; the first ``len(generations)`` rows of axis 1
+        are the recorded ``generations``), ``passage`` the first-passage
+        generations carried so far (None unless ``config.tracks``)."""
+        config = self.config
+        gens = self.recording.generations
+        recorded = None if gens is None else np.asarray(gens, np.int64)
+        length = max(config.chunk_size, 2)
 
-        def advance(state, compiled, *extra):
+        def advance(state, passage, compiled, *extra):
             """``compiled`` (_run_first or _run_chunk) over every block of chains."""
             args = (self.family, self.source, self.static_regime, config)
             rest = (self.truth, self.reference, self.truth_view, self.sched)
-            return _in_blocks(
+            if passage is None:
+                return _in_blocks(
+                    self.block,
+                    config,
+                    state,
+                    self.ckeys,
+                    self.hyper,
+                    lambda st, ck, hy: compiled(*args, st, ck, *rest, hy, *extra),
+                ) + (None,)
+            # The passage rides with the state, so blocks cut it alike.
+            state, out, passage = _in_blocks(
                 self.block,
                 config,
-                state,
+                (state, passage),
                 self.ckeys,
                 self.hyper,
-                lambda st, ck, hy: compiled(*args, st, ck, *rest, hy, *extra),
+                lambda sp, ck, hy: compiled(
+                    *args, sp[0], ck, *rest, hy, *extra, passage=sp[1]
+                ),
             )
+            return state, out, passage
 
         if self.cross and done == 0:  # generation 1 from the truth's family
-            state, (mets, params, status) = advance(state, _run_first)
+            state, (mets, params, status), passage = advance(state, passage, _run_first)
             add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
             done = 1
-            yield done, state, cut(add_axis(mets), add_axis(params), status[:, None], 1)
+            keep = recorded is None or 1 in recorded
+            yield (
+                done,
+                state,
+                (add_axis(mets), add_axis(params), status[:, None]),
+                passage,
+                np.arange(1, 2) if keep else np.arange(0),
+            )
         while done < config.num_generations:
             valid = min(config.chunk_size, config.num_generations - done)
-            state, (mets, params, status) = advance(
-                state, _run_chunk, jnp.int32(done + valid)
-            )
+            extra: tuple[Any, ...] = (jnp.int32(done + valid),)
+            here = np.arange(done + 1, done + valid + 1)
+            if recorded is not None:
+                mask = np.zeros(length, bool)
+                mask[:valid] = np.isin(here, recorded)
+                slots = np.where(mask, np.cumsum(mask) - 1, config.record_slots)
+                extra += (jnp.asarray(slots, jnp.int32),)
+                here = here[mask[:valid]]
+            state, out, passage = advance(state, passage, _run_chunk, *extra)
             done += valid
-            yield done, state, cut(mets, params, status, valid)
+            yield done, state, out, passage, here
 
 
 def execute(
     spec: RunSpec, progress: Callable[[int, int], None] | None = None
-) -> ChainResult:
+) -> ChainResult | SummaryResult:
     """Run ``spec`` to the end: the runner behind :func:`run_chains`,
     :meth:`RunSpec.run` and :func:`collapse_jax.sweep` (``progress(done, total)``
-    after each chunk)."""
+    after each chunk). With ``output="summaries"`` the records of each chunk are
+    summarised over chains on the device and a
+    :class:`~collapse_jax.summaries.SummaryResult` is returned."""
     plan = prepare(spec)
+    assert isinstance(plan, Plan)  # not estimate_only
     config = plan.config
+    rec = plan.recording
     first_mets, first_params, first_status = plan.generation_zero(absolute=False)
+    chain_ids = plan.chain_ids[: plan.total]
+    if rec.output == "summaries":
+        return _execute_summaries(spec, plan, first_mets, first_status, progress)
     rec_metrics = {m: [first_mets[m]] for m in config.metrics}
     rec_params = [first_params]
     rec_status = [first_status]
-    state = plan.state
-    for done, new_state, (mets, params, status) in plan.chunks(
-        plan.state, 0, absolute=False
-    ):
-        state = new_state
+    state, passage = plan.state, plan.passage0
+    for done, new_state, raw, new_passage, gens in plan.steps(state, 0, passage):
+        state, passage = new_state, new_passage
+        mets, params, status = plan.cut(raw, len(gens), absolute=False)
         for m in config.metrics:
             rec_metrics[m].append(mets[m])
         if config.record_params:
@@ -417,13 +527,15 @@ def execute(
     )
     relative = plan.relative(out_metrics)
     out_metrics, out_params = plan.absolute(out_metrics, out_params)
-    final = jax.tree.map(lambda x: x[: plan.total], state)
-    if plan.frame is not None:
-        final = final._replace(params=plan.frame.params_like(final.params))
-    chain_ids = plan.chain_ids[: plan.total]
+    final = _final_state(plan, state)
+    passage_host = _passage_host(plan, passage)
+    failed_at = None if passage_host is None else passage_host[0]
+    generations = (
+        None if rec.generations is None else np.asarray(rec.generations, np.int64)
+    )
     # user -> run_chains / sweep / RunSpec.run -> execute -> warn_failures
     warn_failures(
-        failure_report(out_status, chain_ids),
+        _failures(out_status, chain_ids, failed_at, final),
         plan.total,
         "res.failures()",
         stacklevel=4,
@@ -438,6 +550,98 @@ def execute(
         plan.absolute_reference(),
         None if plan.frame is None else plan.frame.offset,
         relative,
+        _seed(spec.key),
+        generations,
+        {} if passage_host is None else passage_host[1],
+        failed_at,
+    )
+
+
+def _final_state(plan: Plan, state: ChainState) -> ChainState:
+    final = jax.tree.map(lambda x: x[: plan.total], state)
+    if plan.frame is not None:
+        final = final._replace(params=plan.frame.params_like(final.params))
+    return final
+
+
+def _passage_host(plan: Plan, passage):
+    """``(failed_at, {name: first passage})`` per kept chain, or None."""
+    if passage is None:
+        return None
+    host = np.asarray(passage)[: plan.total]
+    names = [name for name, _, _, _ in plan.config.passage]
+    return host[:, 0].copy(), {n: host[:, 1 + i].copy() for i, n in enumerate(names)}
+
+
+def _failures(status, chain_ids, failed_at, final):
+    """The failures of a run: from the tracked failure generations when the run
+    tracked them (exact under thinning), else from the recorded status."""
+    if failed_at is None:
+        return failure_report(status, chain_ids)
+    final_status = np.asarray(final.status)
+    return [
+        ChainFailure(int(chain_ids[i]), int(failed_at[i]), Status(int(final_status[i])))
+        for i in np.flatnonzero(failed_at >= 0)
+    ]
+
+
+def _execute_summaries(spec, plan, first_mets, first_status, progress):
+    """:func:`execute` with ``output="summaries"``: each chunk's records are
+    summarised over chains on the device; only the statistics reach the host."""
+    config, rec = plan.config, plan.recording
+    gens = np.asarray(
+        rec.generations
+        if rec.generations is not None
+        else np.arange(config.num_generations + 1),
+        np.int64,
+    )
+    summ = Summaries(plan.points, gens, rec.quantiles)
+    summ.put_host(0, {m: first_mets[m] for m in plan.recorded}, first_status)
+    lo = 1
+    state, passage = plan.state, plan.passage0
+    for done, new_state, raw, new_passage, here in plan.steps(state, 0, passage):
+        state, passage = new_state, new_passage
+        mets, _, status = raw
+        if len(here):
+            stats, failed = summarize(
+                {m: mets[m] for m in plan.recorded},
+                status,
+                total=plan.total,
+                points=plan.points,
+                quantiles=rec.quantiles,
+            )
+            summ.put(lo, stats, failed, len(here))
+            lo += len(here)
+        if progress is not None:
+            progress(done, config.num_generations)
+    chain_ids = plan.chain_ids[: plan.total]
+    final = _final_state(plan, state)
+    tracked = _passage_host(plan, passage)
+    assert tracked is not None  # a summarised run tracks (ChainConfig.tracks)
+    failed_at, passages = tracked
+    warn_failures(
+        _failures(None, chain_ids, failed_at, final),
+        plan.total,
+        "res.failures()",
+        stacklevel=5,
+    )
+    squeeze = plan.points == 1 and not spec.config.swept
+
+    def one(x, axis=0):
+        return np.take(x, 0, axis=axis) if squeeze else x
+
+    stats = {m: {k: one(v) for k, v in st.items()} for m, st in summ.stats.items()}
+    return SummaryResult(
+        gens,
+        rec.quantiles,
+        stats,
+        one(summ.failed),
+        passages,
+        failed_at,
+        chain_ids,
+        final,
+        plan.description,
+        plan.absolute_reference(),
         _seed(spec.key),
     )
 
@@ -468,10 +672,25 @@ def prepare(
     hyper = dict(hyper)
     described_curation = curation
     recorded = config.metrics
+    recording = spec.recording
+    summaries = recording.output == "summaries"
+    if keep is None and (summaries or recording.thinned):
+        kept = None if recording.generations is None else len(recording.generations)
+        keep = (
+            memory.Keep(  # statistics on the device, none per chain
+                copies=1.0,
+                quantiles=len(recording.quantiles),
+                on_device=True,
+                generations=kept,
+            )
+            if summaries
+            else dataclasses.replace(memory.RUN_CHAINS, generations=kept)
+        )
     # A truth far from the origin runs in a translated frame (collapse_jax.frame):
     # from here on, the truth, the families and user data are in that frame.
     frame = _frame.plan(family, source, init, config.n_max, config.dtype)
     if frame is not None:
+        _check_frame_recording(fn, frame, recorded, recording)
         family, source, init = frame.family, frame.source, frame.init
         hyper = _frame.move_hyper(frame, regime, hyper)
         curation = _frame.curation_in_frame(frame, curation)
@@ -595,6 +814,11 @@ def prepare(
         seen = jax.jit(jax.vmap(observe))(regime_state)
         for m in config.observed:
             rec_metrics[m] = np.asarray(seen[m])[:total, None]
+    passage0 = None
+    if config.tracks:
+        passage0 = _passage_zero(
+            family, source, regime, config, reference, truth, regime_state, padded
+        )
     rec_metrics = {m: rec_metrics[m] for m in config.metrics}
 
     sharding = None
@@ -605,6 +829,8 @@ def prepare(
         )
         state = jax.device_put(state, sharding)
         ckeys = jax.device_put(ckeys, sharding)
+        if passage0 is not None:
+            passage0 = jax.device_put(passage0, sharding)
         jhyper = {
             k: jax.device_put(v, sharding) if k in config.swept else v
             for k, v in jhyper.items()
@@ -630,6 +856,15 @@ def prepare(
         "chunk_size": config.chunk_size,
         "key_scheme_version": cjk.KEY_SCHEME_VERSION,
     }
+    if recording != Recording():  # only runs that thin, summarise or track
+        description["recording"] = {
+            "generations": None
+            if recording.generations is None
+            else list(recording.generations),
+            "output": recording.output,
+            "quantiles": list(recording.quantiles) if summaries else None,
+            "first_passage": {n: [m, op, t] for n, m, op, t in recording.passage},
+        }
     if frame is not None:
         description["origin"] = frame.describe()
     return Plan(
@@ -654,7 +889,66 @@ def prepare(
         sharding,
         frame,
         recorded,
+        recording,
+        passage0,
+        points,
     )
+
+
+def _passage_zero(family, source, regime, config, reference, truth, rstate, padded):
+    """First-passage generations at generation 0, ``(padded, 1 + P)`` int32: 0
+    where a predicate already holds for the truth's model, -1 elsewhere (and for
+    the failure column)."""
+    from collapse_jax.summaries import _passed
+
+    names = tuple(dict.fromkeys(m for _, m, _, _ in config.passage))
+    observed = tuple(regime.observed) if regime.observed else ()
+    own = tuple(n for n in names if n not in observed)
+    distances = {d for ds in DISTANCE_METRICS.values() for d in ds}
+    cfg = dataclasses.replace(
+        config,
+        metrics=own,
+        distances=tuple(n for n in own if n in distances),
+        observed=(),
+    )
+    values = dict(_generation_zero(family, source, cfg, reference, truth))
+    if any(n in observed for n in names):
+        assert regime.observe is not None  # regime.observed names its records
+        seen = jax.jit(regime.observe)(jax.tree.map(lambda x: x[0], rstate))
+        values.update({n: seen[n] for n in names if n in observed})
+    row = [-1] + [
+        0 if bool(_passed(values[m], op, t)) else -1 for _, m, op, t in config.passage
+    ]
+    return jnp.broadcast_to(jnp.asarray(row, jnp.int32), (padded, len(row)))
+
+
+def _check_frame_recording(fn, frame, recorded, recording) -> None:
+    """A run in a translated frame restores its location metrics per chain on
+    the host (float64): first-passage thresholds and summaries over chains of
+    those metrics would be in the frame's coordinates, so they are refused."""
+    moved = frame.location.moved
+    for name, metric, _, _ in recording.passage:
+        if metric in moved:
+            fail(
+                fn,
+                f"first_passage[{name!r}]",
+                "a predicate on a metric that does not move with the truth's "
+                f"location (this truth runs in a frame at {frame.describe()})",
+                metric,
+                "Use a translation-invariant metric (a variance, a distance), or "
+                "keep the records and compute the passage from res.metrics.",
+            )
+    if recording.output == "summaries":
+        bad = [m for m in recorded if m in moved]
+        if bad:
+            fail(
+                fn,
+                "output",
+                "'records' when location metrics are recorded of a truth far from "
+                "the origin (they are restored in float64 per chain)",
+                recording.output,
+                f"Leave {bad} out of metrics=[...], or output='records'.",
+            )
 
 
 def _in_blocks(block, config, state, ckeys, hyper, run):

@@ -43,6 +43,18 @@ class ChainConfig:
     curation: Curation | None = None  # with its hyper stripped (traced apart)
     swept: tuple[str, ...] = ()  # hyper entries with a per-chain axis (cj.sweep)
     observed: tuple[str, ...] = ()  # the entries of ``metrics`` the regime records
+    # Thinning (collapse_jax.summaries): records per chunk buffer; 0 records every
+    # generation of the chunk (the scan's outputs, as before thinning existed).
+    record_slots: int = 0
+    # First-passage predicates (name, metric, op, threshold), checked every step.
+    passage: tuple[tuple[str, str, str, float], ...] = ()
+    summarised: bool = False  # output="summaries": no per-chain status reaches the host
+
+    @property
+    def tracks(self) -> bool:
+        """Whether the chunk carries per-chain first-passage generations (the
+        failure generation first): thinned, summarised or with predicates."""
+        return bool(self.record_slots or self.passage or self.summarised)
 
 
 class ChainState(NamedTuple):
@@ -155,6 +167,38 @@ def _record(family, regime, config, state, reference, truth_view):
     )
 
 
+def _metrics_of(family, regime, config, state, reference, truth_view, names):
+    """The metrics ``names`` of ``state`` (recorded or not), as :func:`_record`
+    computes them."""
+    distances = {d for ds in DISTANCE_METRICS.values() for d in ds}
+    observed = tuple(regime.observed) if regime.observed else ()
+    cfg = dataclasses.replace(
+        config,
+        metrics=tuple(names),
+        distances=tuple(n for n in names if n in distances),
+        observed=tuple(n for n in names if n in observed),
+        record_params=False,
+    )
+    return _record(family, regime, cfg, state, reference, truth_view)[0]
+
+
+def _passage(family, regime, config, state, reference, truth_view, passage, active):
+    """First-passage generations after a step: ``passage[0]`` the generation the
+    chain failed at, ``passage[1 + i]`` that of ``config.passage[i]`` (-1: not
+    yet). A predicate holds when every entry of its metric meets it, on a chain
+    that has not failed."""
+    from collapse_jax.summaries import _passed
+
+    hits = [state.status != 0]
+    if config.passage:
+        names = tuple(dict.fromkeys(m for _, m, _, _ in config.passage))
+        mets = _metrics_of(family, regime, config, state, reference, truth_view, names)
+        for _, m, op, thr in config.passage:
+            hits.append(_passed(mets[m], op, thr) & (state.status == 0))
+    hit = jnp.stack(hits) & active
+    return jnp.where((passage < 0) & hit, state.t, passage)
+
+
 def _hyper_axes(config, hyper):
     return {k: 0 if k in config.swept else None for k in hyper}
 
@@ -175,13 +219,47 @@ def _run_chunk(
     schedule,
     hyper,
     t_stop,
+    slots=None,
+    passage=None,
 ):
     """Advance every chain to generation ``t_stop`` (traced; later steps are masked).
 
     The scan has ``max(chunk_size, 2)`` steps: XLA inlines a one-step loop and fuses
     it differently, which would change the bits of a chunk-size-1 run.
+
+    Under thinning (``config.record_slots > 0``) ``slots[i]`` is the buffer row
+    that step ``i`` records into, or ``record_slots`` for a step that records
+    nothing: a generation that is not recorded computes no record (the write is a
+    ``lax.cond`` on an unbatched predicate), and the records are a
+    ``(record_slots, ...)`` buffer per chain. With ``config.tracks``, ``passage``
+    (``(chains, 1 + len(config.passage))`` int32) is carried through every step
+    (:func:`_passage`) and returned third. The chain's own computation is the
+    same in every mode, so its bits do not change with thinning.
     """
     num_gen = config.num_generations
+    slots_n = config.record_slots
+
+    def advance(state, chain_key, hyper):
+        # The step of one_chain's body (keep the two alike).
+        t = state.t
+        gkeys = cjk.generation_keys(chain_key, t)
+        m_t = schedule[jnp.minimum(t, num_gen - 1)]
+        return _step(
+            family,
+            regime,
+            config,
+            state,
+            gkeys,
+            m_t,
+            hyper,
+            t < t_stop,
+            truth,
+            source_family,
+            reference,
+        )
+
+    def record(state):
+        return _record(family, regime, config, state, reference, truth_view)
 
     def one_chain(state, chain_key, hyper):
         def body(state, _):
@@ -207,8 +285,47 @@ def _run_chunk(
 
         return jax.lax.scan(body, state, None, length=max(config.chunk_size, 2))
 
+    def one_tracked(state, chain_key, hyper, passage):
+        def body(carry, slot):
+            state, buf, passage = carry
+            new_state = advance(state, chain_key, hyper)
+            passage = _passage(
+                family,
+                regime,
+                config,
+                new_state,
+                reference,
+                truth_view,
+                passage,
+                state.t < t_stop,
+            )
+            if not slots_n:
+                return (new_state, buf, passage), record(new_state)
+
+            def write(b):
+                return jax.tree.map(
+                    lambda x, r: x.at[slot].set(r), b, record(new_state)
+                )
+
+            buf = jax.lax.cond(slot < slots_n, write, lambda b: b, buf)
+            return (new_state, buf, passage), None
+
+        buf = ()
+        if slots_n:
+            spec = jax.eval_shape(record, state)
+            buf = jax.tree.map(lambda s: jnp.zeros((slots_n,) + s.shape, s.dtype), spec)
+        (state, buf, passage), recs = jax.lax.scan(
+            body,
+            (state, buf, passage),
+            slots,
+            length=max(config.chunk_size, 2),
+        )
+        return state, (buf if slots_n else recs), passage
+
     axes = (0, 0, _hyper_axes(config, hyper))
-    return jax.vmap(one_chain, in_axes=axes)(state, chain_keys, hyper)
+    if not config.tracks:
+        return jax.vmap(one_chain, in_axes=axes)(state, chain_keys, hyper)
+    return jax.vmap(one_tracked, in_axes=axes + (0,))(state, chain_keys, hyper, passage)
 
 
 @functools.partial(
@@ -226,15 +343,17 @@ def _run_first(
     truth_view,
     schedule,
     hyper,
+    passage=None,
 ):
     """Generation 1 of a cross-family run: fit ``family`` to the truth's draws.
 
     Its params type can differ from the truth's, so it runs before the scan, whose
     carry holds models of ``family`` only. Keys are those of ``t = 0``, as in a
-    same-family run.
+    same-family run. With ``config.tracks`` the first-passage generations
+    ``passage`` are updated and returned third, as by :func:`_run_chunk`.
     """
 
-    def one_chain(state, chain_key, hyper):
+    def one_chain(state, chain_key, hyper, passage):
         gkeys = cjk.generation_keys(chain_key, state.t)
         new_state = _step(
             family,
@@ -250,12 +369,23 @@ def _run_first(
             reference,
             first_source=True,
         )
-        return new_state, _record(
-            family, regime, config, new_state, reference, truth_view
+        rec = _record(family, regime, config, new_state, reference, truth_view)
+        if passage is None:
+            return new_state, rec
+        passage = _passage(
+            family,
+            regime,
+            config,
+            new_state,
+            reference,
+            truth_view,
+            passage,
+            jnp.bool_(True),
         )
+        return new_state, rec, passage
 
-    axes = (0, 0, _hyper_axes(config, hyper))
-    return jax.vmap(one_chain, in_axes=axes)(state, chain_keys, hyper)
+    axes = (0, 0, _hyper_axes(config, hyper), 0)
+    return jax.vmap(one_chain, in_axes=axes)(state, chain_keys, hyper, passage)
 
 
 @functools.partial(jax.jit, static_argnames=("family", "source_family", "config"))

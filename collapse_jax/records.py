@@ -78,6 +78,9 @@ class Records:
       params: ``params -> {field: array}``, the model parameters to keep as
         ``params__<field>``; None keeps none.
       chain_ids: the ``chain`` coordinate (default ``0 .. num_chains - 1``).
+      generations: the recorded generations, the ``generation`` coordinate
+        (default every one, ``0 .. num_generations``); ``put``'s ``lo`` indexes
+        them.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Records:
         summary: Sequence[float] | None,
         params: Callable[[Any], Mapping[str, np.ndarray]] | None = None,
         chain_ids: np.ndarray | None = None,
+        generations: np.ndarray | None = None,
     ):
         self.points = list(points)
         self.summary = summary
@@ -96,6 +100,11 @@ class Records:
         self.C = num_chains
         self.N = num_generations
         self._chain_ids = chain_ids
+        self.generations = (
+            np.arange(num_generations + 1, dtype=np.int32)
+            if generations is None
+            else np.asarray(generations, np.int32)
+        )
         self.arrays: dict[str, np.ndarray] = {}
         self.dims: dict[str, tuple[str, ...]] = {}
         self.done = [0] * self.P  # generations with records, per point
@@ -115,7 +124,7 @@ class Records:
             lead = (self.P, len(self.summary))
         else:
             lead = (self.P, self.C)
-        shape = lead + (self.N + 1,) + tuple(trailing)
+        shape = lead + (self.generations.size,) + tuple(trailing)
         fill = np.nan if np.issubdtype(dtype, np.floating) else 0
         self.arrays[name] = np.full(shape, fill, dtype)
         self.dims[name] = dims
@@ -214,7 +223,7 @@ class Records:
                 "sweep",
                 np.asarray([p.label for p in self.points], dtype=object),
             ),
-            "generation": ("generation", np.arange(self.N + 1, dtype=np.int32)),
+            "generation": ("generation", self.generations),
         }
         if self.summary is None:
             coords["chain"] = ("chain", self.chain_ids)

@@ -19,7 +19,7 @@ from collapse_jax import io as cio
 from collapse_jax.compiled import ChainState
 from collapse_jax.families.base import Params
 from collapse_jax.records import RecordPoint, Records, params_fields
-from collapse_jax.status import ChainFailure, failure_report
+from collapse_jax.status import ChainFailure, Status, failure_report
 
 __all__ = ["ChainResult"]
 
@@ -34,10 +34,13 @@ class ChainResult:
 
     Attributes:
       params: the family's params pytree, leading axes
-        ``(num_chains, num_generations + 1)``; ``None`` if ``record_params=False``.
+        ``(num_chains, num_generations + 1)`` (``(num_chains, G)``, the
+        :attr:`generations` recorded, when thinned); ``None`` if
+        ``record_params=False``.
         A failed chain's params stay those of its last good model (the frozen
         state), so it can be inspected.
-      metrics: ``{name: array}``, leading axes ``(num_chains, num_generations + 1)``.
+      metrics: ``{name: array}``, leading axes ``(num_chains, num_generations + 1)``
+        (``(num_chains, G)`` when thinned).
         Float metrics are NaN (missing) where ``status != 0``, i.e. from the
         generation a chain failed at; integer and bool metrics (counts, support
         sizes, alarms) cannot hold NaN and keep the frozen chain's values there:
@@ -72,6 +75,15 @@ class ChainResult:
         ``mu_n - mu_0`` as computed.
       seed: the run's int seed, or None when it was given as a typed JAX key
         (recorded by :meth:`to_dataset`).
+      generations: ``(G,)`` the recorded generations, the generation axis of
+        ``params``, ``metrics`` and ``status`` (``0 .. N`` unless the run was
+        thinned with ``record_every`` or ``record_at``; 0 and ``N`` are always
+        recorded).
+      first_passage: ``{name: (num_chains,) int32}``: per chain, the first
+        generation its ``first_passage`` predicate held, ``-1`` if never.
+      failed_at: ``(num_chains,) int32``, the generation each chain failed at
+        (-1: it did not), when the run tracked it (thinned or with
+        ``first_passage``); None otherwise (the status says).
     """
 
     params: Params | None
@@ -84,10 +96,26 @@ class ChainResult:
     origin: np.ndarray | None = None
     relative: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     seed: int | None = None
+    generations: np.ndarray | None = None  # None: every one (__post_init__ fills)
+    first_passage: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    failed_at: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.generations is None:  # every generation recorded
+            self.generations = np.arange(np.shape(self.status)[1], dtype=np.int64)
 
     def failures(self) -> list[ChainFailure]:
-        """The chains whose status turned non-zero: id, generation and reason."""
-        return failure_report(self.status, self.chain_ids)
+        """The chains whose status turned non-zero: id, generation and reason
+        (the exact generation also under thinning)."""
+        if self.failed_at is None:
+            return failure_report(self.status, self.chain_ids)
+        final = np.asarray(self.final_state.status)
+        return [
+            ChainFailure(
+                int(self.chain_ids[i]), int(self.failed_at[i]), Status(int(final[i]))
+            )
+            for i in np.flatnonzero(np.asarray(self.failed_at) >= 0)
+        ]
 
     @property
     def ok(self) -> bool:
@@ -123,13 +151,15 @@ class ChainResult:
         """
         q = None if summary is None else cio.check_quantiles("to_dataset", summary)
         c, n1 = np.shape(self.status)
+        gens = np.asarray(self.generations)
         records = Records(
             [RecordPoint("run", {})],
             c,
-            n1 - 1,
+            int(gens[-1]),
             q,
             params=None if self.params is None else params_fields,
             chain_ids=np.asarray(self.chain_ids, np.int32),  # as runs writes them
+            generations=gens,
         )
         add = lambda x: np.asarray(x)  # noqa: E731 - records take host arrays
         records.put(
@@ -166,7 +196,10 @@ class ChainResult:
         return records.dataset(True, attrs)
 
     def __repr__(self) -> str:
-        c, n1 = np.shape(self.status)
+        c, _ = np.shape(self.status)
+        gens = np.asarray(self.generations)
+        n1 = int(gens[-1]) + 1
+        thinned = gens.size != n1
         mets = ", ".join(f"{k}{tuple(np.shape(v))}" for k, v in self.metrics.items())
         cfg = self.config
         keys = ("family", "regime", "sample_size", "sampler", "dtype")
@@ -180,7 +213,9 @@ class ChainResult:
         failed = int(np.any(self.status != 0, axis=1).sum())
         params = "recorded" if self.params is not None else "not recorded"
         return (
-            f"ChainResult({c} chains x {n1 - 1} generations, {', '.join(parts)}; "
+            f"ChainResult({c} chains x {n1 - 1} generations"
+            + (f" ({gens.size} recorded)" if thinned else "")
+            + f", {', '.join(parts)}; "
             f"metrics: {mets}; params {params}; "
             f"{failed} failed chain{'s' if failed != 1 else ''}"
             + (" (see .failures())" if failed else "")

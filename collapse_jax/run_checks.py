@@ -31,7 +31,7 @@ from collapse_jax.compiled import DISTANCE_METRICS, ChainConfig
 from collapse_jax.families.base import ModelFamily
 from collapse_jax.regimes import Regime
 
-__all__ = ["check_devices"]
+__all__ = ["check_devices", "known_metrics"]
 
 _FN = "run_chains"
 _MAX_CHAIN_ID = 2**31 - 1
@@ -300,11 +300,7 @@ def _validate(
             error=TypeError,
         )
     source = family if init_family is None else init_family  # `family` unless cross
-    distance_names = ()
-    if family.view_kind is not None and family.view_kind == source.view_kind:
-        distance_names = DISTANCE_METRICS[family.view_kind]
-    observed = tuple(regime.observed) if isinstance(regime, Regime) else ()
-    known = family.metric_names + distance_names + observed
+    known, distance_names, observed = known_metrics(family, source, regime)
     if metrics is None:
         metrics = family.metric_names + (distance_names if cross else ()) + observed
     elif (
@@ -340,6 +336,17 @@ def _validate(
         observed=tuple(m for m in metrics if m in observed),
     )
     return config, schedule, num_chains, first_chain, source
+
+
+def known_metrics(family, source, regime):
+    """``(known, distances, observed)``: the metrics a run of ``family`` from a
+    truth of ``source`` under ``regime`` can record, its distances to the truth
+    and the regime's own records."""
+    distance_names = ()
+    if family.view_kind is not None and family.view_kind == source.view_kind:
+        distance_names = DISTANCE_METRICS[family.view_kind]
+    observed = tuple(regime.observed) if isinstance(regime, Regime) else ()
+    return family.metric_names + distance_names + observed, distance_names, observed
 
 
 def check_devices(fn, devices):

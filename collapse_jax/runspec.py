@@ -38,8 +38,10 @@ from collapse_jax.run_checks import (  # noqa: F401 - re-exported
     PUBLIC_SAMPLERS,
     _validate,
     check_devices,
+    known_metrics,
 )
 from collapse_jax.sampling import SamplingBias, check_sampling
+from collapse_jax.summaries import DEFAULT_QUANTILES, Recording, check_recording
 
 if TYPE_CHECKING:
     from collapse_jax.result import ChainResult
@@ -164,6 +166,8 @@ class RunSpec:
       key: the seed or typed JAX key, as given.
       parts: the regime, bias and curation as given (:class:`Parts`).
       fn: the entry point whose name error messages use.
+      recording: what the run records (thinning, summaries, first-passage
+        times: :class:`~collapse_jax.summaries.Recording`).
     """
 
     static: StaticSpec
@@ -176,6 +180,7 @@ class RunSpec:
     runner: Callable[[RunSpec, Any], ChainResult] | None = dataclasses.field(
         default=None, compare=False, repr=False
     )
+    recording: Recording = dataclasses.field(default_factory=Recording)
 
     @property
     def config(self) -> ChainConfig:
@@ -251,6 +256,11 @@ def build(
     sweep=None,
     devices=None,
     runner=None,
+    record_every=None,
+    record_at=None,
+    output="records",
+    quantiles=DEFAULT_QUANTILES,
+    first_passage=None,
 ) -> RunSpec:
     """:func:`~collapse_jax.run_spec` in the wording of entry point ``fn`` (shared
     by the runners); ``runner`` is what :meth:`RunSpec.run` calls.
@@ -258,7 +268,9 @@ def build(
     ``progress`` is only checked (it is not part of the spec). ``sweep``: None, or
     ``(names, values)`` with ``values[name]`` of leading size ``P``: the run then
     has ``P * num_chains`` chains, point-major, and chain ``c`` of every point uses
-    chain id ``first_chain + c`` (common random numbers).
+    chain id ``first_chain + c`` (common random numbers). ``record_every``,
+    ``record_at``, ``output``, ``quantiles`` and ``first_passage``: what the run
+    records (:mod:`collapse_jax.summaries`).
     """
     regime = replace() if regime is None else regime
     config, schedule, num_chains, first_chain, source = _validate(
@@ -279,6 +291,25 @@ def build(
         fn,
     )
     devices = check_devices(fn, devices)
+    known, _, _ = known_metrics(family, source, regime)
+    recording = check_recording(
+        fn,
+        config.num_generations,
+        record_every,
+        record_at,
+        output,
+        quantiles,
+        first_passage,
+        known,
+    )
+    config = dataclasses.replace(
+        config,
+        record_slots=recording.slots(config.chunk_size),
+        passage=recording.passage,
+        summarised=recording.output == "summaries",
+        # Summaries are of metrics: no params travel to the host.
+        record_params=config.record_params and recording.output == "records",
+    )
     cross = source is not family
     sampling = check_sampling(fn, sampling, family, config.sampler, cross)
     check_curation(fn, curation, family, config.sampler, schedule, regime.name, sweep)
@@ -301,4 +332,5 @@ def build(
         Parts(regime, sampling, curation),
         fn,
         runner,
+        recording,
     )

@@ -28,6 +28,7 @@ from collapse_jax.regimes import Regime, replace
 from collapse_jax.result import ChainResult
 from collapse_jax.sampling import SamplingBias
 from collapse_jax.status import failure_report
+from collapse_jax.summaries import DEFAULT_QUANTILES, SummaryResult
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -50,6 +51,8 @@ class SweepResult:
       reference: as :attr:`ChainResult.reference`.
       origin, relative: as :attr:`ChainResult.origin` and
         :attr:`ChainResult.relative` (``relative`` with the leading sweep axis).
+      generations: the recorded generations (the generation axis).
+      first_passage: ``{name: (P, num_chains)}`` first-passage generations.
     """
 
     values: dict[str, np.ndarray]
@@ -61,6 +64,8 @@ class SweepResult:
     reference: Params | None = None
     origin: np.ndarray | None = None
     relative: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    generations: np.ndarray | None = None  # the recorded generations (thinning)
+    first_passage: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def num_points(self) -> int:
@@ -169,7 +174,12 @@ def sweep(
     sampling: SamplingBias | None = None,
     curation: Curation | None = None,
     devices=None,
-) -> SweepResult:
+    record_every: int | None = None,
+    record_at: Sequence[int] | None = None,
+    output: str = "records",
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = None,
+) -> SweepResult | SummaryResult:
     """Run ``num_chains`` chains at every point of a sweep, as one program.
 
     Args:
@@ -182,11 +192,16 @@ def sweep(
         ``"tail_exponent"``, ``"keep_fraction"``, ``"diversity_quota"``). Several
         names are varied together (zipped).
       record_params: default False (a sweep is usually large).
-      others: as :func:`~collapse_jax.run_chains`; the regime, bias and curation
-        give the settings that are not swept.
+      others: as :func:`~collapse_jax.run_chains` (thinning with
+        ``record_every``/``record_at``, ``output="summaries"``, ``first_passage``
+        included); the regime, bias and curation give the settings that are
+        not swept.
 
     Returns:
-      A :class:`SweepResult` whose arrays have a leading sweep axis.
+      A :class:`SweepResult` whose arrays have a leading sweep axis; with
+      ``output="summaries"`` a :class:`~collapse_jax.summaries.SummaryResult`
+      whose statistics have a leading sweep axis (one summary per point) and
+      whose per-chain arrays are ``(P, num_chains)``.
 
     Examples:
       >>> import collapse_jax as cj
@@ -232,16 +247,30 @@ def sweep(
         sweep=(names, values),
         devices=devices,
         runner=execute,
+        record_every=record_every,
+        record_at=record_at,
+        output=output,
+        quantiles=quantiles,
+        first_passage=first_passage,
     )
-    res: ChainResult = execute(spec, progress)
+    res = execute(spec, progress)
     points = next(iter(values.values())).shape[0]
-    c = res.status.shape[0] // points
+    c = len(res.chain_ids) // points
 
     def split(x):
         x = np.asarray(x)
         return x.reshape((points, c) + x.shape[1:])
 
     config = dict(res.config, sweep={k: v.tolist() for k, v in values.items()})
+    if isinstance(res, SummaryResult):
+        return dataclasses.replace(
+            res,
+            first_passage={k: split(v) for k, v in res.first_passage.items()},
+            failed_at=split(res.failed_at),
+            chain_ids=res.chain_ids[:c],
+            config=config,
+        )
+    assert isinstance(res, ChainResult)  # output="records"
     return SweepResult(
         values,
         None if res.params is None else jax.tree.map(split, res.params),
@@ -252,4 +281,6 @@ def sweep(
         res.reference,
         res.origin,
         {k: split(v) for k, v in res.relative.items()},
+        res.generations,
+        {k: split(v) for k, v in res.first_passage.items()},
     )

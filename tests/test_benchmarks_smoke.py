@@ -106,3 +106,22 @@ def test_gaussian_benchmark_quick(tmp_path):
     for name in ("jax_samples", "jax_sufficient"):
         assert 0 < impls[name]["floors"]["fraction_of_rng_floor"]
         assert impls[name]["chain_gens_per_s"] > 0
+
+
+@pytest.mark.slow  # ~30 s on 2 CPU cores (three compilations and a child process)
+def test_scale_benchmark_quick(tmp_path):
+    out = tmp_path / "scale_quick.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick",
+         "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    assert res["all_checks_passed"]
+    run = res["scale"]
+    assert run["recorded_generations"] == 5  # 0, 10, 20, 30, 40
+    assert run["peak_rss_bytes"] > 0 and run["estimate_bytes"] > 0
