@@ -18,6 +18,11 @@ from collapse_jax.chain import (
     run_spec,
 )
 from collapse_jax.compare import plot_runs
+from collapse_jax.compile_cache import (
+    compile_cache_dir,
+    disable_compile_cache,
+    enable_compile_cache,
+)
 from collapse_jax.curation import Curation, likelihood_filter, tail_weighting
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
 from collapse_jax.families import (
@@ -195,6 +200,9 @@ __all__ = [
     "Run",
     "load",
     "save",
+    "enable_compile_cache",
+    "disable_compile_cache",
+    "compile_cache_dir",
     "experiments",
     "theory",
     "metrics",

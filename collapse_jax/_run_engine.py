@@ -5,8 +5,9 @@
 its ``run.json``; this module runs the design's sweep points there
 (:func:`_execute_run`): one :class:`~collapse_jax.runspec.RunSpec` per point, run
 by :mod:`collapse_jax.chain` in chunks, the records assembled by
-:mod:`collapse_jax.records`, the results file written first and the checkpoint
-second at each checkpoint (the layout and its guarantees are in
+:mod:`collapse_jax.records`, the records written first (results.nc whole at the first
+checkpoint, then part files of what is new: :mod:`collapse_jax.parts`) and the
+checkpoint second at each checkpoint (the layout and its guarantees are in
 :mod:`collapse_jax.runs`, which re-exports :class:`Run` and :func:`check_design`).
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from collapse_jax import chain, memory, rundir, runspec
+from collapse_jax import chain, memory, parts, rundir, runspec
 from collapse_jax import io as cio
 from collapse_jax.checks import fail
 from collapse_jax.experiments import core
@@ -238,10 +239,29 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
     if existing is not None:
         run_config = json.loads(existing.attrs["run_config"])
     t_start = time.perf_counter()
+    # Records on disk: results.nc is written whole at the first checkpoint of a
+    # fresh run (or a run started again), later ones append part files of what
+    # is new (collapse_jax.parts): O(chunk) per checkpoint, not O(run).
+    saved = None if existing is None else list(records.done)
+    key = parts.run_key(request["experiment"], cfg, request["seed"], q)
+    index = parts.next_index(directory)
 
     def save(point, done, state):
-        cio.save(_dataset(records, design, request, False, run_config),
-                 directory / RESULTS_FILE)
+        nonlocal saved, index
+        if saved is None:
+            cio.save(_dataset(records, design, request, False, run_config),
+                     directory / RESULTS_FILE)
+            # results.nc holds everything now: parts of an earlier session (same
+            # run, same bits) are superseded.
+            parts.remove_parts(directory)
+            index = 0
+        else:
+            for pt, (lo, hi) in enumerate(zip(saved, records.done, strict=True)):
+                if hi > lo:
+                    parts.write_part(directory, index, records, pt, lo, hi,
+                                     run_config[pt], key)
+                    index += 1
+        saved = list(records.done)
         rundir.save_checkpoint(directory, request, point, done, state)
 
     last = time.perf_counter()
@@ -296,6 +316,7 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
     ds.attrs["wall_seconds"] = round(time.perf_counter() - t_start, 3)
     cio.save(ds, directory / RESULTS_FILE)
     rundir.remove_checkpoint(directory)
+    parts.remove_parts(directory)  # a complete results.nc ignores any left
     ds = cio.load(directory / RESULTS_FILE)  # exactly what the file holds
     update(total, "finished")
     drawn = _draw(ds, directory) if figures else []

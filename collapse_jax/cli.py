@@ -59,6 +59,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _options(
+    compile_cache: Annotated[bool, typer.Option(
+        "--compile-cache/--no-compile-cache", help="Keep compiled programs in "
+        "$COLLAPSE_JAX_CACHE/xla (~/.cache/collapse_jax/xla) so the next command "
+        "does not compile them again; COLLAPSE_JAX_COMPILE_CACHE=DIR moves it, "
+        "=0 turns it off.")] = True,
+) -> None:
+    """Options of every command (before the command's name)."""
+    from collapse_jax.compile_cache import cli_setup
+
+    cli_setup(compile_cache)
+
 # ------------------------------------------------------------------ commands ---
 
 

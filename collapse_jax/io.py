@@ -225,7 +225,13 @@ def load(path: str | os.PathLike, *, verify: bool = True):
     Raises:
       FileNotFoundError: nothing at ``path``.
       ValueError: the file is not a collapse_jax results file, is of another
-        format version, or its bytes differ from those saved (damaged).
+        format version, or its bytes differ from those saved (damaged); or a
+        part file of an unfinished run is damaged.
+
+    An unfinished run's directory also holds the records of its checkpoints
+    since ``results.nc`` was written, as part files (``parts/``): they are read
+    too, so the Dataset holds every checkpointed generation (attribute
+    ``generations_done``).
 
     Examples:
       >>> import collapse_jax as cj
@@ -234,7 +240,6 @@ def load(path: str | os.PathLike, *, verify: bool = True):
       ...
       FileNotFoundError: load: argument 'path': ...
     """
-    xr = _xarray()
     path = pathlib.Path(path)
     if path.is_dir():
         path = path / "results.nc"
@@ -244,6 +249,46 @@ def load(path: str | os.PathLike, *, verify: bool = True):
             f"holding results.nc, got {str(path)!r}, which does not exist. Pass the "
             "path printed by `collapse-jax run`."
         )
+    for _ in range(5):
+        # A run writing beside this reader may replace results.nc and delete its
+        # parts between the two reads (at its end): read both again then.
+        before = os.stat(path).st_ino
+        ds = _load_file(path, verify)
+        ds = _with_parts(ds, path, verify)
+        try:
+            if os.stat(path).st_ino == before:
+                break
+        except FileNotFoundError:
+            break
+    return ds
+
+
+def _with_parts(ds, path: pathlib.Path, verify: bool):
+    """``ds`` with the part files of its run directory applied (an unfinished
+    run's checkpoints since results.nc was written: collapse_jax.parts)."""
+    from collapse_jax import parts
+
+    if path.name != "results.nc":  # a results file saved on its own
+        return ds
+
+    def refuse(part, why):
+        fail(
+            "load",
+            "path",
+            "a run directory whose part files are intact",
+            described(f"parts/{part.name}, which is damaged"),
+            f"The part file {part} is refused: {why}. Delete it and go on with "
+            f"`collapse-jax resume {path.parent}`: its generations are computed "
+            "again (the same bits).",
+        )
+
+    return parts.consolidate(ds, path.parent, refuse,
+                             verify_checksum if verify else None)
+
+
+def _load_file(path: pathlib.Path, verify: bool):
+    """The Dataset of one results file, checked (no part files applied)."""
+    xr = _xarray()
     if verify and verify_checksum(path) is False:
         fail(
             "load",

@@ -1,7 +1,9 @@
 """The files of a run directory: which ones collapse_jax writes, clearing, checking.
 
 A run directory holds ``run.json``, ``results.nc`` and ``checkpoint.npz`` (each of
-the last two with its SHA-256 record, ``*.sha256``), the lock file ``.lock``
+the last two with its SHA-256 record, ``*.sha256``), while a run is unfinished the
+part files of its checkpoints ``parts/NNNNN.nc`` with their records
+(:mod:`collapse_jax.parts`), the lock file ``.lock``
 (:mod:`collapse_jax.runlock`), the figures ``figures/<name>.png|.pdf`` named by the
 results file's figure specs, and, after a kill, temporary files ``.tmp-*`` of an
 interrupted atomic write. Only these are ever deleted: ``--overwrite`` clears them
@@ -30,6 +32,7 @@ import numpy as np
 import jax
 
 from collapse_jax import io as cio
+from collapse_jax import parts
 from collapse_jax.checks import described, fail
 from collapse_jax.io_utils import (
     TEMP_PREFIX,
@@ -105,7 +108,7 @@ def clean_temporary(directory: pathlib.Path) -> list[str]:
       The names removed.
     """
     removed = []
-    for sub in (directory, directory / FIGURES_DIR):
+    for sub in (directory, directory / FIGURES_DIR, directory / parts.PARTS_DIR):
         if not sub.is_dir():
             continue
         for p in sub.iterdir():
@@ -135,8 +138,9 @@ def clear_run(directory: pathlib.Path) -> list[str]:
     """Delete what an earlier run wrote in ``directory`` (with the lock held).
 
     Deleted: run.json, the results file and the checkpoint with their checksum
-    records, temporary files, and the figures that the earlier results file names
-    (``figures/`` itself when that leaves it empty). Kept: everything else.
+    records, the part files (``parts/``), temporary files, and the figures that
+    the earlier results file names (``figures/`` itself when that leaves it
+    empty). Kept: everything else.
 
     Returns:
       The paths (relative to ``directory``) of the files kept: files collapse_jax
@@ -155,6 +159,14 @@ def clear_run(directory: pathlib.Path) -> list[str]:
             continue
         if p.is_file() and p.name in ours:
             p.unlink()
+        elif p.is_dir() and p.name == parts.PARTS_DIR:
+            for q in sorted(p.iterdir()):
+                if q.is_file() and parts.is_part_file(q.name):
+                    q.unlink()
+                else:
+                    kept.append(str(q.relative_to(directory)))
+            if not any(p.iterdir()):
+                p.rmdir()
         elif p.is_dir() and p.name == FIGURES_DIR:
             for q in sorted(p.iterdir()):
                 if q.is_file() and q.name in figures:
@@ -244,7 +256,9 @@ def read_checkpoint(w: Wording, directory, request):
 
 
 def load_results(w: Wording, directory):
-    """The run's results file, checked against its SHA-256, with the fix."""
+    """The run's results file with its part files applied (an unfinished run's
+    checkpoints: collapse_jax.parts), each checked against its SHA-256; a damaged
+    one is refused with the fix."""
     path = directory / RESULTS_FILE
     fix = (f"Its records cannot be rebuilt from the checkpoint (which holds the "
            f"chains' state only): delete {path} and go on with "
@@ -252,10 +266,19 @@ def load_results(w: Wording, directory):
            f"start it again with {w.flag('overwrite')}.")
     check_intact(w, "run_dir", path, fix)
     try:
-        return cio.load(path, verify=False)
+        ds = cio._load_file(path, verify=False)
     except (ValueError, OSError) as err:
         fail(w.fn, w.option("run_dir"), "a readable results.nc", str(path),
              f"The results file is damaged ({err}). {fix}")
+
+    def refuse(part, why):
+        fail(w.fn, w.option("run_dir"), "a run directory whose part files are "
+             "intact", described(f"parts/{part.name}, which is damaged"),
+             f"The part file {part} is refused: {why}. Delete it and go on with "
+             f"{w.resume(directory)}: its generations are computed again (the "
+             "same bits).")
+
+    return parts.consolidate(ds, directory, refuse, verify_checksum)
 
 
 def restore_state(template, leaves):

@@ -4,19 +4,26 @@
 directory::
 
     RUN_DIR/run.json          what was asked: experiment, full configuration, seed, ...
-    RUN_DIR/results.nc        the results Dataset (collapse_jax.io), rewritten at
-                              every checkpoint; attribute ``complete`` says whether
-                              the run finished
+    RUN_DIR/results.nc        the results Dataset (collapse_jax.io), written whole
+                              at the first checkpoint and at the end; attribute
+                              ``complete`` says whether the run finished
+    RUN_DIR/parts/NNNNN.nc    while the run is unfinished: the records each later
+                              checkpoint added (collapse_jax.parts), so a
+                              checkpoint costs O(chunk), not O(run); readers
+                              (load, resume, plot) apply them to results.nc
     RUN_DIR/checkpoint.npz    the chain state after the last checkpointed chunk
-    RUN_DIR/*.sha256          the SHA-256 of results.nc and checkpoint.npz, checked
-                              before they are read (damaged bytes are refused)
+    RUN_DIR/*.sha256          the SHA-256 of results.nc, each part and
+                              checkpoint.npz, checked before they are read
+                              (damaged bytes are refused)
     RUN_DIR/figures/          PNG and PDF figures (collapse_jax.plots)
     RUN_DIR/.lock             held by the one process working in the directory
                               (collapse_jax.runlock); a second one is refused
 
-At each checkpoint the results file is written first, then the checkpoint, each by
-an atomic rename, so a run killed at any point leaves a results file that holds at
-least what the checkpoint says and never a torn file. :func:`resume` goes on from
+At each checkpoint the records are written first (results.nc or a part), then the
+checkpoint, each by an atomic rename, so a run killed at any point leaves records
+that hold at least what the checkpoint says and never a torn file; records written
+twice (a part whose checkpoint was lost to a kill, computed again on resume) have
+the same bits, so nothing is lost or duplicated. :func:`resume` goes on from
 the checkpoint; a chain's bits do not depend on where the run was cut (chunking
 does not change results, tests/test_keys.py), so a resumed run's results file equals an
 uninterrupted run's, bit for bit, apart from the attributes in
@@ -35,7 +42,7 @@ import jax
 
 from collapse_jax import io as cio
 from collapse_jax import keys as cjk
-from collapse_jax import rundir, runlock, runspec
+from collapse_jax import parts, rundir, runlock, runspec
 from collapse_jax._run_engine import (  # noqa: F401 - re-exported (old import paths)
     _POINT_OPTIONS,
     Run,
@@ -381,6 +388,7 @@ def _resume_locked(w: Wording, directory, request, *, devices, progress, figures
     if results.exists():
         existing = rundir.load_results(w, directory)
         if ck is None and existing.attrs.get("complete") == 1:
+            parts.remove_parts(directory)  # left by a kill after the last write
             drawn = _draw(existing, directory) if figures else []
             return Run(directory, existing, drawn, _failures(existing), None,
                        already_complete=True)
@@ -392,9 +400,12 @@ def _resume_locked(w: Wording, directory, request, *, devices, progress, figures
         ck, existing = None, None
     else:
         done = json.loads(existing.attrs["generations_done"])
-        p, d, _ = ck  # records of generations 0..d of point p must be there
-        if d > 0 and done[p] < d + 1:
-            ck, existing = None, None  # cannot happen with results written first
+        p, d, _ = ck  # records of generations 0..d of point p must be there,
+        n = existing.sizes["generation"]  # and every earlier point's
+        if (d > 0 and done[p] < d + 1) or any(x < n for x in done[:p]):
+            # Cannot happen with records written first, unless a part file was
+            # deleted (as a damaged one's message advises): compute it all again.
+            ck, existing = None, None
     return _execute_run(w, directory, request, design, devices=devices,
                         progress=progress, figures=figures is not False, start=ck,
                         existing=existing)

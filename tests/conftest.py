@@ -17,6 +17,9 @@ import jax  # noqa: E402
 # Strict promotion catches silent float64 <-> float32 and rank broadcasting bugs.
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# The CLI keeps compiled programs in the user's cache; the suite's in-process CLI
+# calls do not (tests/test_compile_cache.py turns it on where it is tested).
+os.environ.setdefault("COLLAPSE_JAX_COMPILE_CACHE", "0")
 
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=20, **_COMMON)

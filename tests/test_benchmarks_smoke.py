@@ -125,3 +125,19 @@ def test_scale_benchmark_quick(tmp_path):
     run = res["scale"]
     assert run["recorded_generations"] == 5  # 0, 10, 20, 30, 40
     assert run["peak_rss_bytes"] > 0 and run["estimate_bytes"] > 0
+
+
+@pytest.mark.slow  # a few seconds of I/O, plus the interpreter's start
+def test_checkpoint_cost_benchmark_quick(tmp_path):
+    out = tmp_path / "checkpoint_cost_quick.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "checkpoint_cost.py"), "--quick",
+         "--repeats", "1", "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    assert res["all_checks_passed"]
+    for row in res["rows"]:  # a part's size does not grow with the run
+        assert row["part_mb"] == res["rows"][0]["part_mb"]
+    assert res["rows"][-1]["rewrite_mb"] > 2 * res["rows"][0]["rewrite_mb"]
