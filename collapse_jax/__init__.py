@@ -8,7 +8,7 @@ no JAX configuration, warning filter or logging setting.
 
 from typing import TYPE_CHECKING
 
-from collapse_jax import datasets, experiments, families, metrics, theory
+from collapse_jax import datasets, distributed, experiments, families, metrics, theory
 from collapse_jax._version import __version__
 from collapse_jax.chain import (
     ChainConfig,
@@ -20,6 +20,7 @@ from collapse_jax.chain import (
 from collapse_jax.compare import plot_runs
 from collapse_jax.curation import Curation, likelihood_filter, tail_weighting
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
+from collapse_jax.distributed import merge_results
 from collapse_jax.families import (
     CategoricalParams,
     GaussianParams,
@@ -170,6 +171,8 @@ __all__ = [
     "adaptive",
     "sweep",
     "SweepResult",
+    "merge_results",
+    "distributed",
     "SamplingBias",
     "variance_scale",
     "temperature",

@@ -1,0 +1,187 @@
+"""collapse_jax.distributed: chains over processes, merged bit for bit."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import jax
+
+import collapse_jax as cj
+from collapse_jax import distributed
+
+G = cj.gaussian()
+TRUTH = cj.gaussian_params(0.0, 1.0)
+KW = dict(key=7, num_generations=4, sample_size=10)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def assert_same_result(a, b):
+    """Bitwise equal records, ids, final states and configs."""
+    assert a.config == b.config
+    np.testing.assert_array_equal(a.chain_ids, b.chain_ids)
+    np.testing.assert_array_equal(a.status, b.status)
+    assert a.metrics.keys() == b.metrics.keys()
+    for m in a.metrics:
+        np.testing.assert_array_equal(a.metrics[m], b.metrics[m])
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    for x, y in zip(
+        jax.tree.leaves(a.final_state), jax.tree.leaves(b.final_state), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_shares_are_contiguous_ranges_covering_the_run():
+    for n, p in [(10, 3), (8, 2), (5, 5), (1000, 7)]:
+        parts = [
+            distributed.share(n, first_chain=3, process_id=i, num_processes=p)
+            for i in range(p)
+        ]
+        ids = np.concatenate([np.arange(f, f + c) for f, c in parts])
+        np.testing.assert_array_equal(ids, 3 + np.arange(n))
+        assert max(c for _, c in parts) - min(c for _, c in parts) <= 1
+    assert distributed.share(6) == (0, 6)  # one process: everything
+
+
+def test_merged_parts_are_the_single_run():
+    # 3 + 3 + 2 chains: every part pads to the 8 chains of the whole (one compile).
+    whole = cj.run_chains(G, TRUTH, num_chains=8, **KW)
+    parts = [
+        cj.run_chains(G, TRUTH, num_chains=c, first_chain=f, **KW)
+        for f, c in [
+            distributed.share(8, process_id=i, num_processes=3) for i in (2, 0, 1)
+        ]
+    ]
+    assert_same_result(cj.merge_results(parts), whole)
+
+
+def test_merge_refuses_parts_of_other_runs():
+    a = cj.run_chains(G, TRUTH, num_chains=4, **KW)
+    b = cj.run_chains(G, TRUTH, num_chains=4, first_chain=4, **{**KW, "key": 8})
+    with pytest.raises(
+        ValueError,
+        match=r"merge_results\(\): results must be parts "
+        "of one run.*seeds 7 and 8",
+    ):
+        cj.merge_results([a, b])
+    c = cj.run_chains(G, TRUTH, num_chains=4, first_chain=5, **KW)
+    with pytest.raises(
+        ValueError,
+        match=r"contiguous ranges.*from chain 5 where "
+        "chain 4 was next.*overlap or leave gaps",
+    ):
+        cj.merge_results([a, c])
+    with pytest.raises(ValueError, match="contiguous ranges"):
+        cj.merge_results([a, a])
+    with pytest.raises(TypeError, match="sequence of ChainResult"):
+        cj.merge_results(a)
+    with pytest.raises(TypeError, match="non-empty sequence of ChainResult"):
+        cj.merge_results([])
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(
+        ValueError,
+        match=r"share\(\): num_chains must be >= the "
+        r"number of processes \(4\); got 3",
+    ):
+        distributed.share(3, process_id=0, num_processes=4)
+    with pytest.raises(
+        ValueError,
+        match=r"share\(\): process_id must be an int in "
+        r"\[0, 1\]; got 2",
+    ):
+        distributed.share(8, process_id=2, num_processes=2)
+    with pytest.raises(
+        ValueError,
+        match=r"initialize\(\): coordinator_address, "
+        "num_processes and process_id must be all given or all None",
+    ):
+        distributed.initialize("127.0.0.1:1234")
+    with pytest.raises(
+        ValueError,
+        match=r"'HOST:PORT' with a port in 1..65535; "
+        "got '127.0.0.1'",
+    ):
+        distributed.initialize("127.0.0.1", 2, 0)
+    with pytest.raises(ValueError, match=r"process_id must be an int in \[0, 1\]"):
+        distributed.initialize("127.0.0.1:1234", 2, 5)
+    with pytest.raises(
+        ValueError,
+        match=r"run_chains\(\): devices must be None, "
+        "'all', an int",
+    ):
+        cj.run_chains(G, TRUTH, num_chains=4, devices="every", **KW)
+
+
+def test_devices_all_is_every_local_device_and_changes_no_bit():
+    a = cj.run_chains(G, TRUTH, num_chains=8, devices="all", **KW)
+    assert_same_result(a, cj.run_chains(G, TRUTH, num_chains=8, **KW))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_WORKER = textwrap.dedent("""
+    import pickle, sys
+    import jax
+    import collapse_jax as cj
+    pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    cj.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    kw = dict(key=7, num_chains=8, num_generations=4, sample_size=10)
+    g, p = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
+    whole = cj.distributed.run_chains(g, p, **kw)
+    mine = cj.distributed.run_chains(g, p, gather=False, **kw)
+    with open(out, "wb") as f:
+        pickle.dump((jax.process_count(), whole, cj.distributed._to_host(mine)), f)
+""")
+
+
+# Two fresh interpreters import collapse_jax and compile: 24 s on the 2-core machine
+# under load 8, so it runs with -m slow.
+@pytest.mark.slow
+def test_two_processes_on_loopback_give_the_single_process_run(tmp_path):
+    """Two jax.distributed processes on 127.0.0.1 (CPU, one device each): the
+    gathered run, and the merge of the parts each kept, are the one-process run."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": ROOT,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+    }
+    env.pop("JAX_NUM_CPU_DEVICES", None)
+    outs = [tmp_path / f"p{i}.pkl" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(i), str(port), str(outs[i])],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=240)[0] for p in procs]
+    for p, log in zip(procs, logs, strict=True):
+        assert p.returncode == 0, log[-3000:]
+    single = distributed._to_host(cj.run_chains(G, TRUTH, num_chains=8, **KW))
+    mine = []
+    for out in outs:
+        count, whole, part = pickle.loads(out.read_bytes())
+        assert count == 2
+        assert_same_result(whole, single)
+        mine.append(part)
+    assert [p.chain_ids.tolist() for p in mine] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert_same_result(cj.merge_results(mine), single)
