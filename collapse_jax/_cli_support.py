@@ -24,10 +24,38 @@ X64 = Annotated[
     bool, typer.Option("--x64", help="Enable float64 (needed for --dtype float64).")
 ]
 SEED = Annotated[int, typer.Option("--seed", help="Base seed.", min=0)]
+
+
+def _devices_option(text: str | None) -> int | str | None:
+    """``--devices``: ``all`` (every local device) or a count ``N >= 1``."""
+    if text is None or text == "all":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise typer.BadParameter(f"expected 'all' or a count >= 1; got {text!r}. "
+                                 "Pass e.g. --devices all or --devices 4.")
+    return int(text)
+
+
 DEVICES = Annotated[
+    str | None,
+    typer.Option("--devices", help="Spread chains over every local device (all) "
+                 "or the first N (results do not change).",
+                 callback=_devices_option),
+]
+COORDINATOR = Annotated[
+    str | None,
+    typer.Option("--coordinator", help="Join a multi-process run: HOST:PORT of "
+                 "process 0 (with --num-processes and --process-id; or the "
+                 "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID "
+                 "variables). Each process runs its share of the chains."),
+]
+NUM_PROCESSES = Annotated[
     int | None,
-    typer.Option("--devices", help="Spread chains over the first N devices "
-                 "(results do not change).", min=1),
+    typer.Option("--num-processes", help="Processes of a multi-process run.", min=1),
+]
+PROCESS_ID = Annotated[
+    int | None,
+    typer.Option("--process-id", help="This process's index (0 .. N-1).", min=0),
 ]
 # Text, not a Path: pathlib turns an empty value into ".", which must be refused.
 OUT = Annotated[
@@ -44,6 +72,32 @@ PROGRESS = Annotated[
                        "plain line every 10 s on stderr elsewhere (logs, CI); "
                        "--quiet (or -q, --no-progress) prints neither.")
 ]
+
+def _join(command: str, coordinator, num_processes, process_id, summary, directory):
+    """Join a multi-process run when asked (the flags, or JAX's
+    ``JAX_COORDINATOR_ADDRESS`` with a cluster JAX detects); return the directory
+    this process writes: ``directory/process-I`` when it is one of several
+    (collapse_jax.distributed), else ``directory``."""
+    import os
+
+    flags = (coordinator, num_processes, process_id)
+    if all(v is None for v in flags) and not os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        return directory
+    from collapse_jax import distributed
+    from collapse_jax.checks import fail
+
+    if summary is not None:
+        fail(command, "--summary", "unset in a multi-process run", summary,
+             "Keep every chain (the processes' chains are merged), then summarise "
+             "the merged results.")
+    distributed.initialize(*flags, _fn=command,
+                           _names=("--coordinator", "--num-processes", "--process-id"))
+    import jax
+
+    if jax.process_count() == 1:
+        return directory
+    return f"{directory}/process-{jax.process_index()}"
+
 
 def _enable_x64(x64: bool) -> None:
     if x64:

@@ -26,6 +26,7 @@ arguments lets JAX read the cluster's settings (so do ``JAX_COORDINATOR_ADDRESS`
 from __future__ import annotations
 
 import dataclasses
+import json
 import numbers
 import pickle
 from collections.abc import Sequence
@@ -38,7 +39,14 @@ import jax
 from collapse_jax.checks import check_positive_int, described, fail
 from collapse_jax.result import ChainResult
 
-__all__ = ["initialize", "merge_results", "run_chains", "share"]
+__all__ = [
+    "gather_dataset",
+    "initialize",
+    "merge_datasets",
+    "merge_results",
+    "run_chains",
+    "share",
+]
 
 # The config entries that differ between the parts of one run (merge_results).
 _PART_KEYS = ("num_chains", "first_chain")
@@ -48,6 +56,13 @@ def initialize(
     coordinator_address: str | None = None,
     num_processes: int | None = None,
     process_id: int | None = None,
+    *,
+    _fn: str = "initialize",
+    _names: tuple[str, str, str] = (
+        "coordinator_address",
+        "num_processes",
+        "process_id",
+    ),
 ) -> None:
     """Join a multi-process run: ``jax.distributed.initialize`` with checked arguments.
 
@@ -65,29 +80,22 @@ def initialize(
       ValueError, TypeError: for a malformed address, a partial set of arguments,
         an id out of range, or when this process already joined.
     """
-    fn = "initialize"
+    fn, names = _fn, _names  # the command line's wording: run(), --coordinator
     given = [coordinator_address, num_processes, process_id]
     if any(v is not None for v in given) and any(v is None for v in given):
         fail(
             fn,
-            "coordinator_address, num_processes and process_id",
+            f"{names[0]}, {names[1]} and {names[2]}",
             "all given or all None",
             described(
-                ", ".join(
-                    f"{n}={v!r}"
-                    for n, v in zip(
-                        ("coordinator_address", "num_processes", "process_id"),
-                        given,
-                        strict=True,
-                    )
-                )
+                ", ".join(f"{n}={v!r}" for n, v in zip(names, given, strict=True))
             ),
             "Pass all three, or none to let JAX read the cluster's settings.",
         )
     if coordinator_address is not None:
-        check_address(fn, "coordinator_address", coordinator_address)
-        n = check_positive_int(fn, "num_processes", num_processes)
-        check_process_id(fn, "process_id", process_id, n)
+        check_address(fn, names[0], coordinator_address)
+        n = check_positive_int(fn, names[1], num_processes)
+        check_process_id(fn, names[2], process_id, n)
     if jax.distributed.is_initialized():
         fail(
             fn,
@@ -356,3 +364,129 @@ def merge_results(results: Sequence[ChainResult]) -> ChainResult:
         {m: cat(*[r.relative[m] for r in parts]) for m in first.relative},
         first.seed,
     )
+
+
+def local_share(num_chains: int) -> tuple[int, int]:
+    """This process's ``(first chain id, count)`` of a run of ``num_chains`` from
+    chain 0: :func:`share` in a multi-process run, all of them otherwise (the
+    experiment runner's chains, :mod:`collapse_jax.runs`)."""
+    if jax.process_count() == 1:
+        return 0, num_chains
+    return share(num_chains)
+
+
+def merge_datasets(datasets: Sequence[Any]):
+    """One results Dataset from the parts of an experiment run (per process).
+
+    Each part is the results Dataset (:func:`collapse_jax.load`) that one process
+    of a multi-process run wrote for its chains; the merged Dataset holds every
+    chain in id order, as the single-process run's file does.
+
+    Raises:
+      ValueError, TypeError: when the parts are not of one run, hold quantile
+        summaries (``summary``: merge the chains, then summarise), or their chain
+        ranges overlap or leave a gap.
+    """
+    from collapse_jax import io as cio
+
+    fn = "merge_datasets"
+    if not isinstance(datasets, Sequence) or not datasets:
+        fail(
+            fn,
+            "datasets",
+            "a non-empty sequence of results Datasets",
+            datasets,
+            "Pass e.g. [cj.load(p) for p in paths].",
+            error=TypeError,
+        )
+    for ds in datasets:
+        cio.check_dataset(fn, ds)
+        if "chain" not in ds.dims:
+            fail(
+                fn,
+                "datasets",
+                "results that keep every chain",
+                described("a quantile summary (no chain dimension)"),
+                "Run the parts without summary, merge them, then summarise "
+                "(collapse_jax.io.summarize).",
+            )
+    xr = cio._xarray()
+    parts = sorted(datasets, key=lambda d: int(d["chain"].values[0]))
+    keys = ("experiment", "preset", "scale", "config", "seed")
+    for ds in parts[1:]:
+        for k in keys:
+            if ds.attrs.get(k) != parts[0].attrs.get(k):
+                fail(
+                    fn,
+                    "datasets",
+                    "parts of one run",
+                    described(f"{k} {parts[0].attrs.get(k)!r} and {ds.attrs.get(k)!r}"),
+                    "Merge only the parts that one run was split into.",
+                )
+    ids = np.concatenate([d["chain"].values for d in parts])
+    try:  # the run's chain count (its config); a part's num_chains is its own
+        whole = int(json.loads(parts[0].attrs["config"])["num_chains"])
+    except (KeyError, TypeError, ValueError):
+        whole = ids.size
+    if not np.array_equal(ids, np.arange(whole)):
+        fail(
+            fn,
+            "datasets",
+            f"chains 0 .. {whole - 1}, each once",
+            described(f"{ids.size} chains, ids {ids.min()} .. {ids.max()}"),
+            "Pass the part of every process once.",
+        )
+    merged = xr.concat(
+        parts,
+        dim="chain",
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+        combine_attrs="override",
+    )
+    merged.attrs["num_chains"] = whole
+    if "run_config" in merged.attrs:  # each point's description: the whole run's
+        points = json.loads(merged.attrs["run_config"])
+        for p in points:
+            if isinstance(p, dict):
+                p.update(num_chains=whole, first_chain=0)
+        merged.attrs["run_config"] = json.dumps(points)
+    return merged
+
+
+def gather_dataset(ds):
+    """Every process's results Dataset merged (:func:`merge_datasets`), on every
+    process of a multi-process run; ``ds`` itself in a single process."""
+    if jax.process_count() == 1:
+        return ds
+    return merge_datasets(_allgather(ds.load()))
+
+
+def merge_run(run, directory, *, figures: bool = True):
+    """Put the parts of a multi-process experiment run together in ``directory``.
+
+    Call it in every process once its part is written (``run``: what
+    :func:`collapse_jax.run_experiment` returned for the part, in its own
+    directory): the parts are gathered (:func:`gather_dataset`) and process 0
+    writes ``directory/results.nc`` (every chain, the single-process file's
+    records), ``run.json`` and, with ``figures``, the figures.
+
+    Returns:
+      The merged :class:`~collapse_jax.Run` on process 0, None on the others.
+    """
+    import pathlib
+    import shutil
+
+    from collapse_jax import _run_engine as engine
+    from collapse_jax import io as cio
+    from collapse_jax import rundir
+
+    ds = gather_dataset(run.dataset)
+    if jax.process_index() != 0:
+        return None
+    directory = pathlib.Path(directory)
+    shutil.copyfile(run.directory / rundir.RUN_FILE, directory / rundir.RUN_FILE)
+    cio.save(ds, directory / rundir.RESULTS_FILE)
+    ds = cio.load(directory / rundir.RESULTS_FILE)
+    drawn = engine._draw(ds, directory) if figures else []
+    return engine.Run(directory, ds, drawn, engine._failures(ds))
