@@ -185,3 +185,98 @@ def test_two_processes_on_loopback_give_the_single_process_run(tmp_path):
         mine.append(part)
     assert [p.chain_ids.tolist() for p in mine] == [[0, 1, 2, 3], [4, 5, 6, 7]]
     assert_same_result(cj.merge_results(mine), single)
+
+
+@pytest.mark.slow  # two CLI processes and one more: about 30 s on 2 cores, loaded
+def test_two_cli_processes_write_the_single_process_results_file(tmp_path):
+    """`collapse-jax run ... --coordinator`: each process runs its share of the
+    experiment's chains into RUN_DIR/process-I; process 0 writes the merged
+    results.nc, whose records are the single-process file's, bit for bit."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+    args = [
+        "-m",
+        "collapse_jax",
+        "run",
+        "gaussian",
+        "--num-chains",
+        "9",
+        "--num-generations",
+        "3",
+        "--no-figures",
+        "-q",
+    ]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                *args,
+                "-o",
+                str(tmp_path / "two"),
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=240)[0] for p in procs]
+    for p, log in zip(procs, logs, strict=True):
+        assert p.returncode == 0, log[-3000:]
+    one = subprocess.run(
+        [sys.executable, *args, "-o", str(tmp_path / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = (
+        cj.load(tmp_path / "one" / "results.nc"),
+        cj.load(tmp_path / "two" / "results.nc"),
+    )
+    assert set(a.variables) == set(b.variables)
+    for v in a.variables:
+        np.testing.assert_array_equal(a[v].values, b[v].values)
+    assert b.attrs["num_chains"] == 9 and b.attrs["config"] == a.attrs["config"]
+    assert cj.load(tmp_path / "two" / "process-1" / "results.nc")[
+        "chain"
+    ].values.tolist() == [5, 6, 7, 8]
+
+
+def test_merge_datasets_puts_the_parts_of_a_run_back(tmp_path):
+    """The experiment files of two shares (written as two processes would, by
+    faking the process index) merge into the one-process file."""
+    kw = dict(
+        overrides={"num_chains": 9, "num_generations": 2}, figures=False, progress=False
+    )
+    one = cj.run_experiment("gaussian", out=tmp_path / "one", **kw).dataset
+    parts = []
+    for i in (1, 0):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(
+                distributed,
+                "local_share",
+                lambda n, i=i: distributed.share(n, process_id=i, num_processes=2),
+            )
+            parts.append(
+                cj.run_experiment("gaussian", out=tmp_path / f"p{i}", **kw).dataset
+            )
+    assert parts[0]["chain"].values.tolist() == [5, 6, 7, 8]
+    merged = distributed.merge_datasets(parts)
+    for v in one.variables:
+        np.testing.assert_array_equal(one[v].values, merged[v].values)
+    assert merged.attrs["num_chains"] == 9
+    with pytest.raises(
+        ValueError,
+        match=r"merge_datasets\(\): datasets must be "
+        r"chains 0 .. 8, each once; got 4 chains, ids 5 .. 8",
+    ):
+        distributed.merge_datasets(parts[:1])
