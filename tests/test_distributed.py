@@ -149,7 +149,7 @@ _WORKER = textwrap.dedent("""
 
 
 # Two fresh interpreters import collapse_jax and compile: 24 s on the 2-core machine
-# under load 8, so it runs with -m slow.
+# under load 8 (60 s under load 15), so it runs with -m slow.
 @pytest.mark.slow
 def test_two_processes_on_loopback_give_the_single_process_run(tmp_path):
     """Two jax.distributed processes on 127.0.0.1 (CPU, one device each): the
@@ -187,7 +187,7 @@ def test_two_processes_on_loopback_give_the_single_process_run(tmp_path):
     assert_same_result(cj.merge_results(mine), single)
 
 
-@pytest.mark.slow  # two CLI processes and one more: about 30 s on 2 cores, loaded
+@pytest.mark.slow  # three CLI processes: 93 s on 2 cores under load 15
 def test_two_cli_processes_write_the_single_process_results_file(tmp_path):
     """`collapse-jax run ... --coordinator`: each process runs its share of the
     experiment's chains into RUN_DIR/process-I; process 0 writes the merged
