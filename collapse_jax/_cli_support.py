@@ -99,6 +99,30 @@ def _join(command: str, coordinator, num_processes, process_id, summary, directo
     return f"{directory}/process-{jax.process_index()}"
 
 
+def _merge_parts(run, directory, figures: bool):
+    """The parts of a multi-process run put together in ``directory``: gathered
+    from every process (collapse_jax.distributed.gather_dataset); process 0 writes
+    ``results.nc`` (every chain), ``run.json`` and the figures and gets the merged
+    run, the others None."""
+    import shutil
+
+    import jax
+
+    from collapse_jax import _run_engine as engine
+    from collapse_jax import distributed, rundir
+    from collapse_jax import io as cio
+
+    ds = distributed.gather_dataset(run.dataset)
+    if jax.process_index() != 0:
+        return None
+    directory = pathlib.Path(directory)
+    shutil.copyfile(run.directory / rundir.RUN_FILE, directory / rundir.RUN_FILE)
+    cio.save(ds, directory / rundir.RESULTS_FILE)
+    ds = cio.load(directory / rundir.RESULTS_FILE)
+    drawn = engine._draw(ds, directory) if figures else []
+    return engine.Run(directory, ds, drawn, engine._failures(ds))
+
+
 def _enable_x64(x64: bool) -> None:
     if x64:
         import jax

@@ -47,6 +47,7 @@ from collapse_jax._cli_support import (
     _field_args,
     _guarded,
     _join,
+    _merge_parts,
     _quantiles,
     _report,
     _speak,
@@ -115,7 +116,7 @@ def run_command(
     writes its chains to RUN_DIR/process-I, and process 0 the merged results.
     """
     _enable_x64(x64)
-    from collapse_jax import distributed, runs
+    from collapse_jax import runs
     from collapse_jax.experiments import core
 
     directory = runs.default_run_dir(preset or experiment) if out is None else out
@@ -137,8 +138,7 @@ def run_command(
             figures=figures and not joined, overwrite=overwrite,
             _wording=_speak("run"),
         )
-        return distributed.merge_run(run, directory, figures=figures) if joined \
-            else run
+        return _merge_parts(run, directory, figures) if joined else run
 
     result, status = _guarded("run", part, call)
     if result is not None:

@@ -460,33 +460,3 @@ def gather_dataset(ds):
     if jax.process_count() == 1:
         return ds
     return merge_datasets(_allgather(ds.load()))
-
-
-def merge_run(run, directory, *, figures: bool = True):
-    """Put the parts of a multi-process experiment run together in ``directory``.
-
-    Call it in every process once its part is written (``run``: what
-    :func:`collapse_jax.run_experiment` returned for the part, in its own
-    directory): the parts are gathered (:func:`gather_dataset`) and process 0
-    writes ``directory/results.nc`` (every chain, the single-process file's
-    records), ``run.json`` and, with ``figures``, the figures.
-
-    Returns:
-      The merged :class:`~collapse_jax.Run` on process 0, None on the others.
-    """
-    import pathlib
-    import shutil
-
-    from collapse_jax import _run_engine as engine
-    from collapse_jax import io as cio
-    from collapse_jax import rundir
-
-    ds = gather_dataset(run.dataset)
-    if jax.process_index() != 0:
-        return None
-    directory = pathlib.Path(directory)
-    shutil.copyfile(run.directory / rundir.RUN_FILE, directory / rundir.RUN_FILE)
-    cio.save(ds, directory / rundir.RESULTS_FILE)
-    ds = cio.load(directory / rundir.RESULTS_FILE)
-    drawn = engine._draw(ds, directory) if figures else []
-    return engine.Run(directory, ds, drawn, engine._failures(ds))
