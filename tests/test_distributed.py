@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import socket
@@ -280,3 +281,73 @@ def test_merge_datasets_puts_the_parts_of_a_run_back(tmp_path):
         r"chains 0 .. 8, each once; got 4 chains, ids 5 .. 8",
     ):
         distributed.merge_datasets(parts[:1])
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (
+            ["--coordinator", "127.0.0.1:1234"],
+            [
+                "run(): --coordinator, --num-processes and --process-id must be "
+                "all given or all None",
+                "--num-processes=None",
+            ],
+        ),
+        (
+            ["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"],
+            ["run(): --coordinator must be 'HOST:PORT' with a port in 1..65535"],
+        ),
+        (
+            ["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"],
+            ["run(): --process-id must be an int in [0, 1]; got 2"],
+        ),
+        (
+            [
+                "--coordinator",
+                "h:1",
+                "--num-processes",
+                "2",
+                "--process-id",
+                "0",
+                "--summary",
+                "0.5",
+            ],
+            ["run(): --summary must be unset in a multi-process run"],
+        ),
+        (["--devices", "most"], ["--devices", "expected 'all' or a count >= 1"]),
+    ],
+)
+def test_the_command_line_refuses_bad_multi_process_flags(argv, words, capsys):
+    """Refused before anything joins or runs: exit status 2, the house message in
+    the command line's words."""
+    from collapse_jax import cli
+
+    assert cli.main(["run", "gaussian", "--num-chains", "8", *argv]) == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, (w, err)
+    assert not jax.distributed.is_initialized()
+
+
+def test_the_command_line_runs_on_all_local_devices(tmp_path, capsys):
+    from collapse_jax import cli
+
+    argv = [
+        "run",
+        "gaussian",
+        "--num-chains",
+        "8",
+        "--num-generations",
+        "2",
+        "--no-figures",
+        "-q",
+        "--devices",
+        "all",
+        "-o",
+        str(tmp_path / "r"),
+    ]
+    assert cli.main(argv) == 0
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["devices"] == len(
+        jax.local_devices()
+    )
