@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -144,8 +145,19 @@ _WORKER = textwrap.dedent("""
     g, p = cj.gaussian(), cj.gaussian_params(0.0, 1.0)
     whole = cj.distributed.run_chains(g, p, **kw)
     mine = cj.distributed.run_chains(g, p, gather=False, **kw)
+    refused = []
+    try:
+        cj.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    except RuntimeError as err:
+        refused.append(str(err))
+    other = [d for d in jax.devices() if d.process_index != jax.process_index()]
+    try:
+        cj.run_chains(g, p, devices=other, **kw)
+    except ValueError as err:
+        refused.append(str(err))
     with open(out, "wb") as f:
-        pickle.dump((jax.process_count(), whole, cj.distributed._to_host(mine)), f)
+        pickle.dump((jax.process_count(), whole, cj.distributed._to_host(mine),
+                     refused), f)
 """)
 
 
@@ -180,8 +192,19 @@ def test_two_processes_on_loopback_give_the_single_process_run(tmp_path):
     single = distributed._to_host(cj.run_chains(G, TRUTH, num_chains=8, **KW))
     mine = []
     for out in outs:
-        count, whole, part = pickle.loads(out.read_bytes())
+        count, whole, part, refused = pickle.loads(out.read_bytes())
         assert count == 2
+        assert len(refused) == 2, refused
+        assert re.match(
+            r"initialize\(\): the process must be not yet part of a "
+            "distributed run; got already initialized",
+            refused[0],
+        )
+        assert re.match(
+            r"run_chains\(\): devices must be devices of this process "
+            r"\(process [01]\); got 1 of another process",
+            refused[1],
+        )
         assert_same_result(whole, single)
         mine.append(part)
     assert [p.chain_ids.tolist() for p in mine] == [[0, 1, 2, 3], [4, 5, 6, 7]]
