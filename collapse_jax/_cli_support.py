@@ -45,9 +45,9 @@ DEVICES = Annotated[
 COORDINATOR = Annotated[
     str | None,
     typer.Option("--coordinator", help="Join a multi-process run: HOST:PORT of "
-                 "process 0 (with --num-processes and --process-id; or the "
-                 "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID "
-                 "variables). Each process runs its share of the chains."),
+                 "process 0, with --num-processes and --process-id (without them, "
+                 "JAX_COORDINATOR_ADDRESS set: JAX's cluster detection, e.g. "
+                 "SLURM). Each process runs its share of the chains."),
 ]
 NUM_PROCESSES = Annotated[
     int | None,

@@ -19,8 +19,8 @@ A launch on two hosts (or two terminals), the same script on each::
                                     sample_size=100)
 
 Under SLURM, Open MPI or on a TPU pod, ``cj.distributed.initialize()`` with no
-arguments lets JAX read the cluster's settings (so do ``JAX_COORDINATOR_ADDRESS``,
-``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``).
+arguments lets JAX read the cluster's settings (``JAX_COORDINATOR_ADDRESS`` gives
+the coordinator's address).
 """
 
 from __future__ import annotations
@@ -67,9 +67,8 @@ def initialize(
     """Join a multi-process run: ``jax.distributed.initialize`` with checked arguments.
 
     Call it in every process before anything else touches JAX. With no arguments JAX
-    finds the settings itself (SLURM, Open MPI, TPU pods, or the environment
-    variables ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``,
-    ``JAX_PROCESS_ID``); otherwise pass all three.
+    finds the settings itself (SLURM, Open MPI, TPU pods; the environment variable
+    ``JAX_COORDINATOR_ADDRESS`` gives the coordinator); otherwise pass all three.
 
     Args:
       coordinator_address: ``"HOST:PORT"`` of process 0 (which listens there).
