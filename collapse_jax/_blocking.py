@@ -61,6 +61,20 @@ def cache_bytes() -> int:
     return max(sizes, default=DEFAULT_CACHE)
 
 
+@functools.cache
+def shared_cache_bytes() -> int:
+    """Bytes of the largest cache (the L3 on most CPUs; :data:`DEFAULT_CACHE` x 8
+    where sysfs does not say): a call whose per-generation data fit in it is not
+    cut into blocks, the dispatch of each block costing more than it saves."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            sizes.append(_parse_size((index / "size").read_text()))
+        except (OSError, ValueError):
+            continue
+    return max(sizes, default=8 * DEFAULT_CACHE)
+
+
 def _parse_size(text: str) -> int:
     text = text.strip().upper()
     for unit, factor in (("K", 2**10), ("M", 2**20), ("G", 2**30)):
@@ -102,13 +116,17 @@ def step_bytes(draw_spec, params_spec, state_spec) -> int:
     )
 
 
-def block_size(limit: int | None, per_chain: int | None, devices) -> int | None:
+def block_size(
+    limit: int | None, per_chain: int | None, devices, padded: int | None = None
+) -> int | None:
     """Chains per compiled call on this backend, or None (all at once).
 
     Args:
       limit: the regime's ``cpu_batch_limit`` (a cap on the CPU), or None.
       per_chain: :func:`step_bytes` of the run, or None (no cache blocking).
       devices: the run's devices; a run sharded over several is not blocked.
+      padded: the chains of the run; when their per-generation data fit in the
+        largest cache (:func:`shared_cache_bytes`) they run in one call.
     """
     if jax.default_backend() != "cpu":
         return None
@@ -117,12 +135,26 @@ def block_size(limit: int | None, per_chain: int | None, devices) -> int | None:
     env = _env_block()
     if env is not None:
         cache = env or None
-    elif per_chain:
+    elif per_chain and (padded is None or padded * per_chain > shared_cache_bytes()):
         cache = max(cache_bytes() // per_chain // PAD * PAD, MIN_BLOCK)
     else:
         cache = None
     sizes = [b for b in (limit, cache) if b]
     return min(sizes) if sizes else None
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _take(tree, start, size):
+    """``size`` chains of every leaf from ``start``: one dispatch per block."""
+    return jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, size), tree)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _join(outs, skip):
+    """The blocks' outputs along the chain axis, the last one's first ``skip``
+    chains (run by the block before) left out: one dispatch."""
+    last = jax.tree.map(lambda x: x[skip:], outs[-1])
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *outs[:-1], last)
 
 
 def in_blocks(block, swept, state, ckeys, hyper, run):
@@ -139,16 +171,13 @@ def in_blocks(block, swept, state, ckeys, hyper, run):
     n = -(-padded // block)
     size = -(-padded // n)
     size = min(-(-size // PAD) * PAD, padded)
+    swept_hyper = {k: v for k, v in hyper.items() if k in swept}
     outs = []
-    done = 0
+    done = skip = 0
     while done < padded:
         start = min(done, padded - size)
-        part = slice(start, start + size)
-        cut = functools.partial(jax.tree.map, lambda x, part=part: x[part])
-        hy = {k: v[part] if k in swept else v for k, v in hyper.items()}
-        out = run(cut(state), ckeys[part], hy)
-        if start < done:  # the overlap was run by the previous block
-            out = jax.tree.map(lambda x, skip=done - start: x[skip:], out)
-        outs.append(out)
+        skip = done - start  # the overlap the previous block ran
+        st, ck, hy = _take((state, ckeys, swept_hyper), start, size)
+        outs.append(run(st, ck, {**hyper, **hy}))
         done = start + size
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *outs)
+    return _join(outs, skip)

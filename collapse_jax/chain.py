@@ -519,7 +519,9 @@ def prepare(
     init_args = (family, data_spec_n(data_spec, config.n_max), config.num_generations)
     init_args += (reference,) if population else ()
     state_spec = jax.eval_shape(lambda: regime.init(*init_args))
-    block = _block_size(regime, devices, config, data_spec, reference, state_spec)
+    block = _block_size(
+        regime, devices, config, data_spec, reference, state_spec, padded
+    )
     jhyper = _cast_hyper(hyper, jdtype)
     estimate = memory.estimator(
         config=config,
@@ -664,12 +666,18 @@ def _in_blocks(block, config, state, ckeys, hyper, run):
 
 
 def _block_size(
-    regime, devices, config=None, data_spec=None, reference=None, state_spec=None
+    regime,
+    devices,
+    config=None,
+    data_spec=None,
+    reference=None,
+    state_spec=None,
+    padded=None,
 ) -> int | None:
     """Chains per compiled call, or None (all at once): on the CPU, the regime's
-    limit and, given the run's shapes, a block whose per-generation data (draws,
-    params, regime state: :func:`collapse_jax._blocking.step_bytes`) fit in the
-    L2 caches.
+    limit and, given the run's shapes and ``padded`` chains whose per-generation
+    data (draws, params, regime state: :func:`collapse_jax._blocking.step_bytes`)
+    outgrow the largest cache, a block whose data fit in a core's L2.
 
     A chain's bits do not depend on its batch, so blocking changes no result.
     """
@@ -681,7 +689,7 @@ def _block_size(
             else None
         )
         per_chain = _blocking.step_bytes(draws, reference, state_spec)
-    return _blocking.block_size(regime.cpu_batch_limit, per_chain, devices)
+    return _blocking.block_size(regime.cpu_batch_limit, per_chain, devices, padded)
 
 
 def _jsonable(obj):

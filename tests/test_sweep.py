@@ -174,7 +174,11 @@ def test_the_cpu_block_follows_the_cache_and_the_data_per_chain(monkeypatch):
     assert _blocking.cache_bytes() >= 2**16  # the L2s sysfs lists, or the default
     monkeypatch.delenv(_blocking.ENV_BLOCK, raising=False)
     monkeypatch.setattr(_blocking, "cache_bytes", lambda: 2**21)
+    monkeypatch.setattr(_blocking, "shared_cache_bytes", lambda: 2**25)
     assert _blocking.block_size(None, 2048, None) == 1024
+    # Chains whose data fit in the largest cache run in one call; more are cut.
+    assert _blocking.block_size(None, 2048, None, padded=2**14) is None
+    assert _blocking.block_size(None, 2048, None, padded=2**14 + 8) == 1024
     assert _blocking.block_size(None, 2000, None) == 1048  # a multiple of 8
     assert _blocking.block_size(None, 10**6, None) == _blocking.MIN_BLOCK
     assert _blocking.block_size(256, 2048, None) == 256  # the regime's cap
