@@ -77,6 +77,8 @@ from gaussian_chain import (  # noqa: E402
 
 import collapse_jax as cj  # noqa: E402
 import collapse_jax.chain as cj_chain  # noqa: E402
+from collapse_jax import _blocking  # noqa: E402
+from collapse_jax._blocking import ENV_BLOCK  # noqa: E402
 
 K_SE = 5.0  # tolerance of every statistical check, in standard errors
 DTYPE = "float32"
@@ -85,11 +87,13 @@ G = cj.gaussian()
 TRUTH = cj.gaussian_params(0.0, 1.0)
 
 JAX_SWEEP = "jax_sweep"
+JAX_SWEEP_UNBLOCKED = "jax_sweep_unblocked"
 JAX_LOOP = "jax_run_chains_loop"
 NP_VECTORISED = "numpy_vectorised"
 PY_LOOP = "python_loop"
 LABELS = {
     JAX_SWEEP: "JAX cj.sweep (1 program)",
+    JAX_SWEEP_UNBLOCKED: "JAX cj.sweep, 1 call",
     JAX_LOOP: "JAX run_chains x P",
     NP_VECTORISED: "NumPy vectorised",
     PY_LOOP: "Python loop",
@@ -259,6 +263,24 @@ def _jax_sweep(regime) -> Callable[[Config, int], dict[str, Any]]:
         }
 
     return run
+
+
+def _unblocked(run: Callable[[Config, int], dict[str, Any]]):
+    """``run`` with every chain in one compiled call (no CPU cache blocks,
+    collapse_jax._blocking): the runner before blocks existed."""
+
+    def unblocked(cfg: Config, seed: int) -> dict[str, Any]:
+        old = os.environ.get(ENV_BLOCK)
+        os.environ[ENV_BLOCK] = "off"
+        try:
+            return run(cfg, seed)
+        finally:
+            if old is None:
+                del os.environ[ENV_BLOCK]
+            else:
+                os.environ[ENV_BLOCK] = old
+
+    return unblocked
 
 
 def _jax_loop(cfg: Config, seed: int) -> dict[str, Any]:
@@ -495,6 +517,7 @@ def _timed(fn, *args):
 def bench(cfg: Config, repeats: int, chains_per_point: int) -> dict[str, Any]:
     impls: dict[str, Callable] = {
         JAX_SWEEP: _jax_sweep(cj.mix(0.5)),  # the swept values replace 0.5
+        JAX_SWEEP_UNBLOCKED: _unblocked(_jax_sweep(cj.mix(0.5))),
         JAX_LOOP: _jax_loop,
         NP_VECTORISED: _numpy,
         PY_LOOP: _loop(chains_per_point),
@@ -531,6 +554,9 @@ def bench(cfg: Config, repeats: int, chains_per_point: int) -> dict[str, Any]:
 
     checks = {
         "bitwise_sweep_vs_run_chains": check_bitwise(outs[JAX_SWEEP], outs[JAX_LOOP]),
+        "bitwise_blocked_vs_one_call": check_bitwise(
+            outs[JAX_SWEEP], outs[JAX_SWEEP_UNBLOCKED]
+        ),
         "sweep_vs_numpy": check_statistics(cfg, outs[JAX_SWEEP], outs[NP_VECTORISED]),
         "python_loop_vs_numpy_informational": check_python_loop(
             cfg, outs[PY_LOOP], outs[NP_VECTORISED]
@@ -545,6 +571,7 @@ def bench(cfg: Config, repeats: int, chains_per_point: int) -> dict[str, Any]:
         JAX_SWEEP: checks["sweep_vs_numpy"]["passed"]
         and checks["bitwise_sweep_vs_run_chains"]["passed"]
         and checks["one_program"]["passed"],
+        JAX_SWEEP_UNBLOCKED: checks["bitwise_blocked_vs_one_call"]["passed"],
         JAX_LOOP: checks["bitwise_sweep_vs_run_chains"]["passed"]
         and outs[JAX_LOOP]["failures"] == 0,
         NP_VECTORISED: checks["sweep_vs_numpy"]["passed"],
@@ -613,6 +640,8 @@ def _ratios(impls: dict[str, Any]) -> dict[str, Any]:
     for a, b in [
         (JAX_SWEEP, NP_VECTORISED),
         (JAX_SWEEP, JAX_LOOP),
+        (JAX_SWEEP, JAX_SWEEP_UNBLOCKED),
+        (JAX_SWEEP_UNBLOCKED, JAX_LOOP),
         (JAX_SWEEP, PY_LOOP),
         (JAX_LOOP, NP_VECTORISED),
         (NP_VECTORISED, PY_LOOP),
@@ -665,6 +694,9 @@ def format_checks(res: dict[str, Any], acc: dict[str, Any]) -> str:
         f"  (a) sweep point == run_chains, bitwise, {bw['compared']} "
         f"shape {bw['shape']}: mismatches {bw['mismatches']} "
         f"{'ok' if bw['passed'] else 'FAIL'}",
+        f"  blocks of chains == one call, bitwise: mismatches "
+        f"{ch['bitwise_blocked_vs_one_call']['mismatches']} "
+        f"{'ok' if ch['bitwise_blocked_vs_one_call']['passed'] else 'FAIL'}",
         f"  one program: sweep compiled {ch['one_program']['sweep_programs_compiled']}"
         f" {'ok' if ch['one_program']['passed'] else 'FAIL'}",
         "  (b) sweep vs NumPy at the last generation: z of mean mu, mean log s2, "
@@ -779,6 +811,7 @@ def main(argv: list[str] | None = None) -> int:
     passed = (
         acc["passed"]
         and ch["bitwise_sweep_vs_run_chains"]["passed"]
+        and ch["bitwise_blocked_vs_one_call"]["passed"]
         and ch["sweep_vs_numpy"]["passed"]
         and ch["one_program"]["passed"]
     )
@@ -791,6 +824,17 @@ def main(argv: list[str] | None = None) -> int:
         and sweep_entry.get("programs_compiled_first_call") == 1
         and sweep_entry.get("programs_compiled_steady") == 0
     )
+    ratios = results["sweep"]["ratios"]
+    results["sweep_faster_than_loop"] = bool(
+        passed and ratios.get(f"{JAX_SWEEP}/{JAX_LOOP}", 0.0) > 1.0
+    )
+    results["cpu_block"] = {
+        # The plan of one fraction's run: the block does not depend on the chains.
+        "chains_per_block": cj_chain.prepare(
+            cj.run_spec(G, TRUTH, regime=cj.mix(0.5), **_sweep_kwargs(cfg, 0))
+        ).block,
+        "l2_cache_bytes": _blocking.cache_bytes(),
+    }
     results["load_average_end"] = list(os.getloadavg())
     results["total_wall_s"] = time.perf_counter() - t_start
 
@@ -806,6 +850,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {k}: {v}")
     print()
     print(format_checks(results["sweep"], acc))
+    print(
+        f"\nblocks of {results['cpu_block']['chains_per_block']} chains (L2 "
+        f"{results['cpu_block']['l2_cache_bytes']} B); sweep faster than the loop: "
+        f"{'YES' if results['sweep_faster_than_loop'] else 'no'}"
+    )
     print(
         f"\ntarget (>= 8 fractions x 4,096 chains as one program): "
         f"{'MET' if results['target_met'] else 'not met at these sizes'}"

@@ -8,7 +8,7 @@ no JAX configuration, warning filter or logging setting.
 
 from typing import TYPE_CHECKING
 
-from collapse_jax import datasets, experiments, families, metrics, theory
+from collapse_jax import datasets, distributed, experiments, families, metrics, theory
 from collapse_jax._version import __version__
 from collapse_jax.chain import (
     ChainConfig,
@@ -25,6 +25,7 @@ from collapse_jax.compile_cache import (
 )
 from collapse_jax.curation import Curation, likelihood_filter, tail_weighting
 from collapse_jax.decompose import ERROR_SOURCES, Decomposition, decompose
+from collapse_jax.distributed import merge_results
 from collapse_jax.families import (
     CategoricalParams,
     GaussianParams,
@@ -177,6 +178,8 @@ __all__ = [
     "sweep",
     "SweepResult",
     "SummaryResult",
+    "merge_results",
+    "distributed",
     "SamplingBias",
     "variance_scale",
     "temperature",

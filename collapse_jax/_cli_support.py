@@ -24,10 +24,38 @@ X64 = Annotated[
     bool, typer.Option("--x64", help="Enable float64 (needed for --dtype float64).")
 ]
 SEED = Annotated[int, typer.Option("--seed", help="Base seed.", min=0)]
+
+
+def _devices_option(text: str | None) -> int | str | None:
+    """``--devices``: ``all`` (every local device) or a count ``N >= 1``."""
+    if text is None or text == "all":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise typer.BadParameter(f"expected 'all' or a count >= 1; got {text!r}. "
+                                 "Pass e.g. --devices all or --devices 4.")
+    return int(text)
+
+
 DEVICES = Annotated[
+    str | None,
+    typer.Option("--devices", help="Spread chains over every local device (all) "
+                 "or the first N (results do not change).",
+                 callback=_devices_option),
+]
+COORDINATOR = Annotated[
+    str | None,
+    typer.Option("--coordinator", help="Join a multi-process run: HOST:PORT of "
+                 "process 0, with --num-processes and --process-id (without them, "
+                 "JAX_COORDINATOR_ADDRESS set: JAX's cluster detection, e.g. "
+                 "SLURM). Each process runs its share of the chains."),
+]
+NUM_PROCESSES = Annotated[
     int | None,
-    typer.Option("--devices", help="Spread chains over the first N devices "
-                 "(results do not change).", min=1),
+    typer.Option("--num-processes", help="Processes of a multi-process run.", min=1),
+]
+PROCESS_ID = Annotated[
+    int | None,
+    typer.Option("--process-id", help="This process's index (0 .. N-1).", min=0),
 ]
 # Text, not a Path: pathlib turns an empty value into ".", which must be refused.
 OUT = Annotated[
@@ -44,6 +72,56 @@ PROGRESS = Annotated[
                        "plain line every 10 s on stderr elsewhere (logs, CI); "
                        "--quiet (or -q, --no-progress) prints neither.")
 ]
+
+def _join(command: str, coordinator, num_processes, process_id, summary, directory):
+    """Join a multi-process run when asked (the flags, or JAX's
+    ``JAX_COORDINATOR_ADDRESS`` with a cluster JAX detects); return the directory
+    this process writes: ``directory/process-I`` when it is one of several
+    (collapse_jax.distributed), else ``directory``."""
+    import os
+
+    flags = (coordinator, num_processes, process_id)
+    if all(v is None for v in flags) and not os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        return directory
+    from collapse_jax import distributed
+    from collapse_jax.checks import fail
+
+    if summary is not None:
+        fail(command, "--summary", "unset in a multi-process run", summary,
+             "Keep every chain (the processes' chains are merged), then summarise "
+             "the merged results.")
+    distributed.initialize(*flags, _fn=command,
+                           _names=("--coordinator", "--num-processes", "--process-id"))
+    import jax
+
+    if jax.process_count() == 1:
+        return directory
+    return f"{directory}/process-{jax.process_index()}"
+
+
+def _merge_parts(run, directory, figures: bool):
+    """The parts of a multi-process run put together in ``directory``: gathered
+    from every process (collapse_jax.distributed.gather_dataset); process 0 writes
+    ``results.nc`` (every chain), ``run.json`` and the figures and gets the merged
+    run, the others None."""
+    import shutil
+
+    import jax
+
+    from collapse_jax import _run_engine as engine
+    from collapse_jax import distributed, rundir
+    from collapse_jax import io as cio
+
+    ds = distributed.gather_dataset(run.dataset)
+    if jax.process_index() != 0:
+        return None
+    directory = pathlib.Path(directory)
+    shutil.copyfile(run.directory / rundir.RUN_FILE, directory / rundir.RUN_FILE)
+    cio.save(ds, directory / rundir.RESULTS_FILE)
+    ds = cio.load(directory / rundir.RESULTS_FILE)
+    drawn = engine._draw(ds, directory) if figures else []
+    return engine.Run(directory, ds, drawn, engine._failures(ds))
+
 
 def _enable_x64(x64: bool) -> None:
     if x64:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from collapse_jax import chain, memory, parts, rundir, runspec
+from collapse_jax import chain, distributed, memory, parts, rundir, runspec
 from collapse_jax import io as cio
 from collapse_jax.checks import fail
 from collapse_jax.experiments import core
@@ -91,12 +91,15 @@ class Run:
 def _records(design, request) -> Records:
     """The run's records (collapse_jax.records: the one results layout)."""
     cfg = request["config"]
+    # A process of a multi-process run keeps its share (collapse_jax.distributed).
+    first, count = distributed.local_share(cfg["num_chains"])
     return Records(
         [RecordPoint(p.label, p.coords) for p in design.points],
-        cfg["num_chains"],
+        count,
         cfg["num_generations"],
         request["summary"],
         params=design.params,
+        chain_ids=np.arange(first, first + count, dtype=np.int32) if first else None,
     )
 
 
@@ -278,7 +281,7 @@ def _execute_run(w: Wording, directory, request, design, *, devices, progress,
             num_chains=records.C,
             num_generations=records.N,
             dtype=cfg["dtype"],
-            first_chain=0,
+            first_chain=int(records.chain_ids[0]),
             chunk_size=request["chunk_size"],
             metrics=design.metrics,
             record_params=design.params is not None,

@@ -22,9 +22,9 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from collapse_jax import _blocking, memory, runspec
 from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
-from collapse_jax import memory, runspec
 from collapse_jax.checks import fail
 
 # The compiled core, called through this module's names: wrapping
@@ -738,7 +738,9 @@ def prepare(
     init_args = (family, data_spec_n(data_spec, config.n_max), config.num_generations)
     init_args += (reference,) if population else ()
     state_spec = jax.eval_shape(lambda: regime.init(*init_args))
-    block = _block_size(regime, devices)
+    block = _block_size(
+        regime, devices, config, data_spec, reference, state_spec, padded
+    )
     jhyper = _cast_hyper(hyper, jdtype)
     estimate = memory.estimator(
         config=config,
@@ -952,29 +954,36 @@ def _check_frame_recording(fn, frame, recorded, recording) -> None:
 
 
 def _in_blocks(block, config, state, ckeys, hyper, run):
-    """``run(state, keys, hyper)`` over the chain axis, in blocks of ``block``."""
-    padded = ckeys.shape[0]
-    if block is None or padded <= block:
-        return run(state, ckeys, hyper)
-    outs = []
-    for start in range(0, padded, block):
-        part = slice(start, min(start + block, padded))
-        cut = functools.partial(jax.tree.map, lambda x, part=part: x[part])
-        hy = {k: v[part] if k in config.swept else v for k, v in hyper.items()}
-        outs.append(run(cut(state), ckeys[part], hy))
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *outs)
+    """``run(state, keys, hyper)`` over the chain axis, in blocks of ``block``
+    chains at most, every call of one shape (collapse_jax._blocking)."""
+    return _blocking.in_blocks(block, config.swept, state, ckeys, hyper, run)
 
 
-def _block_size(regime, devices) -> int | None:
-    """Chains per compiled call: the regime's CPU limit, or None (all at once).
+def _block_size(
+    regime,
+    devices,
+    config=None,
+    data_spec=None,
+    reference=None,
+    state_spec=None,
+    padded=None,
+) -> int | None:
+    """Chains per compiled call, or None (all at once): on the CPU, the regime's
+    limit and, given the run's shapes and ``padded`` chains whose per-generation
+    data (draws, params, regime state: :func:`collapse_jax._blocking.step_bytes`)
+    outgrow the largest cache, a block whose data fit in a core's L2.
 
-    Chains run in blocks when the regime asks for it on this backend (a chain's
-    bits do not depend on its batch, so blocking changes no result).
+    A chain's bits do not depend on its batch, so blocking changes no result.
     """
-    block = regime.cpu_batch_limit if jax.default_backend() == "cpu" else None
-    if block is not None and devices is not None:
-        block = None if len(devices) > 1 else block
-    return block
+    per_chain = None
+    if config is not None:
+        draws = (
+            data_spec_n(data_spec, config.n_max)
+            if config.sampler == "samples"
+            else None
+        )
+        per_chain = _blocking.step_bytes(draws, reference, state_spec)
+    return _blocking.block_size(regime.cpu_batch_limit, per_chain, devices, padded)
 
 
 def _jsonable(obj):

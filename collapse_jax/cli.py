@@ -33,8 +33,11 @@ from typing import Annotated
 import typer
 
 from collapse_jax._cli_support import (
+    COORDINATOR,
     DEVICES,
+    NUM_PROCESSES,
     OUT,
+    PROCESS_ID,
     PROGRESS,
     SCALE,
     SEED,
@@ -43,6 +46,8 @@ from collapse_jax._cli_support import (
     _fail,
     _field_args,
     _guarded,
+    _join,
+    _merge_parts,
     _quantiles,
     _report,
     _speak,
@@ -113,31 +118,43 @@ def run_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run "
                                             "already in --out.")] = False,
     progress: PROGRESS = True,
+    coordinator: COORDINATOR = None,
+    num_processes: NUM_PROCESSES = None,
+    process_id: PROCESS_ID = None,
 ) -> int:
     """Run an EXPERIMENT with a preset and/or --FIELD VALUE settings.
 
     Writes RUN_DIR/results.nc (netCDF, load with collapse_jax.load), checkpoints
     as it goes (kill it any time; `collapse-jax resume RUN_DIR` goes on with the
-    same bits) and figures in RUN_DIR/figures.
+    same bits) and figures in RUN_DIR/figures. With --coordinator each process
+    writes its chains to RUN_DIR/process-I, and process 0 the merged results.
     """
     _enable_x64(x64)
     from collapse_jax import runs
     from collapse_jax.experiments import core
 
     directory = runs.default_run_dir(preset or experiment) if out is None else out
+    try:  # a multi-process run: this process's chains go to RUN_DIR/process-I
+        part = _join("run", coordinator, num_processes, process_id, summary, directory)
+    except (ValueError, TypeError, RuntimeError) as err:
+        return _fail("run", err)
+    joined = part != directory
+    import jax  # after _join: jax.distributed goes first
 
     def call():
         exp = core.get_experiment(experiment, "run")
-        return runs.run_experiment(
+        run = runs.run_experiment(
             experiment, preset=preset, scale=scale,
-            overrides=_field_args(exp, list(ctx.args)), seed=seed, out=directory,
+            overrides=_field_args(exp, list(ctx.args)), seed=seed, out=part,
             devices=devices, chunk_size=chunk_size,
             checkpoint_interval=checkpoint_every, summary=_quantiles(summary),
-            progress=progress, figures=figures, overwrite=overwrite,
+            progress=progress and jax.process_index() == 0,
+            figures=figures and not joined, overwrite=overwrite,
             _wording=_speak("run"),
         )
+        return _merge_parts(run, directory, figures) if joined else run
 
-    result, status = _guarded("run", directory, call)
+    result, status = _guarded("run", part, call)
     if result is not None:
         _report(result, "run")
     return status

@@ -350,28 +350,44 @@ def known_metrics(family, source, regime):
 
 
 def check_devices(fn, devices):
-    """None, or a tuple of distinct devices (an int ``k``: the first ``k``)."""
+    """None, or a tuple of distinct devices of this process.
+
+    ``"all"``: every local device; an int ``k``: the first ``k`` of them. In a
+    multi-process run (:mod:`collapse_jax.distributed`) a process runs its chains
+    on its own devices only, so a list must hold local devices.
+    """
     if devices is None:
         return None
-    if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):
-        available = jax.devices()
-        if not 1 <= int(devices) <= len(available):
+    local = jax.local_devices()
+    if isinstance(devices, str):
+        if devices != "all":
             fail(
                 fn,
                 "devices",
-                f"an int in [1, {len(available)}] (the devices JAX sees) or a list "
-                "of devices",
+                "None, 'all', an int or a sequence of jax devices",
                 devices,
-                "Ask for at most jax.device_count() devices, or None for one.",
+                "Pass devices='all' for every local device, or e.g. devices=4.",
             )
-        return tuple(available[: int(devices)])
-    if isinstance(devices, str) or not isinstance(devices, Sequence) or not devices:
+        return tuple(local)
+    if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):
+        if not 1 <= int(devices) <= len(local):
+            fail(
+                fn,
+                "devices",
+                f"an int in [1, {len(local)}] (the devices this process sees) or "
+                "a list of devices",
+                devices,
+                "Ask for at most jax.device_count() devices (jax.local_device_count() "
+                "in a distributed run), 'all', or None for one.",
+            )
+        return tuple(local[: int(devices)])
+    if not isinstance(devices, Sequence) or not devices:
         fail(
             fn,
             "devices",
-            "None, an int or a non-empty sequence of jax devices",
+            "None, 'all', an int or a non-empty sequence of jax devices",
             devices,
-            "Pass e.g. devices=jax.devices() or devices=4.",
+            "Pass e.g. devices=jax.local_devices() or devices=4.",
             error=TypeError,
         )
     if not all(isinstance(d, jax.Device) for d in devices) or len(set(devices)) != len(
@@ -382,8 +398,17 @@ def check_devices(fn, devices):
             "devices",
             "distinct jax.Device objects",
             devices,
-            "Pass e.g. devices=jax.devices()[:2].",
+            "Pass e.g. devices=jax.local_devices()[:2].",
             error=TypeError,
+        )
+    if not set(devices) <= set(local):
+        fail(
+            fn,
+            "devices",
+            f"devices of this process (process {jax.process_index()})",
+            described(f"{sum(d not in local for d in devices)} of another process"),
+            "Pass local devices (jax.local_devices()); every process of a "
+            "distributed run runs its own chains (collapse_jax.distributed).",
         )
     return tuple(devices)
 

@@ -135,3 +135,60 @@ def test_running_chains_in_blocks_changes_no_bit():
                        over={"real_fraction": [0.1, 0.7]}, **kw)
     np.testing.assert_array_equal(one.metrics["log_var"], blocked.metrics["log_var"])
     np.testing.assert_array_equal(one.metrics["mean"], blocked.metrics["mean"])
+
+
+def test_cache_blocks_on_the_cpu_change_no_bit(monkeypatch):
+    """The runner's default blocks of chains (collapse_jax._blocking), forced small
+    here: blocks of one shape, the last overlapping its neighbour, give the bits of
+    one call, for a sweep and for run_chains, params and final state included."""
+    from collapse_jax import _blocking
+
+    kw = dict(key=3, num_chains=21, num_generations=3, sample_size=10)
+    over = {"real_fraction": [0.2, 0.6, 0.9]}  # 63 chains, padded to 64
+    monkeypatch.setenv(_blocking.ENV_BLOCK, "off")
+    one = cj.sweep(G, TRUTH, regime=cj.mix(0.5), over=over, record_params=True, **kw)
+    single = cj.run_chains(G, TRUTH, **kw)
+    monkeypatch.setenv(_blocking.ENV_BLOCK, "24")  # 3 blocks of 24: 0, 24, 40
+    calls = []
+    run = _blocking.in_blocks
+
+    def counted(block, swept, state, ckeys, hyper, fn):
+        return run(block, swept, state, ckeys, hyper,
+                   lambda *a: calls.append(a[1].shape[0]) or fn(*a))
+
+    monkeypatch.setattr(_blocking, "in_blocks", counted)
+    blocked = cj.sweep(G, TRUTH, regime=cj.mix(0.5), over=over, record_params=True,
+                       **kw)
+    assert calls == [24, 24, 24]
+    for m in ("log_var", "mean"):
+        np.testing.assert_array_equal(one.metrics[m], blocked.metrics[m])
+    np.testing.assert_array_equal(one.params.mean, blocked.params.mean)
+    np.testing.assert_array_equal(one.status, blocked.status)
+    again = cj.run_chains(G, TRUTH, **kw)  # 24 chains: 1 block
+    np.testing.assert_array_equal(single.metrics["log_var"], again.metrics["log_var"])
+
+
+def test_the_cpu_block_follows_the_cache_and_the_data_per_chain(monkeypatch):
+    from collapse_jax import _blocking
+
+    assert _blocking.cache_bytes() >= 2**16  # the L2s sysfs lists, or the default
+    monkeypatch.delenv(_blocking.ENV_BLOCK, raising=False)
+    monkeypatch.setattr(_blocking, "cache_bytes", lambda: 2**21)
+    monkeypatch.setattr(_blocking, "shared_cache_bytes", lambda: 2**25)
+    assert _blocking.block_size(None, 2048, None) == 1024
+    # Chains whose data fit in the largest cache run in one call; more are cut.
+    assert _blocking.block_size(None, 2048, None, padded=2**14) is None
+    assert _blocking.block_size(None, 2048, None, padded=2**14 + 8) == 1024
+    assert _blocking.block_size(None, 2000, None) == 1048  # a multiple of 8
+    assert _blocking.block_size(None, 10**6, None) == _blocking.MIN_BLOCK
+    assert _blocking.block_size(256, 2048, None) == 256  # the regime's cap
+    assert _blocking.block_size(None, None, None) is None
+    assert _blocking.block_size(None, 2048, ("a", "b")) is None  # sharded
+    monkeypatch.setenv(_blocking.ENV_BLOCK, "off")
+    assert _blocking.block_size(None, 2048, None) is None
+    monkeypatch.setenv(_blocking.ENV_BLOCK, "100")
+    assert _blocking.block_size(None, 2048, None) == 96
+    monkeypatch.setenv(_blocking.ENV_BLOCK, "many")
+    with pytest.raises(ValueError, match="COLLAPSE_JAX_CPU_BLOCK must be a number "
+                       "of chains, 0 or off; got 'many'"):
+        _blocking.block_size(None, 2048, None)
