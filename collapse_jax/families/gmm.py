@@ -61,12 +61,19 @@ from collapse_jax._linalg import (
     _sum_small,
 )
 from collapse_jax._reduce import tree_sum
-from collapse_jax.checks import check_positive_int, described, fail
+from collapse_jax.checks import (
+    check_choice,
+    check_positive_int,
+    check_real,
+    described,
+    fail,
+)
 from collapse_jax.families._gmm_em import (
     _LOG_2PI,
     _em_frames,
     _em_jit,
     _estep,  # noqa: F401
+    _fit_frames,
     _floor_block,  # noqa: F401
     _Iterate,  # noqa: F401
     _mstep,  # noqa: F401
@@ -107,6 +114,9 @@ from collapse_jax.metrics import gaussian_view, mixture_l2, w2_moment_matched_sq
 from collapse_jax.status import fit_status
 
 __all__ = ["GmmParams", "gmm", "gmm_params", "gmm_weights_means_covs", "em"]
+
+#: Starts of the family's EM fit (``gmm(..., init=...)``).
+INITS = ("kmeans", "warm")
 
 
 # ------------------------------------------------------------------- host side ---
@@ -210,7 +220,10 @@ def em(data, weights, init: GmmParams, num_iters: int, variance_floor=0.0):
 def _make(
     k: int,
     dim: int,
-    num_iters: int,
+    num_iters: int | None,
+    kmeans: bool,
+    tol: float,
+    max_iters: int,
     variance_floor: float,
     quadrature_order: int,
     population_iters: int,
@@ -218,18 +231,17 @@ def _make(
     def sample(key, params, n):
         return _sample(key, params, n)
 
+    settings = (num_iters, kmeans, tol, max_iters, variance_floor)
+
     def fit(key, data, weights, prev):
-        del key  # EM is deterministic given its warm start
+        # The key seeds the k-means start (a warm start uses none).
         y, bad = _whiten_data(prev, data)
-        params, _ = _em_frames(y, bad, weights, prev, num_iters, variance_floor)
-        return params
+        return _fit_frames(key, y, bad, weights, prev, *settings)[0]
 
     def refit(sample_key, fit_key, params, weights):
-        del fit_key
         c, z = _draw(sample_key, params, weights.shape[0])
         y, bad = _whiten_draws(params, c, z)
-        new, _ = _em_frames(y, bad, weights, params, num_iters, variance_floor)
-        return new
+        return _fit_frames(fit_key, y, bad, weights, params, *settings)[0]
 
     def log_prob(params, data):
         return _log_prob(params, data)
@@ -314,6 +326,7 @@ def _make(
             "l2": mixture_l2(pv, tv),
             "w2_mm_sq": w2_moment_matched_sq(pv, tv),
             "em_gain": params.em_gain,
+            "em_converged": jnp.abs(params.em_gain) < tol,
         }
 
     def status(params):
@@ -412,7 +425,15 @@ def _make(
             "EM from the model itself is a fixed point, but a finite sample's EM "
             "reaches a local optimum: no population-limit claim to check"
         ),
-        metric_names=("weights", "means", "log_vars", "l2", "w2_mm_sq", "em_gain"),
+        metric_names=(
+            "weights",
+            "means",
+            "log_vars",
+            "l2",
+            "w2_mm_sq",
+            "em_gain",
+            "em_converged",
+        ),
         min_sample_size_reason=reason,
         check_source=check_source,
         start_from=start_from,
@@ -509,7 +530,10 @@ def gmm(
     num_components: int,
     dim: int = 1,
     *,
-    num_iters: int = 20,
+    num_iters: int | None = None,
+    tol: float = 1e-5,
+    max_iters: int = 2000,
+    init: str | None = None,
     variance_floor: float = 1e-6,
     quadrature_order: int | None = None,
     population_iters: int = 500,
@@ -590,9 +614,28 @@ def gmm(
         fn, "num_components", num_components, "Pass num_components >= 1, e.g. 2."
     )
     dim = check_positive_int(fn, "dim", dim, "Pass dim >= 1, e.g. dim=2.")
-    num_iters = check_positive_int(
-        fn, "num_iters", num_iters, "Pass num_iters >= 1, e.g. num_iters=20."
+    if num_iters is not None:
+        num_iters = check_positive_int(
+            fn,
+            "num_iters",
+            num_iters,
+            "Pass num_iters >= 1, e.g. num_iters=20, or num_iters=None for EM to "
+            "convergence (the maximum-likelihood fit).",
+        )
+    tol = check_real(
+        fn,
+        "tol",
+        tol,
+        low=0.0,
+        low_open=True,
+        fix="Pass e.g. tol=1e-5 (scikit-learn's GaussianMixture default).",
     )
+    max_iters = check_positive_int(
+        fn, "max_iters", max_iters, "Pass max_iters >= 1, e.g. max_iters=2000."
+    )
+    if init is None:
+        init = "kmeans" if num_iters is None else "warm"
+    init = check_choice(fn, "init", init, INITS)
     population_iters = check_positive_int(
         fn, "population_iters", population_iters, "Pass e.g. population_iters=500."
     )
@@ -620,4 +663,14 @@ def gmm(
             "Pass e.g. variance_floor=1e-6 (scikit-learn's reg_covar), or 0 for "
             "plain EM.",
         )
-    return _cached(k, dim, num_iters, floor, quadrature_order, population_iters)
+    return _cached(
+        k,
+        dim,
+        num_iters,
+        init == "kmeans",
+        tol,
+        max_iters,
+        floor,
+        quadrature_order,
+        population_iters,
+    )
