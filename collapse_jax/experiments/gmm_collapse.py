@@ -51,6 +51,10 @@ __all__ = [
     "NUM_ITERS",
     "SNAPSHOTS",
     "truth_params",
+    "NOTEBOOK_TRUTH",
+    "notebook_truth_params",
+    "log_l2_sq",
+    "sklearn_notebook_chain",
     "family",
     "run",
     "plot",
@@ -74,13 +78,91 @@ METRICS = ("l2", "em_gain", "weights", "log_vars")
 SKLEARN_TOL = 1e-5
 
 
+#: The paper's released notebook (docs/theory.md SH-E2): one 2-D blob N(0, I), fitted
+#: each generation by a 2-component full-covariance mixture. Generation 0 here is
+#: scikit-learn's fit (tol=1e-5, k-means start, ``random_state=0``) to 1,000 draws
+#: ``np.random.RandomState(0).standard_normal((1000, 2))``, rounded to 4 digits, so
+#: that both chains of a comparison start from the same model.
+NOTEBOOK_TRUTH = dict(
+    weights=[0.5411, 0.4589],
+    means=[[0.3782, 0.4035], [-0.4934, -0.4974]],
+    covs=[
+        [[0.8024, -0.2349], [-0.2349, 0.7894]],
+        [[0.7117, -0.1769], [-0.1769, 0.7303]],
+    ],
+)
+
+
+def notebook_truth_params() -> GmmParams:
+    """Generation 0 of the notebook's chain, :data:`NOTEBOOK_TRUTH`."""
+    return gmm_params(**NOTEBOOK_TRUTH)
+
+
+def log_l2_sq(a, b) -> float:
+    """``log`` of the squared L2 distance between two mixtures ``(weights, means,
+    covs)`` (host, float64; closed form: ``int p q = sum w_i v_j N(m_i; m_j, S_i +
+    S_j)``)."""
+
+    def inner(p, q):
+        (wp, mp, cp), (wq, mq, cq) = p, q
+        total = 0.0
+        for i in range(len(wp)):
+            for j in range(len(wq)):
+                s = np.asarray(cp[i]) + np.asarray(cq[j])
+                r = np.asarray(mp[i]) - np.asarray(mq[j])
+                quad = float(r @ np.linalg.solve(s, r))
+                norm = math.sqrt(np.linalg.det(2 * math.pi * s))
+                total += wp[i] * wq[j] * math.exp(-0.5 * quad) / norm
+        return total
+
+    return math.log(inner(a, a) + inner(b, b) - 2 * inner(a, b))
+
+
+def sklearn_notebook_chain(
+    num_chains: int, generations: Sequence[int], seed: int = 0, sample_size: int = 1000
+) -> np.ndarray:
+    """The notebook's chain by scikit-learn: ``log L2^2`` to generation 0.
+
+    Per chain ``c`` (``np.random.RandomState([seed, c])``): from
+    :data:`NOTEBOOK_TRUTH`, draw ``sample_size`` points (``GaussianMixture.sample``),
+    fit a fresh ``GaussianMixture(n_components=2, covariance_type="full",
+    tol=1e-5, max_iter=2000)`` (k-means start, the notebook's setting), repeat.
+    Needs scikit-learn; run it under ``threadpoolctl.threadpool_limits(1)`` to time
+    it on one core.
+
+    Returns:
+      ``(num_chains, len(generations))`` float64 ``log L2^2`` between the fit of
+      each listed generation (``>= 1``) and generation 0.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    kw = dict(n_components=2, covariance_type="full", tol=SKLEARN_TOL, max_iter=2000)
+    t = tuple(
+        np.asarray(NOTEBOOK_TRUTH[k], np.float64) for k in ("weights", "means", "covs")
+    )
+    gens = list(generations)
+    out = np.empty((num_chains, len(gens)))
+    for c in range(num_chains):
+        rs = np.random.RandomState([seed, c])
+        gm = GaussianMixture(**kw, random_state=rs)
+        gm.weights_, gm.means_, gm.covariances_ = t
+        for g in range(1, max(gens) + 1):
+            x, _ = gm.sample(sample_size)
+            gm = GaussianMixture(**kw, random_state=rs).fit(x)
+            if g in gens:
+                fit = (gm.weights_, gm.means_, gm.covariances_)
+                out[c, gens.index(g)] = log_l2_sq(fit, t)
+    return out
+
+
 def truth_params() -> GmmParams:
     """Generation 0, :data:`TRUTH` as :class:`~collapse_jax.GmmParams`."""
     return gmm_params(**TRUTH)
 
 
-def family(num_iters: int = NUM_ITERS) -> ModelFamily:
-    """``cj.gmm(2, dim=2)`` with ``num_iters`` EM iterations and the sklearn floor."""
+def family(num_iters: int | None = NUM_ITERS) -> ModelFamily:
+    """``cj.gmm(2, dim=2)`` with ``num_iters`` warm-started EM iterations (``None``:
+    the family's default maximum-likelihood fit) and the sklearn floor."""
     return gmm(2, dim=2, num_iters=num_iters, variance_floor=VARIANCE_FLOOR)
 
 

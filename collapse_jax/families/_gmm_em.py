@@ -157,9 +157,15 @@ def _mul_exp(u, t):
     return jnp.where(u == 0, jnp.zeros_like(y), y)
 
 
-def _estep(y, bad, w, frame_s, it: _Iterate):
+def _estep(y, bad, w, frame_s, it: _Iterate, mean: bool = True):
     """Log responsibilities ``(k, n)``, the weighted mean log-likelihood ``()``, and
-    whether some weighted point has zero or NaN density under the mixture."""
+    whether some weighted point has zero or NaN density under the mixture.
+
+    ``mean=False``: the weighted *sum* of the log-likelihoods instead of the mean.
+    The tolerance loop (:func:`_em_to_tol`) compares sums with ``tol`` times the
+    total weight and never divides inside the loop: there XLA rounded the division
+    differently for a batch of one chain (measured), and the stopping iteration
+    must not depend on the batch."""
     d = y.shape[1]
     r = y - it.m[:, :, None]
     u = _solve_unit_lower_t(it.v, r)
@@ -174,8 +180,8 @@ def _estep(y, bad, w, frame_s, it: _Iterate):
     log_r = jnp.where(
         has[None, :], joint - lse[None, :], jnp.full_like(joint, -jnp.inf)
     )
-    total = tree_sum(w)
-    ll = tree_sum(jnp.where(has, w * lse, jnp.zeros_like(lse))) / total
+    num = tree_sum(jnp.where(has, w * lse, jnp.zeros_like(lse)))
+    ll = num / tree_sum(w) if mean else num
     lost = jnp.any(has & ~(lse > -jnp.inf))  # also true for a NaN
     return log_r, ll, lost
 
@@ -366,7 +372,7 @@ class _Converge(NamedTuple):
     """State of EM run to a tolerance (:func:`_em_to_tol`)."""
 
     it: _Iterate
-    ll: jax.Array  # () mean log-likelihood at the last E-step (-inf before any)
+    ll: jax.Array  # () weighted sum of log-likelihoods at the last E-step
     gain: jax.Array  # () its change from the E-step before (+inf before two)
     count: jax.Array  # () int32 EM iterations (E-step + M-step) done
 
@@ -379,20 +385,24 @@ def _em_to_tol(y, bad, w, frame_s, floor_block, start: _Iterate, tol, max_iters)
     it stops after the M-step of the iteration whose gain is below ``tol`` (so at
     least 2 iterations), or after ``max_iters``, or once the iterate is broken (a
     point no component explains: ``_mark_failures`` reports it). ``tol`` and
-    ``max_iters`` are traced: one compiled program serves every tolerance.
+    ``max_iters`` are traced: one compiled program serves every tolerance. The
+    state carries weighted *sums* of log-likelihoods, compared with ``tol`` times
+    the total weight (``_estep``'s ``mean=False``); ``gain`` is the change of the
+    sum.
 
     A ``while_loop``: under ``vmap`` its body runs until every chain of the batch
     has stopped, and a stopped chain's state is frozen by a select (JAX's batching
     rule for a batched predicate), so a chain's bits do not depend on how many
-    iterations its batch neighbours need (tests/test_gmm.py).
+    iterations its batch neighbours need (tests/test_gmm_ml.py).
     """
     dtype = y.dtype
+    bound = jnp.asarray(tol, dtype) * tree_sum(w)
 
     def cond(c: _Converge):
-        return (c.count < max_iters) & ~(jnp.abs(c.gain) < tol) & ~c.it.broken
+        return (c.count < max_iters) & ~(jnp.abs(c.gain) < bound) & ~c.it.broken
 
     def body(c: _Converge):
-        log_r, ll, lost = _estep(y, bad, w, frame_s, c.it)
+        log_r, ll, lost = _estep(y, bad, w, frame_s, c.it, mean=False)
         new = _mstep(y, w, log_r, floor_block, c.it, lost)
         return _Converge(new, ll, ll - c.ll, c.count + 1)
 
@@ -448,7 +458,10 @@ def _fit_frames(
             jnp.asarray(tol, dtype),
             jnp.asarray(max_iters, jnp.int32),
         )
-        it, gain, count = c.it, c.gain, c.count
+        # The division of materialised operands: fused into its consumers, XLA
+        # rounded it differently for a batch of one chain (measured).
+        gain_sum, total = jax.lax.optimization_barrier((c.gain, tree_sum(w)))
+        it, gain, count = c.it, gain_sum / total, c.count
         # The last measured log-likelihood is of the iterate before the last
         # M-step (scikit-learn's rule); a broken iterate is caught here as well.
         _, _, lost = _estep(y, bad, w, frame_s, it)
@@ -497,3 +510,16 @@ def _em(data, weights, init, num_iters: int, variance_floor):
 
 
 _em_jit = jax.jit(_em, static_argnames=("num_iters",))
+
+
+def _em_tol(data, weights, init, tol, max_iters, variance_floor):
+    """EM from ``init`` to ``|gain| < tol`` (at most ``max_iters``): ``(params,
+    iterations)``, scikit-learn's ``GaussianMixture`` from a given start."""
+    init = _cast_like(init, data.dtype)
+    y, bad = _whiten_data(init, data)
+    return _fit_frames(
+        None, y, bad, weights, init, None, False, tol, max_iters, variance_floor
+    )
+
+
+_em_tol_jit = jax.jit(_em_tol)
