@@ -1110,7 +1110,9 @@ def _fit_iterations(num_chains: int, seed: int) -> dict[str, float]:
     }
 
 
-def bench_notebook(quick: bool, repeats: int) -> dict[str, Any]:
+def bench_notebook(
+    quick: bool, repeats: int, sizes: tuple[int, int, int] | None = None
+) -> dict[str, Any]:
     """The paper's notebook chain (one 2-D blob, 2-component fit, k-means start,
     tol 1e-5): the law of ``cj.gmm(2, 2)``'s chain against scikit-learn's, then the
     speed of both. Law first: the mean over chains of log L2^2 to generation 0 at
@@ -1119,8 +1121,8 @@ def bench_notebook(quick: bool, repeats: int) -> dict[str, Any]:
     iterations) to show the bias the k-means start removes."""
     from threadpoolctl import threadpool_limits
 
-    chains, sk_chains = (32, 4) if quick else (256, 48)
-    gens = tuple(g for g in NOTEBOOK_GENS if g <= (10 if quick else 200))
+    chains, sk_chains, last = sizes or ((32, 4, 10) if quick else (256, 48, 200))
+    gens = tuple(g for g in NOTEBOOK_GENS if g <= last)
     num_gens = max(gens)
     out: dict[str, Any] = {
         "generations": list(gens),
@@ -1256,6 +1258,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the notebook chain (one blob): law against scikit-learn, speed",
     )
+    parser.add_argument(
+        "--notebook-sizes",
+        type=int,
+        nargs=3,
+        metavar=("CHAINS", "SKLEARN_CHAINS", "GENERATIONS"),
+        default=None,
+        help="sizes of --notebook-only (default 256 48 200; --quick 32 4 10)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -1332,7 +1342,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.notebook_only:
         print("  notebook chain ...", flush=True)
-        nb = bench_notebook(args.quick, args.repeats)
+        sizes = tuple(args.notebook_sizes) if args.notebook_sizes else None
+        nb = bench_notebook(args.quick, args.repeats, sizes)
         results["notebook"] = nb
         results["load_average_end"] = list(os.getloadavg())
         results["total_wall_s"] = time.perf_counter() - t_start
