@@ -61,6 +61,7 @@ from collapse_jax._linalg import (
     _sum_small,
 )
 from collapse_jax._reduce import tree_sum, tree_sum_last
+from collapse_jax.families._gmm_kmeans import kmeans_log_resp
 from collapse_jax.families._gmm_params import GmmParams
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -156,9 +157,15 @@ def _mul_exp(u, t):
     return jnp.where(u == 0, jnp.zeros_like(y), y)
 
 
-def _estep(y, bad, w, frame_s, it: _Iterate):
+def _estep(y, bad, w, frame_s, it: _Iterate, mean: bool = True):
     """Log responsibilities ``(k, n)``, the weighted mean log-likelihood ``()``, and
-    whether some weighted point has zero or NaN density under the mixture."""
+    whether some weighted point has zero or NaN density under the mixture.
+
+    ``mean=False``: the weighted *sum* of the log-likelihoods instead of the mean.
+    The tolerance loop (:func:`_em_to_tol`) compares sums with ``tol`` times the
+    total weight and never divides inside the loop: there XLA rounded the division
+    differently for a batch of one chain (measured), and the stopping iteration
+    must not depend on the batch."""
     d = y.shape[1]
     r = y - it.m[:, :, None]
     u = _solve_unit_lower_t(it.v, r)
@@ -173,8 +180,8 @@ def _estep(y, bad, w, frame_s, it: _Iterate):
     log_r = jnp.where(
         has[None, :], joint - lse[None, :], jnp.full_like(joint, -jnp.inf)
     )
-    total = tree_sum(w)
-    ll = tree_sum(jnp.where(has, w * lse, jnp.zeros_like(lse))) / total
+    num = tree_sum(jnp.where(has, w * lse, jnp.zeros_like(lse)))
+    ll = num / tree_sum(w) if mean else num
     lost = jnp.any(has & ~(lse > -jnp.inf))  # also true for a NaN
     return log_r, ll, lost
 
@@ -348,6 +355,129 @@ def _em_frames(y, bad, weights, prev: GmmParams, num_iters: int, variance_floor)
     return _mark_failures(params, it.singular, it.broken | lost), trace
 
 
+def _identity_iterate(prev: GmmParams, dtype) -> _Iterate:
+    """The iterate of ``prev`` itself in its own frames (``m = 0``, ``A = I``)."""
+    k, d = prev.means.shape
+    return _Iterate(
+        _normalised_log_weights(prev.log_weights.astype(dtype)),
+        jnp.zeros((k, d), dtype),
+        jnp.zeros((k, d), dtype),
+        jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d)),
+        jnp.zeros((k,), bool),
+        jnp.zeros((), bool),
+    )
+
+
+class _Converge(NamedTuple):
+    """State of EM run to a tolerance (:func:`_em_to_tol`)."""
+
+    it: _Iterate
+    ll: jax.Array  # () weighted sum of log-likelihoods at the last E-step
+    gain: jax.Array  # () its change from the E-step before (+inf before two)
+    count: jax.Array  # () int32 EM iterations (E-step + M-step) done
+
+
+def _em_to_tol(y, bad, w, frame_s, floor_block, start: _Iterate, tol, max_iters):
+    """EM from ``start`` until ``|gain| < tol`` or ``max_iters`` iterations.
+
+    scikit-learn's loop (``BaseMixture.fit``): each iteration is an E-step, whose mean
+    log-likelihood per point is compared with the previous E-step's, then an M-step;
+    it stops after the M-step of the iteration whose gain is below ``tol`` (so at
+    least 2 iterations), or after ``max_iters``, or once the iterate is broken (a
+    point no component explains: ``_mark_failures`` reports it). ``tol`` and
+    ``max_iters`` are traced: one compiled program serves every tolerance. The
+    state carries weighted *sums* of log-likelihoods, compared with ``tol`` times
+    the total weight (``_estep``'s ``mean=False``); ``gain`` is the change of the
+    sum.
+
+    A ``while_loop``: under ``vmap`` its body runs until every chain of the batch
+    has stopped, and a stopped chain's state is frozen by a select (JAX's batching
+    rule for a batched predicate), so a chain's bits do not depend on how many
+    iterations its batch neighbours need (tests/test_gmm_ml.py).
+    """
+    dtype = y.dtype
+    bound = jnp.asarray(tol, dtype) * tree_sum(w)
+
+    def cond(c: _Converge):
+        return (c.count < max_iters) & ~(jnp.abs(c.gain) < bound) & ~c.it.broken
+
+    def body(c: _Converge):
+        log_r, ll, lost = _estep(y, bad, w, frame_s, c.it, mean=False)
+        new = _mstep(y, w, log_r, floor_block, c.it, lost)
+        return _Converge(new, ll, ll - c.ll, c.count + 1)
+
+    init = _Converge(
+        start,
+        jnp.asarray(-jnp.inf, dtype),
+        jnp.asarray(jnp.inf, dtype),
+        jnp.zeros((), jnp.int32),
+    )
+    return jax.lax.while_loop(cond, body, init)
+
+
+def _fit_frames(
+    key,
+    y,
+    bad,
+    weights,
+    prev: GmmParams,
+    num_iters,
+    kmeans: bool,
+    tol,
+    max_iters,
+    variance_floor,
+):
+    """The family's fit on whitened points: returns ``(params, iterations)``.
+
+    ``kmeans``: start from the k-means clustering of the points
+    (:mod:`collapse_jax.families._gmm_kmeans`, random from ``key``), else from
+    ``prev`` itself (warm start). ``num_iters``: a fixed number of EM iterations
+    (static), or ``None`` for EM to ``|gain| < tol`` with at most ``max_iters``
+    (scikit-learn's rule, :func:`_em_to_tol`). The warm start with a fixed count is
+    :func:`_em_frames` exactly.
+    """
+    if not kmeans and num_iters is not None:
+        params, _ = _em_frames(y, bad, weights, prev, num_iters, variance_floor)
+        return params, jnp.asarray(num_iters, jnp.int32)
+    dtype = y.dtype
+    w = weights.astype(dtype)
+    floor_block = _floor_block(prev, variance_floor)
+    frame_s = prev.chol_log_diag
+    start = _identity_iterate(prev, dtype)
+    if kmeans:
+        log_r, _ = kmeans_log_resp(key, prev, y, bad, w)
+        start = _mstep(y, w, log_r, floor_block, start, jnp.zeros((), bool))
+    if num_iters is None:
+        c = _em_to_tol(
+            y,
+            bad,
+            w,
+            frame_s,
+            floor_block,
+            start,
+            jnp.asarray(tol, dtype),
+            jnp.asarray(max_iters, jnp.int32),
+        )
+        # The division of materialised operands: fused into its consumers, XLA
+        # rounded it differently for a batch of one chain (measured).
+        gain_sum, total = jax.lax.optimization_barrier((c.gain, tree_sum(w)))
+        it, gain, count = c.it, gain_sum / total, c.count
+        # The last measured log-likelihood is of the iterate before the last
+        # M-step (scikit-learn's rule); a broken iterate is caught here as well.
+        _, _, lost = _estep(y, bad, w, frame_s, it)
+    else:
+
+        def body(it, _):
+            log_r, ll, lost = _estep(y, bad, w, frame_s, it)
+            return _mstep(y, w, log_r, floor_block, it, lost), ll
+
+        it, trace = jax.lax.scan(body, start, None, length=num_iters)
+        _, last, lost = _estep(y, bad, w, frame_s, it)
+        gain, count = last - trace[-1], jnp.asarray(num_iters, jnp.int32)
+    params = _compose(prev, it, gain)
+    return _mark_failures(params, it.singular, it.broken | lost), count
+
+
 def _mark_failures(params: GmmParams, singular, broken) -> GmmParams:
     """Make a failed fit visible to ``status`` (never a silently dead component).
 
@@ -380,3 +510,16 @@ def _em(data, weights, init, num_iters: int, variance_floor):
 
 
 _em_jit = jax.jit(_em, static_argnames=("num_iters",))
+
+
+def _em_tol(data, weights, init, tol, max_iters, variance_floor):
+    """EM from ``init`` to ``|gain| < tol`` (at most ``max_iters``): ``(params,
+    iterations)``, scikit-learn's ``GaussianMixture`` from a given start."""
+    init = _cast_like(init, data.dtype)
+    y, bad = _whiten_data(init, data)
+    return _fit_frames(
+        None, y, bad, weights, init, None, False, tol, max_iters, variance_floor
+    )
+
+
+_em_tol_jit = jax.jit(_em_tol)
