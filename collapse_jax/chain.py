@@ -22,6 +22,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from collapse_jax import _absorbed
 from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
 from collapse_jax import memory, runspec
@@ -371,11 +372,23 @@ class Plan:
             add_axis = functools.partial(jax.tree.map, lambda x: x[:, None])
             done = 1
             yield done, state, cut(add_axis(mets), add_axis(params), status[:, None], 1)
+        skip = _absorbed.skippable(self.family, self.static_regime, config, self.cross)
+        length, last = max(config.chunk_size, 2), None
         while done < config.num_generations:
             valid = min(config.chunk_size, config.num_generations - done)
-            state, (mets, params, status) = advance(
-                state, _run_chunk, jnp.int32(done + valid)
-            )
+            if last is not None and _absorbed.settled(
+                self.family, state, self.sched, done, valid, length
+            ):  # every chain absorbed or failed: the chunk would repeat its records
+                state = state._replace(t=state.t + valid)
+                mets, params, status = _absorbed.repeat(last, length)
+            else:
+                state, (mets, params, status) = advance(
+                    state, _run_chunk, jnp.int32(done + valid)
+                )
+            if skip:
+                last = jax.tree.map(
+                    lambda x, v=valid: x[:, v - 1 : v], (mets, params, status)
+                )
             done += valid
             yield done, state, cut(mets, params, status, valid)
 

@@ -297,6 +297,13 @@ class ModelFamily(NamedTuple):
         :func:`collapse_jax.neural.learned_family`).
       decoder: :class:`Decoder` or None (capability): an autoregressive family's
         decoding with traced settings (:func:`collapse_jax.language_model`).
+      absorbing: ``(params, sample_size) -> bool`` or None: True where ``params``
+        is an absorbing state that :func:`collapse_jax.replace`'s step with
+        ``sample_size`` draws maps to itself bit for bit, under any key and with
+        either sampler (a Poisson rate at 0, a categorical point mass whose count
+        is the sample size). The runner then skips the chunks of generations
+        in which every chain is absorbed or failed, repeating their records
+        (tests/test_absorbed.py).
       pooled: :class:`PooledFit` or None (capability): the fit from a sufficient
         statistic that pools exactly (:func:`collapse_jax.accumulate` then keeps
         O(1) numbers per chain instead of every draw).
@@ -339,6 +346,7 @@ class ModelFamily(NamedTuple):
     generation0: Callable[[], Params] | None = None
     decoder: Decoder | None = None
     pooled: PooledFit | None = None
+    absorbing: Callable[..., jax.Array] | None = None
 
 
 # ----------------------------------------------------------------- capabilities ---

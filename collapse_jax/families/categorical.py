@@ -393,6 +393,7 @@ def _make(
         fit_population_from=fit_population_from,
         fit_population_mixture=fit_population_mixture,
         pooled=PooledFit(stats, merge, fit_pooled, fit),
+        absorbing=_point_mass_of,
         numeric=numeric,
         view=view,
         view_kind="probs",
@@ -546,6 +547,14 @@ def _tree_multinomial(key: jax.Array, probs: jax.Array, total) -> jax.Array:
         left = jnp.where(ratio <= 0, 0, left)
         counts = jnp.stack([left, counts - left], axis=1).reshape(-1)
     return counts[:k]
+
+
+def _point_mass_of(params, sample_size):
+    """A point mass counted from ``sample_size`` draws: every draw and the refit
+    give it back bit for bit (probability exactly 1, count ``M``)."""
+    return (jnp.max(params.probs) == 1) & (
+        jnp.sum(params.counts, dtype=jnp.int32) == sample_size
+    )
 
 
 def _float_dtype(weights):

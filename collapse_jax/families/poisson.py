@@ -232,6 +232,8 @@ def _make() -> ModelFamily:
         min_sample_size_reason="to estimate a rate",
         check_run=_check_run,
         pooled=PooledFit(stats, merge, fit_pooled, fit),
+        # Poisson(0) draws are 0 and refit to rate 0, count 0, whatever M.
+        absorbing=lambda params, sample_size: params.rate == 0,
         # Two samplers per draw (small and large means), each a rejection loop.
         sample_temporaries=20,
         fit_temporaries=2,  # the weighted counts, tree-summed
