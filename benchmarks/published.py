@@ -163,8 +163,13 @@ def compare(ours: dict, ref: dict, names, closed: dict | None = None) -> dict:
     for name in names:
         (a, sa), (b, sb) = _mean_se(ours[name]), _mean_se(ref[name])
         z = _z(a - b, math.hypot(sa, sb))
-        out[name] = {"ours": a, "se_ours": sa, "published": b, "se_published": sb,
-                     "z_vs_published": z}
+        out[name] = {
+            "ours": a,
+            "se_ours": sa,
+            "published": b,
+            "se_published": sb,
+            "z_vs_published": z,
+        }
         zs.append(z)
         if closed and name in closed:
             zc = _z(a - closed[name], sa)
@@ -254,8 +259,11 @@ def format_rows(res: dict) -> str:
         for label, e in r["implementations"].items():
             aot = e.get("aot") or {}
             comp = aot.get("compile_s")
-            check = "ok" if label == "published" else (
-                "ok" if r["check"][label]["passed"] else "FAIL")
+            check = (
+                "ok"
+                if label == "published"
+                else ("ok" if r["check"][label]["passed"] else "FAIL")
+            )
             sp = e.get("speedup_vs_published")
             lines.append(
                 f"{tag:<28} {label:<22} "
@@ -275,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chains", type=int, default=100)
     ap.add_argument("--gens", type=int, default=100, help="accumulate generations")
     ap.add_argument("--m", type=int, default=1000, help="accumulate sample size")
-    ap.add_argument("--with-buffer", action="store_true",
-                    help="also time accumulate with the point buffer (slow)")
+    ap.add_argument(
+        "--with-buffer",
+        action="store_true",
+        help="also time accumulate with the point buffer (slow)",
+    )
     ap.add_argument("--out", type=str, default=None)
     args = ap.parse_args(argv)
     jax.config.update("jax_enable_compilation_cache", False)
@@ -293,17 +304,31 @@ def main(argv: list[str] | None = None) -> int:
         acc_impls["jax point buffer"] = jax_accumulate(G10_BUFFER)
     load_start = os.getloadavg()
     results = [
-        bench("accumulate, d=10", acc_impls, acc_size, args.repeats,
-              ["log_det_cov", "mean_dist2"]),
-        bench("Poisson (defaults)",
-              {"published": published_poisson, "jax default": jax_poisson},
-              poi_size, args.repeats, ["rate"], closed={"rate": LAM0}),
+        bench(
+            "accumulate, d=10",
+            acc_impls,
+            acc_size,
+            args.repeats,
+            ["log_det_cov", "mean_dist2"],
+        ),
+        bench(
+            "Poisson (defaults)",
+            {"published": published_poisson, "jax default": jax_poisson},
+            poi_size,
+            args.repeats,
+            ["rate"],
+            closed={"rate": LAM0},
+        ),
     ]
     res = {
         "benchmark": "published",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "device": {"platform": platform_, "kind": kind, "cpu": _cpu_model(),
-                   "cpu_count": os.cpu_count()},
+        "device": {
+            "platform": platform_,
+            "kind": kind,
+            "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count(),
+        },
         "load_average_start": load_start,
         "load_average_end": os.getloadavg(),
         "versions": _versions(),
@@ -312,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     out = args.out or str(
-        Path(__file__).resolve().parent / "results"
+        Path(__file__).resolve().parent
+        / "results"
         / f"published_{tag}{'_quick' if args.quick else ''}.json"
     )
     Path(out).parent.mkdir(parents=True, exist_ok=True)

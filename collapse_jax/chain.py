@@ -22,10 +22,9 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from collapse_jax import _absorbed
+from collapse_jax import _absorbed, memory, runspec
 from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
-from collapse_jax import memory, runspec
 
 # The compiled core, called through this module's names: wrapping
 # chain._run_chunk (tests, benchmarks) wraps what every run calls.

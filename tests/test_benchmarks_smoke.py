@@ -76,3 +76,29 @@ def test_regime_sweep_benchmark_quick(tmp_path):
     assert impls["jax_sweep"]["programs_compiled_steady"] == 0
     for name in ("jax_sweep", "jax_run_chains_loop", "numpy_vectorised", "python_loop"):
         assert impls[name]["chain_gens_per_s"] > 0
+
+
+@pytest.mark.slow  # ~30-60 s on 2 CPU cores (two compilations, the published loops)
+def test_published_benchmark_quick(tmp_path):
+    out = tmp_path / "published_quick.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "published.py"),
+            "--quick",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    for r in res["results"]:
+        assert all(c["passed"] for c in r["check"].values()), r["name"]
+        for entry in r["implementations"].values():
+            assert entry["chain_gens_per_s"] > 0

@@ -185,7 +185,9 @@ def _make(
         ints = jax.ops.segment_sum(whole.astype(jnp.int32), data, num_segments=k)
         floats = jax.ops.segment_sum(w, data, num_segments=k)
         return _CountStats(
-            ints, _pooled.compensated(floats), _pooled.compensated(tree_sum(w)),
+            ints,
+            _pooled.compensated(floats),
+            _pooled.compensated(tree_sum(w)),
             ~integral,
         )
 

@@ -231,7 +231,9 @@ def _make(
         )
 
     def merge(a, b):
-        return _GramStats(*(_pooled.merge_sums(u, v) for u, v in zip(a, b)))
+        return _GramStats(
+            *(_pooled.merge_sums(u, v) for u, v in zip(a, b, strict=True))
+        )
 
     def fit_pooled(st, prev):
         # OLS and ridge read the rows through X^T W X, X^T W y and sum W only.

@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.checks import check_positive_int, described, fail
-from collapse_jax.regimes.base import MIXING_SAMPLERS, Regime, StepContext
 from collapse_jax.families.base import pools
+from collapse_jax.regimes.base import MIXING_SAMPLERS, Regime, StepContext
 from collapse_jax.regimes.buffers import (
     Pooled,
     empty_pool,
