@@ -63,7 +63,10 @@ def _traced_points(config, family, source, regime, one, truth, reference, hyper)
         fitted.append(weights.shape[0])
         return family.refit(sample_key, fit_key, params, weights)
 
-    noting = family._replace(sample=sample, fit=fit, refit=refit)
+    pooled = family.pooled
+    if pooled is not None and pooled.fit_of is family.fit:  # keep it pooling
+        pooled = pooled._replace(fit_of=fit)
+    noting = family._replace(sample=sample, fit=fit, refit=refit, pooled=pooled)
 
     def step(state, key, active):
         gkeys = cjk.generation_keys(key, state.t)

@@ -73,7 +73,8 @@ def _injecting(ctx: StepContext, params, num_real, pooled) -> ModelFamily:
 
 def _adaptive_init(base_init, mon_init, family, data, num_generations, *rest):
     return _Adaptive(
-        base_init(family, data, num_generations, *rest),
+        # Points, not pooled statistics: the fed step swaps the family's fit.
+        base_init(family._replace(pooled=None), data, num_generations, *rest),
         mon_init(family, data),
         jnp.zeros((), bool),
         jnp.zeros((), bool),

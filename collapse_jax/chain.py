@@ -22,7 +22,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from collapse_jax import _blocking, memory, runspec
+from collapse_jax import _absorbed, _blocking, memory, runspec
 from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
 from collapse_jax.checks import fail
@@ -469,6 +469,8 @@ class Plan:
                 passage,
                 np.arange(1, 2) if keep else np.arange(0),
             )
+        skip = _absorbed.skippable(self.family, self.static_regime, config, self.cross)
+        rows, last = config.record_slots or length, None
         while done < config.num_generations:
             valid = min(config.chunk_size, config.num_generations - done)
             extra: tuple[Any, ...] = (jnp.int32(done + valid),)
@@ -479,7 +481,23 @@ class Plan:
                 slots = np.where(mask, np.cumsum(mask) - 1, config.record_slots)
                 extra += (jnp.asarray(slots, jnp.int32),)
                 here = here[mask[:valid]]
-            state, out, passage = advance(state, passage, _run_chunk, *extra)
+            if last is not None and _absorbed.settled(
+                self.family, state, self.sched, done, valid, length
+            ):
+                # Every chain absorbed or failed: the chunk would repeat its records
+                # (and leave the first-passage generations as they are).
+                state = state._replace(t=state.t + valid)
+                out = _absorbed.repeat(last, rows)
+            else:
+                state, out, passage = advance(state, passage, _run_chunk, *extra)
+                # The record of the chain's current model: the chunk's last row,
+                # when the chunk's last generation is recorded (thinning).
+                n = len(here)
+                last = (
+                    jax.tree.map(lambda x, n=n: x[:, n - 1 : n], out)
+                    if skip and n and here[-1] == done + valid
+                    else None
+                )
             done += valid
             yield done, state, out, passage, here
 

@@ -141,3 +141,29 @@ def test_checkpoint_cost_benchmark_quick(tmp_path):
     for row in res["rows"]:  # a part's size does not grow with the run
         assert row["part_mb"] == res["rows"][0]["part_mb"]
     assert res["rows"][-1]["rewrite_mb"] > 2 * res["rows"][0]["rewrite_mb"]
+
+
+@pytest.mark.slow  # ~30-60 s on 2 CPU cores (two compilations, the published loops)
+def test_published_benchmark_quick(tmp_path):
+    out = tmp_path / "published_quick.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "published.py"),
+            "--quick",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    for r in res["results"]:
+        assert all(c["passed"] for c in r["check"].values()), r["name"]
+        for entry in r["implementations"].values():
+            assert entry["chain_gens_per_s"] > 0

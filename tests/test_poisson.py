@@ -9,17 +9,27 @@ n = 10 is about 0.0078; SE of P(absorbed) at most 0.0078.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats as scipy_stats
 
 import jax
 import jax.numpy as jnp
 
 import collapse_jax as cj
+from collapse_jax import random as cjr
 from collapse_jax.theory import counting as tc
-from tests.helpers import assert_within_se, binomial_se, mean_and_se, module_seed
+from tests.helpers import (
+    assert_within_se,
+    binomial_se,
+    ks_alpha,
+    mean_and_se,
+    module_seed,
+)
 
 FAM = cj.poisson()
 M, LAM0, N, C = 20, 0.5, 60, 4096
@@ -182,3 +192,74 @@ def test_theory_counting_closed_forms():
         tc.poisson_absorption_probability(-1.0, 5, 2)
     with pytest.raises(ValueError, match=r"prob must be in \(0, 1\)"):
         tc.forgetting_generation_quantile(3, 1.5)
+
+
+# ---------------------------------------------------- the sampler (cjr.poisson) ---
+
+_DRAW = jax.jit(cjr.poisson, static_argnums=2)
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("mean", [0.3, 3.0, 9.9, 10.0, 40.0])
+def test_sampler_law_mean_variance_and_pmf(mean):
+    # Inversion below POISSON_INVERSION (10), PTRS from it on: 2**18 draws each.
+    # Mean and variance at k SE (variance SE from the fourth moment, exact for a
+    # Poisson: mu4 = lam (1 + 3 lam)); the pmf by a chi-square test at the budget.
+    seed = module_seed(f"test_poisson.sampler.{mean}")
+    n = 2**18
+    x = np.asarray(_DRAW(jax.random.key(seed), jnp.float32(mean), (n,)), np.float64)
+    lam = float(np.float32(mean))
+    var_se = math.sqrt((lam * (1 + 3 * lam) - lam**2) / n)
+    assert_within_se([x.mean(), x.var()], [lam, lam],
+                     [math.sqrt(lam / n), var_se], seed=seed,
+                     what=f"Poisson({mean}) sampler mean and variance, {n} draws")
+    k_max = int(scipy_stats.poisson.isf(1e-3, lam))
+    observed = np.bincount(np.minimum(x.astype(np.int64), k_max + 1),
+                           minlength=k_max + 2)
+    probs = scipy_stats.poisson.pmf(np.arange(k_max + 1), lam)
+    probs = np.append(probs, 1 - probs.sum())
+    keep = probs * n >= 5
+    exp, obs = probs[keep] * n, observed[keep]
+    if np.any(~keep):  # the sparse bins together
+        exp = np.append(exp, probs[~keep].sum() * n)
+        obs = np.append(obs, observed[~keep].sum())
+    p_value = scipy_stats.chisquare(obs, exp).pvalue
+    assert p_value > ks_alpha(), (mean, p_value)
+
+
+def test_sampler_edge_means_and_prefix_stability():
+    lam = jnp.asarray([0.0, 1e-9, 2.5, 9.999, 10.0, 5e4, np.nan, 3e9], jnp.float32)
+    draw = jax.jit(lambda key, means: cjr.poisson(key, means, (8,)))
+    x = np.asarray(draw(jax.random.key(1), lam))
+    assert x[0] == 0 and x[1] == 0 and x[6] == -1 and x[7] == -1
+    assert np.all(x[2:6] >= 0) and x.dtype == np.int32
+    a = _DRAW(jax.random.key(3), jnp.float32(4.0), (40,))
+    b = _DRAW(jax.random.key(3), jnp.float32(4.0), (9,))
+    np.testing.assert_array_equal(np.asarray(a)[:9], np.asarray(b))
+
+
+def test_sampler_of_a_batch_of_small_means_never_enters_the_rejection_loop():
+    # The PTRS loop runs only while a lane with a mean >= 10 is undecided: its
+    # while_loop's trip count is 0 here (counted through a host callback).
+    from collapse_jax import random as random_module
+
+    calls = []
+    real = random_module._first_accepted
+
+    def counting(attempt, done, dtype):
+        def traced(i):
+            jax.debug.callback(lambda: calls.append(1))
+            return attempt(i)
+
+        return real(traced, done, dtype)
+
+    random_module._first_accepted = counting
+    try:
+        lam = jnp.full((64,), 3.0, jnp.float32)
+        jax.block_until_ready(cjr.poisson(jax.random.key(0), lam, (64,)))
+        assert calls == []
+        mixed = lam.at[0].set(50.0)
+        jax.block_until_ready(cjr.poisson(jax.random.key(0), mixed, (64,)))
+        assert calls
+    finally:
+        random_module._first_accepted = real

@@ -33,10 +33,12 @@ __all__ = [
     "CAPABILITIES",
     "family",
     "has",
+    "pools",
     "require",
     "LocationScale",
     "ProbabilityVector",
     "Decoder",
+    "PooledFit",
     "ModelFamily",
     "MixtureView",
     "ApproxHooks",
@@ -129,6 +131,40 @@ class Decoder(NamedTuple):
 
     decode: Callable[..., Data]
     vocab_size: int
+
+
+class PooledFit(NamedTuple):
+    """Capability: the fit reads its data only through a sufficient statistic that
+    pools exactly (a data-keeping regime then keeps the statistic, not the points).
+
+    The statistic ``S`` is a pytree of arrays of a fixed shape. The all-zeros
+    statistic (of the shapes of ``stats``' output) is that of the empty data set,
+    so a regime starts from zeros; ``merge`` is exact in real arithmetic and stable
+    in floating point (Chan's update of weighted moments, compensated sums), so
+    ``fit(merge(stats(a), stats(b)), prev)`` equals ``fit_of`` on the points of
+    ``a`` and ``b`` together up to float rounding (tests/test_pooled.py).
+
+    Attributes:
+      stats: ``(data, weights) -> S``: the statistic of ``n`` weighted points
+        (weights in the params' float dtype; weight 0 masks a point out).
+      merge: ``(S, S) -> S``: the statistic of the union of two data sets.
+      fit: ``(S, prev) -> params``: the fit to the data summarised by ``S``.
+      fit_of: the family's ``fit`` that ``fit`` reproduces. A family whose
+        ``fit`` is replaced (an approximate fit, a wrapper that adds data) no
+        longer matches it, and regimes keep its points instead
+        (:func:`pools`).
+    """
+
+    stats: Callable[..., Any]
+    merge: Callable[..., Any]
+    fit: Callable[..., Params]
+    fit_of: Callable[..., Params]
+
+
+def pools(family: ModelFamily) -> bool:
+    """Whether ``family``'s own fit can be computed from pooled statistics."""
+    pooled = family.pooled
+    return pooled is not None and pooled.fit_of is family.fit
 
 
 class Location(NamedTuple):
@@ -261,6 +297,16 @@ class ModelFamily(NamedTuple):
         :func:`collapse_jax.neural.learned_family`).
       decoder: :class:`Decoder` or None (capability): an autoregressive family's
         decoding with traced settings (:func:`collapse_jax.language_model`).
+      absorbing: ``(params, sample_size) -> bool`` or None: True where ``params``
+        is an absorbing state that :func:`collapse_jax.replace`'s step with
+        ``sample_size`` draws maps to itself bit for bit, under any key and with
+        either sampler (a Poisson rate at 0, a categorical point mass whose count
+        is the sample size). The runner then skips the chunks of generations
+        in which every chain is absorbed or failed, repeating their records
+        (tests/test_absorbed.py).
+      pooled: :class:`PooledFit` or None (capability): the fit from a sufficient
+        statistic that pools exactly (:func:`collapse_jax.accumulate` then keeps
+        O(1) numbers per chain instead of every draw).
     """
 
     name: str
@@ -299,6 +345,8 @@ class ModelFamily(NamedTuple):
     population_tolerance: str | None = None
     generation0: Callable[[], Params] | None = None
     decoder: Decoder | None = None
+    pooled: PooledFit | None = None
+    absorbing: Callable[..., jax.Array] | None = None
 
 
 # ----------------------------------------------------------------- capabilities ---

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -27,9 +27,11 @@ import jax.numpy as jnp
 from collapse_jax import random as cjr
 from collapse_jax._reduce import sequential_cumsum, tree_sum
 from collapse_jax.checks import as_float_array, check_positive_int, described, fail
+from collapse_jax.families import _pooled
 from collapse_jax.families.base import (
     Location,
     ModelFamily,
+    PooledFit,
     ProbabilityVector,
     family,
 )
@@ -49,6 +51,15 @@ _LOSS = 2.0**-10
 #: (jax.random.binomial in float32) inflate the variance above it (measured over
 #: 4e6 draws: +0.2 % at 2**20, +0.8 % at 2**22, +2 % at 2**24, +60 % at 2**30).
 MAX_FLOAT32_SUFFICIENT = 2**20
+
+
+class _CountStats(NamedTuple):
+    """The pooled statistic of categorical data (``ModelFamily.pooled``)."""
+
+    ints: jax.Array  # (K,) int32, integer-rounded weighted counts
+    floats: Any  # (K,) compensated float weighted counts
+    total: Any  # () compensated total weight
+    fractional: jax.Array  # () bool, some weight is not an integer
 
 
 class CategoricalParams(NamedTuple):
@@ -164,8 +175,7 @@ def _make(
             return _inverse_cdf_draws(key, params.probs, n)
         return jax.random.categorical(key, jnp.log(params.probs), shape=(n,))
 
-    def fit(key, data, weights, prev):
-        del key, prev
+    def stats(data, weights):
         w = weights.astype(_float_dtype(weights))
         # Integer weights (masks, replication) are counted in int32: exact up to
         # 2**31, where a float32 segment sum stops adding ones at 2**24 (a category
@@ -174,7 +184,26 @@ def _make(
         integral = jnp.all(w == whole)
         ints = jax.ops.segment_sum(whole.astype(jnp.int32), data, num_segments=k)
         floats = jax.ops.segment_sum(w, data, num_segments=k)
-        wc = restrict(jnp.where(integral, ints.astype(w.dtype), floats))
+        return _CountStats(
+            ints,
+            _pooled.compensated(floats),
+            _pooled.compensated(tree_sum(w)),
+            ~integral,
+        )
+
+    def merge(a, b):
+        return _CountStats(
+            a.ints + b.ints,
+            _pooled.merge_sums(a.floats, b.floats),
+            _pooled.merge_sums(a.total, b.total),
+            a.fractional | b.fractional,
+        )
+
+    def fit_pooled(st, prev):
+        del prev
+        integral = ~st.fractional
+        ints, floats = st.ints, _pooled.value(st.floats)
+        wc = restrict(jnp.where(integral, ints.astype(floats.dtype), floats))
         total = tree_sum(wc)
         probs = wc / jnp.where(total > 0, total, 1)
         counts = jnp.where(
@@ -183,10 +212,14 @@ def _make(
         # Fractional weights are summed in the dtype: a total that no longer
         # matches the tree sum of the weights has lost its resolution (float32 past
         # 2**24 times the smallest weight). Counts -1 mark it (PRECISION_LOSS).
-        total_w = tree_sum(w)
+        total_w = _pooled.value(st.total)
         lost = ~integral & ~(jnp.abs(tree_sum(floats) - total_w) <= _LOSS * total_w)
         counts = jnp.where(lost, -1, counts)
         return CategoricalParams(probs, counts)
+
+    def fit(key, data, weights, prev):
+        del key
+        return fit_pooled(stats(data, weights), prev)
 
     def log_prob(params, data):
         return jnp.log(params.probs)[data]
@@ -361,6 +394,8 @@ def _make(
         start_from=fit_population_from,  # the projection is also the start
         fit_population_from=fit_population_from,
         fit_population_mixture=fit_population_mixture,
+        pooled=PooledFit(stats, merge, fit_pooled, fit),
+        absorbing=_point_mass_of,
         numeric=numeric,
         view=view,
         view_kind="probs",
@@ -514,6 +549,14 @@ def _tree_multinomial(key: jax.Array, probs: jax.Array, total) -> jax.Array:
         left = jnp.where(ratio <= 0, 0, left)
         counts = jnp.stack([left, counts - left], axis=1).reshape(-1)
     return counts[:k]
+
+
+def _point_mass_of(params, sample_size):
+    """A point mass counted from ``sample_size`` draws: every draw and the refit
+    give it back bit for bit (probability exactly 1, count ``M``)."""
+    return (jnp.max(params.probs) == 1) & (
+        jnp.sum(params.counts, dtype=jnp.int32) == sample_size
+    )
 
 
 def _float_dtype(weights):

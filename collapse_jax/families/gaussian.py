@@ -35,6 +35,7 @@ from collapse_jax.checks import (
     check_positive_int,
     fail,
 )
+from collapse_jax.families import _pooled
 from collapse_jax.families._gaussian_approx import gaussian_cross_entropy, project
 from collapse_jax.families.base import (
     ApproxHooks,
@@ -42,6 +43,7 @@ from collapse_jax.families.base import (
     LocationScale,
     MixtureView,
     ModelFamily,
+    PooledFit,
     family,
 )
 from collapse_jax.frame import grid_origin, log_sd, shift_points
@@ -258,6 +260,16 @@ def _make(dim: int, estimator: str) -> ModelFamily:
     def fit_population(params):
         return params  # the exact fit of a Gaussian to itself is itself (SH-1)
 
+    def fit_pooled(stats, prev):
+        # fit's moments from Chan-pooled (W, mean, M2): the same estimator.
+        del prev
+        cov = _pooled.value(stats.m2) / (_pooled.value(stats.weight) - ddof)
+        m = _pooled.value(stats.mean)
+        if dim == 1:
+            return GaussianParams(m, 0.5 * jnp.log(cov[0]), jnp.ones_like(cov))
+        log_diag, unit = _split_chol(jnp.linalg.cholesky(cov))
+        return GaussianParams(m, log_diag, unit)
+
     def check_source(fn, name, source_family):
         ok = (
             source_family.name == "gaussian" or source_family.view_kind == "mixture"
@@ -394,6 +406,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         approx=gaussian_approx_hooks(dim),
         fit_population_mixture=fit_population_mixture,
         location=_LOCATION,
+        pooled=PooledFit(_pooled.moments, _pooled.merge_moments, fit_pooled, fit),
         # Per-point products of the Cholesky factor in the sampler (tree sums
         # of (n, d, d)), and the moments' per-point outer products in the fit.
         sample_temporaries=2 * dim * dim,

@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -54,7 +54,8 @@ from collapse_jax.checks import (
     described,
     fail,
 )
-from collapse_jax.families.base import Location, ModelFamily, family
+from collapse_jax.families import _pooled
+from collapse_jax.families.base import Location, ModelFamily, PooledFit, family
 from collapse_jax.frame import grid_origin
 from collapse_jax.status import fit_status
 
@@ -67,6 +68,14 @@ __all__ = [
 FITS = ("ols", "ridge", "min_norm")
 DESIGNS = ("fixed", "fresh")
 _FAMILY = "linear_regression"
+
+
+class _GramStats(NamedTuple):
+    """The pooled statistic of regression rows for OLS and ridge fits."""
+
+    gram: Any  # (d, d) compensated X^T W X
+    xty: Any  # (d,) compensated X^T W y
+    total: Any  # () compensated sum of the weights
 
 
 class LinearRegressionParams(NamedTuple):
@@ -212,23 +221,40 @@ def _make(
         y = _matvec(x, params.weights) + params.noise_sd * eps
         return jnp.concatenate([x, y[:, None]], axis=1)
 
+    def stats(data, weights):
+        x, y = _split(data)
+        wts = weights.astype(data.dtype)
+        return _GramStats(
+            _pooled.compensated(_gram(x, wts)),
+            _pooled.compensated(tree_sum(x * (wts * y)[:, None], 0)),
+            _pooled.compensated(tree_sum(wts)),
+        )
+
+    def merge(a, b):
+        return _GramStats(
+            *(_pooled.merge_sums(u, v) for u, v in zip(a, b, strict=True))
+        )
+
+    def fit_pooled(st, prev):
+        # OLS and ridge read the rows through X^T W X, X^T W y and sum W only.
+        g = _pooled.value(st.gram)
+        if fit_kind == "ridge":
+            total = _pooled.value(st.total)
+            g = g + (ridge * total) * jnp.eye(dim, dtype=g.dtype)
+        w = _solve_spd(g, _pooled.value(st.xty))
+        return LinearRegressionParams(w, prev.design, prev.noise_sd)
+
     def fit(key, data, weights, prev):
         del key  # closed form
-        dtype = data.dtype
+        if fit_kind != "min_norm":
+            return fit_pooled(stats(data, weights), prev)
         x, y = _split(data)
-        wts = weights.astype(dtype)
+        wts = weights.astype(data.dtype)
         total = tree_sum(wts)
-        if fit_kind == "min_norm":
-            root = jnp.sqrt(wts)
-            a = x * root[:, None]
-            w = _matvec(jnp.linalg.pinv(a), y * root)
-            w = jnp.where(total > 0, w, jnp.full_like(w, jnp.nan))
-        else:
-            g = _gram(x, wts)
-            if fit_kind == "ridge":
-                g = g + (ridge * total) * jnp.eye(dim, dtype=dtype)
-            b = tree_sum(x * (wts * y)[:, None], 0)
-            w = _solve_spd(g, b)
+        root = jnp.sqrt(wts)
+        a = x * root[:, None]
+        w = _matvec(jnp.linalg.pinv(a), y * root)
+        w = jnp.where(total > 0, w, jnp.full_like(w, jnp.nan))
         return LinearRegressionParams(w, prev.design, prev.noise_sd)
 
     def refit(sample_key, fit_key, params, weights):
@@ -386,6 +412,10 @@ def _make(
         min_sample_size_reason=reason,
         location=_location(dim, fixed, fit_kind == "ols", scale_np),
         check_run=functools.partial(_check_run, dim, fixed, scale_np),
+        # The minimum-norm fit solves through the rows' pseudo-inverse: it keeps them.
+        pooled=None
+        if fit_kind == "min_norm"
+        else PooledFit(stats, merge, fit_pooled, fit),
         # The Gram matrix's per-row outer products, (n, d, d) before their tree
         # sum (padded to a power of two); min-norm's pseudo-inverse is (n, d).
         fit_temporaries=4 * (dim + 1) if fit_kind == "min_norm" else 2 * (dim + 1) ** 2,

@@ -13,7 +13,7 @@ lambda)`` directly, O(1) in ``M``.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -23,7 +23,8 @@ import jax.numpy as jnp
 from collapse_jax import random as cjr
 from collapse_jax._reduce import tree_sum
 from collapse_jax.checks import as_float_array, described, fail
-from collapse_jax.families.base import ModelFamily, family
+from collapse_jax.families import _pooled
+from collapse_jax.families.base import ModelFamily, PooledFit, family
 from collapse_jax.status import Status
 
 __all__ = ["PoissonParams", "poisson", "poisson_params"]
@@ -33,6 +34,16 @@ _OVERFLOW = -2  # the count of a fit whose total passed _MAX_COUNT (COUNT_OVERFL
 #: run_chains refuses a truth whose count is likely to overflow: when Doob's bound
 #: on the probability that a chain's count ever reaches 2**31 exceeds this.
 OVERFLOW_RISK = 0.01
+
+
+class _CountStats(NamedTuple):
+    """The pooled statistic of Poisson data (``ModelFamily.pooled``)."""
+
+    weight: Any  # () compensated total weight
+    total: Any  # () compensated weighted sum of the counts
+    exact: jax.Array  # () int32, sum of integer-rounded weights times counts
+    fractional: jax.Array  # () bool, some weight is not an integer
+    saturated: jax.Array  # () bool, a weighted draw saturated (>= 2**31 - 1, < 0)
 
 
 class PoissonParams(NamedTuple):
@@ -85,26 +96,45 @@ def _make() -> ModelFamily:
         # where jax.random.poisson is not, and gives -1 for a rate it cannot count.
         return cjr.poisson(key, params.rate, (n,))
 
-    def fit(key, data, weights, prev):
-        del key, prev  # closed form
+    def stats(data, weights):
         dtype = _float_dtype(weights)
         w = weights.astype(dtype)
-        x = data.astype(dtype)
-        total_w = tree_sum(w)
-        s = tree_sum(w * x)
+        whole = jnp.round(w)
+        return _CountStats(
+            _pooled.compensated(tree_sum(w)),
+            _pooled.compensated(tree_sum(w * data.astype(dtype))),
+            tree_sum(whole.astype(jnp.int32) * data.astype(jnp.int32)),
+            ~jnp.all(w == whole),
+            jnp.any((w > 0) & ((data >= _MAX_COUNT) | (data < 0))),
+        )
+
+    def merge(a, b):
+        return _CountStats(
+            _pooled.merge_sums(a.weight, b.weight),
+            _pooled.merge_sums(a.total, b.total),
+            a.exact + b.exact,
+            a.fractional | b.fractional,
+            a.saturated | b.saturated,
+        )
+
+    def fit_pooled(st, prev):
+        del prev  # closed form
+        total_w = _pooled.value(st.weight)
+        s = _pooled.value(st.total)
+        dtype = s.dtype
         ok = total_w > 0
         rate = jnp.where(ok, s / jnp.where(ok, total_w, 1), jnp.nan)
         # The count is the integer sum when the weights are integers (masks,
         # replication): exact beyond 2**24, where a float32 sum rounds. A total
         # from 2**31 on does not fit an int32, nor does a draw that saturated.
-        whole = jnp.round(w)
-        integral = jnp.all(w == whole)
-        exact = tree_sum(whole.astype(jnp.int32) * data.astype(jnp.int32))
-        count = jnp.where(integral, exact, jnp.round(s).astype(jnp.int32))
-        saturated = jnp.any((w > 0) & ((data >= _MAX_COUNT) | (data < 0)))
-        overflow = ~(s < 2.0**31) | saturated
+        count = jnp.where(st.fractional, jnp.round(s).astype(jnp.int32), st.exact)
+        overflow = ~(s < 2.0**31) | st.saturated
         count = jnp.where(ok, jnp.where(overflow, _OVERFLOW, count), -1)
         return PoissonParams(rate.astype(dtype), count)
+
+    def fit(key, data, weights, prev):
+        del key
+        return fit_pooled(stats(data, weights), prev)
 
     def log_prob(params, data):
         x = data.astype(params.rate.dtype)
@@ -201,6 +231,9 @@ def _make() -> ModelFamily:
         metric_names=("rate", "log_rate", "count", "absorbed"),
         min_sample_size_reason="to estimate a rate",
         check_run=_check_run,
+        pooled=PooledFit(stats, merge, fit_pooled, fit),
+        # Poisson(0) draws are 0 and refit to rate 0, count 0, whatever M.
+        absorbing=lambda params, sample_size: params.rate == 0,
         # Two samplers per draw (small and large means), each a rejection loop.
         sample_temporaries=20,
         fit_temporaries=2,  # the weighted counts, tree-summed

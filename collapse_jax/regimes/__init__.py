@@ -25,10 +25,15 @@ population limit (``sample_size=None``) for families with
 ``fit_population_mixture`` (Gaussian, categorical), where each fit is the exact fit
 to a mixture of models (SH-0's deterministic check: a well-specified truth is kept).
 
-Data-keeping regimes hold their buffers in the scan carry: :func:`accumulate`,
-:func:`accumulate_subsample` and :func:`general_mix` keep ``num_generations ×
-max(sample_size)`` points per chain, so their memory and per-generation cost grow
-with the length of the run.
+Data-keeping regimes hold their state in the scan carry. :func:`accumulate` keeps
+the pooled sufficient statistic of every draw for a family that has one
+(``ModelFamily.pooled``: Gaussian, categorical, Poisson, OLS and ridge regression),
+O(1) per chain and generation, and the points for the others (mixtures, neural and
+approximate fits, minimum-norm regression). :func:`accumulate_subsample` (it draws
+a subset of the points) and :func:`general_mix` (it re-weighs past points every
+generation) keep ``num_generations × max(sample_size)`` points per chain, so their
+memory and per-generation cost grow with the length of the run; :func:`mix`,
+:func:`fresh` and :func:`retain_original` keep at most one generation's points.
 
 Writing a regime: a :class:`Regime` whose ``step`` calls the public generation
 pipeline (:mod:`collapse_jax.regimes.pipeline`: draw, distort, curate, weigh,

@@ -4,6 +4,11 @@ A data-keeping regime holds its buffers in the scan carry, with a fixed capacity
 decided at ``init`` (``num_generations × n_max`` points for a pool of every draw),
 so the compiled program never changes shape. Slots a generation has not reached yet
 have weight zero.
+
+A family whose fit reads its data through a statistic that pools exactly
+(:class:`~collapse_jax.families.base.PooledFit`, :func:`~collapse_jax.families.base.
+pools`) is pooled instead: :class:`Pooled` holds the statistic of every draw so far,
+O(1) in the run's length, and each generation merges its own draws' statistic in.
 """
 
 from __future__ import annotations
@@ -16,9 +21,15 @@ import jax.numpy as jnp
 
 from collapse_jax._util import ascending_rank
 from collapse_jax._util import static_partial as _static
+from collapse_jax.checks import fail
+from collapse_jax.families.base import pools
 
 __all__ = [
     "Pool",
+    "Pooled",
+    "empty_pooled",
+    "pooled_write",
+    "pooled_fit",
     "Original",
     "weights_dtype",
     "no_state",
@@ -38,6 +49,12 @@ class Pool(NamedTuple):
 
     data: jax.Array  # (num_generations * n_max,) + event shape
     weights: jax.Array  # (num_generations * n_max,)
+
+
+class Pooled(NamedTuple):
+    """The pooled statistic of every draw so far (``family.pooled``'s ``S``)."""
+
+    stats: Any
 
 
 class Original(NamedTuple):
@@ -91,6 +108,43 @@ def pool_write(pool: Pool, t, data, weights) -> Pool:
         jax.lax.dynamic_update_slice(pool.data, data, idx),
         jax.lax.dynamic_update_slice(pool.weights, weights, (start,)),
     )
+
+
+def empty_pooled(family, data, dtype) -> Pooled:
+    """The statistic of no draws (zeros) for draws shaped like ``data``.
+
+    ``family`` must pool (:func:`~collapse_jax.families.base.pools`).
+    """
+    assert family.pooled is not None  # callers check pools(family)
+    weights = jax.ShapeDtypeStruct(data.shape[:1], dtype)
+    spec = jax.eval_shape(family.pooled.stats, data, weights)
+    return Pooled(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), spec))
+
+
+def _pooling(fn, family):
+    if not pools(family):
+        # A wrapper replaced the family's fit inside a step after init pooled it.
+        fail(
+            fn,
+            "regime",
+            "a family whose fit is the one its pooled statistics reproduce "
+            "(ModelFamily.pooled.fit_of)",
+            f"{family.name}, whose fit was replaced after the regime's init",
+            "Build the regime's state with the family whose fit the steps call.",
+        )
+    assert family.pooled is not None
+    return family.pooled
+
+
+def pooled_write(fn: str, family, pooled: Pooled, data, weights) -> Pooled:
+    """``pooled`` with the statistic of ``data`` (weights ``weights``) merged in."""
+    hooks = _pooling(fn, family)
+    return Pooled(hooks.merge(pooled.stats, hooks.stats(data, weights)))
+
+
+def pooled_fit(fn: str, family, pooled: Pooled, prev):
+    """The family's fit to every draw the statistic pools."""
+    return _pooling(fn, family).fit(pooled.stats, prev)
 
 
 def empty_original(data, dtype) -> Original:

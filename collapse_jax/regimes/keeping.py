@@ -1,4 +1,12 @@
-"""Regimes that keep every draw: :func:`accumulate` and :func:`accumulate_subsample`."""
+"""Regimes that keep every draw: :func:`accumulate` and :func:`accumulate_subsample`.
+
+:func:`accumulate` pools the sufficient statistic of the draws where the family has
+one (:class:`~collapse_jax.families.base.PooledFit`: Gaussian, categorical,
+Poisson, OLS and ridge regression), O(1) per chain and generation; for the others
+(mixtures, neural and approximate fits, minimum-norm regression) it keeps every
+point. :func:`accumulate_subsample` always keeps the points (it draws a subset of
+them).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +16,15 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.checks import check_positive_int, described, fail
+from collapse_jax.families.base import pools
 from collapse_jax.regimes.base import MIXING_SAMPLERS, Regime, StepContext
 from collapse_jax.regimes.buffers import (
+    Pooled,
     empty_pool,
+    empty_pooled,
     pool_write,
+    pooled_fit,
+    pooled_write,
     population_init,
     weights_dtype,
 )
@@ -32,6 +45,12 @@ def _pool_init(family, data, num_generations):
     return empty_pool(data, num_generations, weights_dtype(data))
 
 
+def _accumulate_init(family, data, num_generations):
+    if pools(family):
+        return empty_pooled(family, data, weights_dtype(data))
+    return _pool_init(family, data, num_generations)
+
+
 def _accumulate_pop(ctx, params, q):
     """q_{t+1} = (t q_t + p_t) / (t + 1): every generation's model, equal shares."""
     t = ctx.t.astype(float_dtype(params))
@@ -43,6 +62,9 @@ def _accumulate_step(ctx: StepContext, params, pool):
     if ctx.sampler == "population":
         return _accumulate_pop(ctx, params, pool)
     data, weights = synthetic(ctx, params)
+    if isinstance(pool, Pooled):  # the family's statistic of every draw so far
+        pool = pooled_write("accumulate", ctx.family, pool, data, weights)
+        return pooled_fit("accumulate", ctx.family, pool, params), pool
     pool = pool_write(pool, ctx.t, data, weights.astype(pool.weights.dtype))
     return fit(ctx, pool.data, pool.weights, params), pool
 
@@ -53,8 +75,12 @@ def accumulate() -> Regime:
 
     Model ``t + 1`` sees ``D_0 ∪ D_1 ∪ … ∪ D_t`` (``D_0`` from the truth): the
     accumulation of Gerstgrasser et al. (docs/theory.md LR-0, LR-2, LR-3): it bounds the
-    error where :func:`replace` lets it grow. Keeps ``num_generations ×
-    max(sample_size)`` points per chain.
+    error where :func:`replace` lets it grow. For a family with pooled sufficient
+    statistics (:class:`~collapse_jax.families.base.PooledFit`: Gaussian,
+    categorical, Poisson, OLS and ridge regression) it keeps their statistic of
+    every draw, O(1) per chain and generation, and the fit equals the fit to the
+    pooled points up to float rounding; for other families it keeps
+    ``num_generations × max(sample_size)`` points per chain.
 
     Examples:
       >>> accumulate().name
@@ -63,7 +89,7 @@ def accumulate() -> Regime:
     return Regime(
         "accumulate",
         MIXING_SAMPLERS,
-        population_init(_pool_init),
+        population_init(_accumulate_init),
         _accumulate_step,
         describe={},
         mixes_models=True,
