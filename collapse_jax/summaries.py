@@ -297,7 +297,7 @@ def summarize(mets, status, *, total: int, points: int, quantiles: tuple[float, 
         n = count.reshape(count.shape + (1,) * (v.ndim - 3))
         if v.dtype == jnp.bool_:
             share = _sum(jnp.where(mask, v, False).astype(jnp.float32))
-            out[m] = {"mean": share / jnp.maximum(n, 1)}
+            out[m] = {"mean": share / jnp.maximum(n, 1).astype(jnp.float32)}
             continue
         fdt = v.dtype if jnp.issubdtype(v.dtype, jnp.floating) else jnp.float32
         x = v.astype(fdt)
