@@ -84,7 +84,7 @@ def part_paths(directory: str | os.PathLike) -> list[pathlib.Path]:
 def next_index(directory: str | os.PathLike) -> int:
     """The number of the next part (one past the highest written)."""
     paths = part_paths(directory)
-    return 0 if not paths else int(_NAME.match(paths[-1].name).group(1)) + 1  # type: ignore[union-attr]
+    return 0 if not paths else int(paths[-1].name.split(".")[0]) + 1
 
 
 def run_key(experiment: Any, config: Any, seed: Any, summary: Any) -> str:
