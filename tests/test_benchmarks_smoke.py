@@ -112,8 +112,13 @@ def test_gaussian_benchmark_quick(tmp_path):
 def test_scale_benchmark_quick(tmp_path):
     out = tmp_path / "scale_quick.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick",
-         "--out", str(out)],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "scale.py"),
+            "--quick",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
