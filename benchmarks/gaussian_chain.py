@@ -483,7 +483,10 @@ def add_floors(results: dict[str, Any]) -> None:
                 continue
             if name == JAX_SAMPLES:
                 rng = cg * m / ceil["normals_per_s"]
-                mem = cg * m * 8 / ceil["bandwidth_bytes_per_s"]
+                bw = max(
+                    ceil["bandwidth_bytes_per_s"], ceil["numpy_bandwidth_bytes_per_s"]
+                )
+                mem = cg * m * 8 / bw
             else:
                 rng = cg * SUFFICIENT_WORDS / ceil["words_per_s"]
                 mem = None

@@ -131,9 +131,7 @@ def _counter_bits(key: jax.Array, bit_width: int, shape: tuple[int, ...]):
         raise NotImplementedError(f"a draw of more than {2 * _MAX_BLOCKS} words")
     if bit_width == 64:
         y0, y1 = counter_blocks(key, lax.iota(np.uint32, n))
-        out = lax.shift_left(y0.astype(np.uint64), np.uint64(32)) | y1.astype(
-            np.uint64
-        )
+        out = lax.shift_left(y0.astype(np.uint64), np.uint64(32)) | y1.astype(np.uint64)
     else:
         y0, y1 = counter_blocks(key, lax.iota(np.uint32, -(-n // 2)))
         out = jnp.stack([y0, y1], axis=-1).reshape(-1)[:n]
