@@ -240,7 +240,6 @@ def _run_chunk(
     slots_n = config.record_slots
 
     def advance(state, chain_key, hyper):
-        # The step of one_chain's body (keep the two alike).
         t = state.t
         gkeys = cjk.generation_keys(chain_key, t)
         m_t = schedule[jnp.minimum(t, num_gen - 1)]
@@ -263,25 +262,8 @@ def _run_chunk(
 
     def one_chain(state, chain_key, hyper):
         def body(state, _):
-            t = state.t
-            gkeys = cjk.generation_keys(chain_key, t)
-            m_t = schedule[jnp.minimum(t, num_gen - 1)]
-            new_state = _step(
-                family,
-                regime,
-                config,
-                state,
-                gkeys,
-                m_t,
-                hyper,
-                t < t_stop,
-                truth,
-                source_family,
-                reference,
-            )
-            return new_state, _record(
-                family, regime, config, new_state, reference, truth_view
-            )
+            new_state = advance(state, chain_key, hyper)
+            return new_state, record(new_state)
 
         return jax.lax.scan(body, state, None, length=max(config.chunk_size, 2))
 
