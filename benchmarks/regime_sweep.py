@@ -829,10 +829,24 @@ def main(argv: list[str] | None = None) -> int:
         passed and ratios.get(f"{JAX_SWEEP}/{JAX_LOOP}", 0.0) > 1.0
     )
     results["cpu_block"] = {
-        # The plan of one fraction's run: the block does not depend on the chains.
+        # The plans of a run as wide as the sweep (points x chains) and of one
+        # fraction's run (a call of the loop): blocks only where the chains' data
+        # outgrow the largest cache.
         "chains_per_block": cj_chain.prepare(
+            cj.run_spec(
+                G,
+                TRUTH,
+                regime=cj.mix(0.5),
+                **{
+                    **_sweep_kwargs(cfg, 0),
+                    "num_chains": cfg.points * cfg.num_chains,
+                },
+            )
+        ).block,
+        "chains_per_block_loop_call": cj_chain.prepare(
             cj.run_spec(G, TRUTH, regime=cj.mix(0.5), **_sweep_kwargs(cfg, 0))
         ).block,
+        "largest_cache_bytes": _blocking.shared_cache_bytes(),
         "l2_cache_bytes": _blocking.cache_bytes(),
     }
     results["load_average_end"] = list(os.getloadavg())
@@ -851,8 +865,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_checks(results["sweep"], acc))
     print(
-        f"\nblocks of {results['cpu_block']['chains_per_block']} chains (L2 "
-        f"{results['cpu_block']['l2_cache_bytes']} B); sweep faster than the loop: "
+        f"\nCPU blocks: sweep {results['cpu_block']['chains_per_block']} chains, "
+        f"a loop call {results['cpu_block']['chains_per_block_loop_call']} (L2 "
+        f"{results['cpu_block']['l2_cache_bytes']} B, largest cache "
+        f"{results['cpu_block']['largest_cache_bytes']} B); sweep faster than the "
+        f"loop: "
         f"{'YES' if results['sweep_faster_than_loop'] else 'no'}"
     )
     print(
