@@ -42,7 +42,13 @@ import numpy as np
 
 from collapse_jax._quantiles import nanquantile
 from collapse_jax.checks import described, fail
-from collapse_jax.io_utils import atomic_target, checksum_path, verify_checksum
+from collapse_jax.io_utils import (  # noqa: F401 - _ENGINE, _xarray re-exported
+    _ENGINE,
+    _xarray,
+    atomic_target,
+    checksum_path,
+    verify_checksum,
+)
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -62,17 +68,6 @@ RESULTS_FORMAT = 1
 VOLATILE_ATTRS = ("created", "wall_seconds")
 #: Quantiles kept by a summary file.
 DEFAULT_QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
-_ENGINE = "h5netcdf"
-
-
-def _xarray():
-    try:
-        import xarray
-    except ImportError as err:  # pragma: no cover - a core dependency
-        raise ImportError(
-            "collapse_jax.io needs xarray and h5netcdf: pip install xarray h5netcdf"
-        ) from err
-    return xarray
 
 
 def _git_revision() -> str:

@@ -172,3 +172,17 @@ def verify_checksum(path: str | os.PathLike) -> bool | None:
         except FileNotFoundError:
             return None
     return False
+
+
+#: The netCDF engine of results files (collapse_jax.io, collapse_jax.parts).
+_ENGINE = "h5netcdf"
+
+
+def _xarray():
+    try:
+        import xarray
+    except ImportError as err:  # pragma: no cover - a core dependency
+        raise ImportError(
+            "collapse_jax.io needs xarray and h5netcdf: pip install xarray h5netcdf"
+        ) from err
+    return xarray

@@ -36,8 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from collapse_jax import io as cio
-from collapse_jax.io_utils import TEMP_PREFIX, atomic_target, checksum_path
+from collapse_jax.io_utils import (
+    _ENGINE,
+    TEMP_PREFIX,
+    _xarray,
+    atomic_target,
+    checksum_path,
+)
 
 __all__ = [
     "PARTS_DIR",
@@ -109,7 +114,7 @@ def write_part(directory: str | os.PathLike, index: int, records, point: int,
     """Write generations ``lo .. hi - 1`` of ``point`` of ``records``
     (:class:`collapse_jax.records.Records`) as part ``index``, atomically with its
     SHA-256 record."""
-    xr = cio._xarray()
+    xr = _xarray()
     data_vars = {}
     for name, arr in records.arrays.items():
         dims = records.dims[name]
@@ -132,7 +137,7 @@ def write_part(directory: str | os.PathLike, index: int, records, point: int,
     folder.mkdir(exist_ok=True)
     path = folder / f"{index:05d}.nc"
     with atomic_target(path, suffix=".nc", checksum=True) as tmp:
-        ds.to_netcdf(tmp, engine=cio._ENGINE)
+        ds.to_netcdf(tmp, engine=_ENGINE)
     return path
 
 
@@ -173,7 +178,7 @@ def consolidate(ds, directory: str | os.PathLike,
     paths = part_paths(directory)
     if not paths:
         return ds
-    xr = cio._xarray()
+    xr = _xarray()
     key = _key_of(ds.attrs)
     done = list(json.loads(ds.attrs["generations_done"]))
     run_config = json.loads(ds.attrs["run_config"])
@@ -183,7 +188,7 @@ def consolidate(ds, directory: str | os.PathLike,
             refuse(path, "its bytes differ from the SHA-256 recorded when it was "
                    f"written ({pathlib.Path(checksum_path(path)).name})")
         try:
-            part = xr.load_dataset(path, engine=cio._ENGINE)
+            part = xr.load_dataset(path, engine=_ENGINE)
             fmt = int(part.attrs["collapse_jax_part"])
             p = int(part.attrs["point"])
             lo = int(part.attrs["first_generation"])
@@ -193,7 +198,7 @@ def consolidate(ds, directory: str | os.PathLike,
             if not (0 <= p < len(done) and 0 <= lo < hi <= ds.sizes["generation"]):
                 raise ValueError(f"point {p}, generations {lo} to {hi}")
         except FileNotFoundError:
-            continue  # deleted by the run's end meanwhile (cio.load reads again)
+            continue  # deleted by the run's end meanwhile (io.load reads again)
         except (OSError, ValueError, KeyError, TypeError) as err:
             refuse(path, f"it cannot be read ({type(err).__name__}: {err})")
         if fmt != PART_FORMAT or own != key:

@@ -17,18 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow  # ~20-30 s on 2 CPU cores (four compilations, sklearn loops)
-def test_gmm_benchmark_quick(tmp_path):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("threadpoolctl")
-    out = tmp_path / "gmm_chain_quick.json"
+def _quick(tmp_path, script: str, *args: str) -> dict:
+    """Run ``benchmarks/<script> --quick *args`` in a fresh interpreter; it must
+    exit 0 (every check passed); return the JSON it wrote."""
+    out = tmp_path / f"{Path(script).stem}_quick.json"
     proc = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "benchmarks" / "gmm_chain.py"),
+            str(ROOT / "benchmarks" / script),
             "--quick",
-            "--repeats",
-            "1",
+            *args,
             "--out",
             str(out),
         ],
@@ -38,7 +36,14 @@ def test_gmm_benchmark_quick(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    res = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow  # ~20-30 s on 2 CPU cores (four compilations, sklearn loops)
+def test_gmm_benchmark_quick(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("threadpoolctl")
+    res = _quick(tmp_path, "gmm_chain.py", "--repeats", "1")
     assert res["all_checks_passed"]
     assert res["check_em_vs_sklearn"]["passed"]
     assert res["check_numpy_vs_ours"]["passed"]
@@ -49,24 +54,7 @@ def test_gmm_benchmark_quick(tmp_path):
 
 @pytest.mark.slow  # ~20-30 s on 2 CPU cores (two compilations, NumPy and loops)
 def test_regime_sweep_benchmark_quick(tmp_path):
-    out = tmp_path / "regime_sweep_quick.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "regime_sweep.py"),
-            "--quick",
-            "--repeats",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    res = json.loads(out.read_text())
+    res = _quick(tmp_path, "regime_sweep.py", "--repeats", "1")
     assert res["all_checks_passed"]
     check = res["sweep"]["check"]
     assert check["bitwise_sweep_vs_run_chains"]["passed"]
@@ -80,24 +68,7 @@ def test_regime_sweep_benchmark_quick(tmp_path):
 
 @pytest.mark.slow  # ~30-60 s on 2 CPU cores (two compilations, ceilings, NumPy)
 def test_gaussian_benchmark_quick(tmp_path):
-    out = tmp_path / "gaussian_chain_quick.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "gaussian_chain.py"),
-            "--quick",
-            "--repeats",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    res = json.loads(out.read_text())
+    res = _quick(tmp_path, "gaussian_chain.py", "--repeats", "1")
     assert res["all_checks_passed"]
     ceilings = res["ceilings"]
     for name in ("words_per_s", "normals_per_s", "bandwidth_bytes_per_s"):
@@ -110,22 +81,7 @@ def test_gaussian_benchmark_quick(tmp_path):
 
 @pytest.mark.slow  # ~30 s on 2 CPU cores (three compilations and a child process)
 def test_scale_benchmark_quick(tmp_path):
-    out = tmp_path / "scale_quick.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "scale.py"),
-            "--quick",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    res = json.loads(out.read_text())
+    res = _quick(tmp_path, "scale.py")
     assert res["all_checks_passed"]
     run = res["scale"]
     assert run["recorded_generations"] == 5  # 0, 10, 20, 30, 40
@@ -134,14 +90,7 @@ def test_scale_benchmark_quick(tmp_path):
 
 @pytest.mark.slow  # a few seconds of I/O, plus the interpreter's start
 def test_checkpoint_cost_benchmark_quick(tmp_path):
-    out = tmp_path / "checkpoint_cost_quick.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "checkpoint_cost.py"), "--quick",
-         "--repeats", "1", "--out", str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    res = json.loads(out.read_text())
+    res = _quick(tmp_path, "checkpoint_cost.py", "--repeats", "1")
     assert res["all_checks_passed"]
     for row in res["rows"]:  # a part's size does not grow with the run
         assert row["part_mb"] == res["rows"][0]["part_mb"]
@@ -150,24 +99,7 @@ def test_checkpoint_cost_benchmark_quick(tmp_path):
 
 @pytest.mark.slow  # ~30-60 s on 2 CPU cores (two compilations, the published loops)
 def test_published_benchmark_quick(tmp_path):
-    out = tmp_path / "published_quick.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "published.py"),
-            "--quick",
-            "--repeats",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    res = json.loads(out.read_text())
+    res = _quick(tmp_path, "published.py", "--repeats", "1")
     for r in res["results"]:
         assert all(c["passed"] for c in r["check"].values()), r["name"]
         for entry in r["implementations"].values():

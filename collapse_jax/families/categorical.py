@@ -402,9 +402,10 @@ def _make(
         location=_location(k, max_support, values),
         check_run=_check_run,
         # Below LARGE_K a Gumbel variate per category and draw, with its random
-        # bits and uniform (measured: 2.2 k floats in float64, 4.2 k in float32);
-        # the inverse CDF's search above it.
-        sample_temporaries=4 if large else 3 * k,
+        # bits and uniform (key scheme 1 measured 2.2 k floats in float64, 4.2 k in
+        # float32; scheme 2's counter words need about 1.2 k in float32 at K = 10,
+        # M = 10^4, tests/test_memory.py); the inverse CDF's search above it.
+        sample_temporaries=4 if large else 1.5 * k,
         fit_temporaries=3,  # the points' weights per category index, summed
     )
 
