@@ -186,8 +186,15 @@ def _estep(y, bad, w, frame_s, it: _Iterate, mean: bool = True):
     return log_r, ll, lost
 
 
-def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
+def _mstep(y, w, log_r, floor_block, it: _Iterate, lost, cholesky: bool = False):
     """The next iterate from log responsibilities (frames of the previous model).
+
+    ``cholesky``: the factor of the scatter by :func:`_cholesky_scatter` (one pass
+    of ``d (d + 1) / 2`` sums) instead of the Householder LQ; the iterate's
+    ``broken`` flag is not touched, and the second value returned says whether a
+    pivot lost more than :data:`CHOLESKY_MIN_PIVOT` of its diagonal (the caller
+    then redoes the fit with the LQ). Without ``cholesky`` only the iterate is
+    returned.
 
     A component with zero responsibility mass, or a weight below the dtype's
     smallest normal number, is dead (log weight ``-inf``, frame values kept:
@@ -227,7 +234,10 @@ def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
     # a prefix-stable tail (a fit to m points does not depend on how many masked
     # draws follow them).
     b = jnp.concatenate([floor_block, resid], axis=-1)  # (k, d, d + n)
-    a, v = _lq_lower_t(b)  # (k, d), (k, d, d)
+    if cholesky:
+        a, v, weak = _cholesky_scatter(b)
+    else:
+        a, v = _lq_lower_t(b)  # (k, d), (k, d, d)
     eye = jnp.broadcast_to(jnp.eye(d, dtype=dtype), (k, d, d))
     m = jnp.where(dead[:, None], jnp.zeros_like(m), m)
     a = jnp.where(dead[:, None], jnp.zeros_like(a), a)
@@ -239,7 +249,7 @@ def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
     )
     singular = it.singular | ~finite
     keep = singular[:, None]
-    return _Iterate(
+    new = _Iterate(
         log_pi,
         jnp.where(keep, it.m, m),
         jnp.where(keep, it.a, a),
@@ -247,6 +257,64 @@ def _mstep(y, w, log_r, floor_block, it: _Iterate, lost):
         singular,
         it.broken | lost,
     )
+    if cholesky:
+        return new, jnp.any(weak & ~dead & ~singular)
+    return new
+
+
+#: The Cholesky M-step is kept when every pivot keeps at least this fraction of its
+#: diagonal (``L_jj^2 >= CHOLESKY_MIN_PIVOT * S_jj``): the formed scatter's rounding
+#: (``eps S_jj``) then moves a log-scale by at most ``eps / (2 CHOLESKY_MIN_PIVOT)``
+#: (6e-6 in float32). Below it the fit is redone with the Householder LQ.
+CHOLESKY_MIN_PIVOT = 1e-2
+
+
+def _cholesky_scatter(b):
+    """``(log_diag, unit, weak)`` of ``B B^T = L L^T`` for ``B`` ``(k, d, m)`` by a
+    Cholesky factorisation of the formed ``d x d`` scatter (sums over ``m`` by
+    :func:`tree_sum_last`, prefix-stable). In the previous components' frames the
+    scatter is O(1) and well conditioned unless a component changes shape a lot in
+    one generation; ``weak`` ``(k,)`` flags a pivot below
+    :data:`CHOLESKY_MIN_PIVOT` of its diagonal (or not positive)."""
+    k, d, _ = b.shape
+    dtype = b.dtype
+    scat = {}
+    for i in range(d):
+        for j in range(i + 1):
+            scat[i, j] = tree_sum_last(b[:, i, :] * b[:, j, :])  # (k,)
+    low: dict[tuple[int, int], jax.Array] = {}
+    log_diag, weak = [], jnp.zeros((k,), bool)
+    for j in range(d):
+        acc = scat[j, j]
+        if j:
+            acc = acc - _sum_small(jnp.stack([low[j, c] ** 2 for c in range(j)], -1))
+        weak = weak | ~(acc >= CHOLESKY_MIN_PIVOT * scat[j, j])
+        piv = jnp.sqrt(jnp.where(acc > 0, acc, jnp.zeros_like(acc)))
+        log_diag.append(jnp.log(piv))
+        low[j, j] = piv
+        safe = jnp.where(piv > 0, piv, jnp.ones_like(piv))
+        for i in range(j + 1, d):
+            acc_i = scat[i, j]
+            if j:
+                acc_i = acc_i - _sum_small(
+                    jnp.stack([low[i, c] * low[j, c] for c in range(j)], -1)
+                )
+            low[i, j] = jnp.where(piv > 0, acc_i / safe, jnp.zeros_like(acc_i))
+    rows = []
+    for i in range(d):
+        row = []
+        for j in range(d):
+            if j > i:
+                row.append(jnp.zeros((k,), dtype))
+            elif j == i:
+                row.append(jnp.ones((k,), dtype))
+            else:
+                piv = low[j, j]
+                ok = piv > 0
+                ratio = low[i, j] / jnp.where(ok, piv, 1)
+                row.append(jnp.where(ok, ratio, jnp.zeros_like(piv)))
+        rows.append(jnp.stack(row, -1))
+    return jnp.stack(log_diag, -1), jnp.stack(rows, -2), weak
 
 
 def _lq_lower_t(b: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -375,9 +443,12 @@ class _Converge(NamedTuple):
     ll: jax.Array  # () weighted sum of log-likelihoods at the last E-step
     gain: jax.Array  # () its change from the E-step before (+inf before two)
     count: jax.Array  # () int32 EM iterations (E-step + M-step) done
+    weak: jax.Array  # () bool, sticky: a Cholesky M-step lost a pivot
 
 
-def _em_to_tol(y, bad, w, frame_s, floor_block, start: _Iterate, tol, max_iters):
+def _em_to_tol(
+    y, bad, w, frame_s, floor_block, start: _Iterate, tol, max_iters, cholesky=False
+):
     """EM from ``start`` until ``|gain| < tol`` or ``max_iters`` iterations.
 
     scikit-learn's loop (``BaseMixture.fit``): each iteration is an E-step, whose mean
@@ -403,14 +474,18 @@ def _em_to_tol(y, bad, w, frame_s, floor_block, start: _Iterate, tol, max_iters)
 
     def body(c: _Converge):
         log_r, ll, lost = _estep(y, bad, w, frame_s, c.it, mean=False)
-        new = _mstep(y, w, log_r, floor_block, c.it, lost)
-        return _Converge(new, ll, ll - c.ll, c.count + 1)
+        if cholesky:
+            new, weak = _mstep(y, w, log_r, floor_block, c.it, lost, True)
+        else:
+            new, weak = _mstep(y, w, log_r, floor_block, c.it, lost), False
+        return _Converge(new, ll, ll - c.ll, c.count + 1, c.weak | weak)
 
     init = _Converge(
         start,
         jnp.asarray(-jnp.inf, dtype),
         jnp.asarray(jnp.inf, dtype),
         jnp.zeros((), jnp.int32),
+        jnp.zeros((), bool),
     )
     return jax.lax.while_loop(cond, body, init)
 
@@ -443,37 +518,54 @@ def _fit_frames(
     w = weights.astype(dtype)
     floor_block = _floor_block(prev, variance_floor)
     frame_s = prev.chol_log_diag
-    start = _identity_iterate(prev, dtype)
-    if kmeans:
-        log_r, _ = kmeans_log_resp(key, prev, y, bad, w)
-        start = _mstep(y, w, log_r, floor_block, start, jnp.zeros((), bool))
-    if num_iters is None:
-        c = _em_to_tol(
-            y,
-            bad,
-            w,
-            frame_s,
-            floor_block,
-            start,
-            jnp.asarray(tol, dtype),
-            jnp.asarray(max_iters, jnp.int32),
-        )
-        # The division of materialised operands: fused into its consumers, XLA
-        # rounded it differently for a batch of one chain (measured).
-        gain_sum, total = jax.lax.optimization_barrier((c.gain, tree_sum(w)))
-        it, gain, count = c.it, gain_sum / total, c.count
-        # The last measured log-likelihood is of the iterate before the last
-        # M-step (scikit-learn's rule); a broken iterate is caught here as well.
-        _, _, lost = _estep(y, bad, w, frame_s, it)
-    else:
+    log_r0 = kmeans_log_resp(key, prev, y, bad, w)[0] if kmeans else None
 
-        def body(it, _):
+    def run(cholesky: bool):
+        """EM with Cholesky (or LQ) M-steps: ``(iterate, gain, count, weak)``."""
+        start = _identity_iterate(prev, dtype)
+        weak0 = jnp.zeros((), bool)
+        if kmeans:
+            args = (y, w, log_r0, floor_block, start, jnp.zeros((), bool))
+            if cholesky:
+                start, weak0 = _mstep(*args, True)
+            else:
+                start = _mstep(*args)
+        if num_iters is None:
+            c = _em_to_tol(
+                y, bad, w, frame_s, floor_block, start,
+                jnp.asarray(tol, dtype), jnp.asarray(max_iters, jnp.int32), cholesky,
+            )  # fmt: skip
+            # The loop carries sums (_em_to_tol); the division of materialised
+            # operands: fused into its consumers, XLA rounded it differently for
+            # a batch of one chain (measured).
+            gain_sum, total = jax.lax.optimization_barrier((c.gain, tree_sum(w)))
+            return c.it, gain_sum / total, c.count, weak0 | c.weak
+
+        def body(carry, _):
+            it, weak = carry
             log_r, ll, lost = _estep(y, bad, w, frame_s, it)
-            return _mstep(y, w, log_r, floor_block, it, lost), ll
+            if cholesky:
+                new, now = _mstep(y, w, log_r, floor_block, it, lost, True)
+            else:
+                new, now = _mstep(y, w, log_r, floor_block, it, lost), False
+            return (new, weak | now), ll
 
-        it, trace = jax.lax.scan(body, start, None, length=num_iters)
-        _, last, lost = _estep(y, bad, w, frame_s, it)
-        gain, count = last - trace[-1], jnp.asarray(num_iters, jnp.int32)
+        (it, weak), trace = jax.lax.scan(body, (start, weak0), None, length=num_iters)
+        _, last, _ = _estep(y, bad, w, frame_s, it)
+        return it, last - trace[-1], jnp.asarray(num_iters, jnp.int32), weak
+
+    # Cholesky M-steps first; a fit in which one lost a pivot is redone with the
+    # Householder LQ. A while_loop of at most one pass: under vmap it runs only when
+    # some chain of the batch needs it, and only those chains take its result.
+    first = run(True)
+
+    def again(state):
+        return (*run(False)[:3], jnp.zeros((), bool))
+
+    it, gain, count, _ = jax.lax.while_loop(lambda st: st[3], again, first)
+    # The last measured log-likelihood is of the iterate before the last M-step
+    # (scikit-learn's rule); a broken iterate is caught here as well.
+    _, _, lost = _estep(y, bad, w, frame_s, it)
     params = _compose(prev, it, gain)
     return _mark_failures(params, it.singular, it.broken | lost), count
 
