@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -113,6 +113,54 @@ _check_devices = check_devices
 def _head(x, n, c):
     """The first ``c`` chains and ``n`` generations of a record, on the host."""
     return np.asarray(x)[:c, :n]
+
+
+# The result's type follows `output` (pyright checks callers against these
+# overloads; the parameters are those of the implementation below).
+# fmt: off
+@overload
+def run_chains(
+    family: ModelFamily, init: Params, *, key: int | jax.Array, num_chains: int,
+    num_generations: int, sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = ..., sampler: str = ..., dtype: str = ...,
+    init_family: ModelFamily | None = ..., first_chain: int = ...,
+    chunk_size: int | None = ..., progress: Callable[[int, int], None] | None = ...,
+    metrics: Sequence[str] | None = ..., record_params: bool = ...,
+    sampling: SamplingBias | None = ..., curation: Curation | None = ...,
+    devices: int | Sequence[jax.Device] | None = ...,  # pyright: ignore[reportInvalidTypeForm]
+    record_every: int | None = ..., record_at: Sequence[int] | None = ...,
+    output: Literal["records"] = ..., quantiles: Sequence[float] = ...,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+) -> ChainResult: ...
+@overload
+def run_chains(
+    family: ModelFamily, init: Params, *, key: int | jax.Array, num_chains: int,
+    num_generations: int, sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = ..., sampler: str = ..., dtype: str = ...,
+    init_family: ModelFamily | None = ..., first_chain: int = ...,
+    chunk_size: int | None = ..., progress: Callable[[int, int], None] | None = ...,
+    metrics: Sequence[str] | None = ..., record_params: bool = ...,
+    sampling: SamplingBias | None = ..., curation: Curation | None = ...,
+    devices: int | Sequence[jax.Device] | None = ...,  # pyright: ignore[reportInvalidTypeForm]
+    record_every: int | None = ..., record_at: Sequence[int] | None = ...,
+    output: Literal["summaries"], quantiles: Sequence[float] = ...,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+) -> SummaryResult: ...
+@overload
+def run_chains(
+    family: ModelFamily, init: Params, *, key: int | jax.Array, num_chains: int,
+    num_generations: int, sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = ..., sampler: str = ..., dtype: str = ...,
+    init_family: ModelFamily | None = ..., first_chain: int = ...,
+    chunk_size: int | None = ..., progress: Callable[[int, int], None] | None = ...,
+    metrics: Sequence[str] | None = ..., record_params: bool = ...,
+    sampling: SamplingBias | None = ..., curation: Curation | None = ...,
+    devices: int | Sequence[jax.Device] | None = ...,  # pyright: ignore[reportInvalidTypeForm]
+    record_every: int | None = ..., record_at: Sequence[int] | None = ...,
+    output: str, quantiles: Sequence[float] = ...,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+) -> ChainResult | SummaryResult: ...
+# fmt: on
 
 
 def run_chains(
