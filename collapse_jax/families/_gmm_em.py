@@ -48,7 +48,7 @@ leaf module ``_gmm_params`` so that no gmm module imports another one back.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
@@ -186,7 +186,19 @@ def _estep(y, bad, w, frame_s, it: _Iterate, mean: bool = True):
     return log_r, ll, lost
 
 
-def _mstep(y, w, log_r, floor_block, it: _Iterate, lost, cholesky: bool = False):
+# The result's shape follows the static `cholesky` flag (the iterate alone, or the
+# iterate and the weak-pivot flag): these overloads type each caller's result.
+@overload
+def _mstep(
+    y, w, log_r, floor_block, it: _Iterate, lost, cholesky: Literal[False] = ...
+) -> _Iterate: ...
+@overload
+def _mstep(
+    y, w, log_r, floor_block, it: _Iterate, lost, cholesky: Literal[True]
+) -> tuple[_Iterate, jax.Array]: ...
+def _mstep(
+    y, w, log_r, floor_block, it: _Iterate, lost, cholesky: bool = False
+) -> _Iterate | tuple[_Iterate, jax.Array]:
     """The next iterate from log responsibilities (frames of the previous model).
 
     ``cholesky``: the factor of the scatter by :func:`_cholesky_scatter` (one pass
@@ -520,7 +532,7 @@ def _fit_frames(
     frame_s = prev.chol_log_diag
     log_r0 = kmeans_log_resp(key, prev, y, bad, w)[0] if kmeans else None
 
-    def run(cholesky: bool):
+    def run(cholesky: bool) -> tuple[_Iterate, jax.Array, jax.Array, jax.Array]:
         """EM with Cholesky (or LQ) M-steps: ``(iterate, gain, count, weak)``."""
         start = _identity_iterate(prev, dtype)
         weak0 = jnp.zeros((), bool)
@@ -559,7 +571,7 @@ def _fit_frames(
     # some chain of the batch needs it, and only those chains take its result.
     first = run(True)
 
-    def again(state):
+    def again(state) -> tuple[_Iterate, jax.Array, jax.Array, jax.Array]:
         return (*run(False)[:3], jnp.zeros((), bool))
 
     it, gain, count, _ = jax.lax.while_loop(lambda st: st[3], again, first)
