@@ -29,6 +29,7 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from collapse_jax import keys as cjk
 from collapse_jax._reduce import sequential_cumsum
@@ -87,7 +88,9 @@ def _first_accepted(attempt, done: jax.Array, dtype) -> jax.Array:
     return jax.lax.while_loop(cond, body, init)[2]
 
 
-def uniform_from_bits(bits: jax.Array, dtype, minval=0.0, maxval=1.0) -> jax.Array:
+def uniform_from_bits(
+    bits: jax.Array, dtype, minval: ArrayLike = 0.0, maxval: ArrayLike = 1.0
+) -> jax.Array:
     """Uniforms in ``[minval, maxval)`` from raw words, as ``jax.random.uniform``.
 
     ``bits`` are unsigned words as wide as ``dtype`` (uint32 for float32, uint64 for
