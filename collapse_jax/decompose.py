@@ -348,7 +348,9 @@ def decompose(
             record_params=False,
             runner=execute,
         )
-        results[label] = execute(spec, report)
+        res = execute(spec, report)
+        assert isinstance(res, ChainResult)  # the spec records (no output=)
+        results[label] = res
     labels = tuple(results)
     distances = {
         m: np.stack([results[label].metrics[m] for label in labels]) for m in metrics

@@ -41,7 +41,12 @@ from collapse_jax.run_checks import (  # noqa: F401 - re-exported
     known_metrics,
 )
 from collapse_jax.sampling import SamplingBias, check_sampling
-from collapse_jax.summaries import DEFAULT_QUANTILES, Recording, check_recording
+from collapse_jax.summaries import (
+    DEFAULT_QUANTILES,
+    Recording,
+    SummaryResult,
+    check_recording,
+)
 
 if TYPE_CHECKING:
     from collapse_jax.result import ChainResult
@@ -177,8 +182,8 @@ class RunSpec:
     fn: str = "run_spec"
     # The runner (collapse_jax.chain.execute), handed in by the entry point that
     # builds the spec: this module imports nothing of the runner (no import circle).
-    runner: Callable[[RunSpec, Any], ChainResult] | None = dataclasses.field(
-        default=None, compare=False, repr=False
+    runner: Callable[[RunSpec, Any], ChainResult | SummaryResult] | None = (
+        dataclasses.field(default=None, compare=False, repr=False)
     )
     recording: Recording = dataclasses.field(default_factory=Recording)
 
@@ -187,8 +192,12 @@ class RunSpec:
         """The static :class:`ChainConfig` (shortcut for ``static.config``)."""
         return self.static.config
 
-    def run(self, progress: Callable[[int, int], None] | None = None) -> ChainResult:
-        """Run it: the :class:`~collapse_jax.ChainResult` of :func:`run_chains`.
+    def run(
+        self, progress: Callable[[int, int], None] | None = None
+    ) -> ChainResult | SummaryResult:
+        """Run it: the :class:`~collapse_jax.ChainResult` of :func:`run_chains`
+        (a :class:`~collapse_jax.summaries.SummaryResult` with
+        ``output="summaries"``).
 
         Args:
           progress: ``progress(done, total)`` after each chunk, or None.

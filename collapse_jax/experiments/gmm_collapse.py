@@ -140,7 +140,15 @@ def sklearn_notebook_chain(
     """
     from sklearn.mixture import GaussianMixture
 
-    kw = dict(n_components=2, covariance_type="full", tol=SKLEARN_TOL, max_iter=2000)
+    def fresh(rs: np.random.RandomState) -> GaussianMixture:
+        return GaussianMixture(
+            n_components=2,
+            covariance_type="full",
+            tol=SKLEARN_TOL,
+            max_iter=2000,
+            random_state=rs,
+        )
+
     t = tuple(
         np.asarray(NOTEBOOK_TRUTH[k], np.float64) for k in ("weights", "means", "covs")
     )
@@ -148,11 +156,11 @@ def sklearn_notebook_chain(
     out = np.empty((num_chains, len(gens)))
     for c in range(num_chains):
         rs = np.random.RandomState([seed, c])
-        gm = GaussianMixture(**kw, random_state=rs)
+        gm = fresh(rs)
         gm.weights_, gm.means_, gm.covariances_ = t
         for g in range(1, max(gens) + 1):
             x, _ = gm.sample(sample_size)
-            gm = GaussianMixture(**kw, random_state=rs).fit(x)
+            gm = fresh(rs).fit(x)
             if g in gens:
                 fit = (gm.weights_, gm.means_, gm.covariances_)
                 out[c, gens.index(g)] = log_l2_sq(fit, t)
