@@ -30,7 +30,7 @@ import json
 import numbers
 import pickle
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
@@ -38,6 +38,7 @@ import jax
 
 from collapse_jax.checks import check_positive_int, described, fail
 from collapse_jax.result import ChainResult
+from collapse_jax.summaries import SummaryResult
 
 __all__ = [
     "gather_dataset",
@@ -199,6 +200,26 @@ def share(
     return first_chain + i * base + min(i, extra), base + (i < extra)
 
 
+# The result's type follows `output`, as for collapse_jax.run_chains.
+# fmt: off
+@overload
+def run_chains(
+    family, init, *, num_chains: int, first_chain: int = ..., gather: bool = ...,
+    devices: Any = ..., output: Literal["records"] = ..., **kwargs: Any,
+) -> ChainResult: ...
+@overload
+def run_chains(
+    family, init, *, num_chains: int, first_chain: int = ..., gather: bool = ...,
+    devices: Any = ..., output: Literal["summaries"], **kwargs: Any,
+) -> SummaryResult: ...
+@overload
+def run_chains(
+    family, init, *, num_chains: int, first_chain: int = ..., gather: bool = ...,
+    devices: Any = ..., output: str, **kwargs: Any,
+) -> ChainResult | SummaryResult: ...
+# fmt: on
+
+
 def run_chains(
     family,
     init,
@@ -207,8 +228,9 @@ def run_chains(
     first_chain: int = 0,
     gather: bool = True,
     devices: Any = "all",
+    output: str = "records",
     **kwargs: Any,
-) -> ChainResult:
+) -> ChainResult | SummaryResult:
     """:func:`collapse_jax.run_chains` over every process of a distributed run.
 
     Each process runs its :func:`share` of the chain ids on its own devices; call
@@ -224,11 +246,16 @@ def run_chains(
       devices: this process's devices: ``"all"`` (default: every local device),
         an int ``k`` (the first ``k``), a list of local devices, or None (the
         default device). Results do not depend on it.
+      output: as for :func:`collapse_jax.run_chains`: ``"records"`` (default) or
+        ``"summaries"`` (a :class:`~collapse_jax.summaries.SummaryResult`; only in
+        one process or with ``gather=False``: gathering merges records,
+        :func:`merge_results`).
       **kwargs: the other arguments of :func:`collapse_jax.run_chains`.
 
     Returns:
-      A :class:`~collapse_jax.ChainResult`; after gathering, ``final_state`` holds
-      host arrays.
+      A :class:`~collapse_jax.ChainResult` (a
+      :class:`~collapse_jax.summaries.SummaryResult` with ``output="summaries"``);
+      after gathering, ``final_state`` holds host arrays.
     """
     from collapse_jax.chain import run_chains as _run
 
@@ -236,14 +263,23 @@ def run_chains(
     if devices == "all" and len(jax.local_devices()) == 1:
         devices = None  # the default device: one device needs no mesh
     res = _run(
-        family, init, num_chains=count, first_chain=first, devices=devices, **kwargs
+        family,
+        init,
+        num_chains=count,
+        first_chain=first,
+        devices=devices,
+        output=output,
+        **kwargs,
     )
     if not gather or jax.process_count() == 1:
         return res
     return merge_results(_allgather(_to_host(res)))
 
 
-def _to_host(res: ChainResult) -> ChainResult:
+_R = TypeVar("_R", bound=ChainResult | SummaryResult)
+
+
+def _to_host(res: _R) -> _R:
     """``res`` with its final state on the host (picklable, the same bits)."""
     return dataclasses.replace(
         res, final_state=jax.tree.map(np.asarray, res.final_state)
