@@ -129,6 +129,20 @@ def test_devices_all_is_every_local_device_and_changes_no_bit():
     assert_same_result(a, cj.run_chains(G, TRUTH, num_chains=8, **KW))
 
 
+def test_output_summaries_reaches_the_run_and_returns_its_summaries():
+    # output= is a named argument of distributed.run_chains (its overloads type the
+    # result by it): it must still reach the run.
+    kw = dict(KW, num_chains=8, output="summaries")
+    got = distributed.run_chains(G, TRUTH, **kw)
+    want = cj.run_chains(G, TRUTH, **kw)
+    assert isinstance(got, cj.SummaryResult) and isinstance(want, cj.SummaryResult)
+    np.testing.assert_array_equal(got.generations, want.generations)
+    assert got.stats.keys() == want.stats.keys()
+    for m in want.stats:
+        for name in want.stats[m]:
+            np.testing.assert_array_equal(got.stats[m][name], want.stats[m][name])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
