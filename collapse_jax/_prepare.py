@@ -19,42 +19,26 @@ from collapse_jax import _blocking, memory
 from collapse_jax import frame as _frame
 from collapse_jax import keys as cjk
 from collapse_jax.checks import fail
-
-# The compiled core, called through this module's names: wrapping
-# chain._run_chunk (tests, benchmarks) wraps what every run calls.
-from collapse_jax.compiled import (  # noqa: F401 - re-exported
+from collapse_jax.compiled import (
     DISTANCE_METRICS,
     ChainState,
     _generation_zero,
     _project,
-    _record,
-    _recorded_metrics,
-    _run_chunk,
-    _run_first,
-    _step,
     _view,
     data_spec_n,
 )
-from collapse_jax.run_checks import (  # noqa: F401 - re-exported (old import paths)
-    _FN,
+from collapse_jax.run_checks import (
     _MAX_CHAIN_ID,
-    PUBLIC_SAMPLERS,
     _check_numbers,
     _check_population_regime,
     _check_reference,
-    _check_representable,
-    _check_sample_size,
     _check_truth_metrics,
     _is_model_of,
-    _validate,
-    check_devices,
 )
-from collapse_jax.runspec import (  # noqa: F401 - re-exported (old import paths)
-    ChainConfig,
+from collapse_jax.runspec import (
     RunSpec,
     _cast_hyper,
     _strip,
-    merged_hyper,
 )
 from collapse_jax.summaries import (
     Recording,
