@@ -341,13 +341,14 @@ def test_runs_in_the_runner(batch16):
 
 def test_without_a_floor_degenerate_fits_are_reported_and_frozen():
     """No variance floor, M = 10, 1-D: a component left with about one point has no
-    maximum-likelihood covariance (EM drives it to 0), so every chain ends in
-    DEGENERATE_FIT within 100 generations (measured: all of 32 by generation 30).
+    maximum-likelihood covariance (EM drives it to 0), so most chains end in
+    DEGENERATE_FIT (measured over 3 x 32 chains under either key scheme: 82-90 %
+    by generation 30, the rest not within 300; P(none of 8 fails) < 1e-6).
     The failure is reported (and warned about), the chain keeps its last good
     model, and every recorded metric is finite up to the failure and missing (NaN)
     from it on; nothing is hidden as a silently dead component."""
     truth = gmm_params([0.5, 0.5], [[-2.0], [2.0]], [1.0, 1.0])
-    with pytest.warns(FailedChainsWarning, match="8 of 8 chains failed"):
+    with pytest.warns(FailedChainsWarning, match=r"[1-8] of 8 chains failed"):
         res = run_chains(
             gmm(2, 1, variance_floor=0.0, num_iters=5),
             truth,
@@ -358,7 +359,7 @@ def test_without_a_floor_degenerate_fits_are_reported_and_frozen():
             record_params=False,
         )
     failures = res.failures()
-    assert len(failures) == 8
+    assert len(failures) >= 1
     assert {f.status for f in failures} == {Status.DEGENERATE_FIT}
     for name, value in res.metrics.items():
         v = value.reshape(value.shape[:2] + (-1,))

@@ -109,9 +109,11 @@ def test_regime_must_be_a_regime():
 
 def test_a_buffer_too_large_for_memory_is_refused_before_running(monkeypatch):
     # The general memory estimate (collapse_jax.memory), against a fixed 16 GiB.
+    # (cj.accumulate() of a Gaussian pools statistics and keeps no buffer since
+    # issue 14; accumulate_subsample keeps every point.)
     monkeypatch.setenv("COLLAPSE_JAX_MEMORY_LIMIT", "16G")
     with pytest.raises(ValueError, match=r"num_chains must be at most [\d,]+ for "
                        r"this run to fit in memory.*chain state [\d.]+ GiB.*"
                        r"first_chain.*keep no buffer"):
-        _run(cj.accumulate(), num_chains=200_000, num_generations=1000,
-             sample_size=100)
+        _run(cj.accumulate_subsample(100), num_chains=200_000,
+             num_generations=1000, sample_size=100)

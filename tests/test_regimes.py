@@ -170,8 +170,11 @@ def test_retain_original_keeps_a_share_of_d0_without_replacement():
 def test_retain_all_or_nothing():
     all_original = _run(cj.retain_original(1.0))
     first = all_original.metrics["log_var"][:, 1:2, 0]
+    # The same points refitted each generation, the new draws weighted 0: equal to
+    # float32 rounding of a log (absolute: log_var is near 0 for some chains).
     np.testing.assert_allclose(all_original.metrics["log_var"][:, 1:, 0],
-                               np.broadcast_to(first, (CHAINS, GENS)), rtol=1e-6)
+                               np.broadcast_to(first, (CHAINS, GENS)), rtol=1e-6,
+                               atol=16 * np.finfo(np.float32).eps)
     none = _run(cj.retain_original(0.0))
     for t in range(GENS):
         x = _draws(none, 3, 0, t, M)
