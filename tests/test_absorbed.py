@@ -87,6 +87,7 @@ def test_other_regimes_are_not_skipped(monkeypatch):
     assert calls == 12
 
 
+@pytest.mark.slow  # ~20 s on 2 cores: six runs, three configurations
 def test_skipping_keeps_the_bits_of_thinned_and_summarised_runs(monkeypatch):
     # The skip repeats the chunk's last record: under thinning that is only sound
     # when the chunk's last generation was recorded (record_every=5 = chunk_size

@@ -251,6 +251,7 @@ def test_em_log_likelihood_is_monotone(seed, shape):
     assert np.all(np.diff(trace) >= -slack), np.diff(trace)
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: the maximum-likelihood fit's compile
 def test_fit_equals_em_and_refit_equals_fit_of_its_draws():
     """With ``num_iters=20``, ``fit`` is ``em`` with the family's settings; for it
     and for the default (maximum-likelihood) fit, ``refit`` (whitened draws, no
@@ -320,6 +321,7 @@ def batch16():
     )
 
 
+@pytest.mark.slow  # ~20-40 s on 2 cores: the maximum-likelihood fit's compile
 def test_runs_in_the_runner(batch16):
     res = run_chains(
         gmm(2, 2), TRUTH2, key=11, num_chains=8, num_generations=5, sample_size=200

@@ -61,6 +61,7 @@ def test_default_fit_stops_at_the_tolerance(default_fits):
     assert np.all(count >= 2) and len(set(count.tolist())) > 1, count
 
 
+@pytest.mark.slow  # ~13-20 s on 2 cores
 def test_a_chain_does_not_depend_on_its_neighbours_iterations(default_fits):
     """The while_loop freezes a stopped chain: the fastest and the slowest chain of a
     batch of 8 give the same bits in a batch of 2 beside each other (the fast one
@@ -80,6 +81,7 @@ def test_a_chain_does_not_depend_on_its_neighbours_iterations(default_fits):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[[fast, slow]])
 
 
+@pytest.mark.slow  # ~13-20 s on 2 cores
 def test_the_iteration_cap_is_reported():
     """max_iters=3 stops before the tolerance: em_converged records it per chain and
     generation (em_gain keeps the last gain), and the chain goes on (a recorded
