@@ -575,7 +575,7 @@ def categorical_map_absorption_probability(
 
     Examples:
       >>> round(categorical_map_absorption_probability(0.5, 1.0, 2, 1), 4)
-      0.65
+      0.5
 
     References:
       docs/theory.md BL-5; proof: ``proofs/bl-5-categorical.md``.
