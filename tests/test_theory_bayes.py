@@ -12,10 +12,14 @@ import numpy as np
 import pytest
 from scipy.special import polygamma
 
+import jax
+
+from collapse_jax import verify
 from collapse_jax.theory import bayes, counting, discrete, gaussian
 from tests.helpers import assert_within_se, binomial_se, mean_and_se
 
 C = 20_000  # chains per Monte Carlo check
+X64 = pytest.mark.x64
 
 
 def _rng(tag: int) -> np.random.Generator:
@@ -354,3 +358,35 @@ def test_bad_arguments_raise_the_house_message():
         bayes.gaussian_predictive_log_var_bound(1.0, 10, 0)
     with pytest.raises(ValueError, match=r"sample_size must be >= 4"):
         bayes.gaussian_predictive_log_var_bound(1.0, 3, 1)
+
+
+# --- the verify rows ------------------------------------------------------------------
+
+
+BL_ROWS = [c.id for c in verify.claims(quick=True) if c.id.startswith("BL-")]
+
+
+def test_every_bl_claim_has_quick_rows_with_proofs():
+    assert {r.split("-")[1].rstrip("abhmpsv") for r in BL_ROWS} == {
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+    }
+    for claim in verify.claims():
+        if claim.id.startswith("BL-"):
+            assert claim.proof.startswith("bl-"), claim.id
+
+
+@pytest.mark.slow  # compiles ten chain programs: about a minute on two loaded cores
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=X64)])
+def test_the_bl_verify_rows_pass(dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    # The CLI's promotion rules (verify runs under them).
+    with jax.numpy_dtype_promotion("standard"):
+        rows = verify.run_claims(quick=True, only=BL_ROWS, dtype=dtype)
+    failed = [(r.id, r.z, r.detail) for r in rows if not r.passed]
+    assert not failed, failed
