@@ -227,6 +227,31 @@ def test_categorical_posterior_sample_rates_and_limit():
     assert discrete.expected_gini_simpson(p0, m, 59) == 0.0
 
 
+@pytest.mark.parametrize("alpha,m", [((0.5, 0.5), 6), ((1.0, 2.5), 9)])
+def test_posterior_sample_spectrum_is_the_count_chains(alpha, m):
+    # The count chain c -> p -> c' and the parameter chain p -> c -> p' share their
+    # eigenvalues (AB and BA): the beta-binomial matrix checks the closed form.
+    t = bayes.categorical_count_transition(alpha, m, "posterior_sample")
+    eig = np.sort(np.linalg.eigvals(t).real)[::-1]
+    lam = bayes.categorical_posterior_sample_eigenvalues(sum(alpha), m)
+    np.testing.assert_allclose(eig, lam, atol=1e-10)
+
+
+def test_gibbs_recursion_contracts_within_the_proved_bound():
+    m, k0, a0, b0 = 5, 2.0, 5.0, 4.0
+    a, _ = bayes._gaussian_ps_matrix(m, k0, a0, b0)
+    lam1 = m / (2 * (a0 + m / 2 - 1))
+    bound = (m + lam1 * k0) / (m + k0)  # proofs/bl-4-gaussian-gibbs.md, part 3
+    radius = float(np.abs(np.linalg.eigvals(a)).max())
+    assert radius <= bound < 1
+    kw = dict(mean_offset=3.0, precision=k0, concentration=a0, rate=b0)
+    gap = [
+        bayes.gaussian_posterior_sample_moments(9.0, m, n, **kw)[0] - b0 / (a0 - 1)
+        for n in (40, 41)
+    ]
+    assert gap[1] / gap[0] == pytest.approx(radius, rel=1e-6)
+
+
 def test_two_category_count_chains_match_simulation():
     m, n, p0 = 6, 5, 0.3
     for learner, alpha in (
