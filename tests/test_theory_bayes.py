@@ -20,6 +20,7 @@ from tests.helpers import assert_within_se, binomial_se, mean_and_se
 
 C = 20_000  # chains per Monte Carlo check
 X64 = pytest.mark.x64
+STAT = pytest.mark.statistical  # Monte Carlo against a closed form at k*SE
 
 
 def _rng(tag: int) -> np.random.Generator:
@@ -68,6 +69,7 @@ def _gaussian_chain(rng, learner, m, n, var0=1.0, mu0=0.0, nig=None):
     return out
 
 
+@STAT
 def test_gaussian_posterior_sample_log_variance_is_a_driftless_walk():
     m, n = 10, 6
     chain = _gaussian_chain(_rng(1), "posterior_sample", m, n)
@@ -81,6 +83,7 @@ def test_gaussian_posterior_sample_log_variance_is_a_driftless_walk():
     assert var == pytest.approx(2 * gaussian.variance_log_variance(m, n), rel=1e-12)
 
 
+@STAT
 @pytest.mark.parametrize("nig", [None, (2.0, 1.0, 3.0, 4.0)], ids=["jeffreys", "nig"])
 def test_gaussian_posterior_sample_moments(nig):
     m, var0, mu0 = 12, 1.0, 0.0
@@ -119,6 +122,7 @@ def test_gaussian_nig_chain_forgets_the_truth_for_the_prior():
     assert bayes.gaussian_posterior_sample_moments(1.0, 3, 1)[0] == math.inf
 
 
+@STAT
 def test_gaussian_map_chain():
     m, n = 10, 5
     chain = _gaussian_chain(_rng(3), "map", m, n)
@@ -138,6 +142,7 @@ def test_gaussian_map_chain():
     assert_within_se(est, ed, se, what="E mu_n^2 MAP")
 
 
+@STAT
 def test_gaussian_predictive_chain():
     m = 20
     chain = _gaussian_chain(_rng(4), "posterior_predictive", m, 4)
@@ -182,6 +187,7 @@ def _categorical_chain(rng, learner, p0, alpha, m, n, chains=C):
     return out
 
 
+@STAT
 @pytest.mark.parametrize(
     "learner,alpha",
     [
@@ -252,6 +258,7 @@ def test_gibbs_recursion_contracts_within_the_proved_bound():
     assert gap[1] / gap[0] == pytest.approx(radius, rel=1e-6)
 
 
+@STAT
 def test_two_category_count_chains_match_simulation():
     m, n, p0 = 6, 5, 0.3
     for learner, alpha in (
@@ -273,6 +280,7 @@ def test_two_category_count_chains_match_simulation():
         assert_within_se(freq, law, se, what=f"law of c_{n - 1}, {learner}")
 
 
+@STAT
 def test_categorical_map_absorption():
     m = 5
     # alpha = 1 is the plug-in: absorbed with the Wright-Fisher probability
@@ -314,6 +322,7 @@ def _poisson_chain(rng, learner, lam0, m, n, a, b):
     return out
 
 
+@STAT
 @pytest.mark.parametrize(
     "learner,a,b",
     [
@@ -341,6 +350,7 @@ def test_poisson_moments(learner, a, b):
         )
 
 
+@STAT
 def test_poisson_map_absorption():
     lam0, m, a = 0.4, 5, 0.5
     chain = _poisson_chain(_rng(10), "map", lam0, m, 5, a, 0.0)
