@@ -230,31 +230,26 @@ def _cat(ctx: Context, learner: str, probs=_P0, alpha=_ALPHA, m=_KM, offset=0):
     )
 
 
-def _bl5(ctx, learner, which, offset):
-    res = _cat(ctx, learner, offset=offset)
+def _bl5(ctx, cid, learner, which, alpha=_ALPHA, offset=0):
+    """Means and/or E Σp² at n = 2, 6 against the exact recursions; no loss."""
+    res = _cat(ctx, learner, alpha=alpha, offset=offset)
     probs = res.metrics["probs"].astype(np.float64)
     cases = []
     for n in (2, 6):
         p = probs[:, n]
-        if which == "mean":
-            th = tb.categorical_mean(_P0, _ALPHA, _KM, n, learner)
+        if which in ("mean", "both"):
+            th = tb.categorical_mean(_P0, alpha, _KM, n, learner)
             for j in range(len(_P0)):
                 cases.append((f"E p_{n},{j}", th[j], *mean_se(p[:, j])))
-        else:
-            th = tb.categorical_expected_homozygosity(_P0, _ALPHA, _KM, n, learner)
+        if which in ("second", "both"):
+            th = tb.categorical_expected_homozygosity(_P0, alpha, _KM, n, learner)
             cases.append((f"E Σp_{n}²", th, *mean_se((p**2).sum(1))))
     lost = int(np.sum(probs[:, 1:].min(axis=2) <= 0))
-    rate = f"rate {_KM}/({_KM}+A)" if which == "mean" else "its own λ_2"
-    what = "E p_n → α/A" if which == "mean" else "E Σp_n² → its stationary value"
-    ids = {
-        ("posterior_sample", "mean"): "BL-5",
-        ("posterior_sample", "second"): "BL-5h",
-        ("posterior_predictive", "second"): "BL-5p",
-    }
+    what = {"mean": "E p_n", "second": "E Σp_n²", "both": "E p_n and E Σp_n²"}[which]
     row = _worst(
-        ids[learner, which],
-        f"categorical {learner}, Dir(1/2): {what} at {rate}; no category lost "
-        f"(K={len(_P0)}, M={_KM})",
+        cid,
+        f"categorical {learner}, Dir({alpha}): {what} by the exact recursion; no "
+        f"category lost (K={len(_P0)}, M={_KM})",
         cases,
         detail=f"chains with a category at 0: {lost}",
     )
@@ -285,9 +280,9 @@ def _bl5a(ctx):
 
 
 @functools.lru_cache(maxsize=8)
-def _pois(ctx: Context, learner: str, offset=0):
+def _pois(ctx: Context, learner: str, prior=None, offset=0):
     return cj.run_chains(
-        cj.poisson(learner=learner),
+        cj.poisson(learner=learner, prior=prior),
         cj.poisson_params(_LAM0),
         key=ctx.seed + 170 + offset,
         num_chains=ctx.chains,
@@ -299,26 +294,24 @@ def _pois(ctx: Context, learner: str, offset=0):
     )
 
 
-def _bl6(ctx, learner, which, offset):
-    rate = _pois(ctx, learner, offset).metrics["rate"].astype(np.float64)
+def _bl6(ctx, cid, learner, which, a=0.5, b=0.0, offset=0):
+    """E λ_n or Var λ_n at n = 1, 10 against the exact recursions; no absorption."""
+    prior = None if (a, b) == (0.5, 0.0) else cj.gamma_prior(a, b)
+    rate = _pois(ctx, learner, prior, offset).metrics["rate"].astype(np.float64)
     cases = []
     for n in (1, 10):
-        mean, var = tb.poisson_moments(_LAM0, _PM, n, learner)
+        mean, var = tb.poisson_moments(_LAM0, _PM, n, learner, concentration=a, rate=b)
         if which == "mean":
             cases.append((f"E λ_{n}", mean, *mean_se(rate[:, n])))
         else:
             cases.append((f"Var λ_{n}", var, *_var_se(rate[:, n])))
     zero = int(np.sum(rate[:, 1:] <= 0))
-    ids = {
-        ("posterior_sample", "mean"): "BL-6",
-        ("posterior_sample", "var"): "BL-6v",
-        ("posterior_predictive", "mean"): "BL-6p",
-    }
-    what = "E λ_n = λ_0 + n/(2M)" if which == "mean" else "Var λ_n (linear recursion)"
+    what = "E λ_n" if which == "mean" else "Var λ_n"
+    limit = f", → {a / b if learner != 'map' else (a - 1) / b:.3g}" if b else ""
     row = _worst(
-        ids[learner, which],
-        f"Poisson {learner}, Jeffreys Gamma(1/2, 0): {what}; never absorbed "
-        f"(λ_0={_LAM0}, M={_PM})",
+        cid,
+        f"Poisson {learner}, Gamma({a}, {b}): {what} by the exact recursion{limit}; "
+        f"never absorbed (λ_0={_LAM0}, M={_PM})",
         cases,
         detail=f"chains at rate 0: {zero}",
     )
@@ -352,27 +345,41 @@ def _bl4m(ctx):
 
 
 def _bl5m(ctx):
-    return _bl5(ctx, "posterior_sample", "mean", 0)
+    return _bl5(ctx, "BL-5", "posterior_sample", "mean")
 
 
 def _bl5h(ctx):
-    return _bl5(ctx, "posterior_sample", "second", 0)
+    return _bl5(ctx, "BL-5h", "posterior_sample", "second")
 
 
 def _bl5p(ctx):
-    return _bl5(ctx, "posterior_predictive", "second", 1)
+    return _bl5(ctx, "BL-5p", "posterior_predictive", "both", offset=1)
+
+
+def _bl5x(ctx):
+    # alpha >= 1: the MAP's moments are linear (no clipping), with alpha > 1 no loss
+    return _bl5(ctx, "BL-5m", "map", "both", alpha=(1.5, 2.0, 3.0), offset=2)
 
 
 def _bl6m(ctx):
-    return _bl6(ctx, "posterior_sample", "mean", 0)
+    return _bl6(ctx, "BL-6", "posterior_sample", "mean")
 
 
 def _bl6v(ctx):
-    return _bl6(ctx, "posterior_sample", "var", 0)
+    return _bl6(ctx, "BL-6v", "posterior_sample", "var")
 
 
 def _bl6p(ctx):
-    return _bl6(ctx, "posterior_predictive", "mean", 1)
+    return _bl6(ctx, "BL-6p", "posterior_predictive", "mean", offset=1)
+
+
+def _bl6g(ctx):
+    # a proper prior: the Gibbs sampler converges to Gamma(a, b), mean a/b
+    return _bl6(ctx, "BL-6g", "posterior_sample", "mean", a=2.0, b=4.0, offset=2)
+
+
+def _bl6x(ctx):
+    return _bl6(ctx, "BL-6m", "map", "mean", a=2.0, b=1.0, offset=4)
 
 
 _P = {
@@ -398,10 +405,13 @@ CLAIMS = (
     Claim("BL-4m", "… E (μ_n − m_0)² → the prior's", _bl4m, True, _P[4]),
     Claim("BL-5", "categorical posterior draws: E p_n → α/A", _bl5m, True, _P[5]),
     Claim("BL-5h", "… E Σ p_n² exact, no absorption", _bl5h, True, _P[5]),
-    Claim("BL-5p", "categorical predictive: E Σ p_n² exact", _bl5p, True, _P[5]),
+    Claim("BL-5p", "categorical predictive: E p_n, E Σ p_n² exact", _bl5p, True, _P[5]),
+    Claim("BL-5m", "categorical MAP, α > 1: exact moments", _bl5x, True, _P[5]),
     Claim("BL-5a", "categorical MAP, α < 1: exact absorption", _bl5a, True, _P[5]),
     Claim("BL-6", "Poisson posterior draws: E λ_n grows linearly", _bl6m, True, _P[6]),
     Claim("BL-6v", "… Var λ_n exact, no absorption", _bl6v, True, _P[6]),
     Claim("BL-6p", "Poisson predictive: E λ_n grows linearly", _bl6p, True, _P[6]),
+    Claim("BL-6g", "Poisson, Gamma(2, 4): E λ_n → a/b (Gibbs)", _bl6g, True, _P[6]),
+    Claim("BL-6m", "Poisson MAP, Gamma(2, 1): E λ_n exact", _bl6x, True, _P[6]),
     Claim("BL-6a", "Poisson MAP, a < 1: exact absorption", _bl6a, True, _P[6]),
 )
