@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import polygamma
 
 import jax
@@ -425,3 +427,52 @@ def test_the_bl_verify_rows_pass(dtype, request):
         rows = verify.run_claims(quick=True, only=BL_ROWS, dtype=dtype)
     failed = [(r.id, r.z, r.detail) for r in rows if not r.passed]
     assert not failed, failed
+
+
+# --- properties ---------------------------------------------------------------------
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    k=st.sampled_from([2, 3, 5]),
+    m=st.sampled_from([1, 2, 5, 8]),
+    n=st.integers(0, 8),
+    learner=st.sampled_from(["posterior_sample", "posterior_predictive", "map"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_categorical_moments_stay_on_the_simplex(k, m, n, learner, seed):
+    rng = np.random.default_rng(seed)
+    p0 = rng.dirichlet(np.ones(k))
+    alpha = rng.uniform(1.0 if learner == "map" else 0.05, 4.0, k)
+    mean = bayes.categorical_mean(p0, alpha, m, n, learner)
+    h = bayes.categorical_expected_homozygosity(p0, alpha, m, n, learner)
+    assert np.all(mean >= -1e-12) and mean.sum() == pytest.approx(1.0)
+    # E sum p^2 lies between sum (E p)^2 >= 1/K (Jensen, Cauchy-Schwarz) and 1
+    assert np.sum(mean**2) - 1e-12 <= h <= 1 + 1e-12
+    if learner != "map" or np.all(alpha > 1):
+        assert 1 - h > 0  # the expected Gini-Simpson index never reaches 0
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    m=st.sampled_from([4, 5, 10, 30]),
+    n=st.integers(1, 30),
+    learner=st.sampled_from(["posterior_sample", "posterior_predictive", "map"]),
+    a=st.floats(1.0, 5.0),
+    b=st.sampled_from([0.0, 0.5, 3.0]),
+)
+def test_poisson_and_gaussian_moments_are_ordered(m, n, learner, a, b):
+    mean, var = bayes.poisson_moments(0.7, m, n, learner, concentration=a, rate=b)
+    assert mean >= 0 and var >= 0
+    # posterior draws spread more than the predictive's mean (same mean recursion)
+    if learner == "posterior_sample":
+        other = bayes.poisson_moments(
+            0.7, m, n, "posterior_predictive", concentration=a, rate=b
+        )
+        assert other[0] == pytest.approx(mean) and other[1] <= var
+    # the learners' E sigma^2_n: MAP shrinks < 1 < posterior draws
+    ps = bayes.gaussian_posterior_sample_moments(1.0, m, n)[0]
+    mp = bayes.gaussian_map_moments(1.0, m, n)[0]
+    assert mp < 1.0 < ps
+    if m > 3:
+        assert bayes.gaussian_predictive_moments(1.0, m, n)[0] > 1.0
