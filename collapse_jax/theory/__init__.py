@@ -34,7 +34,7 @@ Index ``n`` counts fits (``n = 0`` is the truth); a ``sample_size`` is one int
 ``M_i`` points).
 """
 
-from collapse_jax.theory import bias, curves
+from collapse_jax.theory import bayes, bias, curves
 from collapse_jax.theory.approximation import (
     fixed_start_rates,
     gradient_map_iterate,
@@ -129,6 +129,7 @@ from collapse_jax.theory.tails import (
 )
 
 __all__ = [
+    "bayes",
     "bias",
     "curves",
     "accumulate_test_error_bound",
