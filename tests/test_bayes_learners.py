@@ -69,16 +69,31 @@ def test_the_conjugate_capability():
 @pytest.mark.parametrize("learner", BAYES)
 @pytest.mark.parametrize("name", sorted(TRUTHS))
 def test_every_learner_keeps_the_family_contract(name, learner):
+    # The cheap contracts here (one compile each); the draws' invariances for
+    # two learners below, and every contract of every pair in the slow pass.
     make, truth = TRUTHS[name]
-    report = check_family(
-        make(learner=learner),
-        truth,
-        checks=("shapes_and_dtypes", "batch_invariance", "chunk_invariance",
-                "weighted_fit", "bad_input", "population_limit"),
-        replicates=32,
-        population_size=1024,
-    )
-    assert "broken" not in str(report)
+    report = check_family(make(learner=learner), truth,
+                          checks=("shapes_and_dtypes", "weighted_fit", "bad_input"))
+    assert set(report.values()) <= {"passed", "passed (float32)",
+                                    "passed (float32, float64)"}
+
+
+@pytest.mark.parametrize("name, learner", [("gaussian", "posterior_sample"),
+                                           ("poisson", "posterior_predictive")])
+def test_a_learner_chain_is_bitwise_batch_and_chunk_invariant(name, learner):
+    make, truth = TRUTHS[name]
+    report = check_family(make(learner=learner), truth,
+                          checks=("batch_invariance", "chunk_invariance"))
+    assert report["chunk_invariance"] == "passed (samples, sufficient)"
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("learner", BAYES)
+def test_learners_keep_their_dtypes_in_float64(x64, learner):
+    for name, (make, truth) in TRUTHS.items():
+        report = check_family(make(learner=learner), truth, dtypes=("float64",),
+                              checks=("shapes_and_dtypes",))
+        assert report["shapes_and_dtypes"] == "passed (float64)", name
 
 
 @pytest.mark.slow
@@ -157,9 +172,12 @@ def test_gaussian_normal_inverse_gamma_posterior_matches_the_closed_form():
     kn, an = k0 + n, a0 + n / 2
     mn = (k0 * m0 + n * xbar) / kn
     bn = b0 + s / 2 + k0 * n * (xbar - m0) ** 2 / (2 * kn)
+    # log sigma^2 = log bn - log G, G ~ Gamma(an, 1): mean log bn - psi(an),
+    # variance psi'(an) (a multiplicative quantity, tested on the log scale).
+    assert_within_se(np.log(v).mean(), math.log(bn) - special.digamma(an),
+                     math.sqrt(special.polygamma(1, an) / N_CHAINS),
+                     what="E log sigma^2 (NIG posterior draw)")
     ev = bn / (an - 1)
-    sd_v = ev / math.sqrt(an - 2)
-    assert_within_se(v.mean(), ev, sd_v / math.sqrt(N_CHAINS), what="E sigma^2 (NIG)")
     sd_mu = math.sqrt(ev / kn)  # Var mu = E[sigma^2] / kn (a Student-t's variance)
     assert_within_se(mu.mean(), mn, sd_mu / math.sqrt(N_CHAINS), what="E mu (NIG)")
     mode = cj.gaussian(learner="map", prior=prior).fit(
@@ -202,9 +220,9 @@ def test_poisson_map_and_posterior_sample(a, b):
     fam = cj.poisson(learner="posterior_sample", prior=prior)
     rates = np.asarray(_posterior_draws(fam, data).rate, np.float64)
     conc, rate = a + n, b + m
-    assert_within_se(rates.mean(), conc / rate,
-                     math.sqrt(conc) / rate / math.sqrt(N_CHAINS),
-                     what="E rate of a Gamma posterior draw")
+    assert_within_se(np.log(rates).mean(), special.digamma(conc) - math.log(rate),
+                     math.sqrt(special.polygamma(1, conc) / N_CHAINS),
+                     what="E log rate of a Gamma posterior draw")
 
 
 def test_poisson_map_absorbs_only_when_the_concentration_is_at_most_one():
@@ -242,8 +260,11 @@ def test_gaussian_predictive_is_the_student_t():
     draws = np.asarray(fam.sample(jax.random.key(SEED), pred, 200_000), np.float64)
     mean, se = mean_and_se(draws[:, 0])
     assert_within_se(mean, xbar, se, what="mean of Student-t predictive draws")
-    sq, se_sq = mean_and_se((draws[:, 0] - xbar) ** 2)
-    assert_within_se(sq, t.var(), se_sq, what="variance of predictive draws")
+    # The law at its quartiles (binomial SEs; the t's tails make moments noisy).
+    q = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
+    below = (draws[:, :1] < t.ppf(q)[None, :]).mean(0)
+    assert_within_se(below, q, np.sqrt(q * (1 - q) / draws.shape[0]),
+                     what="Student-t predictive CDF at its quantiles")
 
 
 def test_poisson_predictive_is_the_gamma_poisson():
@@ -317,3 +338,22 @@ def test_learners_in_the_population_limit_are_the_plugin_chain():
                             num_generations=3, sample_size=None)
         np.testing.assert_array_equal(np.asarray(res.metrics["log_var"]),
                                       np.asarray(ref.metrics["log_var"]))
+
+
+def test_a_far_truth_runs_in_its_frame_with_the_prior_mean_moved():
+    # The normal-inverse-gamma posterior is equivariant when the prior mean moves
+    # with the data: the chain of a truth at 1e6 (prior mean 1e6 + 0.5) is, in its
+    # frame, bit for bit the chain of the truth at 0 (prior mean 0.5).
+    kw = dict(key=SEED, num_chains=8, num_generations=4, sample_size=10)
+    near = cj.run_chains(
+        cj.gaussian(learner="posterior_sample",
+                    prior=cj.normal_inverse_gamma(0.5, 2.0, 3.0, 1.0)),
+        cj.gaussian_params(0.0, 2.0), **kw)
+    far = cj.run_chains(
+        cj.gaussian(learner="posterior_sample",
+                    prior=cj.normal_inverse_gamma(1e6 + 0.5, 2.0, 3.0, 1.0)),
+        cj.gaussian_params(1e6, 2.0), **kw)
+    np.testing.assert_array_equal(far.relative["mean"], near.metrics["mean"])
+    np.testing.assert_array_equal(far.metrics["log_var"], near.metrics["log_var"])
+    np.testing.assert_allclose(far.metrics["mean"] - 1e6, near.metrics["mean"],
+                               atol=1e-9)

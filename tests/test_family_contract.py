@@ -280,12 +280,12 @@ def test_capabilities_of_the_built_in_families():
     expect = {
         "gaussian1": {"location_scale", "gaussian_center", "mixture_view",
                       "exact_sufficient_draw", "population_fit",
-                      "approximation_hooks"},
+                      "approximation_hooks", "conjugate"},
         "gmm": {"location_scale", "mixture_view", "population_fit",
                 "approximation_hooks"},
         "categorical": {"probability_vector", "exact_sufficient_draw",
-                        "population_fit", "numeric_support"},
-        "poisson": {"exact_sufficient_draw", "population_fit"},
+                        "population_fit", "numeric_support", "conjugate"},
+        "poisson": {"exact_sufficient_draw", "population_fit", "conjugate"},
     }
     for name, caps in expect.items():
         fam = BUILT_IN[name][0]

@@ -263,15 +263,27 @@ def _make(inner: ModelFamily, model, learner: str, prior: Prior) -> ModelFamily:
 
 
 def _location(inner: ModelFamily, learner: str, prior: Prior) -> Location | None:
-    """The inner family's frame: a Jeffreys posterior is translation-equivariant;
-    a normal-inverse-gamma prior's mean moves with the frame (``rebase``)."""
+    """The inner family's frame, with the learner kept under ``rebase``.
+
+    A Jeffreys posterior is translation-equivariant; a normal-inverse-gamma
+    prior's mean moves with the frame (``rebase`` gives the learner with the prior
+    mean moved by ``-offset``), and a family with absolute settings of its own (a
+    categorical's numeric support) is rebased and wrapped again.
+    """
     loc = inner.location
-    if loc is None or not isinstance(prior, NormalInverseGamma):
+    if loc is None:
+        return None
+    moves_prior = isinstance(prior, NormalInverseGamma)
+    inner_rebase = loc.rebase
+    if inner_rebase is None and not moves_prior:
         return loc
 
     def rebase(offset):
-        moved = dataclasses.replace(prior, mean=prior.mean - float(offset[0]))
-        return bayesian(inner, learner, moved)
+        fam = inner if inner_rebase is None else inner_rebase(offset)
+        moved = prior
+        if isinstance(prior, NormalInverseGamma):
+            moved = dataclasses.replace(prior, mean=prior.mean - float(offset[0]))
+        return bayesian(fam, learner, moved)
 
     return loc._replace(rebase=rebase)
 
