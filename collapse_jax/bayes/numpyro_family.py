@@ -58,6 +58,7 @@ _EXTRA_FIELDS = ("guide", "draws", "divergences")
 _FN = "numpyro_family"
 
 
+@inf.promoting
 def _site_values(model, latents, key, n, data=None):
     """Trace ``model`` with its latents substituted; the trace."""
     sub = handlers.substitute(model, data=dict(latents))
@@ -359,6 +360,12 @@ def numpyro_family(
         guide0 = inf.initial_guide_params(spec, model, guide_fn, sites, ref)
 
     def sample(key, params, n):
+        x = draws_of(key, params, n)
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(like(params).dtype)  # numpyro's constants may be float64
+        return x
+
+    def draws_of(key, params, n):
         if not predictive:
             return draw_from(latents_of(params), key, n)
         pick_key, point_key = jax.random.split(key)
@@ -400,10 +407,11 @@ def numpyro_family(
         extra = {"draws": res.draws} if predictive else {}
         return ptype(**lat, **extra, divergences=res.diverging)
 
+    @inf.promoting
     def log_prob(params, data):
         tr = _site_values(model, latents_of(params), jax.random.key(0), data.shape[0],
                           data)
-        return tr[obs]["fn"].log_prob(data)
+        return tr[obs]["fn"].log_prob(data).astype(like(params).dtype)
 
     scalars = tuple(k for k in sites.latent if sites.shapes[k] == ())
     user_names: tuple[str, ...] = ()
