@@ -35,12 +35,14 @@ masks a point out) scale the observed site's per-point log-likelihood
   latents from a fitted guide.
 
 A conjugate family (``cj.bayesian(..., inference=...)``) can write its model in this
-contract and call these functions; :func:`collapse_jax.bayes.numpyro_family.numpyro_family`
-does exactly that for any model. docs/bayes.md has the user guide.
+contract and call these functions;
+:func:`collapse_jax.bayes.numpyro_family.numpyro_family` does exactly that for any
+model. docs/bayes.md has the user guide.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import numbers
@@ -291,12 +293,14 @@ def _trace(model, key, **kwargs):
         return handlers.trace(handlers.seed(model, key)).get_trace(**kwargs)
 
 
+@contextlib.contextmanager
 def standard_promotion():
     """numpyro's internals mix int and float arrays (e.g. NUTS's mean acceptance
-    ``sum / count``): they run under JAX's standard dtype promotion even where the
-    caller (the test suite) made promotion strict. Every result is cast back to
-    the caller's dtype."""
-    return jax.numpy_dtype_promotion("standard")
+    ``sum / count``) and broadcast across ranks: they run under JAX's standard
+    dtype promotion and rank broadcasting even where the caller (the test suite)
+    made them strict. Every result is cast back to the caller's dtype."""
+    with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+        yield
 
 
 def promoting(fn):
@@ -480,9 +484,7 @@ def run_nuts(
         max_tree_depth=spec.max_tree_depth,
         rng_key=key,
     )
-    state = jax.lax.fori_loop(
-        0, spec.num_warmup, lambda _, s: sample_kernel(s), state
-    )
+    state = jax.lax.fori_loop(0, spec.num_warmup, lambda _, s: sample_kernel(s), state)
 
     def keep(s, _):
         s = sample_kernel(s)
@@ -628,8 +630,6 @@ def guide_draw(
     ``data`` may be None once the guide is set up (an autoguide's prototype is
     built at :func:`initial_guide_params`; a user guide must not need it).
     """
-    tr = _trace(
-        handlers.substitute(guide, data=dict(params)), key, data=data, n=n
-    )
+    tr = _trace(handlers.substitute(guide, data=dict(params)), key, data=data, n=n)
     like = next(iter(jax.tree.leaves(dict(params))))
     return {k: tr[k]["value"].astype(like.dtype) for k in sites.latent}

@@ -155,8 +155,7 @@ def _check_learner(learner: Any, spec: Any, guide: Any) -> None:
         fail(
             _FN,
             "learner",
-            "a Bayesian learner ('posterior_sample', 'posterior_predictive' or "
-            "'map')",
+            "a Bayesian learner ('posterior_sample', 'posterior_predictive' or 'map')",
             "plugin",
             "A numpyro model has no plug-in fit: use learner='map' (the posterior "
             "mode; with flat priors the maximum likelihood fit).",
@@ -177,7 +176,8 @@ def _check_learner(learner: Any, spec: Any, guide: Any) -> None:
                 "inference",
                 "cj.svi(..., guide='delta') for learner='map'",
                 described(
-                    "a user guide" if guide is not None or callable(spec.guide)
+                    "a user guide"
+                    if guide is not None or callable(spec.guide)
                     else f"cj.svi(..., guide={spec.guide!r})"
                 ),
                 "Pass inference=cj.svi(num_steps, guide='delta'): its point is "
@@ -215,7 +215,8 @@ def _check_guide(model, spec, guide, sites, truth) -> None:
         fail(
             _FN,
             "guide",
-            f"a guide whose sample sites are the model's latents {sorted(sites.latent)}",
+            "a guide whose sample sites are the model's latents "
+            f"{sorted(sites.latent)}",
             described(f"sample sites {names}"),
             "Give the guide one numpyro.sample site per latent site of the model, "
             "with the same names.",
@@ -409,16 +410,15 @@ def numpyro_family(
 
     @inf.promoting
     def log_prob(params, data):
-        tr = _site_values(model, latents_of(params), jax.random.key(0), data.shape[0],
-                          data)
+        tr = _site_values(
+            model, latents_of(params), jax.random.key(0), data.shape[0], data
+        )
         return tr[obs]["fn"].log_prob(data).astype(like(params).dtype)
 
     scalars = tuple(k for k in sites.latent if sites.shapes[k] == ())
     user_names: tuple[str, ...] = ()
     if metrics is not None:
-        shapes = jax.eval_shape(
-            metrics, {k: jnp.asarray(v) for k, v in truth0.items()}
-        )
+        shapes = jax.eval_shape(metrics, {k: jnp.asarray(v) for k, v in truth0.items()})
         user_names = tuple(shapes)
     names = scalars + ("log_lik",) + (() if is_svi else ("divergences",)) + user_names
 
