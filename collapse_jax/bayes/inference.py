@@ -279,6 +279,8 @@ class ModelSites(NamedTuple):
       observed: the observed site's name.
       event_shape: the shape of one data point.
       dtype: the data's dtype name (``"float32"``, ``"int32"``...).
+      supports: ``{name: constraint}`` each latent's support (from the prior of
+        the build-time trace).
     """
 
     latent: tuple[str, ...]
@@ -286,6 +288,7 @@ class ModelSites(NamedTuple):
     observed: str
     event_shape: tuple[int, ...]
     dtype: str
+    supports: dict
 
 
 def _trace(model, key, **kwargs):
@@ -396,7 +399,7 @@ def inspect_model(fn: str, model: Callable, n: int = 3) -> ModelSites:
             "weighted separately.",
         )
     again = _trace(model, jax.random.key(0), data=None, n=n + 1)
-    latent, shapes = [], {}
+    latent, shapes, supports = [], {}, {}
     for name, s in free.items():
         if s["type"] != "sample" or name == obs:
             continue
@@ -420,9 +423,10 @@ def inspect_model(fn: str, model: Callable, n: int = 3) -> ModelSites:
             )
         latent.append(name)
         shapes[name] = shape
+        supports[name] = s["fn"].support
     value = np.asarray(site["value"])
     return ModelSites(
-        tuple(latent), shapes, obs, tuple(value.shape[1:]), value.dtype.name
+        tuple(latent), shapes, obs, tuple(value.shape[1:]), value.dtype.name, supports
     )
 
 
