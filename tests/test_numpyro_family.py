@@ -326,8 +326,7 @@ def test_svi_start_warm_carries_the_guide_fixed_does_not(start):
     assert same == (start == "fixed")
 
 
-@pytest.mark.x64
-def test_float64_run():
+def test_float64_run(x64):
     fam = numpyro_family(gauss, truth=TRUTH, inference=cj.svi(20))
     res = cj.run_chains(
         fam,
