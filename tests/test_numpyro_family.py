@@ -1,8 +1,9 @@
 """Any numpyro model as a chain family (cj.numpyro_family).
 
-Cheap by design: one NUTS compile of the runner's scan (module fixture) and one of
-the fork test; the SVI checks compile small programs; the rest calls the family's
-functions directly. Reproducibility across chunking and larger batches is slow.
+Cheap by design: one NUTS compile of the runner's scan (the fork test's run, a
+module fixture the run-based tests share); the SVI checks compile small programs;
+the rest calls the family's functions directly. Reproducibility across chunking and
+another padded batch, and the contract kit, are slow.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def gauss(data=None, n=10):
 
 
 TRUTH = {"mu": 1.0, "sigma": 2.0}
-RUN = dict(key=3, num_chains=8, num_generations=3, sample_size=12)
+FORK_RUN = dict(key=5, num_chains=32, num_generations=2, sample_size=50)
 
 
 @pytest.fixture(scope="module")
@@ -38,48 +39,82 @@ def nuts_family():
     return numpyro_family(gauss, truth=TRUTH, inference=cj.nuts(30, 10))
 
 
+# ------------------------------------------------------------------- the fork ---
+
+
 @pytest.fixture(scope="module")
-def nuts_run(nuts_family):
-    return cj.run_chains(nuts_family, nuts_family.generation0(), **RUN)
+def fork():
+    """A research fork: a new numpyro model as a chain family in under 20 lines of
+    user code (a Student-t with unknown location and scale, not conjugate), run
+    with cj.run_chains. The module's one NUTS compile: the tests below share it."""
+
+    # --- user code: 11 lines ---
+    def student(data=None, n=50):
+        loc = numpyro.sample("loc", dist.Normal(2.0, 10.0))
+        scale = numpyro.sample("scale", dist.HalfNormal(5.0))
+        with numpyro.plate("data", n):
+            numpyro.sample("x", dist.StudentT(4.0, loc, scale), obs=data)
+
+    fam = cj.numpyro_family(
+        student, truth={"loc": 2.0, "scale": 1.0}, inference=cj.nuts(50, 10)
+    )
+    res = cj.run_chains(fam, fam.generation0(), **FORK_RUN)
+    # --- end of user code ---
+    return fam, res
+
+
+def test_fork_a_student_t_model_into_a_chain_family(fork):
+    """The prior is symmetric about the truth's location and the Student-t data are
+    symmetric about it, so the whole posterior-sample chain is symmetric under
+    reflection about loc = 2: E[loc_n - 2] = 0 at every generation (k·SE over the
+    chains); the fits are finite and move every generation."""
+    _, res = fork
+    assert np.all(res.status == 0)
+    loc = res.metrics["loc"]
+    assert np.all(loc[:, 1:] != loc[:, :-1])
+    assert np.all(np.isfinite(res.metrics["log_lik"]))
+    for gen in (1, 2):
+        est, se = mean_and_se(loc[:, gen] - 2.0)
+        assert_within_se(est, 0.0, se, what=f"E[loc_{gen} - loc_0], 32 chains")
 
 
 # ------------------------------------------------------------------- the family ---
 
 
-def test_params_metrics_and_generation_zero(nuts_family, nuts_run):
-    fam, res = nuts_family, nuts_run
-    assert fam.params_type._fields == ("mu", "sigma", "divergences")
-    assert fam.params_type.__name__ == "NumpyroGaussParams"
-    assert fam.metric_names == ("mu", "sigma", "log_lik", "divergences")
-    assert fam.event_shape == () and fam.name == "numpyro_gauss"
-    mu = res.metrics["mu"]
-    assert mu.shape == (8, 4)
-    np.testing.assert_array_equal(mu[:, 0], np.float32(1.0))
-    np.testing.assert_array_equal(res.metrics["sigma"][:, 0], np.float32(2.0))
-    assert np.all(res.status == 0)
-    assert np.all(mu[:, 1:] != mu[:, :-1])  # every generation draws anew
+def test_params_metrics_and_generation_zero(fork):
+    fam, res = fork
+    assert fam.params_type._fields == ("loc", "scale", "divergences")
+    assert fam.params_type.__name__ == "NumpyroStudentParams"
+    assert fam.metric_names == ("loc", "scale", "log_lik", "divergences")
+    assert fam.event_shape == () and fam.name == "numpyro_student"
+    loc = res.metrics["loc"]
+    assert loc.shape == (32, 3)
+    np.testing.assert_array_equal(loc[:, 0], np.float32(2.0))
+    np.testing.assert_array_equal(res.metrics["scale"][:, 0], np.float32(1.0))
     div = res.metrics["divergences"]
     assert np.all((div >= 0) & (div <= 1)) and np.all(div[:, 0] == 0)
-    assert np.all(np.isfinite(res.metrics["log_lik"]))
+    # the truth's log-likelihood of the reference set: a Student-t's, finite
+    assert np.all(np.isfinite(res.metrics["log_lik"][:, 0]))
 
 
-def test_compiled_once_and_bitwise_across_batch_sizes(nuts_family, nuts_run):
-    """A second run (other chains, another count within the padded batch of 8)
-    compiles nothing new, and a chain's trajectory is the same bits in a batch of 3
-    as in a batch of 8."""
+def test_compiled_once_and_bitwise_across_batch_sizes(fork):
+    """A second run (another chain count within the same padded batch) compiles
+    nothing new, and each chain's trajectory is the same bits in a batch of 27 as
+    in a batch of 32."""
+    fam, res32 = fork
     before = chain._run_chunk._cache_size()
-    res = cj.run_chains(
-        nuts_family, nuts_family.generation0(), **{**RUN, "num_chains": 3}
-    )
+    res = cj.run_chains(fam, fam.generation0(), **{**FORK_RUN, "num_chains": 27})
     assert chain._run_chunk._cache_size() == before
-    np.testing.assert_array_equal(res.metrics["mu"], nuts_run.metrics["mu"][:3])
+    np.testing.assert_array_equal(res.metrics["loc"], res32.metrics["loc"][:27])
 
 
 @pytest.mark.slow
-def test_bitwise_across_chunking_and_a_larger_batch(nuts_family, nuts_run):
-    for extra in ({"chunk_size": 1}, {"num_chains": 16}):
-        res = cj.run_chains(nuts_family, nuts_family.generation0(), **{**RUN, **extra})
-        np.testing.assert_array_equal(res.metrics["mu"][:8], nuts_run.metrics["mu"])
+def test_bitwise_across_chunking_and_a_smaller_batch(fork):
+    fam, res32 = fork
+    for extra in ({"chunk_size": 1}, {"num_chains": 3}):
+        res = cj.run_chains(fam, fam.generation0(), **{**FORK_RUN, **extra})
+        n = res.metrics["loc"].shape[0]
+        np.testing.assert_array_equal(res.metrics["loc"], res32.metrics["loc"][:n])
 
 
 def test_weighted_log_prob_and_sample_are_the_observed_site(nuts_family):
@@ -172,40 +207,6 @@ def test_svi_family_keeps_the_runner_contract():
     report = check_family(fam, fam.generation0())
     assert all(v.startswith(("passed", "skipped")) for v in report.values()), report
     assert report["masked_draws"] == "passed" and report["weighted_fit"] == "passed"
-
-
-# ------------------------------------------------------------------- the fork ---
-
-
-def test_fork_a_student_t_model_into_a_chain_family():
-    """A research fork: a new numpyro model as a chain family in under 20 lines.
-
-    The prior is symmetric about the truth's location and the Student-t data are
-    symmetric about it, so the whole posterior-sample chain is symmetric under
-    reflection about loc = 2: E[loc_n - 2] = 0 at every generation (k·SE over the
-    chains); and the fits are finite and move every generation."""
-
-    # --- user code: 9 lines ---
-    def student(data=None, n=50):
-        loc = numpyro.sample("loc", dist.Normal(2.0, 10.0))
-        scale = numpyro.sample("scale", dist.HalfNormal(5.0))
-        with numpyro.plate("data", n):
-            numpyro.sample("x", dist.StudentT(4.0, loc, scale), obs=data)
-
-    fam = cj.numpyro_family(
-        student, truth={"loc": 2.0, "scale": 1.0}, inference=cj.nuts(50, 10)
-    )
-    res = cj.run_chains(
-        fam, fam.generation0(), key=5, num_chains=32, num_generations=2, sample_size=50
-    )
-    # --- checks ---
-    assert np.all(res.status == 0)
-    loc = res.metrics["loc"]
-    assert np.all(loc[:, 1:] != loc[:, :-1])
-    assert np.all(np.isfinite(res.metrics["log_lik"]))
-    for gen in (1, 2):
-        est, se = mean_and_se(loc[:, gen] - 2.0)
-        assert_within_se(est, 0.0, se, what=f"E[loc_{gen} - loc_0], 32 chains")
 
 
 # ---------------------------------------------------------------------- errors ---
@@ -341,8 +342,43 @@ def test_float64_run(x64):
     assert res.params.guide["mu_auto_loc"].dtype == np.float64
 
 
-def test_validate_params_refuses_foreign_params(nuts_family):
+def test_validate_params_refuses_foreign_params(fork):
+    fam, _ = fork
     with pytest.raises(
-        TypeError, match=r"run_chains\(\): init must be NumpyroGaussParams"
+        TypeError, match=r"run_chains\(\): init must be NumpyroStudentParams"
     ):
-        cj.run_chains(nuts_family, cj.poisson_params(1.0), **RUN)
+        cj.run_chains(fam, cj.poisson_params(1.0), **FORK_RUN)
+
+
+# ------------------------------------------------------------------ measurement ---
+
+
+@pytest.mark.slow
+@pytest.mark.bench
+def test_print_seconds_per_generation_per_chain(capsys):
+    """Printed, not asserted (docs/bayes.md, Costs): the marginal cost of a
+    generation (44 against 4 generations, min of 2 runs after the compile), 16
+    chains, M = 50, float32, with the load average."""
+    import os
+    import time
+
+    for inference in (cj.nuts(100, 100), cj.nuts(500, 500), cj.svi(500), cj.svi(2000)):
+        fam = numpyro_family(gauss, truth=TRUTH, inference=inference)
+        best = {}
+        for gens in (4, 44):
+            run = dict(
+                num_chains=16, num_generations=gens, sample_size=50, chunk_size=4
+            )
+            cj.run_chains(fam, fam.generation0(), key=0, **run)  # compile
+            times = []
+            for key in (1, 2):
+                t = time.perf_counter()
+                cj.run_chains(fam, fam.generation0(), key=key, **run)
+                times.append(time.perf_counter() - t)
+            best[gens] = min(times)
+        per = (best[44] - best[4]) / (40 * 16)
+        with capsys.disabled():
+            print(
+                f"\n{inference}: {1e3 * per:.2f} ms per generation per chain "
+                f"(load {os.getloadavg()[0]:.2f})"
+            )
