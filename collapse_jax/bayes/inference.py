@@ -53,7 +53,6 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
-import numpyro
 import optax
 from numpyro import handlers
 from numpyro.infer import SVI as _NumpyroSVI
@@ -63,6 +62,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.initialization import init_to_value
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 from numpyro.optim import optax_to_numpyro
+from numpyro.primitives import Messenger
 
 from collapse_jax.checks import (
     check_choice,
@@ -242,7 +242,7 @@ def nuts(
 # ---------------------------------------------------------------------- models ---
 
 
-class _Weighted(numpyro.primitives.Messenger):
+class _Weighted(Messenger):
     """Scale one sample site's per-point log-likelihood by frequency weights."""
 
     def __init__(self, fn, site, weights):
@@ -475,7 +475,12 @@ def run_nuts(
     n = data.shape[0]
     kwargs = {"data": data, "n": n}
     target = weighted(model, sites.observed, weights)
+    # NUTS runs in JAX's default float dtype: under x64 numpyro's constants (the
+    # initial mass matrix, the momenta) are float64 whatever the run's dtype, and
+    # its tree building needs one dtype throughout. The draws are cast back.
+    work = jax.dtypes.canonicalize_dtype(jnp.float64)
     z0 = unconstrain_fn(target, (), kwargs, dict(start))
+    z0 = jax.tree.map(lambda v: jnp.asarray(v, work), z0)
 
     def potential(z):
         return potential_energy(target, (), kwargs, z)

@@ -236,7 +236,7 @@ def _check_guide(model, spec, guide, sites, truth) -> None:
 
 
 def _params_type(name: str, sites, spec, learner):
-    fields = [(site, jax.Array) for site in sites.latent]
+    fields: list[tuple[str, Any]] = [(site, jax.Array) for site in sites.latent]
     if isinstance(spec, inf.SVI):
         fields.append(("guide", dict))
     else:
@@ -337,12 +337,14 @@ def numpyro_family(
     truth0 = _check_truth(model, sites, truth)
     _check_guide(model, inference, guide, sites, truth0)
     reference_size = check_positive_int(_FN, "reference_size", reference_size)
-    if name is None:
-        name = "numpyro_" + getattr(model, "__name__", "model").strip("<>_")
-    spec = inference
-    is_svi = isinstance(spec, inf.SVI)
+    fam_name = (
+        name
+        if name is not None
+        else "numpyro_" + getattr(model, "__name__", "model").strip("<>_")
+    )
+    is_svi = isinstance(inference, inf.SVI)
     predictive = learner == "posterior_predictive"
-    ptype = _params_type(name, sites, spec, learner)
+    ptype = _params_type(fam_name, sites, inference, learner)
     obs = sites.observed
 
     def latents_of(params) -> dict:
@@ -355,59 +357,76 @@ def numpyro_family(
         return _site_values(model, latents, key, n)[obs]["value"]
 
     ref = np.asarray(draw_from(truth0, jax.random.key(0), reference_size))
-    guide_fn = None
-    guide0 = None
-    if is_svi:
-        guide_fn = inf.make_guide(spec, model, truth0, guide)
-        guide0 = inf.initial_guide_params(spec, model, guide_fn, sites, ref)
+    guide0: dict = {}
+    if isinstance(inference, inf.SVI):
+        svi_spec = inference
+        guide_fn = inf.make_guide(svi_spec, model, truth0, guide)
+        guide0 = inf.initial_guide_params(svi_spec, model, guide_fn, sites, ref)
 
-    def sample(key, params, n):
-        x = draws_of(key, params, n)
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            x = x.astype(like(params).dtype)  # numpyro's constants may be float64
-        return x
-
-    def draws_of(key, params, n):
-        if not predictive:
-            return draw_from(latents_of(params), key, n)
-        pick_key, point_key = jax.random.split(key)
-        keys = jax.random.split(point_key, n)
-        if is_svi:
-
-            def one(k):
-                kg, kx = jax.random.split(k)
-                lat = inf.guide_draw(guide_fn, sites, params.guide, kg, None, 1)
-                return draw_from(lat, kx, 1)[0]
-
-            return jax.vmap(one)(keys)
-        num = jax.tree.leaves(params.draws)[0].shape[0]
-        rows = jax.random.randint(pick_key, (n,), 0, num)
-
-        def one_draw(k, j):
-            lat = {s: params.draws[s][j] for s in sites.latent}
-            return draw_from(lat, k, 1)[0]
-
-        return jax.vmap(one_draw)(keys, rows)
-
-    def fit(key, data, weights, prev):
-        dtype = like(prev).dtype
-        w = weights.astype(dtype)
-        infer_key, draw_key = jax.random.split(key)
-        if is_svi:
+        def fit(key, data, weights, prev):
+            dtype = like(prev).dtype
+            infer_key, draw_key = jax.random.split(key)
             start = (
                 prev.guide
-                if spec.start == "warm"
+                if svi_spec.start == "warm"
                 else {k: jnp.asarray(v, dtype) for k, v in guide0.items()}
             )
-            res = inf.run_svi(spec, model, guide_fn, sites, data, w, infer_key, start)
+            res = inf.run_svi(
+                svi_spec,
+                model,
+                guide_fn,
+                sites,
+                data,
+                weights.astype(dtype),
+                infer_key,
+                start,
+            )
             lat = inf.guide_draw(
                 guide_fn, sites, res.params, draw_key, data, data.shape[0]
             )
             return ptype(**lat, guide=res.params)
-        res = inf.run_nuts(spec, model, sites, data, w, infer_key, latents_of(prev))
-        lat = {k: v[-1] for k, v in res.draws.items()}
-        extra = {"draws": res.draws} if predictive else {}
-        return ptype(**lat, **extra, divergences=res.diverging)
+
+        def predictive_point(pick_key, key, params):
+            del pick_key  # a fresh guide draw per point: no kept draws to pick
+            kg, kx = jax.random.split(key)
+            lat = inf.guide_draw(guide_fn, sites, params.guide, kg, None, 1)
+            return draw_from(lat, kx, 1)[0]
+
+    else:
+        nuts_spec = inference
+
+        def fit(key, data, weights, prev):
+            dtype = like(prev).dtype
+            infer_key, _ = jax.random.split(key)
+            res = inf.run_nuts(
+                nuts_spec,
+                model,
+                sites,
+                data,
+                weights.astype(dtype),
+                infer_key,
+                latents_of(prev),
+            )
+            lat = {k: v[-1] for k, v in res.draws.items()}  # the last kept draw
+            extra = {"draws": res.draws} if predictive else {}
+            return ptype(**lat, **extra, divergences=res.diverging)
+
+        def predictive_point(pick_key, key, params):
+            j = jax.random.randint(pick_key, (), 0, nuts_spec.num_samples)
+            lat = {s: params.draws[s][j] for s in sites.latent}
+            return draw_from(lat, key, 1)[0]
+
+    def sample(key, params, n):
+        if predictive:
+            pick, point = jax.random.split(key)
+            x = jax.vmap(lambda a, b: predictive_point(a, b, params))(
+                jax.random.split(pick, n), jax.random.split(point, n)
+            )
+        else:
+            x = draw_from(latents_of(params), key, n)
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(like(params).dtype)  # numpyro's constants may be float64
+        return x
 
     @inf.promoting
     def log_prob(params, data):
@@ -447,7 +466,7 @@ def numpyro_family(
                 arg,
                 ptype.__name__,
                 type(params).__name__,
-                f"Pass {name}.generation0() or params fitted by this family.",
+                f"Pass {fam_name}.generation0() or params fitted by this family.",
                 error=TypeError,
             )
         for k in sites.latent:
@@ -458,7 +477,7 @@ def numpyro_family(
                     f"{arg}.{k}",
                     f"of shape {sites.shapes[k]}",
                     value,
-                    f"Pass {name}.generation0().",
+                    f"Pass {fam_name}.generation0().",
                 )
         for leaf in jax.tree.leaves(params):
             if not np.all(np.isfinite(np.asarray(leaf))):
@@ -471,19 +490,19 @@ def numpyro_family(
                 )
 
     fields: dict[str, Any] = dict(truth0)
-    if is_svi:
+    if isinstance(inference, inf.SVI):
         fields["guide"] = guide0
     else:
         if predictive:
             fields["draws"] = {
-                k: np.broadcast_to(v, (spec.num_samples,) + v.shape).copy()
+                k: np.broadcast_to(v, (inference.num_samples,) + v.shape).copy()
                 for k, v in truth0.items()
             }
         fields["divergences"] = np.float32(0.0)
     truth_params = ptype(**fields)
 
     return family(
-        name=name,
+        name=fam_name,
         params_type=ptype,
         sample=sample,
         fit=fit,
