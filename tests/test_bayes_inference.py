@@ -370,3 +370,22 @@ def test_svi_starts_from_the_given_guide_params(svi_run):
     # The guide draws from the fitted params (a, b near their locations).
     draw = inf.guide_draw(guide, sites, res.params, jax.random.key(1), None, 1)
     assert set(draw) == {"a", "b"} and all(np.isfinite(float(v)) for v in draw.values())
+
+
+def test_nuts_starts_from_the_given_latents():
+    """No warm-up, one kept draw of one tree level from mu = 1000 (prior sd about
+    1): the step size 1 is far too large there, the trajectory diverges and the
+    draw stays where it started; started at the data instead, it moves."""
+    x = jnp.linspace(-1.0, 3.0, 10)
+    sites = inf.inspect_model("t", nig_model)
+    spec = inf.nuts(0, 1, max_tree_depth=1)
+    run = jax.jit(
+        lambda start: inf.run_nuts(
+            spec, nig_model, sites, x, jnp.ones(10), jax.random.key(0), start
+        )
+    )
+    far = run({"var": jnp.float32(1.0), "mu": jnp.float32(1000.0)})
+    assert abs(float(far.draws["mu"][0]) - 1000.0) < 10.0
+    assert float(far.diverging) == 1.0
+    near = run({"var": jnp.float32(1.0), "mu": jnp.float32(1.0)})
+    assert abs(float(near.draws["mu"][0]) - 1.0) < 10.0

@@ -382,3 +382,27 @@ def test_print_seconds_per_generation_per_chain(capsys):
                 f"\n{inference}: {1e3 * per:.2f} ms per generation per chain "
                 f"(load {os.getloadavg()[0]:.2f})"
             )
+
+
+def test_user_metrics_and_the_nonfinite_status():
+    fam = numpyro_family(
+        gauss,
+        truth=TRUTH,
+        inference=cj.svi(5),
+        metrics=lambda lat: {"cv": lat["sigma"] / lat["mu"]},
+    )
+    assert fam.metric_names == ("mu", "sigma", "log_lik", "cv")
+    p = fam.cast_params(fam.generation0(), jnp.float32)
+    values = fam.metrics(p, p)
+    np.testing.assert_allclose(values["cv"], 2.0)
+    want = np.mean(dist.Normal(1.0, 2.0).log_prob(jnp.asarray(fam_reference(fam))))
+    np.testing.assert_allclose(values["log_lik"], want, rtol=1e-5)
+    assert int(fam.status(p)) == cj.Status.OK
+    bad = p._replace(mu=jnp.float32(jnp.nan))
+    assert int(fam.status(bad)) == cj.Status.NONFINITE_PARAMS
+
+
+def fam_reference(fam):
+    """The reference set: 256 draws from the truth with key 0 (docs/bayes.md)."""
+    p = fam.cast_params(fam.generation0(), jnp.float32)
+    return fam.sample(jax.random.key(0), p, 256)
