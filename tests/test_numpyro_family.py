@@ -406,3 +406,14 @@ def fam_reference(fam):
     """The reference set: 256 draws from the truth with key 0 (docs/bayes.md)."""
     p = fam.cast_params(fam.generation0(), jnp.float32)
     return fam.sample(jax.random.key(0), p, 256)
+
+
+def test_import_collapse_jax_does_not_load_numpyro():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, collapse_jax as cj; assert 'numpyro' not in sys.modules; "
+        "cj.numpyro_family; assert 'numpyro' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
