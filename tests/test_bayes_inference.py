@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+from numpyro.distributions import constraints
 
 import collapse_jax as cj
 from collapse_jax.bayes import inference as inf
@@ -389,3 +390,60 @@ def test_nuts_starts_from_the_given_latents():
     assert float(far.diverging) == 1.0
     near = run({"var": jnp.float32(1.0), "mu": jnp.float32(1.0)})
     assert abs(float(near.draws["mu"][0]) - 1.0) < 10.0
+
+
+def jeffreys_model(data=None, n=10):
+    """p(mu, var) ∝ 1 / var: improper, a flat site and a factor."""
+    mu = numpyro.sample("mu", dist.ImproperUniform(constraints.real, (), ()))
+    var = numpyro.sample("var", dist.ImproperUniform(constraints.positive, (), ()))
+    numpyro.factor("jeffreys", -jnp.log(var))
+    with numpyro.plate("data", n):
+        numpyro.sample("x", dist.Normal(mu, jnp.sqrt(var)), obs=data)
+
+
+def test_improper_priors_and_factors_are_inspected():
+    """An improper prior's site cannot be sampled: the build-time trace gives it a
+    feasible value; a numpyro.factor is a log-density term, not an observed site."""
+    sites = inf.inspect_model("t", jeffreys_model)
+    assert sites.latent == ("mu", "var") and sites.observed == "x"
+
+
+@pytest.mark.slow
+def test_nuts_matches_the_jeffreys_posterior():
+    """Under p(mu, var) ∝ 1/var: var | x ~ InvGamma((n-1)/2, S/2), so log var has
+    mean log(S/2) - psi((n-1)/2) and variance psi'((n-1)/2); mu | x is a Student-t
+    with n-1 dof about the mean, variance S / (n (n-3))."""
+    n, chains = 10, 500
+    x = np.asarray(jax.random.normal(jax.random.key(8), (n,))) * 2.0 - 1.0
+    ss = float(((x - x.mean()) ** 2).sum())
+    exact = {
+        "mu": (x.mean(), ss / (n * (n - 3))),
+        "log_var": (
+            np.log(ss / 2) - digamma((n - 1) / 2),
+            float(polygamma(1, (n - 1) / 2)),
+        ),
+    }
+    sites = inf.inspect_model("t", jeffreys_model)
+    spec = inf.nuts(200, 50)
+    start = {"mu": jnp.float32(0.0), "var": jnp.float32(1.0)}
+    run = jax.jit(
+        jax.vmap(
+            lambda k: inf.run_nuts(
+                spec,
+                jeffreys_model,
+                sites,
+                jnp.asarray(x, jnp.float32),
+                jnp.ones(n, jnp.float32),
+                k,
+                start,
+            )
+        )
+    )
+    res = jax.tree.map(np.asarray, run(jax.random.split(jax.random.key(2), chains)))
+    values = {"mu": res.draws["mu"], "log_var": np.log(res.draws["var"])}
+    for name, draws in values.items():
+        mean, var = exact[name]
+        est, se = mean_and_se(draws.mean(axis=1))
+        assert_within_se(est, mean, se, what=f"Jeffreys NUTS E[{name}]")
+        est, se = mean_and_se(((draws - mean) ** 2).mean(axis=1))
+        assert_within_se(est, var, se, what=f"Jeffreys NUTS Var[{name}]")

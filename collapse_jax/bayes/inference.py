@@ -55,11 +55,12 @@ import jax
 import jax.numpy as jnp
 import optax
 from numpyro import handlers
+from numpyro.distributions import ImproperUniform, Unit
 from numpyro.infer import SVI as _NumpyroSVI
 from numpyro.infer import Trace_ELBO
 from numpyro.infer.autoguide import AutoDelta, AutoNormal
 from numpyro.infer.hmc import hmc
-from numpyro.infer.initialization import init_to_value
+from numpyro.infer.initialization import init_to_uniform, init_to_value
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 from numpyro.optim import optax_to_numpyro
 from numpyro.primitives import Messenger
@@ -296,6 +297,34 @@ def _trace(model, key, **kwargs):
         return handlers.trace(handlers.seed(model, key)).get_trace(**kwargs)
 
 
+def _improper_value(site):
+    """A value for an improper prior's site (it cannot be sampled): a uniform point
+    of ``(-2, 2)`` on the unconstrained scale (numpyro's ``init_to_uniform``)."""
+    if isinstance(site["fn"], ImproperUniform) and not site["is_observed"]:
+        return init_to_uniform(site)
+    return None
+
+
+def _observed(tr) -> list:
+    """The observed sample sites of a trace, ``numpyro.factor`` terms left out (a
+    factor is an observed site of the ``Unit`` distribution: a log-density term,
+    not data)."""
+    return [
+        k
+        for k, s in tr.items()
+        if s["type"] == "sample" and s["is_observed"] and not isinstance(s["fn"], Unit)
+    ]
+
+
+def _trace_free(model, key, **kwargs):
+    """:func:`_trace` where improper priors' sites take a feasible value."""
+    seeded = handlers.substitute(
+        handlers.seed(model, key), substitute_fn=_improper_value
+    )
+    with standard_promotion():
+        return handlers.trace(seeded).get_trace(**kwargs)
+
+
 @contextlib.contextmanager
 def standard_promotion():
     """numpyro's internals mix int and float arrays (e.g. NUTS's mean acceptance
@@ -340,7 +369,7 @@ def inspect_model(fn: str, model: Callable, n: int = 3) -> ModelSites:
             error=TypeError,
         )
     try:
-        free = _trace(model, jax.random.key(0), data=None, n=n)
+        free = _trace_free(model, jax.random.key(0), data=None, n=n)
     except TypeError as err:
         fail(
             fn,
@@ -351,7 +380,7 @@ def inspect_model(fn: str, model: Callable, n: int = 3) -> ModelSites:
             "(the number of points).",
             error=TypeError,
         )
-    fixed = [k for k, s in free.items() if s["type"] == "sample" and s["is_observed"]]
+    fixed = _observed(free)
     observed = []
     for name, site in free.items():
         if site["type"] != "sample" or site["is_observed"]:
@@ -359,8 +388,8 @@ def inspect_model(fn: str, model: Callable, n: int = 3) -> ModelSites:
         value = site["value"]
         if np.ndim(value) < 1 or np.shape(value)[0] != n:
             continue
-        tr = _trace(model, jax.random.key(0), data=value, n=n)
-        hit = [k for k, s in tr.items() if s["type"] == "sample" and s["is_observed"]]
+        tr = _trace_free(model, jax.random.key(0), data=value, n=n)
+        hit = _observed(tr)
         if name in hit and len(hit) == 1 + len(fixed):
             observed.append(name)
     if len(observed) + len(fixed) != 1:
@@ -398,10 +427,10 @@ def inspect_model(fn: str, model: Callable, n: int = 3) -> ModelSites:
             ".expand([n]), not .to_event(1): each point's log-likelihood is "
             "weighted separately.",
         )
-    again = _trace(model, jax.random.key(0), data=None, n=n + 1)
+    again = _trace_free(model, jax.random.key(0), data=None, n=n + 1)
     latent, shapes, supports = [], {}, {}
     for name, s in free.items():
-        if s["type"] != "sample" or name == obs:
+        if s["type"] != "sample" or name == obs or s["is_observed"]:
             continue
         if s["fn"].is_discrete:
             fail(
