@@ -95,6 +95,8 @@ from collapse_jax.summaries import SummaryResult
 from collapse_jax.sweep import SweepResult, sweep
 
 if TYPE_CHECKING:  # imported on first use: flax and optax load only for neural runs
+    from collapse_jax.bayes.inference import nuts, svi
+    from collapse_jax.bayes.numpyro_family import numpyro_family
     from collapse_jax.neural import (
         NeuralParams,
         Training,
@@ -121,8 +123,21 @@ _NEURAL_MODULES = {
     "vae_training": "vae",
 }
 
+#: Public names of collapse_jax.bayes' numpyro engine, by module, imported when first
+#: used (numpyro and optax load only for Bayesian runs).
+_BAYES_MODULES = {
+    "svi": "inference",
+    "nuts": "inference",
+    "numpyro_family": "numpyro_family",
+}
+
 
 def __getattr__(name: str):
+    if name in _BAYES_MODULES:
+        import importlib
+
+        module = importlib.import_module(f"collapse_jax.bayes.{_BAYES_MODULES[name]}")
+        return getattr(module, name)
     if name in _NEURAL:
         import collapse_jax.neural
 
@@ -237,4 +252,7 @@ __all__ = [
     "run_stages",
     "vae",
     "vae_training",
+    "svi",
+    "nuts",
+    "numpyro_family",
 ]
