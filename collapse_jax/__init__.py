@@ -10,6 +10,14 @@ from typing import TYPE_CHECKING
 
 from collapse_jax import datasets, distributed, experiments, families, metrics, theory
 from collapse_jax._version import __version__
+from collapse_jax.bayes import (
+    LEARNERS,
+    bayesian,
+    dirichlet_prior,
+    gamma_prior,
+    jeffreys,
+    normal_inverse_gamma,
+)
 from collapse_jax.chain import (
     ChainConfig,
     ChainResult,
@@ -158,6 +166,12 @@ __all__ = [
     "linear_regression_params",
     "LinearRegressionParams",
     "approximate",
+    "bayesian",
+    "LEARNERS",
+    "jeffreys",
+    "normal_inverse_gamma",
+    "dirichlet_prior",
+    "gamma_prior",
     "pseudo_data",
     "PseudoData",
     "Regime",

@@ -30,6 +30,7 @@ from collapse_jax import plugins
 from collapse_jax.checks import check_dtype, check_nonnegative_int, fail
 from collapse_jax.claims import (
     absorption,
+    bayes,
     counting,
     error_sources,
     gaussian_chain,
@@ -78,6 +79,7 @@ BUILTIN = (
     mixing,
     regimes,
     monitoring,
+    bayes,
 )
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "ProbabilityVector",
     "Decoder",
     "PooledFit",
+    "Conjugate",
     "ModelFamily",
     "MixtureView",
     "ApproxHooks",
@@ -159,6 +160,26 @@ class PooledFit(NamedTuple):
     merge: Callable[..., Any]
     fit: Callable[..., Params]
     fit_of: Callable[..., Params]
+
+
+class Conjugate(NamedTuple):
+    """Capability: the likelihood has a conjugate prior, so the exact Bayesian
+    learners of :func:`collapse_jax.bayesian` exist for the family.
+
+    The family only declares which conjugate model it is; the maths (posteriors,
+    modes, predictives as numpyro distributions) live in
+    ``collapse_jax.bayes.conjugate``, which reads the posterior's sufficient
+    statistic from the family's own plug-in fit.
+
+    Attributes:
+      likelihood: the conjugate model: ``"normal"`` (1-D Gaussian,
+        normal-inverse-gamma prior), ``"categorical"`` (Dirichlet prior) or
+        ``"poisson"`` (Gamma prior).
+      ddof: the plug-in fit's variance divisor offset (``S = var * (W - ddof)``).
+    """
+
+    likelihood: str
+    ddof: int = 0
 
 
 def pools(family: ModelFamily) -> bool:
@@ -307,6 +328,9 @@ class ModelFamily(NamedTuple):
       pooled: :class:`PooledFit` or None (capability): the fit from a sufficient
         statistic that pools exactly (:func:`collapse_jax.accumulate` then keeps
         O(1) numbers per chain instead of every draw).
+      conjugate: :class:`Conjugate` or None (capability): the likelihood has a
+        conjugate prior; :func:`collapse_jax.bayesian` then builds the exact
+        Bayesian learners (posterior sample, MAP, posterior predictive).
     """
 
     name: str
@@ -347,6 +371,7 @@ class ModelFamily(NamedTuple):
     decoder: Decoder | None = None
     pooled: PooledFit | None = None
     absorbing: Callable[..., jax.Array] | None = None
+    conjugate: Conjugate | None = None
 
 
 # ----------------------------------------------------------------- capabilities ---
@@ -384,6 +409,10 @@ CAPABILITIES: dict[str, tuple[str, Callable[[ModelFamily], bool]]] = {
     "approximation_hooks": (
         "optimiser hooks (ModelFamily.approx)",
         lambda f: f.approx is not None,
+    ),
+    "conjugate": (
+        "a conjugate prior (ModelFamily.conjugate)",
+        lambda f: f.conjugate is not None,
     ),
     "numeric_support": (
         "a numeric support (ModelFamily.numeric)",
@@ -426,6 +455,38 @@ def require(
             ),
             fix,
         )
+
+
+# ------------------------------------------------------------ learner switch ---
+
+# The builder of Bayesian learners, ``(family, learner, prior, fn=) -> ModelFamily``.
+# collapse_jax.bayes builds on the families, so the families cannot import it; it
+# registers itself here when the package is imported (collapse_jax/__init__.py).
+_LEARNER_BUILDERS: list[Callable[..., ModelFamily]] = []
+
+
+def register_learners(builder: Callable[..., ModelFamily]) -> None:
+    """Register the builder the factories' ``learner=``/``prior=`` forward to."""
+    _LEARNER_BUILDERS[:] = [builder]
+
+
+def with_learner(fn: str, fam: ModelFamily, learner: str, prior: Any) -> ModelFamily:
+    """``fam`` itself for ``learner="plugin"`` and no prior (the same object, so
+    its bits are unchanged), else ``collapse_jax.bayesian(fam, learner, prior)``
+    with errors worded for the factory ``fn``."""
+    if learner == "plugin" and prior is None:
+        return fam
+    if not _LEARNER_BUILDERS:  # only if collapse_jax.bayes was never imported
+        from collapse_jax.checks import fail as _fail
+
+        _fail(
+            fn,
+            "learner",
+            "'plugin' without collapse_jax.bayes",
+            learner,
+            "Import collapse_jax (it registers the Bayesian learners).",
+        )
+    return _LEARNER_BUILDERS[0](fam, learner, prior, fn=fn)
 
 
 # ---------------------------------------------------------------------- builder ---

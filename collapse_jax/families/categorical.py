@@ -29,11 +29,13 @@ from collapse_jax._reduce import sequential_cumsum, tree_sum
 from collapse_jax.checks import as_float_array, check_positive_int, described, fail
 from collapse_jax.families import _pooled
 from collapse_jax.families.base import (
+    Conjugate,
     Location,
     ModelFamily,
     PooledFit,
     ProbabilityVector,
     family,
+    with_learner,
 )
 from collapse_jax.frame import grid_origin
 from collapse_jax.status import Status
@@ -395,6 +397,8 @@ def _make(
         fit_population_from=fit_population_from,
         fit_population_mixture=fit_population_mixture,
         pooled=PooledFit(stats, merge, fit_pooled, fit),
+        # A Dirichlet prior (collapse_jax.bayes); not for a truncated class.
+        conjugate=None if truncate else Conjugate("categorical"),
         absorbing=_point_mass_of,
         numeric=numeric,
         view=view,
@@ -581,6 +585,8 @@ def categorical(
     *,
     max_support: int | None = None,
     support=None,
+    learner: str = "plugin",
+    prior=None,
 ) -> ModelFamily:
     """The categorical family, refitted by empirical frequencies.
 
@@ -593,6 +599,8 @@ def categorical(
       support: ``None`` (the values ``0 .. K-1``) or ``K`` finite numbers: the value
         of each category, used when a continuous family is fitted to this one
         (``run_chains(cj.gaussian(), init, init_family=cj.categorical(K, ...))``).
+      learner, prior: ``"plugin"`` (frequencies) or a Bayesian learner of
+        :func:`collapse_jax.bayesian`, with a Dirichlet prior (None: Jeffreys).
 
     Returns:
       A cached :class:`~collapse_jax.families.base.ModelFamily`.
@@ -643,4 +651,4 @@ def categorical(
         if not np.all(np.isfinite(values)):
             fail(fn, "support", "finite", values.tolist(), "Remove NaN or inf.")
         support = tuple(float(v) for v in values)
-    return _cached(k, max_support, support)
+    return with_learner(fn, _cached(k, max_support, support), learner, prior)

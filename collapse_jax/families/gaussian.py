@@ -39,12 +39,14 @@ from collapse_jax.families import _pooled
 from collapse_jax.families._gaussian_approx import gaussian_cross_entropy, project
 from collapse_jax.families.base import (
     ApproxHooks,
+    Conjugate,
     Location,
     LocationScale,
     MixtureView,
     ModelFamily,
     PooledFit,
     family,
+    with_learner,
 )
 from collapse_jax.frame import grid_origin, log_sd, shift_points
 from collapse_jax.status import fit_status
@@ -407,6 +409,7 @@ def _make(dim: int, estimator: str) -> ModelFamily:
         fit_population_mixture=fit_population_mixture,
         location=_LOCATION,
         pooled=PooledFit(_pooled.moments, _pooled.merge_moments, fit_pooled, fit),
+        conjugate=Conjugate("normal", ddof),  # collapse_jax.bayes (1-D only)
         # Per-point products of the Cholesky factor in the sampler (tree sums
         # of (n, d, d)), and the moments' per-point outer products in the fit.
         sample_temporaries=2 * dim * dim,
@@ -493,13 +496,24 @@ def _cached(dim: int, estimator: str) -> ModelFamily:
     return _make(dim, estimator)
 
 
-def gaussian(dim: int = 1, estimator: str = "unbiased") -> ModelFamily:
+def gaussian(
+    dim: int = 1,
+    estimator: str = "unbiased",
+    *,
+    learner: str = "plugin",
+    prior=None,
+) -> ModelFamily:
     """The Gaussian family with full covariance, refitted by mean and covariance.
 
     Args:
       dim: dimension ``d >= 1``.
       estimator: ``"unbiased"`` (covariance with ddof = 1, a martingale) or ``"mle"``
         (ddof = 0, as Shumailov et al.'s plotting code).
+      learner: ``"plugin"`` (the fit above) or a Bayesian learner of
+        :func:`collapse_jax.bayesian` (``"posterior_sample"``, ``"map"``,
+        ``"posterior_predictive"``; 1-D only).
+      prior: None (Jeffreys for a Bayesian learner), ``cj.jeffreys()`` or
+        ``cj.normal_inverse_gamma(...)``.
 
     Returns:
       A cached :class:`~collapse_jax.families.base.ModelFamily`; equal arguments give
@@ -518,7 +532,7 @@ def gaussian(dim: int = 1, estimator: str = "unbiased") -> ModelFamily:
     """
     check_positive_int("gaussian", "dim", dim)
     check_choice("gaussian", "estimator", estimator, ESTIMATORS)
-    return _cached(int(dim), estimator)
+    return with_learner("gaussian", _cached(int(dim), estimator), learner, prior)
 
 
 @functools.cache

@@ -24,7 +24,13 @@ from collapse_jax import random as cjr
 from collapse_jax._reduce import tree_sum
 from collapse_jax.checks import as_float_array, described, fail
 from collapse_jax.families import _pooled
-from collapse_jax.families.base import ModelFamily, PooledFit, family
+from collapse_jax.families.base import (
+    Conjugate,
+    ModelFamily,
+    PooledFit,
+    family,
+    with_learner,
+)
 from collapse_jax.status import Status
 
 __all__ = ["PoissonParams", "poisson", "poisson_params"]
@@ -232,6 +238,7 @@ def _make() -> ModelFamily:
         min_sample_size_reason="to estimate a rate",
         check_run=_check_run,
         pooled=PooledFit(stats, merge, fit_pooled, fit),
+        conjugate=Conjugate("poisson"),  # Gamma prior (collapse_jax.bayes)
         # Poisson(0) draws are 0 and refit to rate 0, count 0, whatever M.
         absorbing=lambda params, sample_size: params.rate == 0,
         # Two samplers per draw (small and large means), each a rejection loop.
@@ -303,7 +310,11 @@ def _float_dtype(weights):
 
 
 @functools.cache
-def poisson() -> ModelFamily:
+def _cached() -> ModelFamily:
+    return _make()
+
+
+def poisson(*, learner: str = "plugin", prior=None) -> ModelFamily:
     """The Poisson family, refitted by the weighted sample mean (docs/theory.md SU-2).
 
     Data are non-negative integer counts (``int32``). ``sample_fit`` draws the
@@ -312,6 +323,12 @@ def poisson() -> ModelFamily:
     fit an int32 stops the chain with status ``COUNT_OVERFLOW`` (its last exact
     count kept), and ``run_chains`` refuses a truth whose count is likely to get
     there (:func:`overflow_bound` above ``OVERFLOW_RISK``; docs/precision.md).
+
+    Args:
+      learner: ``"plugin"`` (the sample mean) or a Bayesian learner of
+        :func:`collapse_jax.bayesian`.
+      prior: None (Jeffreys for a Bayesian learner), ``cj.jeffreys()`` or
+        ``cj.gamma_prior(concentration, rate)``.
 
     Returns:
       A cached :class:`~collapse_jax.families.base.ModelFamily`.
@@ -325,4 +342,4 @@ def poisson() -> ModelFamily:
       >>> poisson() is poisson()
       True
     """
-    return _make()
+    return with_learner("poisson", _cached(), learner, prior)

@@ -24,6 +24,8 @@ proof in ``proofs/``:
   LR-2, LR-5, LR-6): replace vs accumulate, over-parameterised collapse.
 * :mod:`collapse_jax.theory.bias`: sampling bias (AL-2: temperature, top-k,
   nucleus as independent NumPy maps) and tail weighting (TW-1).
+* :mod:`collapse_jax.theory.bayes`: Bayesian learners (BL-1 to BL-6): posterior
+  draws, MAP and posterior predictive for the Gaussian, categorical and Poisson.
 * :mod:`collapse_jax.theory.curves`: the closed forms above at every generation
   ``n = 0 .. N`` at once, in O(N) (the experiments' theory curves).
 
