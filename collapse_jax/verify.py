@@ -78,8 +78,8 @@ BUILTIN = (
     counting,
     mixing,
     regimes,
-    monitoring,
     bayes,
+    monitoring,
 )
 
 

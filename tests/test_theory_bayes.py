@@ -12,10 +12,15 @@ import numpy as np
 import pytest
 from scipy.special import polygamma
 
+import jax
+
+from collapse_jax import verify
 from collapse_jax.theory import bayes, counting, discrete, gaussian
 from tests.helpers import assert_within_se, binomial_se, mean_and_se
 
 C = 20_000  # chains per Monte Carlo check
+X64 = pytest.mark.x64
+STAT = pytest.mark.statistical  # Monte Carlo against a closed form at k*SE
 
 
 def _rng(tag: int) -> np.random.Generator:
@@ -64,6 +69,7 @@ def _gaussian_chain(rng, learner, m, n, var0=1.0, mu0=0.0, nig=None):
     return out
 
 
+@STAT
 def test_gaussian_posterior_sample_log_variance_is_a_driftless_walk():
     m, n = 10, 6
     chain = _gaussian_chain(_rng(1), "posterior_sample", m, n)
@@ -77,6 +83,7 @@ def test_gaussian_posterior_sample_log_variance_is_a_driftless_walk():
     assert var == pytest.approx(2 * gaussian.variance_log_variance(m, n), rel=1e-12)
 
 
+@STAT
 @pytest.mark.parametrize("nig", [None, (2.0, 1.0, 3.0, 4.0)], ids=["jeffreys", "nig"])
 def test_gaussian_posterior_sample_moments(nig):
     m, var0, mu0 = 12, 1.0, 0.0
@@ -115,6 +122,7 @@ def test_gaussian_nig_chain_forgets_the_truth_for_the_prior():
     assert bayes.gaussian_posterior_sample_moments(1.0, 3, 1)[0] == math.inf
 
 
+@STAT
 def test_gaussian_map_chain():
     m, n = 10, 5
     chain = _gaussian_chain(_rng(3), "map", m, n)
@@ -134,6 +142,7 @@ def test_gaussian_map_chain():
     assert_within_se(est, ed, se, what="E mu_n^2 MAP")
 
 
+@STAT
 def test_gaussian_predictive_chain():
     m = 20
     chain = _gaussian_chain(_rng(4), "posterior_predictive", m, 4)
@@ -178,6 +187,7 @@ def _categorical_chain(rng, learner, p0, alpha, m, n, chains=C):
     return out
 
 
+@STAT
 @pytest.mark.parametrize(
     "learner,alpha",
     [
@@ -223,6 +233,32 @@ def test_categorical_posterior_sample_rates_and_limit():
     assert discrete.expected_gini_simpson(p0, m, 59) == 0.0
 
 
+@pytest.mark.parametrize("alpha,m", [((0.5, 0.5), 6), ((1.0, 2.5), 9)])
+def test_posterior_sample_spectrum_is_the_count_chains(alpha, m):
+    # The count chain c -> p -> c' and the parameter chain p -> c -> p' share their
+    # eigenvalues (AB and BA): the beta-binomial matrix checks the closed form.
+    t = bayes.categorical_count_transition(alpha, m, "posterior_sample")
+    eig = np.sort(np.linalg.eigvals(t).real)[::-1]
+    lam = bayes.categorical_posterior_sample_eigenvalues(sum(alpha), m)
+    np.testing.assert_allclose(eig, lam, atol=1e-10)
+
+
+def test_gibbs_recursion_contracts_within_the_proved_bound():
+    m, k0, a0, b0 = 5, 2.0, 5.0, 4.0
+    a, _ = bayes._gaussian_ps_matrix(m, k0, a0, b0)
+    lam1 = m / (2 * (a0 + m / 2 - 1))
+    bound = (m + lam1 * k0) / (m + k0)  # proofs/bl-4-gaussian-gibbs.md, part 3
+    radius = float(np.abs(np.linalg.eigvals(a)).max())
+    assert radius <= bound < 1
+    kw = dict(mean_offset=3.0, precision=k0, concentration=a0, rate=b0)
+    gap = [
+        bayes.gaussian_posterior_sample_moments(9.0, m, n, **kw)[0] - b0 / (a0 - 1)
+        for n in (40, 41)
+    ]
+    assert gap[1] / gap[0] == pytest.approx(radius, rel=1e-6)
+
+
+@STAT
 def test_two_category_count_chains_match_simulation():
     m, n, p0 = 6, 5, 0.3
     for learner, alpha in (
@@ -244,6 +280,7 @@ def test_two_category_count_chains_match_simulation():
         assert_within_se(freq, law, se, what=f"law of c_{n - 1}, {learner}")
 
 
+@STAT
 def test_categorical_map_absorption():
     m = 5
     # alpha = 1 is the plug-in: absorbed with the Wright-Fisher probability
@@ -285,6 +322,7 @@ def _poisson_chain(rng, learner, lam0, m, n, a, b):
     return out
 
 
+@STAT
 @pytest.mark.parametrize(
     "learner,a,b",
     [
@@ -312,6 +350,7 @@ def test_poisson_moments(learner, a, b):
         )
 
 
+@STAT
 def test_poisson_map_absorption():
     lam0, m, a = 0.4, 5, 0.5
     chain = _poisson_chain(_rng(10), "map", lam0, m, 5, a, 0.0)
@@ -354,3 +393,35 @@ def test_bad_arguments_raise_the_house_message():
         bayes.gaussian_predictive_log_var_bound(1.0, 10, 0)
     with pytest.raises(ValueError, match=r"sample_size must be >= 4"):
         bayes.gaussian_predictive_log_var_bound(1.0, 3, 1)
+
+
+# --- the verify rows ------------------------------------------------------------------
+
+
+BL_ROWS = [c.id for c in verify.claims(quick=True) if c.id.startswith("BL-")]
+
+
+def test_every_bl_claim_has_quick_rows_with_proofs():
+    assert {r.split("-")[1].rstrip("abhmpsv") for r in BL_ROWS} == {
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+    }
+    for claim in verify.claims():
+        if claim.id.startswith("BL-"):
+            assert claim.proof.startswith("bl-"), claim.id
+
+
+@pytest.mark.slow  # compiles ten chain programs: about a minute on two loaded cores
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=X64)])
+def test_the_bl_verify_rows_pass(dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    # The CLI's promotion rules (verify runs under them).
+    with jax.numpy_dtype_promotion("standard"):
+        rows = verify.run_claims(quick=True, only=BL_ROWS, dtype=dtype)
+    failed = [(r.id, r.z, r.detail) for r in rows if not r.passed]
+    assert not failed, failed

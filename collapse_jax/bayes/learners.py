@@ -218,11 +218,14 @@ def _make(inner: ModelFamily, model, learner: str, prior: Prior) -> ModelFamily:
         from collapse_jax.bayes.predictive import predictive_family
 
         return predictive_family(inner, model, prior)
-    learn = {
-        "posterior_sample": model.draw,
-        "map": model.mode,
-        "posterior_predictive": getattr(model, "mean", None),
-    }[learner]
+    if learner == "posterior_sample":
+        learn = model.draw
+    else:  # deterministic: the mode, or the predictive's (posterior mean) model
+        point = model.mode if learner == "map" else model.mean
+
+        def learn(key, prior, stat, weight):
+            del key
+            return point(prior, stat, weight)
 
     def fit(key, data, weights, prev):
         stat = inner.fit(key, data, weights, prev)  # closed form: key unused

@@ -100,6 +100,10 @@ def gaussian_posterior_sample_log_var_moments(
     Returns:
       ``(0.0, 2 n psi'((M-1)/2))``.
 
+    Raises:
+      ValueError: ``sample_size`` is not an int >= 2 or ``num_generations`` not an
+        int >= 0.
+
     Examples:
       >>> [round(x, 4) for x in gaussian_posterior_sample_log_var_moments(10, 3)]
       [0.0, 1.4924]
@@ -170,6 +174,10 @@ def gaussian_posterior_sample_moments(
     Returns:
       ``(E sigma_n^2, E (mu_n - m_0)^2)``.
 
+    Raises:
+      ValueError: ``var0`` is not > 0, ``sample_size`` < 2, ``num_generations`` < 0,
+        or a hyperparameter is not > 0 (other than the reference prior's defaults).
+
     Examples:
       >>> [round(x, 4) for x in gaussian_posterior_sample_moments(1.0, 10, 2)]
       [1.6531, 0.5224]
@@ -211,6 +219,9 @@ def gaussian_map_log_var_moments(
     Returns:
       ``(n g_map(M), n psi'((M-1)/2))``.
 
+    Raises:
+      ValueError: ``sample_size`` is not an int >= 2 or ``num_generations`` < 0.
+
     Examples:
       >>> [round(x, 4) for x in gaussian_map_log_var_moments(10, 1)]
       [-0.4029, 0.2487]
@@ -240,6 +251,9 @@ def gaussian_map_moments(
 
     Returns:
       ``(E sigma_n^2, E (mu_n - mu_0)^2)``.
+
+    Raises:
+      ValueError: ``var0`` is not > 0, ``sample_size`` < 2 or ``num_generations`` < 0.
 
     Examples:
       >>> [round(x, 4) for x in gaussian_map_moments(1.0, 10, 2)]
@@ -280,6 +294,9 @@ def gaussian_predictive_moments(
     Returns:
       ``(E v_n, E (mu_n - mu_0)^2)``.
 
+    Raises:
+      ValueError: ``var0`` is not > 0, ``sample_size`` < 2 or ``num_generations`` < 0.
+
     Examples:
       >>> [round(x, 4) for x in gaussian_predictive_moments(1.0, 10, 1)]
       [1.4143, 0.1]
@@ -317,6 +334,9 @@ def gaussian_predictive_log_var_bound(
 
     Returns:
       The bound (the exact value at ``n = 1``).
+
+    Raises:
+      ValueError: ``var0`` is not > 0, ``sample_size`` < 4 or ``num_generations`` < 1.
 
     Examples:
       >>> round(gaussian_predictive_log_var_bound(1.0, 10, 1), 4)
@@ -432,6 +452,10 @@ def categorical_mean(
     Returns:
       ``(K,) float64``.
 
+    Raises:
+      ValueError: ``p0`` is not a probability vector, ``alpha`` not > 0 (or, for map,
+        some alpha < 1), ``sample_size`` < 1 or ``learner`` unknown.
+
     Examples:
       >>> categorical_mean([1.0, 0.0], 0.5, 9, 1).tolist()
       [0.95, 0.05]
@@ -461,6 +485,9 @@ def categorical_expected_homozygosity(
 
     Returns:
       The expectation as a float.
+
+    Raises:
+      ValueError: as :func:`categorical_mean`.
 
     Examples:
       >>> round(categorical_expected_homozygosity([0.5, 0.5], 1.0, 2, 1), 4)
@@ -496,6 +523,9 @@ def categorical_posterior_sample_eigenvalues(
 
     Returns:
       ``(M + 1,) float64``, decreasing from 1.
+
+    Raises:
+      ValueError: ``total_alpha`` is not > 0 or ``sample_size`` < 1.
 
     Examples:
       >>> categorical_posterior_sample_eigenvalues(1.0, 2).round(4).tolist()
@@ -538,6 +568,9 @@ def categorical_count_transition(alpha, sample_size: int, learner: str) -> np.nd
     Returns:
       Row-stochastic ``(M + 1, M + 1)`` float64 matrix ``T[c, c']``.
 
+    Raises:
+      ValueError: ``alpha`` is not > 0, ``sample_size`` < 1 or ``learner`` unknown.
+
     Examples:
       >>> categorical_count_transition(1.0, 1, "map").tolist()
       [[1.0, 0.0], [0.0, 1.0]]
@@ -572,6 +605,10 @@ def categorical_map_absorption_probability(
 
     Returns:
       The probability that model ``n`` gives a category probability 0.
+
+    Raises:
+      ValueError: ``p0`` is not in [0, 1], ``alpha`` not > 0, ``sample_size`` < 1 or
+        ``num_generations`` < 0.
 
     Examples:
       >>> round(categorical_map_absorption_probability(0.5, 1.0, 2, 1), 4)
@@ -637,6 +674,10 @@ def poisson_moments(
     Returns:
       ``(E lambda_n, Var lambda_n)``.
 
+    Raises:
+      ValueError: ``lam0`` < 0, ``sample_size`` < 1, ``learner`` unknown,
+        ``concentration`` not > 0 (>= 1 for map) or ``rate`` < 0.
+
     Examples:
       >>> [round(x, 4) for x in poisson_moments(1.0, 10, 2)]
       [1.1, 0.42]
@@ -699,6 +740,10 @@ def poisson_map_absorption_probability(
 
     Returns:
       The probability.
+
+    Raises:
+      ValueError: ``lam0`` < 0, ``sample_size`` < 1, ``concentration`` not > 0 or
+        ``rate`` < 0.
 
     Examples:
       >>> round(poisson_map_absorption_probability(0.1, 10, 1), 4)  # exp(-1)

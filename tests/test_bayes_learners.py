@@ -1,0 +1,319 @@
+"""Exact Bayesian learners (cj.bayesian and the factories' learner=/prior=).
+
+Laws are checked against closed forms computed here in NumPy/SciPy, independently
+of the library's numpyro posteriors, at k·SE (tests/helpers.py), with SEs from
+theory or from the independent chains' own spread.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+import jax
+import jax.numpy as jnp
+
+import collapse_jax as cj
+from collapse_jax.bayes.predictive import PredictiveParams
+from collapse_jax.families.base import CAPABILITIES, has
+from collapse_jax.testing import check_family
+from tests.helpers import assert_within_se, mean_and_se, module_seed
+
+SEED = module_seed(__name__)
+N_CHAINS = 20_000
+
+TRUTHS = {
+    "gaussian": (lambda **kw: cj.gaussian(**kw), cj.gaussian_params(1.0, 2.0)),
+    "categorical": (
+        lambda **kw: cj.categorical(3, **kw),
+        cj.categorical_params([0.2, 0.3, 0.5]),
+    ),
+    "poisson": (lambda **kw: cj.poisson(**kw), cj.poisson_params(3.0)),
+}
+BAYES = ("posterior_sample", "map", "posterior_predictive")
+
+
+# ------------------------------------------------------------------- the switch ---
+
+
+@pytest.mark.parametrize("name", sorted(TRUTHS))
+def test_plugin_is_the_family_itself(name):
+    make, _ = TRUTHS[name]
+    fam = make()
+    assert make(learner="plugin") is fam
+    assert cj.bayesian(fam, "plugin") is fam
+    assert cj.LEARNERS == ("plugin", "posterior_sample", "posterior_predictive", "map")
+
+
+def test_learner_families_are_cached_by_family_learner_and_prior():
+    fam = cj.gaussian(learner="map", prior=cj.normal_inverse_gamma(0, 1, 2, 1))
+    assert fam is cj.bayesian(cj.gaussian(), "map", cj.normal_inverse_gamma(0, 1, 2, 1))
+    assert cj.gaussian(learner="map") is cj.gaussian(learner="map", prior=cj.jeffreys())
+    assert cj.gaussian(learner="map") is not fam
+    assert cj.bayesian(cj.poisson()) is cj.poisson(learner="posterior_sample")
+    assert hash(cj.dirichlet_prior([1, 2])) == hash(cj.dirichlet_prior((1.0, 2.0)))
+
+
+def test_the_conjugate_capability():
+    assert "conjugate" in CAPABILITIES
+    for name, (make, _) in TRUTHS.items():
+        assert has(make(), "conjugate"), name
+        assert not has(make(learner="map"), "conjugate"), name  # no learner of one
+    assert not has(cj.gmm(2, 1), "conjugate")
+    assert not has(cj.categorical(3, max_support=2), "conjugate")
+
+
+@pytest.mark.parametrize("learner", BAYES)
+@pytest.mark.parametrize("name", sorted(TRUTHS))
+def test_every_learner_keeps_the_family_contract(name, learner):
+    make, truth = TRUTHS[name]
+    report = check_family(
+        make(learner=learner),
+        truth,
+        checks=("shapes_and_dtypes", "batch_invariance", "chunk_invariance",
+                "weighted_fit", "bad_input", "population_limit"),
+        replicates=32,
+        population_size=1024,
+    )
+    assert "broken" not in str(report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("learner", BAYES)
+@pytest.mark.parametrize("name", sorted(TRUTHS))
+def test_every_learner_keeps_the_whole_contract(name, learner):
+    make, truth = TRUTHS[name]
+    check_family(make(learner=learner), truth)
+
+
+# -------------------------------------------------------- one-generation laws ---
+
+
+def _one_generation(fam, truth, m, sampler, key=SEED, n=N_CHAINS):
+    res = cj.run_chains(fam, truth, key=key, num_chains=n, num_generations=1,
+                        sample_size=m, sampler=sampler, record_params=True)
+    return res
+
+
+@pytest.mark.parametrize("sampler", ["samples", "sufficient"])
+def test_gaussian_jeffreys_posterior_sample_has_zero_drift(sampler):
+    # log sigma_1^2 - log sigma_0^2 = log chi2'_{M-1} - log chi2_{M-1}: mean 0,
+    # variance 2 psi'((M-1)/2); mu_1 - mu_0 has variance (1 + (M-1)/(M-3)) / M.
+    m = 10
+    fam = cj.gaussian(learner="posterior_sample")
+    res = _one_generation(fam, cj.gaussian_params(1.0, 2.0), m, sampler)
+    step = np.asarray(res.metrics["log_var"], np.float64)[:, 1, 0] - math.log(2.0)
+    var = 2 * special.polygamma(1, (m - 1) / 2)
+    assert_within_se(step.mean(), 0.0, math.sqrt(var / N_CHAINS),
+                     what=f"E log-variance step, posterior_sample, {sampler}")
+    # The plug-in drift psi((M-1)/2) + log(2/(M-1)) < 0 is far outside that band.
+    plugin = special.digamma((m - 1) / 2) + math.log(2 / (m - 1))
+    assert abs(plugin) > 10 * math.sqrt(var / N_CHAINS)
+    mu = np.asarray(res.metrics["mean"], np.float64)[:, 1, 0] - 1.0
+    mu_var = 2.0 * (1 + (m - 1) / (m - 3)) / m
+    # The SE of a variance estimate from the fourth moment (mu is a normal
+    # scale mixture: E mu^4 from the chains themselves).
+    m4, se4 = mean_and_se(mu**4)
+    assert_within_se(np.mean(mu**2), mu_var, math.sqrt((m4 - mu_var**2) / N_CHAINS),
+                     what="Var of the mean's step, posterior_sample")
+
+
+def test_gaussian_jeffreys_map_is_s_over_m_plus_2():
+    # sigma_1^2 = S / (M + 2), S = sigma_0^2 chi2_{M-1}.
+    m = 8
+    fam = cj.gaussian(learner="map")
+    res = _one_generation(fam, cj.gaussian_params(0.0, 1.0), m, "sufficient")
+    lv = np.asarray(res.metrics["log_var"], np.float64)[:, 1, 0]
+    expect = special.digamma((m - 1) / 2) + math.log(2) - math.log(m + 2)
+    se = math.sqrt(special.polygamma(1, (m - 1) / 2) / N_CHAINS)
+    assert_within_se(lv.mean(), expect, se, what="E log sigma^2 of the Jeffreys MAP")
+
+
+def _posterior_draws(fam, data, n=N_CHAINS):
+    data = jnp.asarray(data)
+    weights = jnp.ones(data.shape[:1], jnp.float32)
+
+    def one(key):
+        return fam.fit(key, data, weights, None)
+
+    keys = jax.random.split(jax.random.key(SEED), n)
+    return jax.jit(jax.vmap(one))(keys)
+
+
+def test_gaussian_normal_inverse_gamma_posterior_matches_the_closed_form():
+    m0, k0, a0, b0 = 0.5, 2.0, 3.0, 1.5
+    prior = cj.normal_inverse_gamma(m0, k0, a0, b0)
+    fam = cj.gaussian(learner="posterior_sample", prior=prior)
+    x = np.array([0.3, 1.9, -0.4, 1.1, 0.8, 2.2], np.float32)[:, None]
+    draws = _posterior_draws(fam, x)
+    v = np.exp(2 * np.asarray(draws.chol_log_diag, np.float64)[:, 0])
+    mu = np.asarray(draws.mean, np.float64)[:, 0]
+    # Closed form (NumPy, from the raw points).
+    n, xbar = len(x), float(x.mean())
+    s = float(((x - xbar) ** 2).sum())
+    kn, an = k0 + n, a0 + n / 2
+    mn = (k0 * m0 + n * xbar) / kn
+    bn = b0 + s / 2 + k0 * n * (xbar - m0) ** 2 / (2 * kn)
+    ev = bn / (an - 1)
+    sd_v = ev / math.sqrt(an - 2)
+    assert_within_se(v.mean(), ev, sd_v / math.sqrt(N_CHAINS), what="E sigma^2 (NIG)")
+    sd_mu = math.sqrt(ev / kn)  # Var mu = E[sigma^2] / kn (a Student-t's variance)
+    assert_within_se(mu.mean(), mn, sd_mu / math.sqrt(N_CHAINS), what="E mu (NIG)")
+    mode = cj.gaussian(learner="map", prior=prior).fit(
+        None, jnp.asarray(x), jnp.ones((n,), jnp.float32), None)
+    np.testing.assert_allclose(float(mode.mean[0]), mn, rtol=1e-5)
+    np.testing.assert_allclose(float(jnp.exp(2 * mode.chol_log_diag[0])),
+                               bn / (an + 1.5), rtol=1e-5)
+
+
+@pytest.mark.parametrize("prior", [None, cj.dirichlet_prior([0.3, 2.0, 1.0])])
+def test_categorical_posterior_sample_mean_is_the_dirichlet_mean(prior):
+    fam = cj.categorical(3, learner="posterior_sample", prior=prior)
+    data = np.array([0, 2, 2, 1, 2, 0, 2], np.int32)
+    probs = np.asarray(_posterior_draws(fam, data).probs, np.float64)
+    alpha = np.full(3, 0.5) if prior is None else np.array([0.3, 2.0, 1.0])
+    conc = alpha + np.bincount(data, minlength=3)
+    total = conc.sum()
+    mean = conc / total
+    sd = np.sqrt(mean * (1 - mean) / (total + 1))
+    assert_within_se(probs.mean(0), mean, sd / math.sqrt(N_CHAINS),
+                     what="E probs of a Dirichlet posterior draw")
+    mode = cj.categorical(3, learner="map", prior=prior).fit(
+        None, jnp.asarray(data), jnp.ones((7,), jnp.float32), None)
+    top = np.maximum(conc - 1, 0)
+    np.testing.assert_allclose(np.asarray(mode.probs), top / top.sum(), rtol=1e-6)
+    pred = cj.categorical(3, learner="posterior_predictive", prior=prior).fit(
+        None, jnp.asarray(data), jnp.ones((7,), jnp.float32), None)
+    np.testing.assert_allclose(np.asarray(pred.probs), mean, rtol=1e-6)
+
+
+@pytest.mark.parametrize("a, b", [(0.5, 0.0), (2.5, 1.0), (0.7, 3.0)])
+def test_poisson_map_and_posterior_sample(a, b):
+    prior = None if b == 0 else cj.gamma_prior(a, b)
+    for data in (np.array([0, 0, 0, 0], np.int32), np.array([3, 0, 1, 4], np.int32)):
+        n, m = int(data.sum()), len(data)
+        mode = cj.poisson(learner="map", prior=prior).fit(
+            None, jnp.asarray(data), jnp.ones((m,), jnp.float32), None)
+        np.testing.assert_allclose(float(mode.rate), max(a - 1 + n, 0) / (b + m),
+                                   rtol=1e-6)
+    fam = cj.poisson(learner="posterior_sample", prior=prior)
+    rates = np.asarray(_posterior_draws(fam, data).rate, np.float64)
+    conc, rate = a + n, b + m
+    assert_within_se(rates.mean(), conc / rate,
+                     math.sqrt(conc) / rate / math.sqrt(N_CHAINS),
+                     what="E rate of a Gamma posterior draw")
+
+
+def test_poisson_map_absorbs_only_when_the_concentration_is_at_most_one():
+    assert cj.poisson(learner="map").absorbing is not None  # Jeffreys: a = 1/2
+    assert cj.poisson(learner="map", prior=cj.gamma_prior(1.5, 1.0)).absorbing is None
+    assert cj.poisson(learner="posterior_sample").absorbing is None
+    assert cj.categorical(3, learner="map").absorbing is not None
+    assert cj.categorical(
+        3, learner="map", prior=cj.dirichlet_prior([0.5, 1.2, 0.5])).absorbing is None
+    # A rate-0 chain under the Jeffreys posterior sample leaves 0 at once.
+    res = cj.run_chains(cj.poisson(learner="posterior_sample"), cj.poisson_params(0.01),
+                        key=SEED, num_chains=64, num_generations=6, sample_size=5)
+    assert np.all(np.asarray(res.metrics["rate"])[:, 1:] > 0)
+
+
+# ------------------------------------------------------ the predictive learner ---
+
+
+def test_gaussian_predictive_is_the_student_t():
+    fam = cj.gaussian(learner="posterior_predictive")
+    x = np.array([0.3, 1.9, -0.4, 1.1, 0.8, 2.2, 0.1, 1.4], np.float32)[:, None]
+    n = len(x)
+    prev = fam.cast_params(cj.gaussian_params(1.0, 2.0), jnp.float32)
+    pred = fam.fit(None, jnp.asarray(x), jnp.ones((n,), jnp.float32), prev)
+    assert isinstance(pred, PredictiveParams) and float(pred.weight) == n
+    xbar, s2 = float(x.mean()), float(x.var(ddof=1))
+    t = stats.t(df=n - 1, loc=xbar, scale=math.sqrt(s2 * (1 + 1 / n)))
+    grid = np.linspace(-3, 5, 7, dtype=np.float32)[:, None]
+    np.testing.assert_allclose(np.asarray(fam.log_prob(pred, jnp.asarray(grid))),
+                               t.logpdf(grid[:, 0]), rtol=1e-5, atol=1e-5)
+    metrics = fam.metrics(pred, fam.cast_params(cj.gaussian_params(1.0, 2.0),
+                                                jnp.float32))
+    np.testing.assert_allclose(float(metrics["log_var"][0]), math.log(t.var()),
+                               rtol=1e-5)
+    draws = np.asarray(fam.sample(jax.random.key(SEED), pred, 200_000), np.float64)
+    mean, se = mean_and_se(draws[:, 0])
+    assert_within_se(mean, xbar, se, what="mean of Student-t predictive draws")
+    sq, se_sq = mean_and_se((draws[:, 0] - xbar) ** 2)
+    assert_within_se(sq, t.var(), se_sq, what="variance of predictive draws")
+
+
+def test_poisson_predictive_is_the_gamma_poisson():
+    prior = cj.gamma_prior(2.0, 0.5)
+    fam = cj.poisson(learner="posterior_predictive", prior=prior)
+    data = np.array([3, 0, 1, 4, 2], np.int32)
+    prev = fam.cast_params(cj.poisson_params(1.0), jnp.float32)
+    pred = fam.fit(None, jnp.asarray(data), jnp.ones((5,), jnp.float32), prev)
+    conc, rate = 2.0 + data.sum(), 0.5 + len(data)
+    nb = stats.nbinom(conc, rate / (1 + rate))
+    ks = np.arange(12, dtype=np.int32)
+    np.testing.assert_allclose(np.asarray(fam.log_prob(pred, jnp.asarray(ks))),
+                               nb.logpmf(ks), rtol=1e-5, atol=1e-5)
+    draws = np.asarray(fam.sample(jax.random.key(SEED), pred, 200_000), np.float64)
+    mean, se = mean_and_se(draws)
+    assert_within_se(mean, nb.mean(), se, what="mean of GammaPoisson draws")
+    sq, se_sq = mean_and_se((draws - nb.mean()) ** 2)
+    assert_within_se(sq, nb.var(), se_sq, what="variance of GammaPoisson draws")
+    # The sufficient draw of M points' total is GammaPoisson(M conc, rate).
+    m = 7
+    totals = jax.jit(jax.vmap(lambda k: fam.sample_fit(k, pred, m).fit.count))(
+        jax.random.split(jax.random.key(SEED + 1), N_CHAINS))
+    nb_m = stats.nbinom(m * conc, rate / (1 + rate))
+    assert_within_se(np.mean(totals), nb_m.mean(),
+                     nb_m.std() / math.sqrt(N_CHAINS), what="E total of M draws")
+
+
+@pytest.mark.parametrize("name", ["gaussian", "poisson"])
+def test_predictive_runs_from_a_truth_of_the_family(name):
+    make, truth = TRUTHS[name]
+    fam, plugin = make(learner="posterior_predictive"), make()
+    res = cj.run_chains(fam, truth, key=SEED, num_chains=8, num_generations=3,
+                        sample_size=20, record_params=True)
+    ref = cj.run_chains(plugin, truth, key=SEED, num_chains=8, num_generations=1,
+                        sample_size=20)
+    # Generation 0 is the truth; generation 1 fits draws from the truth itself.
+    w = np.asarray(res.params.weight)
+    assert np.all(w[:, 0] == 0) and np.all(w[:, 1:] == 20)
+    for metric in set(fam.metric_names) & set(plugin.metric_names):
+        np.testing.assert_array_equal(np.asarray(res.metrics[metric])[:, 0],
+                                      np.asarray(ref.metrics[metric])[:, 0])
+    with pytest.raises(TypeError, match=r"run_chains\(\): init must be "
+                       r".*Params \(the truth\) or PredictiveParams"):
+        cj.run_chains(fam, (1.0, 2.0), key=0, num_chains=2, num_generations=1,
+                      sample_size=5)
+
+
+# ------------------------------------------------------------------- regimes ---
+
+
+@pytest.mark.parametrize("learner", BAYES)
+def test_learners_run_under_a_mixing_regime_and_accumulate(learner):
+    fam = cj.gaussian(learner=learner)
+    truth = cj.gaussian_params(0.0, 1.0)
+    for regime in (cj.fresh(5), cj.accumulate()):
+        res = cj.run_chains(fam, truth, key=SEED, num_chains=8, num_generations=4,
+                            sample_size=10, regime=regime)
+        assert np.all(np.isfinite(np.asarray(res.metrics["log_var"])))
+        whole = np.asarray(res.metrics["log_var"])
+        parts = cj.run_chains(fam, truth, key=SEED, num_chains=8, num_generations=4,
+                              sample_size=10, regime=regime, chunk_size=3)
+        np.testing.assert_array_equal(whole, np.asarray(parts.metrics["log_var"]))
+
+
+def test_learners_in_the_population_limit_are_the_plugin_chain():
+    truth = cj.gaussian_params(1.0, 2.0)
+    ref = cj.run_chains(cj.gaussian(), truth, key=0, num_chains=2, num_generations=3,
+                        sample_size=None)
+    for learner in BAYES:
+        res = cj.run_chains(cj.gaussian(learner=learner), truth, key=0, num_chains=2,
+                            num_generations=3, sample_size=None)
+        np.testing.assert_array_equal(np.asarray(res.metrics["log_var"]),
+                                      np.asarray(ref.metrics["log_var"]))
