@@ -12,7 +12,13 @@ building blocks and stand-alone scripts.
 """
 
 # The built-in catalogs register their experiments and presets on import.
-from collapse_jax.experiments import catalog, catalog_more, neural_lm, neural_vae  # noqa: F401  # noqa: F401
+from collapse_jax.experiments import (  # noqa: F401
+    bayes_learners,
+    catalog,
+    catalog_more,
+    neural_lm,
+    neural_vae,
+)
 from collapse_jax.experiments.core import (
     SCALES,
     Design,
