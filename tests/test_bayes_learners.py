@@ -106,6 +106,24 @@ def test_every_learner_keeps_the_whole_contract(name, learner):
     check_family(make(learner=learner), truth)
 
 
+@pytest.mark.x64
+@pytest.mark.parametrize("name", ["gaussian", "poisson"])
+def test_float32_learner_chains_do_not_depend_on_x64(x64, name):
+    # numpyro draws in the default float dtype; a float32 run traces its numpyro
+    # calls with x64 off, so its bits are those of a process without x64.
+    make, truth = TRUTHS[name]
+    kw = dict(key=SEED, num_chains=4, num_generations=3, sample_size=6)
+    for learner in BAYES:
+        fam = make(learner=learner)
+        on = cj.run_chains(fam, truth, **kw)
+        with jax.enable_x64(False):
+            off = cj.run_chains(fam, truth, **kw)
+        for metric in fam.metric_names:
+            np.testing.assert_array_equal(np.asarray(on.metrics[metric]),
+                                          np.asarray(off.metrics[metric]),
+                                          err_msg=f"{learner}: {metric}")
+
+
 # -------------------------------------------------------- one-generation laws ---
 
 
