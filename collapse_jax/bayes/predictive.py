@@ -33,8 +33,8 @@ from jax.scipy.special import ndtr
 
 from collapse_jax._gaussians import GaussianParams
 from collapse_jax._reduce import tree_sum
-from collapse_jax.checks import fail
 from collapse_jax.bayes.conjugate import scoped
+from collapse_jax.checks import fail
 from collapse_jax.families.base import ModelFamily, _float_leaf
 from collapse_jax.families.gaussian import _TAIL_Z, _compose, _ratio, _weighted_moments
 from collapse_jax.status import Status
