@@ -22,7 +22,7 @@ predictive's Poisson counts come from the library's exact
 ``GammaPoisson.sample`` calls ``jax.random.poisson``, which refuses the run's
 counter keys and is inexact for large means).
 
-The posterior formulas (proofs and closed forms: docs/theory.md):
+The posterior formulas (the standard conjugate updates):
 
 * Gaussian (1-D), normal-inverse-gamma ``(m0, k0, a0, b0)`` (Jeffreys is the
   limit ``k0 = 0, a0 = -1/2, b0 = 0``): ``kn = k0 + W``, ``mn = xbar + k0 (m0 -
