@@ -22,7 +22,7 @@ predictive's Poisson counts come from the library's exact
 ``GammaPoisson.sample`` calls ``jax.random.poisson``, which refuses the run's
 counter keys and is inexact for large means).
 
-The posterior formulas (proofs and closed forms: docs/theory.md):
+The posterior formulas (the standard conjugate updates):
 
 * Gaussian (1-D), normal-inverse-gamma ``(m0, k0, a0, b0)`` (Jeffreys is the
   limit ``k0 = 0, a0 = -1/2, b0 = 0``): ``kn = k0 + W``, ``mn = xbar + k0 (m0 -
@@ -60,7 +60,43 @@ from collapse_jax.bayes.priors import (
     Prior,
 )
 
-__all__ = ["NormalModel", "DirichletModel", "GammaModel", "model_for"]
+__all__ = ["NormalModel", "DirichletModel", "GammaModel", "model_for", "scoped"]
+
+
+def scoped(fn, *where: int):
+    """``fn`` run with x64 off when its params are not float64.
+
+    numpyro's samplers and several densities draw or compute in the default float
+    dtype (``jax.random.gamma(key, a)``, ``random.normal(key, shape)``), which is
+    float64 whenever x64 is on: a float32 run would then mix dtypes (refused under
+    strict promotion) and its bits would depend on the x64 setting. A float32 run
+    traces its numpyro calls with x64 off, so they draw and compute in float32,
+    bit for bit as in a process without x64 (tests/test_bayes_learners.py).
+    ``where``: the positions of the arguments whose first float leaf gives the
+    dtype (the first that is not None).
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        config: Any = jax.config  # its options are attributes made at runtime
+        if not config.jax_enable_x64:
+            return fn(*args)
+        dtype = None
+        for i in where:
+            floats = [
+                leaf
+                for leaf in jax.tree.leaves(args[i])
+                if jnp.issubdtype(jnp.result_type(leaf), jnp.floating)
+            ]
+            if floats:
+                dtype = jnp.result_type(floats[0])
+                break
+        if dtype == jnp.float64:
+            return fn(*args)
+        with jax.enable_x64(False):
+            return fn(*args)
+
+    return wrapped
 
 
 def _c(value, like):

@@ -214,6 +214,8 @@ def _check_prior(fn, family, conj, model, prior) -> Prior:
 
 
 def _make(inner: ModelFamily, model, learner: str, prior: Prior) -> ModelFamily:
+    from collapse_jax.bayes import conjugate
+
     if learner == "posterior_predictive" and not model.predictive_in_family:
         from collapse_jax.bayes.predictive import predictive_family
 
@@ -251,9 +253,11 @@ def _make(inner: ModelFamily, model, learner: str, prior: Prior) -> ModelFamily:
         absorbing = inner.absorbing
     return inner._replace(
         name=f"{inner.name}[{learner}]",
-        fit=fit,
-        refit=refit,
-        sample_fit=None if inner.sample_fit is None else sample_fit,
+        fit=conjugate.scoped(fit, 3, 2),  # the dtype of prev, else of the weights
+        refit=conjugate.scoped(refit, 2),
+        sample_fit=None
+        if inner.sample_fit is None
+        else conjugate.scoped(sample_fit, 1),
         pooled=None,  # the learner is not the plug-in fit of the pooled statistic
         approx=None,
         absorbing=absorbing,

@@ -33,6 +33,7 @@ from jax.scipy.special import ndtr
 
 from collapse_jax._gaussians import GaussianParams
 from collapse_jax._reduce import tree_sum
+from collapse_jax.bayes.conjugate import scoped
 from collapse_jax.checks import fail
 from collapse_jax.families.base import ModelFamily, _float_leaf
 from collapse_jax.families.gaussian import _TAIL_Z, _compose, _ratio, _weighted_moments
@@ -118,13 +119,17 @@ def predictive_family(inner: ModelFamily, model, prior) -> ModelFamily:
     return inner._replace(
         name=f"{inner.name}[posterior_predictive]",
         params_type=PredictiveParams,
-        sample=parts["sample"],
+        sample=scoped(parts["sample"], 1),
         fit=fit,
-        log_prob=parts["log_prob"],
-        refit=parts.get("refit") or _default_refit(parts["sample"], fit),
-        sample_fit=parts.get("sample_fit"),
-        fit_population=None if inner.fit_population is None else fit_population,
-        metrics=parts["metrics"],
+        log_prob=scoped(parts["log_prob"], 0),
+        refit=scoped(parts.get("refit") or _default_refit(parts["sample"], fit), 2),
+        sample_fit=None
+        if parts.get("sample_fit") is None
+        else scoped(parts["sample_fit"], 1),
+        fit_population=None
+        if inner.fit_population is None
+        else scoped(fit_population, 0),
+        metrics=scoped(parts["metrics"], 0),
         metric_names=parts["metric_names"],
         status=status,
         cast_params=cast_params,

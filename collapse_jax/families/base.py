@@ -476,16 +476,8 @@ def with_learner(fn: str, fam: ModelFamily, learner: str, prior: Any) -> ModelFa
     with errors worded for the factory ``fn``."""
     if learner == "plugin" and prior is None:
         return fam
-    if not _LEARNER_BUILDERS:  # only if collapse_jax.bayes was never imported
-        from collapse_jax.checks import fail as _fail
-
-        _fail(
-            fn,
-            "learner",
-            "'plugin' without collapse_jax.bayes",
-            learner,
-            "Import collapse_jax (it registers the Bayesian learners).",
-        )
+    # collapse_jax/__init__.py imports collapse_jax.bayes, so the builder is there
+    # whenever a factory can be called.
     return _LEARNER_BUILDERS[0](fam, learner, prior, fn=fn)
 
 
