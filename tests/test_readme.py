@@ -150,3 +150,20 @@ def test_neural_example_runs_and_its_comments_hold():
     # The comments' directions, in the mean over chains (3 generations).
     assert vae["latent_spread"][:, -1].mean() < vae["latent_spread"][:, 0].mean()
     assert vae["class_entropy"][:, -1].mean() < vae["class_entropy"][:, 0].mean()
+
+
+def test_bayesian_learner_example_runs_and_follows_bl1():
+    (block,) = [b for b in _blocks("py") if 'cj.gaussian(learner=' in b]
+    ns: dict = {}
+    exec("import collapse_jax as cj\n" + block, ns)  # noqa: S102 - the README's own
+    lv = np.asarray(ns["res"].metrics["log_var"], np.float64)[..., 0]
+    assert lv.shape == (1000, 201)
+    # BL-1: log σ²_n is a random walk with drift exactly 0 and step variance
+    # 2ψ′((M − 1)/2), so the mean over the 1,000 chains has SE sqrt(n · 2ψ′ / C).
+    from scipy.special import polygamma
+
+    n, m = 200, 20
+    se = math.sqrt(n * 2 * float(polygamma(1, (m - 1) / 2)) / lv.shape[0])
+    assert abs(lv[:, n].mean()) < K * se
+    # The plug-in chain's drift (GC-3) would put the mean many SE below 0.
+    assert n * tg.log_variance_factor_mean(m) < -K * se
