@@ -66,8 +66,16 @@ def test_the_conjugate_capability():
     assert not has(cj.categorical(3, max_support=2), "conjugate")
 
 
-@pytest.mark.parametrize("learner", BAYES)
-@pytest.mark.parametrize("name", sorted(TRUTHS))
+# One pair per family in the default pass (each learner once, the predictive's own
+# params type included); the other pairs in the slow pass.
+_DEFAULT_PAIRS = {("gaussian", "posterior_predictive"),
+                  ("categorical", "posterior_sample"), ("poisson", "map")}
+
+
+@pytest.mark.parametrize("name, learner", [
+    pytest.param(n, lrn, marks=() if (n, lrn) in _DEFAULT_PAIRS else pytest.mark.slow)
+    for n in sorted(TRUTHS) for lrn in BAYES
+])
 def test_every_learner_keeps_the_family_contract(name, learner):
     # The cheap contracts here (one compile each); the draws' invariances for
     # two learners below, and every contract of every pair in the slow pass.
@@ -78,9 +86,27 @@ def test_every_learner_keeps_the_family_contract(name, learner):
                                     "passed (float32, float64)"}
 
 
+def test_a_learner_chain_does_not_depend_on_its_batch_or_chunks():
+    # The default pass's direct check (the contract kit's, both samplers and
+    # more shapes, is the slow test below): chain c's bits in a batch of 7, in a
+    # batch of 3 and in chunks of 2 generations.
+    make, truth = TRUTHS["gaussian"]
+    fam = make(learner="posterior_sample")
+    kw = dict(key=SEED, num_generations=5, sample_size=6)
+    full = cj.run_chains(fam, truth, num_chains=7, **kw)
+    part = cj.run_chains(fam, truth, num_chains=3, **kw)
+    chunked = cj.run_chains(fam, truth, num_chains=7, chunk_size=2, **kw)
+    for metric in ("mean", "log_var"):
+        a = np.asarray(full.metrics[metric])
+        np.testing.assert_array_equal(a[:3], np.asarray(part.metrics[metric]))
+        np.testing.assert_array_equal(a, np.asarray(chunked.metrics[metric]))
+    assert np.all(np.diff(a[:, :, 0], axis=1) != 0)  # the chains moved
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name, learner", [
     ("gaussian", "posterior_sample"),
-    pytest.param("poisson", "posterior_predictive", marks=pytest.mark.slow),
+    ("poisson", "posterior_predictive"),
 ])
 def test_a_learner_chain_is_bitwise_batch_and_chunk_invariant(name, learner):
     make, truth = TRUTHS[name]
