@@ -54,7 +54,6 @@ runner, not to the family).
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 
@@ -68,7 +67,6 @@ from numpyro.distributions.transforms import biject_to
 from collapse_jax.bayes import conjugate
 from collapse_jax.bayes import inference as inf
 from collapse_jax.bayes.priors import (
-    DirichletPrior,
     GammaPrior,
     NormalInverseGamma,
     Prior,
@@ -108,9 +106,8 @@ def numpyro_model(likelihood: str, prior: Prior, num_categories: int | None = No
 def _model(likelihood, prior, k):
     if likelihood == "normal":
         if isinstance(prior, NormalInverseGamma):
-            m0, k0, a0, b0 = prior.mean, prior.precision, prior.concentration, (
-                prior.rate
-            )
+            m0, k0 = prior.mean, prior.precision
+            a0, b0 = prior.concentration, prior.rate
 
             def normal(data=None, n=1):
                 var = numpyro.sample("var", dist.InverseGamma(a0, b0))
@@ -120,7 +117,9 @@ def _model(likelihood, prior, k):
         else:  # Jeffreys: p(mu, var) ∝ 1 / var
 
             def normal(data=None, n=1):
-                mu = numpyro.sample("mu", dist.ImproperUniform(constraints.real, (), ()))
+                mu = numpyro.sample(
+                    "mu", dist.ImproperUniform(constraints.real, (), ())
+                )
                 var = numpyro.sample(
                     "var", dist.ImproperUniform(constraints.positive, (), ())
                 )
@@ -183,9 +182,7 @@ def _params(likelihood, latents, fit):
     """The family's params with the parameter ``latents``; the other fields (the
     categorical's counts, the Poisson's count: statuses) are the plug-in fit's."""
     if likelihood == "normal":
-        return conjugate._gaussian(
-            latents["mu"], 0.5 * jnp.log(latents["var"]), fit
-        )
+        return conjugate._gaussian(latents["mu"], 0.5 * jnp.log(latents["var"]), fit)
     if likelihood == "categorical":
         return fit._replace(probs=latents["probs"].astype(fit.probs.dtype))
     return fit._replace(rate=latents["rate"].astype(fit.rate.dtype))
@@ -378,4 +375,3 @@ def _svi_fit(fn, spec, model, sites, likelihood, learner, k):
 
     del learner  # posterior_sample: a guide draw; map: AutoDelta's point
     return fit_latents
-
