@@ -110,10 +110,10 @@ def test_categorical_predictive_needs_nuts():
 
 def test_the_family_keeps_its_params_sampler_and_metrics():
     inner = cj.poisson()
-    fam = cj.bayesian(inner, "posterior_sample", cj.gamma_prior(2.0, 1.0), cj.nuts(5, 2))
-    assert fam is cj.bayesian(inner, "posterior_sample", cj.gamma_prior(2.0, 1.0),
-                              cj.nuts(5, 2))
-    assert fam is not cj.bayesian(inner, "posterior_sample", cj.gamma_prior(2.0, 1.0))
+    prior = cj.gamma_prior(2.0, 1.0)
+    fam = cj.bayesian(inner, "posterior_sample", prior, cj.nuts(5, 2))
+    assert fam is cj.bayesian(inner, "posterior_sample", prior, cj.nuts(5, 2))
+    assert fam is not cj.bayesian(inner, "posterior_sample", prior)
     assert fam.params_type is inner.params_type
     assert fam.metric_names == inner.metric_names
     assert fam.sample is inner.sample
@@ -126,7 +126,8 @@ def test_models_are_the_conjugate_posteriors():
     from numpyro.infer.util import log_density
 
     x = jnp.asarray([[0.3], [1.2], [-0.4], [2.0]])
-    model = inferred.numpyro_model("normal", cj.normal_inverse_gamma(0.5, 2.0, 3.0, 1.5))
+    prior = cj.normal_inverse_gamma(0.5, 2.0, 3.0, 1.5)
+    model = inferred.numpyro_model("normal", prior)
 
     def logp(mu, var):
         return log_density(model, (), {"data": x, "n": 4}, {"mu": mu, "var": var})[0]
