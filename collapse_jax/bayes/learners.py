@@ -106,8 +106,11 @@ def bayesian(
 
     Raises:
       ValueError: for an unknown learner, a family without a conjugate prior, a
-        prior of the wrong kind or length, a Gaussian of ``dim > 1``.
-      TypeError: for a family or a prior of the wrong type.
+        prior of the wrong kind or length, a Gaussian of ``dim > 1``; with
+        ``inference``: NUTS with ``"map"``, an SVI guide that does not match the
+        model or is not ``"delta"`` for ``"map"``, a predictive learner the
+        inference cannot give, ``start="fixed"``, ``learner="plugin"``.
+      TypeError: for a family, a prior or an inference of the wrong type.
 
     Examples:
       >>> import collapse_jax as cj
