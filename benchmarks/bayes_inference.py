@@ -136,29 +136,41 @@ def gaussian(quick, chains, gens, key):
 def categorical(quick, chains, gens, key):
     truth = cj.categorical_params(list(P0))
     want = float(tb.categorical_mean(list(P0), 0.5, M, gens)[0])
-    rows, base = {}, None
+    at = sorted({1, min(5, gens), gens})  # p_n relaxes to 1/3 as (M/(M+A))^n
+    rows, base, base_probs = {}, None, None
     for label, spec in _inferences(quick).items():
         fam = cj.bayesian(cj.categorical(3), "posterior_sample", inference=spec)
         res, first, steady = _timed(fam, truth, chains, gens, key)
-        p = np.asarray(res.params.probs, np.float64)[:, -1, 0]
+        probs = np.asarray(res.params.probs, np.float64)[:, :, 0]
+        p = probs[:, -1]
         row = {
             "inference": repr(spec),
             "p_N": _mean_se(p),
             "theory_p_N": want,
+            "p_n": {n: _mean_se(probs[:, n]) for n in at},
+            "theory_p_n": {
+                n: float(tb.categorical_mean(list(P0), 0.5, M, n)[0]) for n in at
+            },
             "first_call_s": first,
             "steady_s": steady,
             "us_per_chain_gen": 1e6 * steady / (chains * gens),
         }
         if base is None:
-            base = p
+            base, base_probs = p, probs
             ok = abs(row["p_N"][0] - want) <= K_SE * row["p_N"][1]
             row["check"] = {"ok": bool(ok)}
             if not ok:
                 return rows | {label: row}, False
         else:
             row["diff_to_exact"] = _mean_se(p - base)
+            row["diff_to_exact_n"] = {
+                n: _mean_se(probs[:, n] - base_probs[:, n]) for n in at
+            }
         rows[label] = row
         print(_line(label, row, "p_N"), flush=True)
+        print("    E p_n " + ", ".join(
+            f"n={n}: {row['p_n'][n][0]:.4f} ± {row['p_n'][n][1]:.4f} "
+            f"(theory {row['theory_p_n'][n]:.4f})" for n in at), flush=True)
     return rows, True
 
 
