@@ -287,3 +287,16 @@ def test_chains_are_bitwise_independent_of_the_batch():
     np.testing.assert_array_equal(
         np.asarray(few.params.rate), np.asarray(many.params.rate)[:3]
     )
+
+
+@pytest.mark.x64
+def test_float64_runs_fit_in_float64():
+    """Under x64 a float64 run's inference runs in float64 (the float32 run's
+    numpyro calls are traced with x64 off, conjugate.scoped)."""
+    if not jax.config.jax_enable_x64:
+        pytest.skip("needs JAX_ENABLE_X64=1 (the x64 pass of .ci/run)")
+    fam = cj.bayesian(cj.gaussian(), "posterior_sample", inference=cj.svi(20))
+    res = cj.run_chains(fam, TRUTH, key=SEED, num_chains=4, num_generations=2,
+                        sample_size=M, dtype="float64", record_params=True)
+    assert np.asarray(res.params.mean).dtype == np.float64
+    assert np.all(np.isfinite(np.asarray(res.metrics["log_var"])))
