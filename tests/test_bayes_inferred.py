@@ -290,13 +290,18 @@ def test_chains_are_bitwise_independent_of_the_batch():
 
 
 @pytest.mark.x64
-def test_float64_runs_fit_in_float64():
-    """Under x64 a float64 run's inference runs in float64 (the float32 run's
-    numpyro calls are traced with x64 off, conjugate.scoped)."""
-    if not jax.config.jax_enable_x64:
-        pytest.skip("needs JAX_ENABLE_X64=1 (the x64 pass of .ci/run)")
+def test_float64_runs_fit_in_float64_and_float32_bits_ignore_x64(x64):
+    """Under x64 a float64 run's inference runs in float64; a float32 run traces
+    its numpyro calls with x64 off (conjugate.scoped), so its bits are those of a
+    process without x64."""
     fam = cj.bayesian(cj.gaussian(), "posterior_sample", inference=cj.svi(20))
-    res = cj.run_chains(fam, TRUTH, key=SEED, num_chains=4, num_generations=2,
-                        sample_size=M, dtype="float64", record_params=True)
+    kw = dict(key=SEED, num_chains=4, num_generations=2, sample_size=M,
+              record_params=True)
+    res = cj.run_chains(fam, TRUTH, dtype=x64, **kw)
     assert np.asarray(res.params.mean).dtype == np.float64
     assert np.all(np.isfinite(np.asarray(res.metrics["log_var"])))
+    on = cj.run_chains(fam, TRUTH, **kw)
+    with jax.enable_x64(False):
+        off = cj.run_chains(fam, TRUTH, **kw)
+    np.testing.assert_array_equal(np.asarray(on.metrics["log_var"]),
+                                  np.asarray(off.metrics["log_var"]))
