@@ -305,3 +305,14 @@ def test_float64_runs_fit_in_float64_and_float32_bits_ignore_x64(x64):
         off = cj.run_chains(fam, TRUTH, **kw)
     np.testing.assert_array_equal(np.asarray(on.metrics["log_var"]),
                                   np.asarray(off.metrics["log_var"]))
+
+
+@pytest.mark.slow  # ~70 s on 2 loaded cores
+def test_an_svi_learner_keeps_the_whole_family_contract():
+    """The contract kit (masked draws, weights, batch and chunk invariance, the
+    population limit) on an SVI learner; NUTS's bits are not invariant to
+    padding with weight-0 points (docs/bayes.md, Reproducibility)."""
+    from collapse_jax.testing import check_family
+
+    fam = cj.bayesian(cj.poisson(), "posterior_sample", inference=cj.svi(10))
+    check_family(fam, cj.poisson_params(3.0))
