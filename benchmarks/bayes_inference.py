@@ -22,8 +22,9 @@ over chains and its SE from the chains), its difference to the exact learner's
 (paired by chain, SE of the paired difference), the step variance, and the cost
 per generation per chain (steady state: a second call with a new seed; the first
 call's extra time, mostly compilation, apart). Then the same for the categorical
-(K = 3, Dirichlet(1/2)): ``E p_N`` of the first category against BL-5's
-``a + lambda^N (p_0 - a)`` (``cj.theory.bayes.categorical_mean``).
+(K = 3, Dirichlet(1/2)): ``E p_n`` of the first category against BL-5's
+``a + lambda^n (p_0 - a)`` (``cj.theory.bayes.categorical_mean``) and the expected
+homozygosity ``E sum_j p_j^2`` (BL-5h), which sees the spread the mean does not.
 
 Correctness first: the exact learners must match their theory (Gaussian drift 0,
 categorical ``E p_N``) within ``K_SE`` standard errors, or the script exits 1 and
@@ -141,7 +142,8 @@ def categorical(quick, chains, gens, key):
     for label, spec in _inferences(quick).items():
         fam = cj.bayesian(cj.categorical(3), "posterior_sample", inference=spec)
         res, first, steady = _timed(fam, truth, chains, gens, key)
-        probs = np.asarray(res.params.probs, np.float64)[:, :, 0]
+        all_probs = np.asarray(res.params.probs, np.float64)
+        probs = all_probs[:, :, 0]
         p = probs[:, -1]
         row = {
             "inference": repr(spec),
@@ -150,6 +152,14 @@ def categorical(quick, chains, gens, key):
             "p_n": {n: _mean_se(probs[:, n]) for n in at},
             "theory_p_n": {
                 n: float(tb.categorical_mean(list(P0), 0.5, M, n)[0]) for n in at
+            },
+            # E sum_j p_j^2: the spread the mean does not see (BL-5h).
+            "homozygosity_n": {
+                n: _mean_se(np.sum(all_probs[:, n] ** 2, axis=-1)) for n in at
+            },
+            "theory_homozygosity_n": {
+                n: float(tb.categorical_expected_homozygosity(list(P0), 0.5, M, n))
+                for n in at
             },
             "first_call_s": first,
             "steady_s": steady,
@@ -171,6 +181,11 @@ def categorical(quick, chains, gens, key):
         print("    E p_n " + ", ".join(
             f"n={n}: {row['p_n'][n][0]:.4f} ± {row['p_n'][n][1]:.4f} "
             f"(theory {row['theory_p_n'][n]:.4f})" for n in at), flush=True)
+        print("    E sum p^2 " + ", ".join(
+            f"n={n}: {row['homozygosity_n'][n][0]:.4f} ± "
+            f"{row['homozygosity_n'][n][1]:.4f} "
+            f"(theory {row['theory_homozygosity_n'][n]:.4f})" for n in at),
+            flush=True)
     return rows, True
 
 
