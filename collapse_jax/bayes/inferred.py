@@ -49,6 +49,10 @@ value; ``AutoDelta``: the value), with ``AutoNormal``'s scales at their initial
 it starts from its own initial parameters every generation. ``start="fixed"`` is
 refused: the family has no fixed starting parameter (the truth is passed to the
 runner, not to the family).
+
+As for the exact learners, ``sample_size=None`` runs the plug-in's population
+chain (the posterior concentrates at the plug-in fit); the family has no exact
+sufficient draw (``sample_fit``): the inference reads the data.
 """
 
 from __future__ import annotations
