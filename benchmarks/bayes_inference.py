@@ -31,8 +31,9 @@ categorical ``E p_N``) within ``K_SE`` standard errors, or the script exits 1 an
 times nothing else.
 
 Run ``python benchmarks/bayes_inference.py`` (200 chains x 50 generations, about
-10 minutes on 2 loaded CPU cores) or ``--quick`` (16 chains x 3 generations, three
-rows each: about a minute, nearly all of it compiling NUTS and SVI).
+10-15 minutes on 2 loaded CPU cores) or ``--quick`` (16 chains x 3 generations,
+three rows each: 1-4 minutes on the loaded 2 cores, nearly all of it compiling NUTS
+and SVI; a few seconds per row once compiled).
 """
 
 from __future__ import annotations

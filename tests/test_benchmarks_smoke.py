@@ -106,7 +106,7 @@ def test_published_benchmark_quick(tmp_path):
             assert entry["chain_gens_per_s"] > 0
 
 
-@pytest.mark.slow  # ~1 min on 2 loaded CPU cores: compiling NUTS and SVI chains
+@pytest.mark.slow  # 1-4 min on 2 loaded CPU cores: compiling NUTS and SVI chains
 def test_bayes_inference_benchmark_quick(tmp_path):
     res = _quick(tmp_path, "bayes_inference.py")
     assert res["ok"]
