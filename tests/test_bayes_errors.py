@@ -91,9 +91,10 @@ def test_refusals_of_the_family_and_inference():
         r"normal-inverse-Wishart posterior is not implemented.*; got "
         r"'posterior_sample'\. Use cj\.gaussian\(dim=1, learner=\.\.\.\)")):
         cj.gaussian(dim=2, learner="posterior_sample")
-    with pytest.raises(ValueError, match=(
-        r"bayesian\(\): inference must be None \(exact conjugate inference\): "
-        r"inference= needs collapse_jax\.bayes\.inference")):
+    # inference= works since bayes/inferred.py; a non-spec is refused.
+    with pytest.raises(TypeError, match=(
+        r"bayesian\(\): inference must be None \(exact\), cj\.nuts\(\.\.\.\) or "
+        r"cj\.svi\(\.\.\.\); got 'object'")):
         cj.bayesian(cj.gaussian(), inference=object())
     with pytest.raises(TypeError, match=r"bayesian\(\): family must be a model family"):
         cj.bayesian("gaussian")

@@ -104,3 +104,12 @@ def test_published_benchmark_quick(tmp_path):
         assert all(c["passed"] for c in r["check"].values()), r["name"]
         for entry in r["implementations"].values():
             assert entry["chain_gens_per_s"] > 0
+
+
+@pytest.mark.slow  # 1-4 min on 2 loaded CPU cores: compiling NUTS and SVI chains
+def test_bayes_inference_benchmark_quick(tmp_path):
+    res = _quick(tmp_path, "bayes_inference.py")
+    assert res["ok"]
+    assert set(res["gaussian"]) == {"exact", "nuts small", "svi small"}
+    assert res["gaussian"]["exact"]["check"]["ok"]
+    assert "diff_to_exact" in res["categorical"]["nuts small"]

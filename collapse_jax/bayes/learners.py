@@ -87,8 +87,11 @@ def bayesian(
       prior: None (the family's Jeffreys prior, :func:`collapse_jax.jeffreys`), or
         the family's conjugate prior (``cj.normal_inverse_gamma``,
         ``cj.dirichlet_prior``, ``cj.gamma_prior``).
-      inference: None (exact conjugate inference). Approximate inference
-        (``cj.svi``, ``cj.nuts``) needs ``collapse_jax.bayes.inference``.
+      inference: None (exact conjugate inference), or ``cj.nuts(...)`` /
+        ``cj.svi(...)``: the same posterior fitted by NUTS or SVI inside the
+        chain (:mod:`collapse_jax.bayes.inferred`; ``"posterior_sample"``,
+        ``"map"`` with ``cj.svi(guide="delta")``, the categorical's
+        ``"posterior_predictive"`` with NUTS).
       fn: the entry point named in error messages (the factories pass theirs).
 
     Returns:
@@ -103,8 +106,11 @@ def bayesian(
 
     Raises:
       ValueError: for an unknown learner, a family without a conjugate prior, a
-        prior of the wrong kind or length, a Gaussian of ``dim > 1``.
-      TypeError: for a family or a prior of the wrong type.
+        prior of the wrong kind or length, a Gaussian of ``dim > 1``; with
+        ``inference``: NUTS with ``"map"``, an SVI guide that does not match the
+        model or is not ``"delta"`` for ``"map"``, a predictive learner the
+        inference cannot give, ``start="fixed"``, ``learner="plugin"``.
+      TypeError: for a family, a prior or an inference of the wrong type.
 
     Examples:
       >>> import collapse_jax as cj
@@ -122,15 +128,6 @@ def bayesian(
             error=TypeError,
         )
     learner = check_choice(fn, "learner", learner, LEARNERS)
-    if inference is not None:
-        fail(
-            fn,
-            "inference",
-            "None (exact conjugate inference): inference= needs "
-            "collapse_jax.bayes.inference",
-            described(type(inference).__name__),
-            "Leave inference=None for the exact posterior.",
-        )
     if prior is not None and not isinstance(prior, Prior):
         fail(
             fn,
@@ -142,6 +139,15 @@ def bayesian(
             error=TypeError,
         )
     if learner == "plugin":
+        if inference is not None:
+            fail(
+                fn,
+                "inference",
+                "None with learner='plugin' (the plug-in fit is exact)",
+                described(type(inference).__name__),
+                "Pass a Bayesian learner, e.g. learner='posterior_sample', or "
+                "drop inference=.",
+            )
         if prior is not None:
             fail(
                 fn,
@@ -181,10 +187,16 @@ def bayesian(
 
     model = conjugate.model_for(conj, family)
     prior = _check_prior(fn, family, conj, model, prior)
-    key = (family, learner, prior)
+    key = (family, learner, prior, inference)
     cached = _CACHE.get(key)
     if cached is None:
-        cached = _CACHE[key] = _make(family, model, learner, prior)
+        if inference is None:
+            cached = _make(family, model, learner, prior)
+        else:  # approximate inference of the same posterior (bayes/inferred.py)
+            from collapse_jax.bayes.inferred import inferred
+
+            cached = inferred(fn, family, conj.likelihood, learner, prior, inference)
+        _CACHE[key] = cached
     return cached
 
 
