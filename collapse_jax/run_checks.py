@@ -28,7 +28,7 @@ from collapse_jax.checks import (
     fail,
 )
 from collapse_jax.compiled import DISTANCE_METRICS, ChainConfig
-from collapse_jax.families.base import ModelFamily
+from collapse_jax.families.base import ModelFamily, check_is_family
 from collapse_jax.regimes import Regime
 
 __all__ = ["check_devices", "known_metrics"]
@@ -199,15 +199,7 @@ def _validate(
     record_params,
     fn: str = _FN,
 ):
-    if not isinstance(family, ModelFamily):
-        fail(
-            fn,
-            "family",
-            "a model family such as cj.gaussian() or cj.categorical(K)",
-            type(family).__name__,
-            "Build one with a family factory.",
-            error=TypeError,
-        )
+    check_is_family(fn, family)
     if init_family is not None and not isinstance(init_family, ModelFamily):
         fail(
             fn,

@@ -138,7 +138,8 @@ def _model(likelihood, prior, k):
             probs = numpyro.sample(
                 "probs", dist.Dirichlet(jnp.asarray(alpha, jnp.result_type(float)))
             )
-            numpyro.sample("x", dist.Categorical(probs).expand([n]), obs=data)
+            likelihood = dist.Categorical(probs)
+            numpyro.sample("x", likelihood.expand([n]), obs=data)  # type: ignore[union-attr]
 
         return categorical
     if isinstance(prior, GammaPrior):
@@ -311,11 +312,11 @@ def inferred(
         lat = fit_latents(key, data, weights.astype(dtype), _latents(likelihood, prev))
         return _params(likelihood, lat, stat)
 
-    fit = conjugate.scoped(fit, 3, 2)
+    scoped_fit = conjugate.scoped(fit, 3, 2)
     return inner._replace(
         name=f"{inner.name}[{learner}, {spec.kind}]",
-        fit=fit,
-        refit=_default_refit(inner.sample, fit),
+        fit=scoped_fit,
+        refit=_default_refit(inner.sample, scoped_fit),
         sample_fit=None,  # the inference reads the data, not a statistic
         pooled=None,
         approx=None,

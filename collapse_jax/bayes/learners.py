@@ -47,6 +47,7 @@ from collapse_jax.families.base import (
     Location,
     ModelFamily,
     _float_leaf,
+    check_is_family,
     register_learners,
     require,
 )
@@ -118,15 +119,7 @@ def bayesian(
       >>> fam is cj.poisson(learner="map", prior=cj.gamma_prior(2.0, 1.0))
       True
     """
-    if not isinstance(family, ModelFamily):
-        fail(
-            fn,
-            "family",
-            "a model family such as cj.gaussian()",
-            type(family).__name__,
-            "Build one with a family factory.",
-            error=TypeError,
-        )
+    check_is_family(fn, family)
     learner = check_choice(fn, "learner", learner, LEARNERS)
     if prior is not None and not isinstance(prior, Prior):
         fail(
@@ -256,6 +249,7 @@ def _make(inner: ModelFamily, model, learner: str, prior: Prior) -> ModelFamily:
         # The exact sufficient draw is the posterior's statistic; the posterior's
         # own randomness comes from a key derived from the sample key (a derived
         # counter key never meets the words the sufficient draw reads).
+        assert inner.sample_fit is not None  # only installed when the family has one
         stat = inner.sample_fit(key, params, sample_size)
         w = jax.numpy.asarray(sample_size, _float_leaf(stat).dtype)
         return learn(jax.random.fold_in(key, 1), prior, stat, w)

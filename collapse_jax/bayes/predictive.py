@@ -51,6 +51,7 @@ class PredictiveParams(NamedTuple):
 
 def predictive_family(inner: ModelFamily, model, prior) -> ModelFamily:
     """The ``"posterior_predictive"`` learner of ``inner`` (Gaussian or Poisson)."""
+    assert inner.conjugate is not None  # bayesian() required the capability
     parts = (_normal if inner.conjugate.likelihood == "normal" else _poisson)(
         inner, model, prior
     )
@@ -110,11 +111,14 @@ def predictive_family(inner: ModelFamily, model, prior) -> ModelFamily:
         fit0 = inner.fit_population_from(source_family, source_params)
         return PredictiveParams(fit0, jnp.zeros((), _float_leaf(fit0).dtype))
 
+    inner_check = inner.check_run
     check_run = None
-    if inner.check_run is not None:
+    if inner_check is not None:
 
-        def check_run(fn, name, params, *rest):
-            inner.check_run(fn, name, params.fit, *rest)
+        def check_run_fit(fn, name, params, *rest):
+            inner_check(fn, name, params.fit, *rest)
+
+        check_run = check_run_fit
 
     return inner._replace(
         name=f"{inner.name}[posterior_predictive]",

@@ -27,7 +27,9 @@ _M, _N = 20, 20  # the Gaussian chains: M points a generation, 20 fits
 _NS = 4  # the Gaussian moment rows' generation (light enough tails)
 _NIG = dict(mean=0.0, precision=2.0, concentration=5.0, rate=4.0)
 _NIG_MU0, _NIG_VAR0, _NIG_M = 3.0, 9.0, 5
-_P0, _ALPHA, _KM = (0.7, 0.2, 0.1), 0.5, 8  # categorical truth, Jeffreys, M
+_P0, _KM = (0.7, 0.2, 0.1), 8  # categorical truth, M
+_Alpha = float | tuple[float, ...]
+_ALPHA: _Alpha = 0.5  # Jeffreys
 _LAM0, _PM = 0.4, 5  # Poisson truth and M
 
 
@@ -216,7 +218,8 @@ def _bl4(ctx, which):
 
 
 @functools.lru_cache(maxsize=8)
-def _cat(ctx: Context, learner: str, probs=_P0, alpha=_ALPHA, m=_KM, offset=0):
+def _cat(ctx: Context, learner: str, probs=_P0, alpha: _Alpha = _ALPHA, m=_KM,
+         offset=0):
     return cj.run_chains(
         cj.categorical(len(probs), learner=learner, prior=cj.dirichlet_prior(alpha)),
         cj.categorical_params(np.array(probs)),
@@ -230,7 +233,7 @@ def _cat(ctx: Context, learner: str, probs=_P0, alpha=_ALPHA, m=_KM, offset=0):
     )
 
 
-def _bl5(ctx, cid, learner, which, alpha=_ALPHA, offset=0):
+def _bl5(ctx, cid, learner, which, alpha: _Alpha = _ALPHA, offset=0):
     """Means and/or E Σp² at n = 2, 6 against the exact recursions; no loss."""
     res = _cat(ctx, learner, alpha=alpha, offset=offset)
     probs = res.metrics["probs"].astype(np.float64)

@@ -16,9 +16,13 @@ from typing import Any
 import numpy as np
 
 from collapse_jax import theory
-from collapse_jax.theory import bayes as tb
-from collapse_jax.bayes import LEARNERS, dirichlet_prior, gamma_prior, jeffreys
-from collapse_jax.bayes import normal_inverse_gamma
+from collapse_jax.bayes import (
+    LEARNERS,
+    dirichlet_prior,
+    gamma_prior,
+    jeffreys,
+    normal_inverse_gamma,
+)
 from collapse_jax.checks import fail
 from collapse_jax.experiments.catalog import _spread
 from collapse_jax.experiments.core import (
@@ -39,6 +43,7 @@ from collapse_jax.families import (
     poisson,
     poisson_params,
 )
+from collapse_jax.theory import bayes as tb
 
 __all__: list[str] = []
 

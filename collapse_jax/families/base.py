@@ -31,6 +31,7 @@ from collapse_jax.status import fit_status
 
 __all__ = [
     "CAPABILITIES",
+    "check_is_family",
     "family",
     "has",
     "pools",
@@ -424,6 +425,14 @@ CAPABILITIES: dict[str, tuple[str, Callable[[ModelFamily], bool]]] = {
 def has(family: ModelFamily, capability: str) -> bool:
     """Whether ``family`` has ``capability`` (a key of :data:`CAPABILITIES`)."""
     return CAPABILITIES[capability][1](family)
+
+
+def check_is_family(fn: str, family: object, name: str = "family") -> None:
+    """Raise the house TypeError unless ``family`` is a :class:`ModelFamily`."""
+    if not isinstance(family, ModelFamily):
+        fail(fn, name, "a model family such as cj.gaussian() or cj.categorical(K)",
+             type(family).__name__, "Build one with a family factory.",
+             error=TypeError)
 
 
 def require(

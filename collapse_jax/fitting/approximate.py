@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from collapse_jax.checks import check_choice, check_positive_int, fail
-from collapse_jax.families.base import ApproxHooks, ModelFamily, has
+from collapse_jax.families.base import ApproxHooks, ModelFamily, check_is_family, has
 from collapse_jax.fitting.train import minimise
 
 __all__ = [
@@ -320,15 +320,7 @@ def approximate(
       SH-1; proofs/sh-1c-approximation-pseudo-data.md.
     """
     fn = "approximate"
-    if not isinstance(family, ModelFamily):
-        fail(
-            fn,
-            "family",
-            "a model family such as cj.gaussian()",
-            type(family).__name__,
-            "Build one with a family factory.",
-            error=TypeError,
-        )
+    check_is_family(fn, family)
     hooks = _hooks(fn, family)
     opt, opt_key = _optimizer(fn, optimizer, learning_rate)
     num_steps = check_positive_int(
