@@ -476,3 +476,20 @@ def test_poisson_and_gaussian_moments_are_ordered(m, n, learner, a, b):
     assert mp < 1.0 < ps
     if m > 3:
         assert bayes.gaussian_predictive_moments(1.0, m, n)[0] > 1.0
+
+
+def test_the_curves_are_the_pointwise_closed_forms():
+    # One pass over n = 0 .. N equals N + 1 calls of the pointwise closed forms.
+    p0, n_gen = [0.2, 0.3, 0.5], 7
+    for learner, alpha in (("posterior_sample", 0.5), ("posterior_predictive", 2.0),
+                           ("map", 1.5)):
+        curve = bayes.categorical_expected_homozygosity_curve(p0, alpha, 6, n_gen,
+                                                              learner)
+        pointwise = [bayes.categorical_expected_homozygosity(p0, alpha, 6, n, learner)
+                     for n in range(n_gen + 1)]
+        np.testing.assert_allclose(curve, pointwise, rtol=1e-13)
+        kw = dict(concentration=max(alpha, 1.0), rate=1.0)
+        curve = bayes.poisson_mean_curve(0.7, 6, n_gen, learner, **kw)
+        pointwise = [bayes.poisson_moments(0.7, 6, n, learner, **kw)[0]
+                     for n in range(n_gen + 1)]
+        np.testing.assert_allclose(curve, pointwise, rtol=1e-13)

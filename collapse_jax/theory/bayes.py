@@ -30,10 +30,12 @@ from collapse_jax.theory._schedule import check_constant_size, check_int
 from collapse_jax.theory.bayes_discrete import (
     categorical_count_transition,
     categorical_expected_homozygosity,
+    categorical_expected_homozygosity_curve,
     categorical_map_absorption_probability,
     categorical_mean,
     categorical_posterior_sample_eigenvalues,
     poisson_map_absorption_probability,
+    poisson_mean_curve,
     poisson_moments,
 )
 from collapse_jax.theory.gaussian import log_variance_factor_mean
@@ -41,6 +43,7 @@ from collapse_jax.theory.gaussian import log_variance_factor_mean
 __all__ = [
     "categorical_count_transition",
     "categorical_expected_homozygosity",
+    "categorical_expected_homozygosity_curve",
     "categorical_map_absorption_probability",
     "categorical_mean",
     "categorical_posterior_sample_eigenvalues",
@@ -51,6 +54,7 @@ __all__ = [
     "gaussian_predictive_log_var_bound",
     "gaussian_predictive_moments",
     "poisson_map_absorption_probability",
+    "poisson_mean_curve",
     "poisson_moments",
 ]
 

@@ -18,10 +18,12 @@ from collapse_jax.theory._schedule import check_constant_size, check_int
 __all__ = [
     "categorical_count_transition",
     "categorical_expected_homozygosity",
+    "categorical_expected_homozygosity_curve",
     "categorical_map_absorption_probability",
     "categorical_mean",
     "categorical_posterior_sample_eigenvalues",
     "poisson_map_absorption_probability",
+    "poisson_mean_curve",
     "poisson_moments",
 ]
 
@@ -72,7 +74,7 @@ def _categorical_step(alpha, m, learner):
     return alpha, den, den * den, np.outer(alpha, alpha), m
 
 
-def _categorical_moments(p0, alpha, m, n, learner, caller):
+def _categorical_moments(p0, alpha, m, n, learner, caller, path=False):
     p = _probs(p0, caller)
     a = _alpha(alpha, p.size, caller)
     m = check_constant_size(m, caller, minimum=1)
@@ -90,6 +92,7 @@ def _categorical_moments(p0, alpha, m, n, learner, caller):
     shift, den, den2, s, extra = _categorical_step(a, m, learner)
     # E p_0 = p0, E p_0 p_0^T = p0 p0^T (the truth is fixed).
     mean, second = p.copy(), np.outer(p, p)
+    homozygosity = [np.trace(second)]
     for _ in range(n):
         second = (
             s
@@ -98,6 +101,10 @@ def _categorical_moments(p0, alpha, m, n, learner, caller):
             + np.diag(extra * mean)
         ) / den2
         mean = (shift + m * mean) / den
+        if path:
+            homozygosity.append(np.trace(second))
+    if path:
+        return np.asarray(homozygosity, np.float64)
     return mean, second
 
 
@@ -175,6 +182,39 @@ def categorical_expected_homozygosity(
         "categorical_expected_homozygosity",
     )[1]
     return float(np.trace(second))
+
+
+def categorical_expected_homozygosity_curve(
+    p0, alpha, sample_size: int, num_generations: int, learner="posterior_sample"
+) -> np.ndarray:
+    r""":math:`E\sum_j p_{n,j}^2` at every ``n = 0 .. N`` in one pass (O(N K^2)).
+
+    The values of :func:`categorical_expected_homozygosity` at ``n = 0 .. N``, for
+    theory curves over many generations.
+
+    Args:
+      p0, alpha, sample_size, learner: as :func:`categorical_mean`.
+      num_generations: ``N >= 0``.
+
+    Returns:
+      ``(N + 1,) float64``.
+
+    Examples:
+      >>> categorical_expected_homozygosity_curve([0.5, 0.5], 1.0, 2, 1).round(4)
+      array([0.5 , 0.65])
+
+    References:
+      docs/theory.md BL-5; proof: ``proofs/bl-5-categorical.md``.
+    """
+    return _categorical_moments(
+        p0,
+        alpha,
+        sample_size,
+        num_generations,
+        learner,
+        "categorical_expected_homozygosity_curve",
+        path=True,
+    )
 
 
 def categorical_posterior_sample_eigenvalues(
@@ -355,7 +395,61 @@ def poisson_moments(
     References:
       docs/theory.md BL-6; proof: ``proofs/bl-6-poisson.md``.
     """
-    caller = "poisson_moments"
+    mean, var = _poisson_path(
+        "poisson_moments",
+        lam0,
+        sample_size,
+        num_generations,
+        learner,
+        concentration,
+        rate,
+    )
+    return float(mean[-1]), float(var[-1])
+
+
+def poisson_mean_curve(
+    lam0: float,
+    sample_size: int,
+    num_generations: int,
+    learner: str = "posterior_sample",
+    *,
+    concentration: float = 0.5,
+    rate: float = 0.0,
+) -> np.ndarray:
+    r""":math:`E\lambda_n` at every ``n = 0 .. N`` in one pass.
+
+    The first values of :func:`poisson_moments` at ``n = 0 .. N``, for theory curves
+    over many generations.
+
+    Args:
+      lam0, sample_size, learner, concentration, rate: as :func:`poisson_moments`.
+      num_generations: ``N >= 0``.
+
+    Returns:
+      ``(N + 1,) float64``.
+
+    Examples:
+      >>> poisson_mean_curve(1.0, 10, 2).round(4)
+      array([1.  , 1.05, 1.1 ])
+
+    References:
+      docs/theory.md BL-6; proof: ``proofs/bl-6-poisson.md``.
+    """
+    return _poisson_path(
+        "poisson_mean_curve",
+        lam0,
+        sample_size,
+        num_generations,
+        learner,
+        concentration,
+        rate,
+    )[0]
+
+
+def _poisson_path(
+    caller, lam0, sample_size, num_generations, learner, concentration, rate
+):
+    """``(E lambda_n, Var lambda_n)`` for ``n = 0 .. N``, float64 arrays."""
     lam = _nonneg(lam0, "lam0", caller)
     m = check_constant_size(sample_size, caller, minimum=1)
     n = check_int(num_generations, "num_generations", caller)
@@ -378,11 +472,14 @@ def poisson_moments(
     else:
         s, c0, c1 = a - 1, (a - 1) ** 2, 2 * (a - 1) * m + m
     mean, second = lam, lam * lam
+    means, variances = [mean], [0.0]
     for i in range(n):
         # The truth is Poisson: the predictive's extra spread starts at the 2nd step.
         c1_i = c1 if i or learner != "posterior_predictive" else c1 - m / d
         mean, second = (s + m * mean) / d, (c0 + c1_i * mean + m * m * second) / d**2
-    return float(mean), float(max(second - mean * mean, 0.0))
+        means.append(mean)
+        variances.append(max(second - mean * mean, 0.0))
+    return np.asarray(means, np.float64), np.asarray(variances, np.float64)
 
 
 def poisson_map_absorption_probability(

@@ -202,6 +202,7 @@ _SMALL = {
     "decomposition": {},
     "lm": {"size": "test"},
     "vae-digits": {"pretrain_steps": 200},
+    "bayes-learners": {"family": "categorical", "truth": 0.3, "sample_size": 10},
 }
 _PACKAGE = str(pathlib.Path(collapse_jax.__file__).parent)
 
