@@ -58,6 +58,7 @@ from collapse_jax.families import (
 from collapse_jax.fitting import PseudoData, approximate, pseudo_data
 from collapse_jax.io import load, save
 from collapse_jax.keys import KEY_SCHEME_VERSION
+from collapse_jax.minority import Minority, minority
 from collapse_jax.monitor import CollapseMonitor, adaptive, collapse_monitor, monitored
 from collapse_jax.progress import progress_bar
 from collapse_jax.regimes import (
@@ -204,6 +205,8 @@ __all__ = [
     "CollapseMonitor",
     "monitored",
     "adaptive",
+    "minority",
+    "Minority",
     "sweep",
     "SweepResult",
     "SummaryResult",
