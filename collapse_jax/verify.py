@@ -35,6 +35,7 @@ from collapse_jax.claims import (
     error_sources,
     gaussian_chain,
     gaussian_collapse,
+    minority,
     mixing,
     monitoring,
     regimes,
@@ -79,6 +80,7 @@ BUILTIN = (
     mixing,
     regimes,
     bayes,
+    minority,
     monitoring,
 )
 
