@@ -190,9 +190,6 @@ def _minority_check(cfg, w) -> None:
         fail(w.fn, w.field("minority_categories"), "fewer than "
              f"{w.field('num_categories')} ({cfg['num_categories']})",
              cfg["minority_categories"], "Leave some categories to the majority.")
-    if len(set(cfg["mitigations"])) != len(cfg["mitigations"]):
-        fail(w.fn, w.field("mitigations"), "distinct mitigations", cfg["mitigations"],
-             "Name each mitigation once.")
 
 
 def _mitigation(cfg, name: str) -> dict[str, Any]:
@@ -332,12 +329,6 @@ def _share_path(cfg) -> np.ndarray:
     return s0 + (s - s0) / (1 + np.exp(-cfg["steepness"] * (t - cfg["midpoint"])))
 
 
-def _web_check(cfg, w) -> None:
-    if len(set(cfg["recalls"])) != len(cfg["recalls"]):
-        fail(w.fn, w.field("recalls"), "distinct recalls", cfg["recalls"],
-             "Name each recall once.")
-
-
 def _web_design(cfg, source: str, title: str) -> Design:
     n_gen, m, f = cfg["num_generations"], cfg["sample_size"], cfg["false_positive_rate"]
     gauss = cfg["family"] == "gaussian"
@@ -419,7 +410,7 @@ register(Experiment(
     "for several detector recalls (WB)",
     _WEB_FIELDS,
     lambda cfg: _web_design(cfg, "newest", _web_title(cfg, "The web as a regime")),
-    _web_check,
+    None,
     details="Each generation scrapes M items: synthetic (from the previous model) "
     "with probability s_t, else human (fresh from the truth); a detector flags "
     "synthetic items with probability recall and human ones with the false-positive "
@@ -435,7 +426,7 @@ register(Experiment(
     _WEB_FIELDS,
     lambda cfg: _web_design(cfg, "all", _web_title(
         cfg, "Late entrants (web, synthetic items from every earlier model)")),
-    _web_check,
+    None,
     details="The web regime with source='all': the chain's model τ is the entrant at "
     "calendar time τ, whose scrape holds the synthetic output of the entrants "
     "1 .. τ-1 at the share s_τ; the first mover is model 1. The advantage "
