@@ -24,9 +24,10 @@ so the group vanishes with probability :math:`1 - m_0`. :func:`vanished_by` give
 exact probability that it has vanished by generation ``n`` and
 :func:`mean_time_to_loss` the exact mean generation of its loss given that it is lost,
 both from the two-type transition matrix
-(:func:`collapse_jax.theory.discrete.wright_fisher_matrix`); the diffusion
-approximation of the latter is :math:`-2M \frac{m_0}{1 - m_0}\log m_0` (Kimura and
-Ohta, 1969), :func:`diffusion_mean_time_to_loss`.
+(:func:`collapse_jax.theory.discrete.wright_fisher_matrix`), counting generations as
+the run does (generation 1 is the first fit to draws from the truth); the diffusion
+approximation of the latter, :math:`-2M \frac{m_0}{1 - m_0}\log m_0` (Kimura and
+Ohta, 1969), is :func:`collapse_jax.theory.web.minority_mean_time_to_loss`.
 
 A vanished group comes back only from outside the chain: fresh human data
 (:func:`collapse_jax.fresh`, :func:`collapse_jax.mix`) puts it back each generation.
@@ -52,7 +53,6 @@ __all__ = [
     "minority",
     "vanished_by",
     "mean_time_to_loss",
-    "diffusion_mean_time_to_loss",
 ]
 
 
@@ -345,12 +345,3 @@ def mean_time_to_loss(share0: float, sample_size: int) -> float:
         later = np.linalg.solve(np.eye(m - 1) - q, h[1:m])  # (N h)_c
         total += float(np.sum(first[1:m] * later))
     return total / float(np.sum(first * h))
-
-
-def diffusion_mean_time_to_loss(share0: float, sample_size: int) -> float:
-    r"""Diffusion approximation of :func:`mean_time_to_loss`:
-    :math:`-2M \frac{m_0}{1 - m_0} \log m_0` generations (Kimura and Ohta, 1969;
-    one Wright–Fisher generation of ``M`` draws is ``1/M`` of the diffusion's
-    time scale, variance :math:`m(1-m)/M` per generation)."""
-    s = _check_share("diffusion_mean_time_to_loss", share0)
-    return float(-2.0 * sample_size * s / (1.0 - s) * math.log(s))

@@ -21,10 +21,10 @@ import pytest
 
 import collapse_jax as cj
 from collapse_jax.minority import (
-    diffusion_mean_time_to_loss,
     mean_time_to_loss,
     vanished_by,
 )
+from collapse_jax.theory import web as tw
 from tests.helpers import assert_within_se, binomial_se, mean_and_se, module_seed
 
 P0 = np.array([0.1, 0.2, 0.2, 0.25, 0.25])
@@ -129,7 +129,7 @@ def test_time_to_loss_matches_the_exact_two_type_chain():
     truncated = float(np.sum(np.arange(1, 2001) * np.diff(v)) / v[-1])
     assert truncated == pytest.approx(mean_time_to_loss(0.3, M), rel=1e-9)
     # Diffusion approximation: within 10 % at M = 100.
-    assert diffusion_mean_time_to_loss(0.1, 100) == pytest.approx(
+    assert tw.minority_mean_time_to_loss(0.1, 100) == pytest.approx(
         mean_time_to_loss(0.1, 100), rel=0.1
     )
 
