@@ -25,6 +25,7 @@ from collapse_jax.theory._schedule import (
     check_positive_float,
 )
 from collapse_jax.theory.discrete import wright_fisher_matrix
+from collapse_jax.theory.stability_toy import stability_toy_path
 
 __all__ = [
     "effective_share",
@@ -38,6 +39,7 @@ __all__ = [
     "web_error_factor",
     "web_gaussian_moments",
     "web_gaussian_stationary_moments",
+    "web_population_path",
 ]
 
 
@@ -88,7 +90,8 @@ def effective_share(
         undefined: NaN.
 
     Raises:
-        ValueError: an argument outside ``[0, 1]`` or not numeric.
+        ValueError: an argument outside ``[0, 1]``.
+        TypeError: an argument that is not numeric.
 
     Examples:
         >>> round(effective_share(0.5, 0.9), 6)
@@ -531,6 +534,70 @@ def web_gaussian_stationary_moments(
         return np.inf, np.inf
     x = np.linalg.solve(np.eye(2) - mat, forcing)
     return float(x[0]), float(x[1])
+
+
+def web_population_path(
+    init_mean: float,
+    init_variance: float,
+    num_generations: int,
+    synthetic_share: float,
+    recall: float = 0.0,
+    false_positive_rate: float = 0.0,
+    *,
+    mean: float = 0.0,
+    variance: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The web regime's population limit (``M = ∞``), 1-D Gaussian: BE-2's toy map.
+
+    With infinitely many items the kept items' law is the mixture
+    :math:`e\,N(\mu_t, \sigma_t^2) + (1-e)N(\mu^*, \sigma^2)` and the fit is its
+    moment match, which is BE-2's toy map with synthetic-to-real ratio
+    :math:`\lambda = e/(1-e)` (:func:`~collapse_jax.theory.mixing.stability_toy_path`):
+    the mean error contracts by ``e`` a generation and the fixed point is the truth
+    for every ``e < 1``.
+
+    Args:
+        init_mean: :math:`\mu_0`.
+        init_variance: :math:`\sigma_0^2 > 0`.
+        num_generations: ``n >= 0``.
+        synthetic_share: ``s`` in ``[0, 1]``.
+        recall: ``r`` in ``[0, 1]``.
+        false_positive_rate: ``f`` in ``[0, 1]``.
+        mean: truth :math:`\mu^*`.
+        variance: truth :math:`\sigma^2 > 0`.
+
+    Returns:
+        ``(means, variances)``, two ``(n + 1,) float64`` arrays (constant when
+        ``e = 1``: the model reproduces itself; NaN when nothing is kept).
+
+    Raises:
+        ValueError: invalid arguments.
+
+    Examples:
+        >>> m, v = web_population_path(1.0, 2.0, 2, 0.5, 0.0)
+        >>> [round(float(x), 4) for x in m], [round(float(x), 4) for x in v]
+        ([1.0, 0.5, 0.25], [2.0, 1.75, 1.4375])
+
+    References:
+        docs/theory.md WB-3, BE-2; proof: ``proofs/wb-3-gaussian-web.md``.
+    """
+    caller = "web_population_path"
+    kept_synthetic, kept = _web_args(
+        synthetic_share, recall, false_positive_rate, caller
+    )
+    gens = check_int(num_generations, "num_generations", caller)
+    mu0 = _check_real(init_mean, "init_mean", caller)
+    v0 = check_positive_float(init_variance, "init_variance", caller)
+    mu_star = _check_real(mean, "mean", caller)
+    var = check_positive_float(variance, "variance", caller)
+    if kept <= 0.0:
+        return np.full(gens + 1, np.nan), np.full(gens + 1, np.nan)
+    if kept_synthetic >= kept:  # e = 1: the model refits to itself
+        return np.full(gens + 1, mu0), np.full(gens + 1, v0)
+    ratio = kept_synthetic / (kept - kept_synthetic)  # lambda = e / (1 - e)
+    return stability_toy_path(
+        mu0, v0, ratio, gens, real_mean=mu_star, real_variance=var
+    )
 
 
 # ------------------------------------------------ against the all-human error ---
