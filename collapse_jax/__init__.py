@@ -73,6 +73,15 @@ from collapse_jax.regimes import (
     replace,
     retain_original,
 )
+from collapse_jax.regimes.web import (  # issue 16: the web as a regime
+    Detector,
+    ShareSchedule,
+    detector,
+    linear_share,
+    logistic_share,
+    watermark,
+    web,
+)
 from collapse_jax.runs import (
     Run,
     plot_run,
@@ -197,6 +206,13 @@ __all__ = [
     "fresh",
     "retain_original",
     "general_mix",
+    "web",
+    "detector",
+    "watermark",
+    "linear_share",
+    "logistic_share",
+    "Detector",
+    "ShareSchedule",
     "register_regime",
     "regime_names",
     "make_regime",

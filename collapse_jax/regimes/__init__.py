@@ -18,6 +18,7 @@ a fit's data carry their shares through the weights. The regimes:
 :func:`fresh`             new real draws each generation plus synthetic (AL-3, SE-2)
 :func:`retain_original`   a random share of the original data kept (Shumailov's 10 %)
 :func:`general_mix`       SH-0: newest model, previous data, original data (α, β, γ)
+:func:`web`               a scrape, share s_t synthetic, with a detector's drops
 ========================  ============================================================
 
 Samplers: :func:`replace` supports all three; the others draw samples, or run in the
@@ -61,6 +62,7 @@ from collapse_jax.regimes.registry import (
     regime_names,
     register_regime,
 )
+from collapse_jax.regimes.web import web
 
 __all__ = [
     "Regime",
@@ -72,6 +74,7 @@ __all__ = [
     "fresh",
     "retain_original",
     "general_mix",
+    "web",
     "source_data",
     "SAMPLERS",
     "MIXING_SAMPLERS",
@@ -91,6 +94,7 @@ for _factory in (
     fresh,
     retain_original,
     general_mix,
+    web,
 ):
     register_regime(_factory.__name__, _factory)
 del _factory

@@ -30,6 +30,7 @@ from collapse_jax.theory.stability_toy import stability_toy_path
 __all__ = [
     "effective_share",
     "kept_count_moments",
+    "kept_fraction",
     "minority_mean_absorption_time",
     "minority_mean_time_to_loss",
     "minority_vanish_probability",
@@ -60,6 +61,49 @@ def _check_unit(value: object, name: str, caller: str, what: str) -> np.ndarray:
 
 def _scalar_or_array(out: np.ndarray) -> float | np.ndarray:
     return float(out) if out.ndim == 0 else out
+
+
+def kept_fraction(
+    synthetic_share: object, recall: object, false_positive_rate: object = 0.0
+) -> float | np.ndarray:
+    r"""The expected share of a generation's items that a detector keeps.
+
+    An item is synthetic with probability ``s`` and then kept with probability
+    ``1 - r``, or human and then kept with probability ``1 - f``:
+
+    .. math:: \kappa = s(1-r) + (1-s)(1-f),
+
+    the success probability of the kept count ``n ~ Binomial(M, κ)``.
+
+    Args:
+        synthetic_share: ``s`` in ``[0, 1]``, a number or an array.
+        recall: ``r`` in ``[0, 1]``, a number or an array.
+        false_positive_rate: ``f`` in ``[0, 1]``, a number or an array.
+
+    Returns:
+        :math:`\kappa` (broadcast over the arguments; a float for scalar input).
+
+    Raises:
+        ValueError: an argument outside ``[0, 1]``.
+        TypeError: an argument that is not numeric.
+
+    Examples:
+        >>> round(kept_fraction(0.5, 0.8, 0.1), 12)
+        0.55
+
+    References:
+        docs/theory.md WB-1; proof: ``proofs/wb-1-effective-share.md``.
+    """
+    caller = "kept_fraction"
+    s = _check_unit(synthetic_share, "synthetic_share", caller, "a share of items")
+    r = _check_unit(recall, "recall", caller, "the share of synthetic items flagged")
+    f = _check_unit(
+        false_positive_rate,
+        "false_positive_rate",
+        caller,
+        "the share of human items flagged",
+    )
+    return _scalar_or_array(np.asarray(s * (1.0 - r) + (1.0 - s) * (1.0 - f)))
 
 
 def effective_share(
