@@ -22,6 +22,7 @@ import pytest
 from scipy.stats import binom
 
 from collapse_jax.theory import discrete as td
+from collapse_jax.theory import minority_loss as tml
 from collapse_jax.theory import mixing as tmx
 from collapse_jax.theory import web as tw
 from tests.helpers import assert_within_se, binomial_se, mean_and_se, module_seed
@@ -105,6 +106,17 @@ def test_effective_share_is_the_kept_items_synthetic_frequency(s, r, f):
     assert_within_se(
         synthetic[kept].mean(), e, binomial_se(e, num_kept), what="P(synthetic | kept)"
     )
+
+
+def test_kept_fraction_formula_and_frequency():
+    s = np.array([0.0, 0.4, 1.0])
+    np.testing.assert_allclose(
+        tw.kept_fraction(s, 0.7, 0.2), s * 0.3 + (1 - s) * 0.8, rtol=1e-15
+    )
+    assert tw.kept_fraction(0.5, 0.8, 0.1) == pytest.approx(0.55, abs=1e-15)
+    _, kept = _provenance(_rng("kept_fraction"), 200_000, 0.6, 0.5, 0.3)
+    kappa = tw.kept_fraction(0.6, 0.5, 0.3)
+    assert_within_se(kept.mean(), kappa, binomial_se(kappa, kept.size), what="kappa")
 
 
 def test_kept_count_moments_against_the_simulated_count():
@@ -433,6 +445,12 @@ def test_diffusion_times_within_their_stated_accuracy(m):
             assert 0 < approx / exact - 1 <= math.log(m) / m, (fn.__name__, x, m)
 
 
+def test_minority_functions_live_in_minority_loss_and_web_reexports_them():
+    for name in tml.__all__:
+        assert getattr(tw, name) is getattr(tml, name)
+        assert name in tw.__all__
+
+
 def test_minority_time_closed_forms():
     x = np.array([0.0, 0.2, 0.5])
     np.testing.assert_allclose(
@@ -460,6 +478,7 @@ def test_minority_time_closed_forms():
         (lambda: tw.effective_share(1.2, 0.5), r"effective_share\(\): synthetic_share"),
         (lambda: tw.effective_share(0.5, -0.1), r"recall must be in \[0, 1\]"),
         (lambda: tw.effective_share(0.5, 0.1, 2), r"false_positive_rate must be"),
+        (lambda: tw.kept_fraction(0.5, 1.5), r"kept_fraction\(\): recall must be in"),
         (
             lambda: tw.web_categorical_stationary(P_STAR, 10, [0.1, 0.2], 0.0),
             r"web_categorical_stationary\(\): synthetic_share must be one number",

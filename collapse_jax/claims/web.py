@@ -23,6 +23,7 @@ import numpy as np
 
 import collapse_jax as cj
 from collapse_jax.claims.registry import Claim, Context, Row, mean_se, stat_row
+from collapse_jax.theory import minority_loss as tml
 from collapse_jax.theory import web as tw
 
 __all__ = ["CLAIMS"]
@@ -223,20 +224,20 @@ def _wb5(ctx):
     tol = math.log(_MIN_M) / _MIN_M
     worst, ok, parts = 0.0, True, []
     for x in _MIN_SHARES:
-        for fn in (tw.minority_mean_time_to_loss, tw.minority_mean_absorption_time):
+        for fn in (tml.minority_mean_time_to_loss, tml.minority_mean_absorption_time):
             exact, approx = fn(x, _MIN_M, exact=True), fn(x, _MIN_M)
             rel = approx / exact - 1.0
             ok &= 0.0 < rel <= tol
             worst = max(worst, rel)
             parts.append(f"{fn.__name__.removeprefix('minority_')}({x}) {exact:.2f}")
-    shown = tw.minority_mean_time_to_loss(0.1, _MIN_M)
+    shown = tml.minority_mean_time_to_loss(0.1, _MIN_M)
     return Row(
         "WB-5",
         "a minority's mean time to loss −2Mx log x/(1−x) and absorption time "
         f"(diffusion) within log(M)/M of the exact WF chain (M={_MIN_M}, "
         f"x ∈ {set(_MIN_SHARES)})",
         float(shown),
-        float(tw.minority_mean_time_to_loss(0.1, _MIN_M, exact=True)),
+        float(tml.minority_mean_time_to_loss(0.1, _MIN_M, exact=True)),
         None,
         bool(ok),
         float(worst),

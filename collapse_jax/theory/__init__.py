@@ -28,7 +28,8 @@ proof in ``proofs/``:
   draws, MAP and posterior predictive for the Gaussian, categorical and Poisson.
 * :mod:`collapse_jax.theory.web`: the web regime (WB-1 to WB-5): the effective
   synthetic share after detection, the categorical and Gaussian web chains, the
-  recall a target error needs, and a minority's loss in the neutral chain.
+  recall a target error needs; :mod:`collapse_jax.theory.minority_loss`: a
+  minority's loss in the neutral chain (WB-5).
 * :mod:`collapse_jax.theory.curves`: the closed forms above at every generation
   ``n = 0 .. N`` at once, in O(N) (the experiments' theory curves).
 
