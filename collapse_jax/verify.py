@@ -40,6 +40,7 @@ from collapse_jax.claims import (
     monitoring,
     regimes,
     regression,
+    web,
     wright_fisher,
 )
 from collapse_jax.claims.registry import (
@@ -81,6 +82,7 @@ BUILTIN = (
     regimes,
     bayes,
     minority,
+    web,
     monitoring,
 )
 

@@ -60,9 +60,9 @@ __all__ = [
 ]
 
 #: The records a web run keeps per generation (``regime.observed``; generation 0,
-#: the truth, records NaN): the share of the fit's ``M_t`` items the detector (and
-#: the curation) kept, and the synthetic share among the kept items (NaN when none
-#: is kept). In the population limit both are exact: ``s(1-r) + (1-s)(1-f)`` and
+#: the truth, records 1 and 0): the share of the fit's ``M_t`` items the detector
+#: (and the curation) kept, and the synthetic share among the kept items (NaN when
+#: none is kept). In the population limit both are exact: ``s(1-r) + (1-s)(1-f)`` and
 #: :func:`collapse_jax.theory.web.effective_share`.
 WEB_RECORDS = ("kept_fraction", "kept_synthetic_share")
 #: Where the synthetic items come from.
@@ -93,7 +93,8 @@ def _dtype_of(data, reference):
 def _web_init(source, family, data, num_generations, reference):
     del family
     dtype = _dtype_of(data, reference)
-    nan = jnp.full((), jnp.nan, dtype)
+    # Generation 0 is the truth: all of its (human) data kept, none synthetic.
+    one, zero = jnp.ones((), dtype), jnp.zeros((), dtype)
     sources: Any = ()
     if source == "all":
         cap = max(num_generations - 1, 1)  # models 1 .. N-1 are ever drawn from
@@ -101,7 +102,7 @@ def _web_init(source, family, data, num_generations, reference):
             lambda x: jnp.zeros((cap,) + jnp.shape(x), jnp.asarray(x).dtype),
             reference,
         )
-    return _WebState(nan, nan, sources)
+    return _WebState(one, zero, sources)
 
 
 def _observe(state: _WebState):

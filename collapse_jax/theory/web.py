@@ -1,22 +1,34 @@
-r"""Closed forms for the web regime: a synthetic share, detection and minorities.
+r"""Closed forms for the web regime: a synthetic share and detection.
 
 The web regime (``cj.web``) trains generation ``t`` on ``M`` items, each synthetic
 (drawn from the previous model) with probability ``s`` and human (a fresh draw from
 the truth) otherwise; a detector flags each synthetic item with probability ``r``
 (recall) and each human item with probability ``f`` (false-positive rate), and the
-flagged items get weight 0 before the fit. Host-side float64 formulas (NumPy).
+flagged items get weight 0 before the fit. Host-side float64 formulas (NumPy/SciPy):
 
-Proofs: ``proofs/wb-1-effective-share.md`` and the later ``proofs/wb-*.md``;
-docs/theory.md §11 (the web regime).
+* what a detector keeps (WB-1): :func:`effective_share`, :func:`kept_fraction`,
+  :func:`kept_count_moments`;
+* the categorical chain (WB-2): :func:`web_categorical_sq_error`,
+  :func:`web_categorical_stationary`;
+* the 1-D Gaussian chain (WB-3): :func:`web_gaussian_moments`,
+  :func:`web_gaussian_stationary_moments`, :func:`web_population_path`;
+* against the all-human error (WB-4): :func:`web_error_factor`,
+  :func:`recall_needed`;
+* a minority's loss (WB-5), re-exported from
+  :mod:`collapse_jax.theory.minority_loss`.
+
+Constant ``s``, ``r``, ``f``, ``M`` and ``source="newest"`` throughout; a generation
+that keeps fewer items than the fit needs (1 for frequencies, 2 for a variance)
+keeps its model, as the regime does. Proofs: ``proofs/wb-1-effective-share.md`` to
+``proofs/wb-5-minority.md``; docs/theory.md §17.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import entr
 from scipy.stats import binom
 
-from collapse_jax.checks import as_float_array, described, fail
+from collapse_jax.checks import described, fail
 from collapse_jax.theory._mixing_checks import _check_probs, _check_real
 from collapse_jax.theory._schedule import (
     check_constant_size,
@@ -24,11 +36,20 @@ from collapse_jax.theory._schedule import (
     check_int,
     check_positive_float,
 )
-from collapse_jax.theory.discrete import wright_fisher_matrix
+from collapse_jax.theory._web_checks import _check_unit, _scalar_or_array
+
+# A minority's loss has its own module; its names stay importable from here.
+from collapse_jax.theory.minority_loss import (
+    minority_mean_absorption_time,
+    minority_mean_time_to_loss,
+    minority_vanish_probability,
+)
+from collapse_jax.theory.stability_toy import stability_toy_path
 
 __all__ = [
     "effective_share",
     "kept_count_moments",
+    "kept_fraction",
     "minority_mean_absorption_time",
     "minority_mean_time_to_loss",
     "minority_vanish_probability",
@@ -38,26 +59,51 @@ __all__ = [
     "web_error_factor",
     "web_gaussian_moments",
     "web_gaussian_stationary_moments",
+    "web_population_path",
 ]
 
 
-def _check_unit(value: object, name: str, caller: str, what: str) -> np.ndarray:
-    """``value`` as a float64 array with every entry in ``[0, 1]``, or the error."""
-    out = as_float_array(caller, name, value)
-    if not np.all(np.isfinite(out)) or np.any(out < 0.0) or np.any(out > 1.0):
-        bad = out[~(np.isfinite(out) & (out >= 0.0) & (out <= 1.0))]
-        fail(
-            caller,
-            name,
-            f"in [0, 1] ({what})",
-            described(np.array2string(np.atleast_1d(bad)[:3], precision=4)),
-            "Pass a probability in [0, 1].",
-        )
-    return out
+def kept_fraction(
+    synthetic_share: object, recall: object, false_positive_rate: object = 0.0
+) -> float | np.ndarray:
+    r"""The expected share of a generation's items that a detector keeps.
 
+    An item is synthetic with probability ``s`` and then kept with probability
+    ``1 - r``, or human and then kept with probability ``1 - f``:
 
-def _scalar_or_array(out: np.ndarray) -> float | np.ndarray:
-    return float(out) if out.ndim == 0 else out
+    .. math:: \kappa = s(1-r) + (1-s)(1-f),
+
+    the success probability of the kept count ``n ~ Binomial(M, κ)``.
+
+    Args:
+        synthetic_share: ``s`` in ``[0, 1]``, a number or an array.
+        recall: ``r`` in ``[0, 1]``, a number or an array.
+        false_positive_rate: ``f`` in ``[0, 1]``, a number or an array.
+
+    Returns:
+        :math:`\kappa` (broadcast over the arguments; a float for scalar input).
+
+    Raises:
+        ValueError: an argument outside ``[0, 1]``.
+        TypeError: an argument that is not numeric.
+
+    Examples:
+        >>> round(kept_fraction(0.5, 0.8, 0.1), 12)
+        0.55
+
+    References:
+        docs/theory.md WB-1; proof: ``proofs/wb-1-effective-share.md``.
+    """
+    caller = "kept_fraction"
+    s = _check_unit(synthetic_share, "synthetic_share", caller, "a share of items")
+    r = _check_unit(recall, "recall", caller, "the share of synthetic items flagged")
+    f = _check_unit(
+        false_positive_rate,
+        "false_positive_rate",
+        caller,
+        "the share of human items flagged",
+    )
+    return _scalar_or_array(np.asarray(s * (1.0 - r) + (1.0 - s) * (1.0 - f)))
 
 
 def effective_share(
@@ -88,7 +134,8 @@ def effective_share(
         undefined: NaN.
 
     Raises:
-        ValueError: an argument outside ``[0, 1]`` or not numeric.
+        ValueError: an argument outside ``[0, 1]``.
+        TypeError: an argument that is not numeric.
 
     Examples:
         >>> round(effective_share(0.5, 0.9), 6)
@@ -328,7 +375,8 @@ def web_categorical_stationary(
     the limit from every start when ``e < 1`` (:math:`E p_t \to p^*`), with
     :math:`\nu = E[1/n \mid n \ge 1]`, ``n ~ Binomial(M, κ)``. ``e = 0`` (all kept
     items human) gives :math:`\nu H` (``H/M`` with no detector: the all-human
-    error); ``e = 1`` gives ``H``, the replace chain's absorption (SE-2r). Web with
+    error); ``e = 1`` gives ``H``, the replace chain's absorption (SE-2r) from
+    :math:`p_0 = p^*`. Web with
     a fixed composition (``(1-e)n`` human and ``en`` synthetic items) is SE-2's fresh
     chain with real fraction ``1 - e``; the random composition adds
     :math:`e(1-e)D_t/n` a generation (``proofs/wb-2-categorical-web.md``).
@@ -533,6 +581,70 @@ def web_gaussian_stationary_moments(
     return float(x[0]), float(x[1])
 
 
+def web_population_path(
+    init_mean: float,
+    init_variance: float,
+    num_generations: int,
+    synthetic_share: float,
+    recall: float = 0.0,
+    false_positive_rate: float = 0.0,
+    *,
+    mean: float = 0.0,
+    variance: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The web regime's population limit (``M = ∞``), 1-D Gaussian: BE-2's toy map.
+
+    With infinitely many items the kept items' law is the mixture
+    :math:`e\,N(\mu_t, \sigma_t^2) + (1-e)N(\mu^*, \sigma^2)` and the fit is its
+    moment match, which is BE-2's toy map with synthetic-to-real ratio
+    :math:`\lambda = e/(1-e)` (:func:`~collapse_jax.theory.mixing.stability_toy_path`):
+    the mean error contracts by ``e`` a generation and the fixed point is the truth
+    for every ``e < 1``.
+
+    Args:
+        init_mean: :math:`\mu_0`.
+        init_variance: :math:`\sigma_0^2 > 0`.
+        num_generations: ``n >= 0``.
+        synthetic_share: ``s`` in ``[0, 1]``.
+        recall: ``r`` in ``[0, 1]``.
+        false_positive_rate: ``f`` in ``[0, 1]``.
+        mean: truth :math:`\mu^*`.
+        variance: truth :math:`\sigma^2 > 0`.
+
+    Returns:
+        ``(means, variances)``, two ``(n + 1,) float64`` arrays (constant when
+        ``e = 1``: the model reproduces itself; NaN when nothing is kept).
+
+    Raises:
+        ValueError: invalid arguments.
+
+    Examples:
+        >>> m, v = web_population_path(1.0, 2.0, 2, 0.5, 0.0)
+        >>> [round(float(x), 4) for x in m], [round(float(x), 4) for x in v]
+        ([1.0, 0.5, 0.25], [2.0, 1.75, 1.4375])
+
+    References:
+        docs/theory.md WB-3, BE-2; proof: ``proofs/wb-3-gaussian-web.md``.
+    """
+    caller = "web_population_path"
+    kept_synthetic, kept = _web_args(
+        synthetic_share, recall, false_positive_rate, caller
+    )
+    gens = check_int(num_generations, "num_generations", caller)
+    mu0 = _check_real(init_mean, "init_mean", caller)
+    v0 = check_positive_float(init_variance, "init_variance", caller)
+    mu_star = _check_real(mean, "mean", caller)
+    var = check_positive_float(variance, "variance", caller)
+    if kept <= 0.0:
+        return np.full(gens + 1, np.nan), np.full(gens + 1, np.nan)
+    if kept_synthetic >= kept:  # e = 1: the model refits to itself
+        return np.full(gens + 1, mu0), np.full(gens + 1, v0)
+    ratio = kept_synthetic / (kept - kept_synthetic)  # lambda = e / (1 - e)
+    return stability_toy_path(
+        mu0, v0, ratio, gens, real_mean=mu_star, real_variance=var
+    )
+
+
 # ------------------------------------------------ against the all-human error ---
 
 
@@ -688,161 +800,3 @@ def recall_needed(
         else:
             lo = mid
     return hi
-
-
-# ------------------------------------------------------------------ minorities ---
-
-
-def _check_share(share: object, caller: str) -> np.ndarray:
-    return _check_unit(share, "share", caller, "the group's initial share")
-
-
-def minority_vanish_probability(share: object) -> float | np.ndarray:
-    r"""Probability that a group of categories vanishes in the neutral chain.
-
-    In the categorical replace chain (empirical refit on ``M`` draws), the total
-    probability ``x_t`` of any group of categories is a two-type Wright–Fisher
-    chain (lumping a multinomial gives a binomial): a bounded martingale absorbed at
-    0 or 1, so :math:`P(\text{vanishes}) = 1 - x_0` exactly, for every ``M`` and
-    every sample-size schedule (SH-3, WF-2).
-
-    Args:
-        share: the group's initial share :math:`x_0` in ``[0, 1]`` (broadcasts).
-
-    Returns:
-        :math:`1 - x_0`.
-
-    Raises:
-        ValueError: a share outside ``[0, 1]``.
-
-    Examples:
-        >>> round(minority_vanish_probability(0.1), 12)
-        0.9
-
-    References:
-        docs/theory.md WB-5; proof: ``proofs/wb-5-minority.md``.
-    """
-    x = _check_share(share, "minority_vanish_probability")
-    return _scalar_or_array(1.0 - x)
-
-
-def _exact_wf_times(x: float, m: int) -> tuple[float, float]:
-    """Exact (E[T | loss], E T) of the two-type WF chain from count round(x m)."""
-    start = int(round(x * m))
-    if start in (0, m):
-        return (0.0 if start == 0 else np.nan), 0.0
-    trans = wright_fisher_matrix(m)[1:m, 1:m]  # the transient counts 1..m-1
-    lose = 1.0 - np.arange(1, m) / m  # h(j) = P(loss | count j)
-    unit = np.zeros(m - 1)
-    unit[start - 1] = 1.0
-    # Row `start` of the fundamental matrix (I - Q)^{-1}: expected visits.
-    visits = np.linalg.solve((np.eye(m - 1) - trans).T, unit)
-    mean_time = float(visits.sum())
-    return float(visits @ lose) / (1.0 - start / m), mean_time
-
-
-def _time_args(share, sample_size, exact, caller):
-    x = _check_share(share, caller)
-    m = check_constant_size(sample_size, caller, minimum=1)
-    if exact and m > _EXACT_MAX:
-        fail(
-            caller,
-            "sample_size",
-            f"<= {_EXACT_MAX} with exact=True (an (M-1)x(M-1) solve)",
-            m,
-            "Pass exact=False for the diffusion approximation.",
-        )
-    return x, m
-
-
-_EXACT_MAX = 4000
-
-
-def minority_mean_time_to_loss(
-    share: object, sample_size: int, *, exact: bool = False
-) -> float | np.ndarray:
-    r"""Mean number of generations until a group vanishes, given that it does.
-
-    Diffusion approximation (Kimura & Ohta 1969) of the two-type Wright–Fisher
-    chain with ``M`` draws a generation (per-generation variance
-    :math:`x(1-x)/M`):
-
-    .. math:: E[T_0 \mid \text{loss}] \approx -\frac{2M\,x\log x}{1 - x},
-
-    asymptotic as ``M → ∞`` with ``x`` fixed; the relative error is
-    :math:`O(1/M)` away from the boundary and about 3 % at ``M = 100``, ``x = 0.1``
-    (``proofs/wb-5-minority.md`` tabulates it against the exact chain). With
-    ``exact=True`` the exact value of the chain started at count
-    ``round(x M)``, from the fundamental matrix of
-    :func:`~collapse_jax.theory.discrete.wright_fisher_matrix` (``M <= 4000``).
-
-    Args:
-        share: initial share :math:`x` in ``[0, 1)`` (broadcasts); 0 gives 0.
-        sample_size: ``M >= 1`` draws per generation.
-        exact: the exact chain instead of the diffusion.
-
-    Returns:
-        The mean time in generations (NaN at ``x = 1``: the group cannot vanish).
-
-    Raises:
-        ValueError: invalid arguments.
-
-    Examples:
-        >>> round(minority_mean_time_to_loss(0.1, 100), 2)
-        51.17
-
-    References:
-        docs/theory.md WB-5; proof: ``proofs/wb-5-minority.md``.
-    """
-    caller = "minority_mean_time_to_loss"
-    x, m = _time_args(share, sample_size, exact, caller)
-    if exact:
-        flat = np.array([_exact_wf_times(v, m)[0] for v in np.ravel(x)])
-        return _scalar_or_array(flat.reshape(x.shape))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(
-            x >= 1.0,
-            np.nan,
-            np.where(x > 0.0, -2.0 * m * x * np.log(np.where(x > 0, x, 1.0)), 0.0)
-            / np.where(x < 1.0, 1.0 - x, 1.0),
-        )
-    return _scalar_or_array(out)
-
-
-def minority_mean_absorption_time(
-    share: object, sample_size: int, *, exact: bool = False
-) -> float | np.ndarray:
-    r"""Mean number of generations until a group is lost or fixed.
-
-    Diffusion approximation of the two-type Wright–Fisher chain:
-
-    .. math:: E\,T \approx -2M\bigl(x\log x + (1-x)\log(1-x)\bigr),
-
-    (:math:`(1-x)E[T_0 \mid \text{loss}] + xE[T_1 \mid \text{fixation}]`);
-    asymptotic as ``M → ∞``, exact with ``exact=True`` (``M <= 4000``).
-
-    Args:
-        share: initial share :math:`x` in ``[0, 1]`` (broadcasts).
-        sample_size: ``M >= 1`` draws per generation.
-        exact: the exact chain instead of the diffusion.
-
-    Returns:
-        The mean absorption time in generations.
-
-    Raises:
-        ValueError: invalid arguments.
-
-    Examples:
-        >>> round(minority_mean_absorption_time(0.5, 100), 2)
-        138.63
-
-    References:
-        docs/theory.md WB-5; proof: ``proofs/wb-5-minority.md``.
-    """
-    caller = "minority_mean_absorption_time"
-    x, m = _time_args(share, sample_size, exact, caller)
-    if exact:
-        flat = np.array([_exact_wf_times(v, m)[1] for v in np.ravel(x)])
-        return _scalar_or_array(flat.reshape(x.shape))
-    out = 2.0 * m * (entr(x) + entr(1.0 - x))  # entr(x) = -x log x
-    return _scalar_or_array(np.asarray(out, dtype=np.float64))
