@@ -112,8 +112,11 @@ def test_bad_runs_are_house_errors():
     # Nor can another regime, or a curation slot, carry a detector.
     with pytest.raises(TypeError, match=r"detector must be an option of the mix"):
         cj.make_regime("mix", real_fraction=0.5, detector=cj.watermark(0.9))
-    with pytest.raises(TypeError, match=r"curation must be None or a curation"):
+    hint = r"; got 'Detector'\. A detector flags items by their provenance .*cj\.web"
+    with pytest.raises(TypeError, match=r"curation must be None or a .*" + hint):
         cj.run_chains(G, TRUTH, curation=cj.watermark(0.9), **kw)
+    with pytest.raises(TypeError, match=r"regime must be a regime such as .*" + hint):
+        cj.run_chains(G, TRUTH, regime=cj.detector(0.9, 0.1), **kw)
     # A family without the population mixture fit has no population limit here.
     fam = cj.gmm(2, dim=1)
     with pytest.raises(ValueError, match=r"population"):
