@@ -260,7 +260,7 @@ register(Experiment(
     "minority-erasure",
     "A 90/10 two-group categorical population: the minority's share and its "
     "vanishing under replace, mix, fresh, tail weighting, the web and detection "
-    "(WF-1, WF-2)",
+    "(WF-1, WF-2, WB-5)",
     _MINORITY_FIELDS, _minority_design, _minority_check,
     details="The minority is the last g of K categories, holding the share m_0 of "
     "the truth. In the replace chain its share is a two-type Wright-Fisher chain: a "
@@ -276,8 +276,8 @@ register_preset(Preset(
     "P(vanished) under six mitigations",
     {"num_generations": 200, "num_chains": 1000},
     full={"num_generations": 1000, "num_chains": 10000},
-    source="docs/theory.md WF-1, WF-2 (a group: proofs/sh-3-discrete-absorption.md "
-           "part 7)",
+    source="docs/theory.md WF-1, WF-2, WB-5 (a group: "
+           "proofs/sh-3-discrete-absorption.md part 7, proofs/wb-5-minority.md)",
 ))
 
 
@@ -371,11 +371,12 @@ def _web_design(cfg, source: str, title: str) -> Design:
               "kept_synthetic_share": "synthetic share of the kept items"}
     theory: dict[str, TheoryCurve] = {
         "kept_synthetic_share": TheoryCurve(
-            "s(1 − r) / (s(1 − r) + (1 − s)(1 − f)), exact", kept, "mean")}
+            "s(1 − r) / (s(1 − r) + (1 − s)(1 − f)), exact (WB-1)", kept, "mean")}
     if exact:
         for name in extra:
-            theory[name] = TheoryCurve(f"E {labels[name]}, exact (WB)", curves[name],
-                                       "mean")
+            claim = "WB-2" if name == "sq_error" else "WB-3"
+            theory[name] = TheoryCurve(f"E {labels[name]}, exact ({claim})",
+                                       curves[name], "mean")
     metrics = (*extra, "kept_synthetic_share")
     return Design(
         tuple(points), metrics, title=title, theory=theory,
@@ -416,7 +417,7 @@ register(Experiment(
     "synthetic items with probability recall and human ones with the false-positive "
     "rate, and flagged items are dropped before the fit. Exact curves: the kept "
     "synthetic share s_eff = s(1-r)/(s(1-r)+(1-s)(1-f)) at every generation, and "
-    "for a constant share the expected squared error (docs/theory.md WB).",
+    "for a constant share the expected squared error (docs/theory.md WB-2, WB-3).",
 ))
 
 register(Experiment(
@@ -440,7 +441,7 @@ register_preset(Preset(
     "calendar time for recalls 0, 0.5, 0.9, 0.99, with the exact curves",
     {"num_generations": 100, "num_chains": 1000},
     full={"num_generations": 500, "num_chains": 10000},
-    source="docs/theory.md WB (the web regime's exact results)",
+    source="docs/theory.md WB-1, WB-2 (the web regime's exact results)",
 ))
 
 register_preset(Preset(
