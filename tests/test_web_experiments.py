@@ -137,5 +137,9 @@ def test_errors():
     with pytest.raises(ValueError, match=r"--midpoint must be left unset unless "
                        r"--schedule is logistic"):
         core.resolve_config("web", overrides={"midpoint": 3.0})
+    with pytest.raises(ValueError, match=r"--recall must be left unset unless "
+                       r"--mitigations is detection"):
+        core.resolve_config("minority-erasure",
+                            overrides={"mitigations": ["replace"], "recall": 0.5})
     with pytest.raises(ValueError, match=r"--mitigations"):
         core.resolve_config("minority-erasure", overrides={"mitigations": ["none"]})

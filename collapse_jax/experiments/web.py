@@ -175,13 +175,16 @@ _MINORITY_FIELDS = (
     Field("mitigations", "strs", list(MITIGATIONS), "the chains compared; one point "
           "each", choices=MITIGATIONS),
     Field("real_fraction", "float", 0.1, "the human (real) share of each fit for mix "
-          "and fresh", minimum=0.0, maximum=1.0),
+          "and fresh", minimum=0.0, maximum=1.0,
+          applies={"mitigations": ("mix", "fresh")}),
     Field("tail_exponent", "float", 0.5, "tail weighting: each draw weighted by "
-          "p(x)^(-exponent) under the current model", minimum=0.0, maximum=0.99),
+          "p(x)^(-exponent) under the current model", minimum=0.0, maximum=0.99,
+          applies={"mitigations": ("tail_weighting",)}),
     Field("synthetic_share", "float", 0.9, "web and detection: the synthetic share "
-          "of the scrape", minimum=0.0, maximum=1.0),
+          "of the scrape", minimum=0.0, maximum=1.0,
+          applies={"mitigations": ("web", "detection")}),
     Field("recall", "float", 0.9, "detection: the watermark's recall", minimum=0.0,
-          maximum=1.0),
+          maximum=1.0, applies={"mitigations": ("detection",)}),
 )
 
 
