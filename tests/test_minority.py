@@ -19,6 +19,8 @@ import functools
 import numpy as np
 import pytest
 
+import jax
+
 import collapse_jax as cj
 from collapse_jax.minority import (
     mean_time_to_loss,
@@ -144,6 +146,21 @@ def test_exact_law_oracles():
 
 
 def test_components_share_of_a_mixture():
+    # The share is the normalised weight of the named components; a dead component
+    # (log weight -inf) counts 0.
+    truth = cj.gmm_params(
+        [0.6, 0.3, 0.1, 0.0], [[-2.0], [0.0], [2.0], [4.0]], [[[1.0]]] * 4
+    )
+    group = cj.minority(components=[2, 3], name="small")
+    assert group.metric == "small_share"
+    assert float(jax.jit(group)(truth)) == pytest.approx(0.1, abs=1e-6)
+    assert group.share(truth) == pytest.approx(0.1)
+    shifted = truth._replace(log_weights=truth.log_weights + 3.0)  # unnormalised
+    assert float(jax.jit(group)(shifted)) == pytest.approx(0.1, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_components_share_recorded_by_a_mixture_chain():
     truth = cj.gmm_params([0.9, 0.1], [[-2.0], [2.0]], [[[1.0]], [[1.0]]])
     group = cj.minority(components=[1], name="small")
     res = cj.run_chains(
@@ -159,7 +176,6 @@ def test_components_share_of_a_mixture():
     w = np.exp(np.asarray(res.params.log_weights, np.float64))
     w = w / w.sum(-1, keepdims=True)
     np.testing.assert_allclose(res.metrics["small_share"], w[..., 1], atol=1e-6)
-    assert group.share(truth) == pytest.approx(0.1)
 
 
 def test_summaries_and_sweeps_carry_the_share():

@@ -96,24 +96,22 @@ def test_late_entrants_design_uses_every_past_model_and_the_schedule():
                                tw.effective_share(s, 0.9, 0.0))
 
 
-def test_squared_error_metrics_match_the_records(tmp_path):
-    run = cj.run_experiment(
-        "web", out=tmp_path,
-        overrides={"family": "gaussian", "recalls": [0.5], "num_chains": 8,
-                   "num_generations": 4, "schedule": "linear",
-                   "start_share": 0.2},
-        figures=False)
-    ds = run.dataset
-    assert "theory__mean_sq_error" not in ds  # a schedule: no exact curve
-    res = cj.run_chains(
-        cj.gaussian(1), cj.gaussian_params(np.zeros(1), np.eye(1)), key=0,
-        num_chains=8, num_generations=4, sample_size=50,
-        regime=cj.web(cj.linear_share(0.2, 0.8), detector=cj.detector(0.5)),
-        metrics=["mean", "log_var"], record_params=False)
-    np.testing.assert_allclose(ds["mean_sq_error"].values[0],
-                               res.metrics["mean"][..., 0] ** 2, rtol=1e-5)
-    np.testing.assert_allclose(ds["var"].values[0],
-                               np.exp(res.metrics["log_var"][..., 0]), rtol=1e-5)
+def test_squared_error_metrics_match_the_records():
+    cfg, d = _design("web", family="gaussian", recalls=[0.5], num_chains=8,
+                     num_generations=4, schedule="linear", start_share=0.2)
+    assert "mean_sq_error" not in d.theory  # a schedule: no exact curve
+    (point,) = d.points
+    res = cj.run_chains(point.family, point.init, key=0, num_chains=8,
+                        num_generations=4, record_params=False,
+                        metrics=["mean", "log_var", "mean_sq_error", "var"],
+                        **point.options)
+    mets = res.metrics
+    np.testing.assert_allclose(mets["mean_sq_error"], mets["mean"][..., 0] ** 2,
+                               rtol=1e-5)
+    np.testing.assert_allclose(mets["var"], np.exp(mets["log_var"][..., 0]),
+                               rtol=1e-5)
+    sched = point.options["regime"].describe["synthetic_share"]
+    assert (sched["kind"], sched["start"], sched["end"]) == ("linear", 0.2, 0.8)
 
 
 def test_advantage_is_the_mean_difference_to_the_first_mover():
