@@ -2,7 +2,8 @@
 
 The library's chains under ``cj.web`` against :mod:`collapse_jax.theory.web`:
 the kept items' synthetic share (WB-1, the regime's ``kept_synthetic_share``
-record), the categorical chain's exact squared error and Gini–Simpson index (WB-2),
+record), the categorical chain's exact squared error and Gini–Simpson index (WB-2;
+WB-2a with ``source="all"``),
 the Gaussian chain's exact mean error and variance (WB-3), the recall that
 :func:`~collapse_jax.theory.web.recall_needed` prescribes holding the Gaussian's
 error at ``c`` times the all-human error (WB-4) and detection raising the
@@ -132,6 +133,40 @@ def _wb4c(ctx):
         math.hypot(se_hi, se_lo),  # independent chains at the two sweep points
         detail=f"error factors {tw.web_error_factor(_CAT_M, _CAT_S, lo, _CAT_F):.3f}"
         f" → {tw.web_error_factor(_CAT_M, _CAT_S, hi, _CAT_F):.3f} × H/M",
+    )
+
+
+_ALL_M, _ALL_S, _ALL_R, _ALL_F, _ALL_T = 10, 0.8, 0.3, 0.1, 20
+
+
+def _wb2a(ctx):
+    res = cj.run_chains(
+        cj.categorical(3),
+        cj.categorical_params(np.array(_P_STAR)),
+        key=ctx.seed + 163,
+        num_chains=ctx.chains,
+        num_generations=_ALL_T,
+        sample_size=_ALL_M,
+        regime=cj.web(_ALL_S, cj.detector(_ALL_R, _ALL_F), source="all"),
+        dtype=ctx.dtype,
+        metrics=["probs"],
+        record_params=False,
+        record_at=[_ALL_T],
+    )
+    probs = np.asarray(res.metrics["probs"][:, -1], np.float64)
+    est, se = mean_se(((probs - np.array(_P_STAR)) ** 2).sum(-1))
+    args = (_P_STAR, _ALL_M, _ALL_T, _ALL_S, _ALL_R, _ALL_F)
+    theory = tw.web_categorical_sq_error(*args, source="all")[-1]
+    newest = tw.web_categorical_sq_error(*args)[-1]
+    return stat_row(
+        "WB-2a",
+        "categorical web chain, source='all' (synthetic items from a uniformly "
+        f"chosen past model): E‖p_t − p*‖² exact, O(t²) (K=3, M={_ALL_M}, "
+        f"s={_ALL_S}, r={_ALL_R}, f={_ALL_F}, t={_ALL_T})",
+        float(theory),
+        est,
+        se,
+        detail=f"source='newest': {newest:.5f}",
     )
 
 
@@ -283,6 +318,12 @@ CLAIMS: tuple[Claim, ...] = (
         "WB-2g",
         "web, categorical: E Gini–Simpson = H − E‖p_t − p*‖²",
         _wb2g,
+        proof="wb-2-categorical-web.md",
+    ),
+    Claim(
+        "WB-2a",
+        "web, categorical, source='all': exact E‖p_t − p*‖² (O(t²) recursion)",
+        _wb2a,
         proof="wb-2-categorical-web.md",
     ),
     Claim(
