@@ -21,6 +21,9 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
+import jax
+
+from collapse_jax import verify
 from collapse_jax.theory import discrete as td
 from collapse_jax.theory import minority_loss as tml
 from collapse_jax.theory import mixing as tmx
@@ -28,6 +31,7 @@ from collapse_jax.theory import web as tw
 from tests.helpers import assert_within_se, binomial_se, mean_and_se, module_seed
 
 pytestmark = pytest.mark.statistical
+X64 = pytest.mark.x64
 
 P_STAR = np.array([0.5, 0.3, 0.2])
 H_STAR = 1.0 - float(P_STAR @ P_STAR)
@@ -605,3 +609,28 @@ def test_non_numeric_share_is_a_type_error():
         TypeError, match=r"effective_share\(\): synthetic_share must be"
     ):
         tw.effective_share("x", 0.1)
+
+
+# ---------------------------------------------------------------- verify rows ---
+
+WB_ROWS = [c.id for c in verify.claims(quick=True) if c.id.startswith("WB-")]
+
+
+def test_the_wb_rows_are_registered_before_the_monitoring_rows():
+    ids = [c.id for c in verify.claims()]
+    assert len(WB_ROWS) == 9 and ids[-1] == "MON-2"
+    assert max(ids.index(i) for i in WB_ROWS) < ids.index("MON-1")
+    for claim in verify.claims():
+        if claim.id.startswith("WB-"):
+            assert claim.proof.startswith("wb-"), claim.id
+
+
+@pytest.mark.slow  # five chain programs: about a minute on two loaded cores
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=X64)])
+def test_the_wb_verify_rows_pass(dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    with jax.numpy_dtype_promotion("standard"):
+        rows = verify.run_claims(quick=True, only=WB_ROWS, dtype=dtype)
+    failed = [(r.id, r.z, r.detail) for r in rows if not r.passed]
+    assert not failed, failed
