@@ -41,8 +41,8 @@ def effective_share(s, recall, false_positive_rate=0.0):
       false_positive_rate: the probability ``f`` that a human item is flagged.
 
     Examples:
-      >>> float(effective_share(0.5, 0.8))
-      0.16666666666666666
+      >>> round(float(effective_share(0.5, 0.8)), 6)
+      0.166667
     """
     s = np.asarray(s, np.float64)
     r = np.asarray(recall, np.float64)
