@@ -39,6 +39,7 @@ from collapse_jax.claims import (
     monitoring,
     regimes,
     regression,
+    web,
     wright_fisher,
 )
 from collapse_jax.claims.registry import (
@@ -79,6 +80,7 @@ BUILTIN = (
     mixing,
     regimes,
     bayes,
+    web,
     monitoring,
 )
 
