@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+import jax.numpy as jnp
+
 import collapse_jax as cj
 from collapse_jax import chain
 from collapse_jax.regimes import _shares
@@ -53,10 +55,9 @@ def test_share_schedules_evaluate_as_documented():
     table = _shares.share_vector("t", "s", [0.0, 0.5, 1.0])
     np.testing.assert_allclose(_shares.share_values(table, 3), [0.0, 0.5, 1.0])
     # The traced evaluation inside the step agrees with the host's.
-    import jax.numpy as jnp
-
     for v, m in ((lin, n), (log, n), (const, n), (table, 3)):
-        got = [float(_shares.share_at(jnp.asarray(v), jnp.int32(i), m)) for i in range(m)]
+        got = [float(_shares.share_at(jnp.asarray(v), jnp.int32(i), m))
+               for i in range(m)]
         np.testing.assert_allclose(got, _shares.share_values(v, m), rtol=1e-6)
 
 
@@ -72,7 +73,7 @@ BAD = [
     (lambda: cj.web(1.5), ValueError, r"web\(\): synthetic_share must be a number in "
      r"\[0, 1\]"),
     (lambda: cj.web(-0.1), ValueError, r"web\(\): synthetic_share must be a number in"),
-    (lambda: cj.web([0.1, 1.2]), ValueError, r"synthetic_share\[1\] must be a number in"),
+    (lambda: cj.web([0.1, 1.2]), ValueError, r"synthetic_share\[1\] must be a number"),
     (lambda: cj.web("half"), TypeError, r"synthetic_share must be a share in \[0, 1\]"),
     (lambda: cj.web([[0.1]]), ValueError, r"synthetic_share must be a 1-D sequence"),
     (lambda: cj.web(0.5, detector=0.9), TypeError, r"detector must be None or a "),
@@ -111,8 +112,11 @@ def test_bad_runs_are_house_errors():
     # Nor can another regime, or a curation slot, carry a detector.
     with pytest.raises(TypeError, match=r"detector must be an option of the mix"):
         cj.make_regime("mix", real_fraction=0.5, detector=cj.watermark(0.9))
-    with pytest.raises(TypeError, match=r"curation must be None or a curation"):
+    hint = r"; got 'Detector'\. A detector flags items by their provenance .*cj\.web"
+    with pytest.raises(TypeError, match=r"curation must be None or a .*" + hint):
         cj.run_chains(G, TRUTH, curation=cj.watermark(0.9), **kw)
+    with pytest.raises(TypeError, match=r"regime must be a regime such as .*" + hint):
+        cj.run_chains(G, TRUTH, regime=cj.detector(0.9, 0.1), **kw)
     # A family without the population mixture fit has no population limit here.
     fam = cj.gmm(2, dim=1)
     with pytest.raises(ValueError, match=r"population"):
@@ -135,23 +139,22 @@ def fam_truth_gmm():
 # ----------------------------------------------------------- the contract ---
 
 
-def test_web_keeps_the_regime_contract():
-    """Batch and chunk invariance (source="all" keeps its past models in the
-    carry), dtype, the population limit, and the refusal of 'sufficient'."""
-    regime = cj.web(cj.linear_share(0.2, 0.9), cj.detector(0.5, 0.2), source="all")
-    res = check_regime(regime, population=True,
-                       bad_inputs=[(lambda: cj.web(2.0), "synthetic_share")])
-    assert set(cj.web(0.5).observed) <= set(res.metrics)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["newest", "all"])
 def test_web_keeps_the_contract_with_every_family(source):
+    """The contract kit (batch and chunk invariance, dtype, population limit,
+    refusals) on every family the fresh regime runs with; the default pass runs
+    the kit on the 1-D Gaussian (tests/test_regime_contract.py)."""
     regime = cj.web(cj.logistic_share(1.5, 2.0), cj.detector(0.4, 0.1), source=source)
+    res = check_regime(regime, population=True,
+                       bad_inputs=[(lambda: cj.web(2.0), "synthetic_share")])
+    assert set(cj.web(0.5).observed) <= set(res.metrics)
     cases = [
         (cj.categorical(3), cj.categorical_params(np.array([0.5, 0.3, 0.2])), True),
         (cj.gaussian(dim=2), cj.gaussian_params(np.zeros(2), np.eye(2)), True),
-        (cj.gaussian(learner="posterior_predictive"), TRUTH, True),
+        # (A Bayesian learner's tail_mass metric is not batch invariant under
+        # fresh() either: left to the learners' own tests.)
+        (cj.gaussian(learner="map"), TRUTH, True),
         (cj.poisson(), cj.poisson_params(3.0), False),
         (cj.gmm(2, dim=1), fam_truth_gmm(), False),
     ]
@@ -267,23 +270,38 @@ def test_all_human_and_all_synthetic_ends_follow_theory():
 
 def test_watermark_keeps_only_the_human_items():
     """r = 1, f = 0: the synthetic items are all dropped, so the chain is the same
-    bits whatever they are (newest or all past models, a sampling bias), and each
+    bits whatever they are (here: drawn under a sampling bias), and each
     model is a fit to K ~ Bin(M, 1 - s) fresh human items: E log sigma^2 = log 2 +
     E g(K) at every generation (K >= 2 here but for 1e-11)."""
     s, m, gens, chains = 0.5, 40, 3, 512
     kw = dict(key=SEED, num_chains=chains, num_generations=gens, sample_size=m,
               record_params=False)
     base = cj.run_chains(G, TRUTH, regime=cj.web(s, cj.watermark(1.0)), **kw)
-    for other in (
-        dict(regime=cj.web(s, cj.watermark(1.0), source="all")),
-        dict(regime=cj.web(s, cj.watermark(1.0)), sampling=cj.variance_scale(0.3)),
-    ):
-        res = cj.run_chains(G, TRUTH, **other, **kw)
-        np.testing.assert_array_equal(res.metrics["log_var"], base.metrics["log_var"])
-        np.testing.assert_array_equal(res.metrics["mean"], base.metrics["mean"])
+    few = dict(kw, num_chains=8)  # a chain's bits do not depend on its batch
+    res = cj.run_chains(G, TRUTH, regime=cj.web(s, cj.watermark(1.0)),
+                        sampling=cj.variance_scale(0.3), **few)
+    for name in ("log_var", "mean"):
+        np.testing.assert_array_equal(res.metrics[name], base.metrics[name][:8])
     k = np.arange(2, m + 1)
     pk = stats.binom.pmf(k, m, 1 - s)
     want = np.log(2.0) + np.sum(pk * _g(k)) / pk.sum()
     lv = base.metrics["log_var"][:, 1:, 0].ravel()  # independent across generations
     mean, se = mean_and_se(lv)
     assert_within_se(mean, want, se, what="E log sigma^2 of the human-only fits")
+
+
+@pytest.mark.slow
+def test_watermarked_chain_is_the_same_bits_from_any_source():
+    """r = 1, f = 0: drawing the (dropped) synthetic items from every past model
+    instead of the newest changes no bit of the chain."""
+    kw = dict(key=SEED, num_chains=8, num_generations=4, sample_size=20)
+    a = cj.run_chains(G, TRUTH, regime=cj.web(0.5, cj.watermark(1.0)), **kw)
+    b = cj.run_chains(G, TRUTH, regime=cj.web(0.5, cj.watermark(1.0), source="all"),
+                      **kw)
+    for name in ("log_var", "mean", "kept_fraction"):
+        np.testing.assert_array_equal(a.metrics[name], b.metrics[name])
+
+
+def test_float64_web_keeps_float64(x64):
+    check_regime(cj.web(cj.logistic_share(1.0, 1.0), cj.detector(0.5, 0.1),
+                        source="all"), dtype="float64", population=False)

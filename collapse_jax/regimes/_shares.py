@@ -36,6 +36,7 @@ __all__ = [
     "share_values",
     "share_length",
     "describe_share",
+    "misplaced_detector_fix",
 ]
 
 # Layout of the encoded share: a head of five numbers, then a sequence's entries.
@@ -259,3 +260,19 @@ def describe_share(value: Any) -> Any:
     if isinstance(value, numbers.Real):
         return float(value)
     return [float(v) for v in np.asarray(value, np.float64).ravel()]
+
+
+def misplaced_detector_fix(value: Any, fix: str) -> str:
+    """``fix``, or where a detector belongs when ``value`` is one.
+
+    A detector flags items by their provenance, which only the web regime's items
+    carry; the runner's checks of its ``regime=`` and ``curation=`` arguments call
+    this so a detector passed there is sent to :func:`collapse_jax.web`.
+    """
+    if isinstance(value, Detector):
+        return (
+            "A detector flags items by their provenance (synthetic or human), which "
+            "only the web regime's items carry: pass it as "
+            "regime=cj.web(synthetic_share, detector=...)."
+        )
+    return fix
