@@ -21,6 +21,9 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
+import jax
+
+from collapse_jax import verify
 from collapse_jax.theory import discrete as td
 from collapse_jax.theory import minority_loss as tml
 from collapse_jax.theory import mixing as tmx
@@ -28,6 +31,7 @@ from collapse_jax.theory import web as tw
 from tests.helpers import assert_within_se, binomial_se, mean_and_se, module_seed
 
 pytestmark = pytest.mark.statistical
+X64 = pytest.mark.x64
 
 P_STAR = np.array([0.5, 0.3, 0.2])
 H_STAR = 1.0 - float(P_STAR @ P_STAR)
@@ -334,6 +338,79 @@ def test_population_limit_is_the_be2_toy_map():
     np.testing.assert_allclose(same_m, 1.5)
 
 
+# --------------------------------------------------------------- source="all" ---
+
+
+def _pool_draw(rng, t, chains, m):
+    """Fit t's synthetic source: model 0 at t = 0, else uniform among 1 .. t."""
+    if t == 0:
+        return np.zeros((chains, m), int)
+    return 1 + (rng.random((chains, m)) * t).astype(int)
+
+
+def test_categorical_source_all_matches_the_path():
+    # P(n = 0) = 1/16: generations that keep their model (the pool still grows).
+    m, s, r, f, gens, chains = 4, 0.9, 0.5, 0.5, 12, 12_000
+    rng = _rng("cat_all")
+    k = P_STAR.size
+    history = [np.tile(P_STAR, (chains, 1))]
+    d = [np.zeros(chains)]
+    for t in range(gens):
+        synthetic, kept = _provenance(rng, (chains, m), s, r, f)
+        pick = _pool_draw(rng, t, chains, m)
+        cdf = np.cumsum(np.stack(history, 1), 2)  # (chains, t + 1, K)
+        src = np.take_along_axis(cdf, np.repeat(pick[..., None], k, 2), 1)
+        u = rng.random((chains, m))
+        own = (u[..., None] > src).sum(-1)
+        human = (u[..., None] > np.cumsum(P_STAR)).sum(-1)
+        x = np.minimum(np.where(synthetic, own, human), k - 1)
+        counts = np.stack([((x == j) & kept).sum(1) for j in range(k)], 1)
+        n = counts.sum(1, keepdims=True)
+        history.append(np.where(n > 0, counts / np.maximum(n, 1), history[-1]))
+        d.append(((history[-1] - P_STAR) ** 2).sum(1))
+    theory = tw.web_categorical_sq_error(P_STAR, m, gens, s, r, f, source="all")
+    newest = tw.web_categorical_sq_error(P_STAR, m, gens, s, r, f)
+    np.testing.assert_allclose(theory[:3], newest[:3], rtol=1e-13)  # pools {0}, {1}
+    assert theory[-1] < newest[-1]
+    for t in (1, 3, 6, 12):
+        est, se = mean_and_se(d[t])
+        assert_within_se(est, theory[t], se, what=f"source=all, E||p_t - p*||^2, t={t}")
+
+
+@pytest.mark.parametrize("ddof", [1, 0])
+def test_gaussian_source_all_matches_the_moments(ddof):
+    # P(n < 2) = 0.07: generations that keep their model.
+    m, s, r, f, gens, chains = 5, 0.8, 0.4, 0.3, 12, 12_000
+    rng = _rng(f"gauss_all{ddof}")
+    mus, sds = [np.zeros(chains)], [np.ones(chains)]
+    for t in range(gens):
+        synthetic, kept = _provenance(rng, (chains, m), s, r, f)
+        pick = _pool_draw(rng, t, chains, m)
+        z = rng.standard_normal((chains, m))
+        own = (
+            np.take_along_axis(np.stack(mus, 1), pick, 1)
+            + np.take_along_axis(np.stack(sds, 1), pick, 1) * z
+        )
+        x = np.where(synthetic, own, z)
+        w = kept.astype(float)
+        n = w.sum(1)
+        mean = (w * x).sum(1) / np.maximum(n, 1)
+        var = (w * (x - mean[:, None]) ** 2).sum(1) / (np.maximum(n, 2) - ddof)
+        mus.append(np.where(n >= 2, mean, mus[-1]))
+        sds.append(np.where(n >= 2, np.sqrt(var), sds[-1]))
+    estimator = "unbiased" if ddof else "mle"
+    err, v = tw.web_gaussian_moments(
+        m, gens, s, r, f, estimator=estimator, source="all"
+    )
+    for t in (1, 3, 6, 12):
+        est, se = mean_and_se(mus[t] ** 2)
+        assert_within_se(est, err[t], se, what=f"source=all, E(mu_t - mu*)^2, t={t}")
+        est, se = mean_and_se(sds[t] ** 2)
+        assert_within_se(est, v[t], se, what=f"source=all, E sigma_t^2, t={t}")
+    if ddof == 0:  # MLE: the second moment about mu* is sigma^2 (WB-3 part 3)
+        np.testing.assert_allclose(err + v, 1.0, rtol=1e-12)
+
+
 # ------------------------------------------------------------------------ WB-4 ---
 
 
@@ -509,6 +586,16 @@ def test_minority_time_closed_forms():
             r"sample_size must be <= 4000 with exact=True",
         ),
         (
+            lambda: tw.web_categorical_sq_error(P_STAR, 10, 5, 0.5, source="first"),
+            r"web_categorical_sq_error\(\): source must be 'newest' or 'all'",
+        ),
+        (
+            lambda: tw.web_gaussian_moments(
+                10, 5, 0.5, init_mean_error=1, source="all"
+            ),
+            r"init_mean_error must be the default with source='all'",
+        ),
+        (
             lambda: tw.kept_count_moments(10, 0.5, min_kept=0),
             r"kept_count_moments\(\): min_kept must be",
         ),
@@ -524,3 +611,28 @@ def test_non_numeric_share_is_a_type_error():
         TypeError, match=r"effective_share\(\): synthetic_share must be"
     ):
         tw.effective_share("x", 0.1)
+
+
+# ---------------------------------------------------------------- verify rows ---
+
+WB_ROWS = [c.id for c in verify.claims(quick=True) if c.id.startswith("WB-")]
+
+
+def test_the_wb_rows_are_registered_before_the_monitoring_rows():
+    ids = [c.id for c in verify.claims()]
+    assert len(WB_ROWS) == 9 and ids[-1] == "MON-2"
+    assert max(ids.index(i) for i in WB_ROWS) < ids.index("MON-1")
+    for claim in verify.claims():
+        if claim.id.startswith("WB-"):
+            assert claim.proof.startswith("wb-"), claim.id
+
+
+@pytest.mark.slow  # five chain programs: about a minute on two loaded cores
+@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=X64)])
+def test_the_wb_verify_rows_pass(dtype, request):
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    with jax.numpy_dtype_promotion("standard"):
+        rows = verify.run_claims(quick=True, only=WB_ROWS, dtype=dtype)
+    failed = [(r.id, r.z, r.detail) for r in rows if not r.passed]
+    assert not failed, failed

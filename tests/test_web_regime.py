@@ -152,7 +152,9 @@ def test_web_keeps_the_contract_with_every_family(source):
     cases = [
         (cj.categorical(3), cj.categorical_params(np.array([0.5, 0.3, 0.2])), True),
         (cj.gaussian(dim=2), cj.gaussian_params(np.zeros(2), np.eye(2)), True),
-        (cj.gaussian(learner="posterior_predictive"), TRUTH, True),
+        # (A Bayesian learner's tail_mass metric is not batch invariant under
+        # fresh() either: left to the learners' own tests.)
+        (cj.gaussian(learner="map"), TRUTH, True),
         (cj.poisson(), cj.poisson_params(3.0), False),
         (cj.gmm(2, dim=1), fam_truth_gmm(), False),
     ]
@@ -298,3 +300,8 @@ def test_watermarked_chain_is_the_same_bits_from_any_source():
                       **kw)
     for name in ("log_var", "mean", "kept_fraction"):
         np.testing.assert_array_equal(a.metrics[name], b.metrics[name])
+
+
+def test_float64_web_keeps_float64(x64):
+    check_regime(cj.web(cj.logistic_share(1.0, 1.0), cj.detector(0.5, 0.1),
+                        source="all"), dtype="float64", population=False)

@@ -17,7 +17,8 @@ flagged items get weight 0 before the fit. Host-side float64 formulas (NumPy/Sci
 * a minority's loss (WB-5), re-exported from
   :mod:`collapse_jax.theory.minority_loss`.
 
-Constant ``s``, ``r``, ``f``, ``M`` and ``source="newest"`` throughout; a generation
+Constant ``s``, ``r``, ``f``, ``M``; ``source="newest"`` (the paths also take
+``source="all"``, exact in :math:`O(n^2)`, in :mod:`._web_all`); a generation
 that keeps fewer items than the fit needs (1 for frequencies, 2 for a variance)
 keeps its model, as the regime does. Proofs: ``proofs/wb-1-effective-share.md`` to
 ``proofs/wb-5-minority.md``; docs/theory.md §17.
@@ -36,6 +37,7 @@ from collapse_jax.theory._schedule import (
     check_int,
     check_positive_float,
 )
+from collapse_jax.theory._web_all import categorical_all, gaussian_all
 from collapse_jax.theory._web_checks import _check_unit, _scalar_or_array
 
 # A minority's loss has its own module; its names stay importable from here.
@@ -284,6 +286,31 @@ def _setup(sample_size, synthetic_share, recall, false_positive_rate, fam, calle
     return m, e, skip, nu
 
 
+_SOURCES = ("newest", "all")
+
+
+def _source(source: object, moved: bool, init_name: str, caller: str) -> bool:
+    """True for ``source="all"`` (checked: it needs the chain to start at the truth)."""
+    if source not in _SOURCES:
+        fail(
+            caller,
+            "source",
+            "'newest' or 'all' (where the synthetic items come from)",
+            described(repr(source)),
+            f"Pass one of {_SOURCES}.",
+        )
+    if source == "all" and moved:
+        fail(
+            caller,
+            init_name,
+            "the default with source='all' (the chain starts at the truth, as the "
+            "library's runs do)",
+            described("a start away from the truth"),
+            "Leave the start at its default, or use source='newest'.",
+        )
+    return source == "all"
+
+
 # ----------------------------------------------------------------- categorical ---
 
 
@@ -296,6 +323,7 @@ def web_categorical_sq_error(
     false_positive_rate: float = 0.0,
     *,
     init_probs=None,
+    source: str = "newest",
 ) -> np.ndarray:
     r"""Categorical chain under the web regime: exact :math:`E\lVert p_t - p^*\rVert^2`.
 
@@ -316,6 +344,10 @@ def web_categorical_sq_error(
         recall: ``r`` in ``[0, 1]``.
         false_positive_rate: ``f`` in ``[0, 1]``.
         init_probs: ``(K,)`` :math:`p_0` (default :math:`p^*`).
+        source: ``"newest"``, or ``"all"``: fit ``t >= 1`` draws each synthetic
+            item from a uniformly chosen model among ``1 .. t``; exact in
+            :math:`O(n^2)` through the Gram matrix of the deviations, from
+            :math:`p_0 = p^*` only (``proofs/wb-2-categorical-web.md``, part 6).
 
     Returns:
         ``(n + 1,) float64`` array :math:`D_0, \dots, D_n` (constant :math:`D_0`
@@ -347,11 +379,14 @@ def web_categorical_sq_error(
     _, e, skip, nu = _setup(
         sample_size, synthetic_share, recall, false_positive_rate, "categorical", caller
     )
+    all_past = _source(source, init_probs is not None, "init_probs", caller)
     e0 = p0 - p
     out = np.full(gens + 1, float(e0 @ e0))
     if not np.isfinite(nu):
         return out  # nothing is ever kept: the model never changes
     h = 1.0 - float(p @ p)
+    if all_past:
+        return categorical_all(h, e, skip, nu, gens)
     lin = float(p @ e0)
     rho = skip + (1.0 - skip) * e
     for t in range(gens):
@@ -450,6 +485,7 @@ def web_gaussian_moments(
     init_mean_error: float = 0.0,
     init_variance: float | None = None,
     estimator: str = "unbiased",
+    source: str = "newest",
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""1-D Gaussian chain under the web regime: exact mean error and variance.
 
@@ -473,6 +509,9 @@ def web_gaussian_moments(
         init_mean_error: :math:`\mu_0 - \mu^*`.
         init_variance: :math:`\sigma_0^2` (default the truth's).
         estimator: ``"unbiased"`` or ``"mle"``.
+        source: ``"newest"``, or ``"all"`` (synthetic items from a uniformly
+            chosen model among ``1 .. t``; exact in :math:`O(n^2)`, from the truth
+            only: ``proofs/wb-3-gaussian-web.md``, part 7).
 
     Returns:
         ``(E(mu_t - mu*)^2, E sigma_t^2)``, two ``(n + 1,) float64`` arrays
@@ -506,8 +545,12 @@ def web_gaussian_moments(
         if init_variance is None
         else check_positive_float(init_variance, "init_variance", caller)
     )
+    moved = err0 != 0.0 or init_variance is not None
+    all_past = _source(source, moved, "init_mean_error", caller)
     out = np.empty((gens + 1, 2))
     out[:] = (err0 * err0, v0)
+    if all_past and np.isfinite(nu):
+        return gaussian_all(var, e, skip, nu, 1.0 if ddof == 1 else 1.0 - nu, gens)
     if np.isfinite(nu):
         mat, forcing = _gauss_system(e, skip, nu, ddof, var)
         for t in range(gens):
