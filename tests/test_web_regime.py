@@ -305,3 +305,16 @@ def test_watermarked_chain_is_the_same_bits_from_any_source():
 def test_float64_web_keeps_float64(x64):
     check_regime(cj.web(cj.logistic_share(1.0, 1.0), cj.detector(0.5, 0.1),
                         source="all"), dtype="float64", population=False)
+
+
+def test_a_monitored_web_chain_keeps_its_past_models_and_records():
+    """monitored() passes the truth to the web regime's init (Regime.init_reference),
+    so source='all' keeps its past models under a monitor, and both records come."""
+    regime = cj.monitored(cj.web(0.5, cj.watermark(0.5), source="all"),
+                          cj.collapse_monitor(held_out=30))
+    res = cj.run_chains(G, TRUTH, key=SEED, num_chains=4, num_generations=3,
+                        sample_size=20, regime=regime)
+    assert res.ok
+    assert {"kept_fraction", "kept_synthetic_share", "alarm"} <= set(res.metrics)
+    kept = res.metrics["kept_fraction"]
+    assert np.all((kept > 0) & (kept <= 1))
