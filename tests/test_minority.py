@@ -316,3 +316,11 @@ def test_a_plain_function_is_a_derived_metric():
         metrics=["log_var", "var"],
     )
     np.testing.assert_array_equal(res.metrics["var"], res.metrics["log_var"][..., 0])
+
+
+@pytest.mark.slow
+def test_the_verify_row_passes():
+    from collapse_jax import verify
+
+    (row,) = verify.run_claims(quick=True, only=["WF-2g"])
+    assert row.passed, row

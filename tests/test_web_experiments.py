@@ -1,10 +1,11 @@
 """The experiments of collapse_jax.experiments.web: minority-erasure, web and
 late-entrants (designs, theory curves, records, errors).
 
-No statistical assertion here: the laws drawn as theory curves are tested where they
-are computed (tests/test_minority.py, tests/test_theory_web.py); these tests check
-that the designs draw them at the right points and generations, and that the
-records mean what the figures say.
+The laws drawn as theory curves are tested where they are computed
+(tests/test_minority.py, tests/test_theory_web.py); these tests check that the
+designs draw them at the right points and generations, and that the records mean
+what the figures say. One statistical assertion (k·SE, tests/helpers.py): the first
+mover of the late-entrant experiment is the fit to M human items.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collapse_jax.experiments import core
 from collapse_jax.experiments import web as ew
 from collapse_jax.minority import vanished_by
 from collapse_jax.theory import web as tw
+from tests.helpers import assert_within_se, mean_and_se, module_seed
 
 
 def _design(name, preset=None, **overrides):
@@ -141,3 +143,23 @@ def test_errors():
                             overrides={"mitigations": ["replace"], "recall": 0.5})
     with pytest.raises(ValueError, match=r"--mitigations"):
         core.resolve_config("minority-erasure", overrides={"mitigations": ["none"]})
+
+
+def test_the_first_mover_is_fitted_to_the_pre_synthetic_web():
+    # A linear ramp from share 0: model 1 (the first mover) is the fit to M human
+    # items, E ||p_1 - p*||^2 = (1 - sum p*^2) / M = 0.9 / 50 exactly (multinomial).
+    # 2,000 chains: SE of the mean about 0.018 * sqrt(2 / 2000) ~ 6e-4.
+    cfg, d = _design("late-entrants", recalls=[0.5], schedule="linear",
+                     start_share=0.0, synthetic_share=0.9, num_chains=2000,
+                     num_generations=3)
+    (point,) = d.points
+    res = cj.run_chains(point.family, point.init, key=module_seed(__name__),
+                        num_chains=2000, num_generations=3, record_params=False,
+                        metrics=["sq_error", "kept_synthetic_share"],
+                        **point.options)
+    est, se = mean_and_se(res.metrics["sq_error"][:, 1])
+    assert_within_se(est, 0.9 / 50, se,
+                     what="E d(model 1), late entrants, 2,000 chains, M = 50")
+    assert np.all(res.metrics["kept_synthetic_share"][:, 1] == 0.0)
+    adv, adv_se = ew.advantage(res.metrics["sq_error"])
+    assert adv[1] == 0.0 and adv_se[1] == 0.0
