@@ -81,7 +81,7 @@ def test_web_design_draws_the_exact_web_curves():
         r = p.coords["recall"]
         np.testing.assert_allclose(
             curve, tw.web_categorical_sq_error(probs, 50, n, 0.8, r, 0.0))
-        assert np.isnan(kept[0])
+        assert kept[0] == 0.0  # generation 0, the truth: all human
         np.testing.assert_allclose(kept[1:], tw.effective_share(0.8, r, 0.0))
         assert p.options["regime"].describe["source"] == "newest"
 

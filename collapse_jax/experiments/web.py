@@ -358,7 +358,8 @@ def _web_design(cfg, source: str, title: str) -> Design:
         points.append(Point(f"recall={r:g}", {"recall": r}, fam, truth,
                             {"sample_size": m, "sampler": "samples",
                              "regime": regime, "extra_metrics": extra}))
-        kept.append(np.concatenate([[np.nan], tw.effective_share(path, r, f)]))
+        # Generation 0 is the truth: every item human, a kept synthetic share 0.
+        kept.append(np.concatenate([[0.0], tw.effective_share(path, r, f)]))
         s = cfg["synthetic_share"]
         if not exact:
             for name in extra:
