@@ -682,14 +682,14 @@ WB_ROWS = [c.id for c in verify.claims(quick=True) if c.id.startswith("WB-")]
 
 def test_the_wb_rows_are_registered_before_the_monitoring_rows():
     ids = [c.id for c in verify.claims()]
-    assert len(WB_ROWS) == 9 and ids[-1] == "MON-2"
+    assert len(WB_ROWS) == 10 and ids[-1] == "MON-2"
     assert max(ids.index(i) for i in WB_ROWS) < ids.index("MON-1")
     for claim in verify.claims():
         if claim.id.startswith("WB-"):
             assert claim.proof.startswith("wb-"), claim.id
 
 
-@pytest.mark.slow  # five chain programs: about a minute on two loaded cores
+@pytest.mark.slow  # six chain programs: about a minute on two loaded cores
 @pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=X64)])
 def test_the_wb_verify_rows_pass(dtype, request):
     if dtype == "float64":
