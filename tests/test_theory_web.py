@@ -69,7 +69,7 @@ def _categorical_chain(rng, p_star, m, gens, s, r, f, chains, p0=None):
 
 def _gaussian_chain(rng, m, gens, s, r, f, chains, ddof=1, mu0=0.0, var0=1.0):
     """``(mu_t, sigma_t^2)`` for ``t = 0..gens``; truth N(0, 1)."""
-    mu, sd = np.full(chains, mu0), np.full(chains, math.sqrt(var0))
+    mu, sd = np.full(chains, mu0, float), np.full(chains, np.sqrt(var0), float)
     mus, vs = [mu], [sd**2]
     for _ in range(gens):
         synthetic, kept = _provenance(rng, (chains, m), s, r, f)
@@ -338,6 +338,64 @@ def test_population_limit_is_the_be2_toy_map():
     np.testing.assert_allclose(same_m, 1.5)
 
 
+# ---------------------------------------------------------- share schedules ---
+
+
+def test_a_constant_schedule_is_the_constant_share():
+    s = np.full(15, 0.7)
+    for source in ("newest", "all"):
+        np.testing.assert_allclose(
+            tw.web_categorical_sq_error(P_STAR, 6, 15, s, 0.4, 0.1, source=source),
+            tw.web_categorical_sq_error(P_STAR, 6, 15, 0.7, 0.4, 0.1, source=source),
+            rtol=1e-14,
+        )
+        for a, b in zip(
+            tw.web_gaussian_moments(6, 15, s, 0.4, 0.1, source=source),
+            tw.web_gaussian_moments(6, 15, 0.7, 0.4, 0.1, source=source),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def _ramp_chain_categorical(rng, m, shares, r, f, chains):
+    p = np.tile(P_STAR, (chains, 1))
+    out = [np.zeros(chains)]
+    for s in shares:
+        synthetic, kept = _provenance(rng, (chains, m), s, r, f)
+        u = rng.random((chains, m))
+        own = (u[..., None] > np.cumsum(p, 1)[:, None, :]).sum(-1)
+        human = (u[..., None] > np.cumsum(P_STAR)).sum(-1)
+        x = np.minimum(np.where(synthetic, own, human), 2)
+        counts = np.stack([((x == j) & kept).sum(1) for j in range(3)], 1)
+        n = counts.sum(1, keepdims=True)
+        p = np.where(n > 0, counts / np.maximum(n, 1), p)
+        out.append(((p - P_STAR) ** 2).sum(1))
+    return np.array(out)
+
+
+def test_a_share_schedule_matches_the_item_level_chains():
+    # A linear ramp of the synthetic share from 0 to 1 (the replace chain at the
+    # end), with a detector that keeps an eighth of the items at the top.
+    gens, m, r, f = 16, 4, 0.5, 0.2
+    shares = np.linspace(0.0, 1.0, gens)
+    rng = _rng("schedule")
+    d = _ramp_chain_categorical(rng, m, shares, r, f, 12_000)
+    theory = tw.web_categorical_sq_error(P_STAR, m, gens, shares, r, f)
+    mu, var = [np.zeros(12_000)], [np.ones(12_000)]
+    for s in shares:
+        m_t, v_t = _gaussian_chain(rng, 6, 1, s, r, f, 12_000, 1, mu[-1], var[-1])
+        mu.append(m_t[-1])
+        var.append(v_t[-1])
+    err, v = tw.web_gaussian_moments(6, gens, shares, r, f)
+    for t in (2, 8, 16):
+        est, se = mean_and_se(d[t])
+        assert_within_se(est, theory[t], se, what=f"ramp, E||p_t - p*||^2, t={t}")
+        est, se = mean_and_se(mu[t] ** 2)
+        assert_within_se(est, err[t], se, what=f"ramp, E(mu_t - mu*)^2, t={t}")
+        est, se = mean_and_se(var[t])
+        assert_within_se(est, v[t], se, what=f"ramp, E sigma_t^2, t={t}")
+
+
 # --------------------------------------------------------------- source="all" ---
 
 
@@ -565,6 +623,10 @@ def test_minority_time_closed_forms():
             r"init_probs must be of shape \(3,\)",
         ),
         (
+            lambda: tw.web_categorical_sq_error(P_STAR, 10, 5, [0.1, 0.2, 0.3]),
+            r"synthetic_share must be one number or a sequence of num_generations=5",
+        ),
+        (
             lambda: tw.web_gaussian_moments(1, 5, 0.5),
             r"web_gaussian_moments\(\): sample_size",
         ),
@@ -620,14 +682,14 @@ WB_ROWS = [c.id for c in verify.claims(quick=True) if c.id.startswith("WB-")]
 
 def test_the_wb_rows_are_registered_before_the_monitoring_rows():
     ids = [c.id for c in verify.claims()]
-    assert len(WB_ROWS) == 9 and ids[-1] == "MON-2"
+    assert len(WB_ROWS) == 10 and ids[-1] == "MON-2"
     assert max(ids.index(i) for i in WB_ROWS) < ids.index("MON-1")
     for claim in verify.claims():
         if claim.id.startswith("WB-"):
             assert claim.proof.startswith("wb-"), claim.id
 
 
-@pytest.mark.slow  # five chain programs: about a minute on two loaded cores
+@pytest.mark.slow  # six chain programs: about a minute on two loaded cores
 @pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=X64)])
 def test_the_wb_verify_rows_pass(dtype, request):
     if dtype == "float64":

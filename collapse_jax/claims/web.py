@@ -3,7 +3,7 @@
 The library's chains under ``cj.web`` against :mod:`collapse_jax.theory.web`:
 the kept items' synthetic share (WB-1, the regime's ``kept_synthetic_share``
 record), the categorical chain's exact squared error and Gini–Simpson index (WB-2;
-WB-2a with ``source="all"``),
+WB-2a with ``source="all"``, WB-2s under a logistic take-off of the share),
 the Gaussian chain's exact mean error and variance (WB-3), the recall that
 :func:`~collapse_jax.theory.web.recall_needed` prescribes holding the Gaussian's
 error at ``c`` times the all-human error (WB-4) and detection raising the
@@ -25,6 +25,7 @@ import numpy as np
 
 import collapse_jax as cj
 from collapse_jax.claims.registry import Claim, Context, Row, mean_se, stat_row
+from collapse_jax.regimes._shares import share_values, share_vector
 from collapse_jax.status import FailedChainsWarning
 from collapse_jax.theory import minority_loss as tml
 from collapse_jax.theory import web as tw
@@ -167,6 +168,44 @@ def _wb2a(ctx):
         est,
         se,
         detail=f"source='newest': {newest:.5f}",
+    )
+
+
+# A logistic take-off of the synthetic share (0 -> 1, midpoint 8) under a watermark
+# of recall 0.9: the path of WB-2 fit by fit (proofs/wb-2-categorical-web.md part 7).
+_SCH_M, _SCH_R, _SCH_T, _SCH_MID, _SCH_STEEP = 20, 0.9, 20, 8.0, 0.6
+
+
+def _wb2s(ctx):
+    schedule = cj.logistic_share(_SCH_MID, _SCH_STEEP)
+    res = cj.run_chains(
+        cj.categorical(3),
+        cj.categorical_params(np.array(_P_STAR)),
+        key=ctx.seed + 164,
+        num_chains=ctx.chains,
+        num_generations=_SCH_T,
+        sample_size=_SCH_M,
+        regime=cj.web(schedule, cj.watermark(_SCH_R)),
+        dtype=ctx.dtype,
+        metrics=["probs"],
+        record_params=False,
+        record_at=[_SCH_T],
+    )
+    probs = np.asarray(res.metrics["probs"][:, -1], np.float64)
+    est, se = mean_se(((probs - np.array(_P_STAR)) ** 2).sum(-1))
+    shares = share_values(share_vector("verify", "synthetic_share", schedule), _SCH_T)
+    path = tw.web_categorical_sq_error(_P_STAR, _SCH_M, _SCH_T, shares, _SCH_R)
+    bare = tw.web_categorical_sq_error(_P_STAR, _SCH_M, _SCH_T, shares, 0.0)
+    return stat_row(
+        "WB-2s",
+        "categorical web chain under a logistic take-off of the synthetic share "
+        f"(midpoint {_SCH_MID:g}, steepness {_SCH_STEEP}): E‖p_t − p*‖² exact, fit by "
+        f"fit (K=3, M={_SCH_M}, watermark r={_SCH_R}, t={_SCH_T})",
+        float(path[-1]),
+        est,
+        se,
+        detail=f"s_t {shares[0]:.3f} → {shares[-1]:.3f}; without the watermark "
+        f"{bare[-1]:.4f}; H/M = {_H_STAR / _SCH_M:.4f}",
     )
 
 
@@ -324,6 +363,12 @@ CLAIMS: tuple[Claim, ...] = (
         "WB-2a",
         "web, categorical, source='all': exact E‖p_t − p*‖² (O(t²) recursion)",
         _wb2a,
+        proof="wb-2-categorical-web.md",
+    ),
+    Claim(
+        "WB-2s",
+        "web, categorical, a share schedule (logistic take-off): exact E‖p_t − p*‖²",
+        _wb2s,
         proof="wb-2-categorical-web.md",
     ),
     Claim(

@@ -16,8 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def categorical_all(h: float, e: float, skip: float, nu: float, gens: int):
-    """``D_t = E||p_t - p*||^2``, ``t = 0..gens``, from ``p_0 = p*``."""
+def categorical_all(h: float, e, skip, nu, gens: int):
+    """``D_t = E||p_t - p*||^2``, ``t = 0..gens``, from ``p_0 = p*``.
+
+    ``e``, ``skip``, ``nu``: per-fit arrays of length ``gens`` (or numbers).
+    """
+    e, skip, nu = (
+        np.broadcast_to(np.asarray(x, float), (gens,)) for x in (e, skip, nu)
+    )
     gram = np.zeros((gens + 1, gens + 1))
     cols = np.zeros(gens + 1)  # C[j] = sum_{k=1..t} G[k, j] (the pool is 1..t)
     out = np.zeros(gens + 1)
@@ -28,8 +34,10 @@ def categorical_all(h: float, e: float, skip: float, nu: float, gens: int):
             pool_sq = cols[1 : t + 1].sum() / t**2  # E||mean of e_1..e_t||^2
             cross = cols[: t + 1] / t  # E<pool mean, e_j>, j = 0..t
         # j <= t: E<e_{t+1}, e_j> = skip G[t, j] + (1 - skip) e E<pool mean, e_j>.
-        row = skip * gram[t, : t + 1] + (1 - skip) * e * cross
-        diag = skip * gram[t, t] + (1 - skip) * (e * e * (1 - nu) * pool_sq + nu * h)
+        row = skip[t] * gram[t, : t + 1] + (1 - skip[t]) * e[t] * cross
+        diag = skip[t] * gram[t, t] + (1 - skip[t]) * (
+            e[t] ** 2 * (1 - nu[t]) * pool_sq + nu[t] * h
+        )
         gram[t + 1, : t + 1] = gram[: t + 1, t + 1] = row
         gram[t + 1, t + 1] = diag
         cols[: t + 1] += row  # the next pool is 1 .. t + 1
@@ -38,13 +46,17 @@ def categorical_all(h: float, e: float, skip: float, nu: float, gens: int):
     return out
 
 
-def gaussian_all(var: float, e: float, skip: float, nu: float, c: float, gens: int):
+def gaussian_all(var: float, e, skip, nu, c, gens: int):
     """``(E(mu_t - mu*)^2, E sigma_t^2)``, ``t = 0..gens``, from the truth.
 
     The kept law is ``(1 - e) N(mu*, var) + e (1/t) sum_k N(mu_k, sigma_k^2)``, whose
     variance has expectation ``(1 - e) var + e A_t - e^2 S_t`` with
     ``A_t = (1/t) sum_k (v_k + G[k, k])`` and ``S_t = E(pool mean - mu*)^2``.
+    ``e``, ``skip``, ``nu``, ``c``: per-fit arrays of length ``gens`` (or numbers).
     """
+    e, skip, nu, c = (
+        np.broadcast_to(np.asarray(x, float), (gens,)) for x in (e, skip, nu, c)
+    )
     gram = np.zeros((gens + 1, gens + 1))
     cols = np.zeros(gens + 1)
     v = np.full(gens + 1, var)
@@ -56,10 +68,12 @@ def gaussian_all(var: float, e: float, skip: float, nu: float, c: float, gens: i
             pool_sq = cols[1 : t + 1].sum() / t**2
             pool_second = second / t
             cross = cols[: t + 1] / t
-        z = (1 - e) * var + e * pool_second - e * e * pool_sq  # E Var(kept law)
-        row = skip * gram[t, : t + 1] + (1 - skip) * e * cross
-        diag = skip * gram[t, t] + (1 - skip) * (e * e * pool_sq + nu * z)
-        v[t + 1] = skip * v[t] + (1 - skip) * c * z
+        z = (
+            (1 - e[t]) * var + e[t] * pool_second - e[t] ** 2 * pool_sq
+        )  # E Var(kept law)
+        row = skip[t] * gram[t, : t + 1] + (1 - skip[t]) * e[t] * cross
+        diag = skip[t] * gram[t, t] + (1 - skip[t]) * (e[t] ** 2 * pool_sq + nu[t] * z)
+        v[t + 1] = skip[t] * v[t] + (1 - skip[t]) * c[t] * z
         gram[t + 1, : t + 1] = gram[: t + 1, t + 1] = row
         gram[t + 1, t + 1] = diag
         cols[: t + 1] += row

@@ -17,8 +17,9 @@ flagged items get weight 0 before the fit. Host-side float64 formulas (NumPy/Sci
 * a minority's loss (WB-5), re-exported from
   :mod:`collapse_jax.theory.minority_loss`.
 
-Constant ``s``, ``r``, ``f``, ``M``; ``source="newest"`` (the paths also take
-``source="all"``, exact in :math:`O(n^2)`, in :mod:`._web_all`); a generation
+Constant ``r``, ``f``, ``M``; the paths take a share schedule ``s_t`` and
+``source="all"`` (exact in :math:`O(n^2)`, :mod:`._web_all`), the stationary values
+a constant ``s`` and ``source="newest"``; a generation
 that keeps fewer items than the fit needs (1 for frequencies, 2 for a variance)
 keeps its model, as the regime does. Proofs: ``proofs/wb-1-effective-share.md`` to
 ``proofs/wb-5-minority.md``; docs/theory.md §17.
@@ -286,6 +287,36 @@ def _setup(sample_size, synthetic_share, recall, false_positive_rate, fam, calle
     return m, e, skip, nu
 
 
+def _path_setup(sample_size, synthetic_share, recall, fpr, fam, gens, caller):
+    """Per-fit ``(e_t, skip_t, nu_t)`` arrays of length ``gens``.
+
+    ``synthetic_share`` is one number or a sequence of ``gens`` shares (``s_t`` for
+    fit ``t``, as the regime's schedules give). A fit that can keep too few items
+    (``nu_t`` NaN) keeps the model: ``skip_t = 1``.
+    """
+    m = check_constant_size(sample_size, caller, minimum=_MIN_KEPT[fam])
+    shares = _check_unit(synthetic_share, "synthetic_share", caller, "a share")
+    if shares.ndim > 1 or (shares.ndim == 1 and shares.size != gens):
+        fail(
+            caller,
+            "synthetic_share",
+            f"one number or a sequence of num_generations={gens} shares (one per fit)",
+            described(f"shape {shares.shape}"),
+            "Pass one share per generation, or a number.",
+        )
+    per_fit = np.broadcast_to(shares, (gens,))
+    cache: dict[float, tuple[float, float, float]] = {}
+    out = np.empty((3, gens))
+    for t, s in enumerate(per_fit):
+        if float(s) not in cache:
+            kept_synthetic, kept = _web_args(s, recall, fpr, caller)
+            skip, nu = _kept_law(m, kept, _MIN_KEPT[fam])
+            e = kept_synthetic / kept if kept > 0.0 else 0.0
+            cache[float(s)] = (e, 1.0, 0.0) if np.isnan(nu) else (e, skip, nu)
+        out[:, t] = cache[float(s)]
+    return out[0], out[1], out[2]
+
+
 _SOURCES = ("newest", "all")
 
 
@@ -334,13 +365,18 @@ def web_categorical_sq_error(
     :math:`\rho = \pi + (1-\pi)e` and :math:`e_0 = p_0 - p^*`:
 
     .. math:: D_{t+1} = \pi D_t + (1-\pi)\bigl[e^2(1-\nu)D_t
-       + \nu\bigl(H - 2e\rho^t\,p^*\cdot e_0\bigr)\bigr].
+       + \nu\bigl(H - 2e\rho^t\,p^*\cdot e_0\bigr)\bigr]
+
+    (with a share schedule, per-fit ``e``, ``π``, ``ν`` and
+    :math:`\rho^t \to \prod_{k<t}\rho_k`).
 
     Args:
         probs: ``(K,)`` truth :math:`p^*` (the human items' law).
         sample_size: ``M >= 1`` items per generation (before detection).
         num_generations: ``n >= 0``.
-        synthetic_share: ``s`` in ``[0, 1]`` (constant).
+        synthetic_share: ``s`` in ``[0, 1]``, or a schedule: a sequence of
+            ``num_generations`` shares, ``s_t`` for fit ``t`` (the recursion is
+            per fit, with ``e``, ``π``, ``ν`` of that fit).
         recall: ``r`` in ``[0, 1]``.
         false_positive_rate: ``f`` in ``[0, 1]``.
         init_probs: ``(K,)`` :math:`p_0` (default :math:`p^*`).
@@ -376,22 +412,26 @@ def web_categorical_sq_error(
             described(f"shape {p0.shape}"),
             "Pass one probability per category.",
         )
-    _, e, skip, nu = _setup(
-        sample_size, synthetic_share, recall, false_positive_rate, "categorical", caller
+    e, skip, nu = _path_setup(
+        sample_size,
+        synthetic_share,
+        recall,
+        false_positive_rate,
+        "categorical",
+        gens,
+        caller,
     )
     all_past = _source(source, init_probs is not None, "init_probs", caller)
-    e0 = p0 - p
-    out = np.full(gens + 1, float(e0 @ e0))
-    if not np.isfinite(nu):
-        return out  # nothing is ever kept: the model never changes
     h = 1.0 - float(p @ p)
     if all_past:
         return categorical_all(h, e, skip, nu, gens)
-    lin = float(p @ e0)
-    rho = skip + (1.0 - skip) * e
+    e0 = p0 - p
+    out = np.full(gens + 1, float(e0 @ e0))
+    lin = float(p @ e0)  # p* . E e_t
     for t in range(gens):
-        fitted = e * e * (1.0 - nu) * out[t] + nu * (h - 2.0 * e * rho**t * lin)
-        out[t + 1] = skip * out[t] + (1.0 - skip) * fitted
+        fitted = e[t] ** 2 * (1.0 - nu[t]) * out[t] + nu[t] * (h - 2.0 * e[t] * lin)
+        out[t + 1] = skip[t] * out[t] + (1.0 - skip[t]) * fitted
+        lin *= skip[t] + (1.0 - skip[t]) * e[t]
     return out
 
 
@@ -502,7 +542,8 @@ def web_gaussian_moments(
     Args:
         sample_size: ``M >= 2`` items per generation (before detection).
         num_generations: ``n >= 0``.
-        synthetic_share: ``s`` in ``[0, 1]``.
+        synthetic_share: ``s`` in ``[0, 1]``, or a sequence of ``num_generations``
+            shares (``s_t`` for fit ``t``).
         recall: ``r`` in ``[0, 1]``.
         false_positive_rate: ``f`` in ``[0, 1]``.
         variance: truth :math:`\sigma^2 > 0`.
@@ -529,16 +570,18 @@ def web_gaussian_moments(
         docs/theory.md WB-3; proof: ``proofs/wb-3-gaussian-web.md``.
     """
     caller = "web_gaussian_moments"
-    e, skip, nu, ddof, var = _gauss_args(
+    ddof = check_estimator(estimator, caller)
+    var = check_positive_float(variance, "variance", caller)
+    gens = check_int(num_generations, "num_generations", caller)
+    e, skip, nu = _path_setup(
         sample_size,
         synthetic_share,
         recall,
         false_positive_rate,
-        variance,
-        estimator,
+        "gaussian",
+        gens,
         caller,
     )
-    gens = check_int(num_generations, "num_generations", caller)
     err0 = _check_real(init_mean_error, "init_mean_error", caller)
     v0 = (
         var
@@ -547,14 +590,13 @@ def web_gaussian_moments(
     )
     moved = err0 != 0.0 or init_variance is not None
     all_past = _source(source, moved, "init_mean_error", caller)
-    out = np.empty((gens + 1, 2))
-    out[:] = (err0 * err0, v0)
-    if all_past and np.isfinite(nu):
+    if all_past:
         return gaussian_all(var, e, skip, nu, 1.0 if ddof == 1 else 1.0 - nu, gens)
-    if np.isfinite(nu):
-        mat, forcing = _gauss_system(e, skip, nu, ddof, var)
-        for t in range(gens):
-            out[t + 1] = mat @ out[t] + forcing
+    out = np.empty((gens + 1, 2))
+    out[0] = (err0 * err0, v0)
+    for t in range(gens):
+        mat, forcing = _gauss_system(e[t], skip[t], nu[t], ddof, var)
+        out[t + 1] = mat @ out[t] + forcing
     return out[:, 0], out[:, 1]
 
 
