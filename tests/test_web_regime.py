@@ -318,3 +318,14 @@ def test_a_monitored_web_chain_keeps_its_past_models_and_records():
     assert {"kept_fraction", "kept_synthetic_share", "alarm"} <= set(res.metrics)
     kept = res.metrics["kept_fraction"]
     assert np.all((kept > 0) & (kept <= 1))
+
+
+@pytest.mark.slow
+def test_web_keeps_the_contract_with_a_learned_family():
+    """A flax network family (tests/_neural_toy.py): source='all' keeps copies of
+    the past networks' parameters in the carry."""
+    from tests import _neural_toy as toys
+
+    fam = toys.toy()
+    check_regime(cj.web(0.5, cj.detector(0.5, 0.1), source="all"), fam,
+                 fam.generation0(), sample_size=(32, 24, 30), population=False)

@@ -34,7 +34,9 @@ approximate fits, minimum-norm regression). :func:`accumulate_subsample` (it dra
 a subset of the points) and :func:`general_mix` (it re-weighs past points every
 generation) keep ``num_generations × max(sample_size)`` points per chain, so their
 memory and per-generation cost grow with the length of the run; :func:`mix`,
-:func:`fresh` and :func:`retain_original` keep at most one generation's points.
+:func:`fresh` and :func:`retain_original` keep at most one generation's points;
+:func:`web` keeps no points, and with ``source="all"`` the past models (``N - 1``
+copies of the params per chain).
 
 Writing a regime: a :class:`Regime` whose ``step`` calls the public generation
 pipeline (:mod:`collapse_jax.regimes.pipeline`: draw, distort, curate, weigh,
