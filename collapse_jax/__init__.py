@@ -58,6 +58,7 @@ from collapse_jax.families import (
 from collapse_jax.fitting import PseudoData, approximate, pseudo_data
 from collapse_jax.io import load, save
 from collapse_jax.keys import KEY_SCHEME_VERSION
+from collapse_jax.minority import Minority, minority
 from collapse_jax.monitor import CollapseMonitor, adaptive, collapse_monitor, monitored
 from collapse_jax.progress import progress_bar
 from collapse_jax.regimes import (
@@ -72,6 +73,15 @@ from collapse_jax.regimes import (
     register_regime,
     replace,
     retain_original,
+)
+from collapse_jax.regimes.web import (  # issue 16: the web as a regime
+    Detector,
+    ShareSchedule,
+    detector,
+    linear_share,
+    logistic_share,
+    watermark,
+    web,
 )
 from collapse_jax.runs import (
     Run,
@@ -197,6 +207,13 @@ __all__ = [
     "fresh",
     "retain_original",
     "general_mix",
+    "web",
+    "detector",
+    "watermark",
+    "linear_share",
+    "logistic_share",
+    "Detector",
+    "ShareSchedule",
     "register_regime",
     "regime_names",
     "make_regime",
@@ -204,6 +221,8 @@ __all__ = [
     "CollapseMonitor",
     "monitored",
     "adaptive",
+    "minority",
+    "Minority",
     "sweep",
     "SweepResult",
     "SummaryResult",

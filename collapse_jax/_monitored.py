@@ -156,4 +156,5 @@ def monitored(regime: Regime, monitor: CollapseMonitor) -> Regime:
         mixes_models=regime.mixes_models,
         cpu_batch_limit=_batch_limit(monitor, regime),
         data_hyper=tuple(regime.data_hyper) + _held_out_hyper(monitor),
+        init_reference=regime.init_reference,
     )

@@ -129,7 +129,7 @@ def prepare(
     padded = -(-total // pad) * pad
     population = config.sampler == "population"
     init_args = (family, data_spec_n(data_spec, config.n_max), config.num_generations)
-    init_args += (reference,) if population else ()
+    init_args += (reference,) if population or regime.init_reference else ()
     state_spec = jax.eval_shape(lambda: regime.init(*init_args))
     block = _block_size(
         regime, devices, config, data_spec, reference, state_spec, padded

@@ -175,6 +175,7 @@ _POINT_OPTIONS = {
     "init_family": None,
     "sampling": None,
     "curation": None,
+    "extra_metrics": None,
 }
 
 

@@ -131,6 +131,7 @@ def run_chains(
     record_every: int | None = ..., record_at: Sequence[int] | None = ...,
     output: Literal["records"] = ..., quantiles: Sequence[float] = ...,
     first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = ...,
 ) -> ChainResult: ...
 @overload
 def run_chains(
@@ -145,6 +146,7 @@ def run_chains(
     record_every: int | None = ..., record_at: Sequence[int] | None = ...,
     output: Literal["summaries"], quantiles: Sequence[float] = ...,
     first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = ...,
 ) -> SummaryResult: ...
 @overload
 def run_chains(
@@ -159,6 +161,7 @@ def run_chains(
     record_every: int | None = ..., record_at: Sequence[int] | None = ...,
     output: str, quantiles: Sequence[float] = ...,
     first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = ...,
 ) -> ChainResult | SummaryResult: ...
 # fmt: on
 
@@ -188,6 +191,7 @@ def run_chains(
     output: str = "records",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     first_passage: Mapping[str, tuple[str, str, float]] | None = None,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> ChainResult | SummaryResult:
     """Run ``num_chains`` independent generation chains of ``family``.
 
@@ -256,6 +260,10 @@ def run_chains(
         ``<=``, ``>``, ``>=``, ``==``) ``threshold``, checked at every generation
         (recorded or not); ``-1`` if never. E.g. ``{"absorbed": ("support_size",
         "<=", 1)}``. In ``result.first_passage``.
+      extra_metrics: ``{name: fn}``: derived metrics, ``fn(params) -> array`` of
+        one model (jittable), recorded beside the family's own (and usable in
+        ``metrics``, ``first_passage`` and summaries), e.g. ``{g.metric: g}`` for
+        a group ``g = cj.minority(categories=[9])`` (:mod:`collapse_jax.derived`).
 
     Returns:
       A :class:`ChainResult` (a :class:`~collapse_jax.summaries.SummaryResult`
@@ -300,6 +308,7 @@ def run_chains(
         output=output,
         quantiles=quantiles,
         first_passage=first_passage,
+        extra_metrics=extra_metrics,
     )
     return execute(spec, progress)
 
@@ -328,6 +337,7 @@ def run_spec(
     output: str = "records",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     first_passage: Mapping[str, tuple[str, str, float]] | None = None,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> RunSpec:
     """Check a run's arguments once and return its frozen :class:`RunSpec`.
 
@@ -372,6 +382,7 @@ def run_spec(
         output=output,
         quantiles=quantiles,
         first_passage=first_passage,
+        extra_metrics=extra_metrics,
     )
 
 

@@ -33,6 +33,7 @@ from collapse_jax._reduce import tree_sum
 from collapse_jax._util import ascending_rank
 from collapse_jax._util import static_partial as _static
 from collapse_jax.checks import check_choice, check_real, described, fail
+from collapse_jax.regimes._shares import misplaced_detector_fix
 
 __all__ = ["Curation", "tail_weighting", "likelihood_filter"]
 
@@ -294,7 +295,9 @@ def check_curation(
             "curation",
             "None or a curation such as cj.tail_weighting(0.05)",
             type(curation).__name__,
-            "Build one with cj.tail_weighting or cj.likelihood_filter.",
+            misplaced_detector_fix(
+                curation, "Build one with cj.tail_weighting or cj.likelihood_filter."
+            ),
             error=TypeError,
         )
     if sampler != "samples":

@@ -30,6 +30,7 @@ from collapse_jax.checks import (
 from collapse_jax.compiled import DISTANCE_METRICS, ChainConfig
 from collapse_jax.families.base import ModelFamily, check_is_family
 from collapse_jax.regimes import Regime
+from collapse_jax.regimes._shares import misplaced_detector_fix
 
 __all__ = ["check_devices", "known_metrics"]
 
@@ -252,7 +253,7 @@ def _validate(
             "regime",
             "a regime such as cj.replace()",
             type(regime).__name__,
-            "Pass regime=cj.replace().",
+            misplaced_detector_fix(regime, "Pass regime=cj.replace()."),
             error=TypeError,
         )
     sampler = check_choice(fn, "sampler", sampler, PUBLIC_SAMPLERS)

@@ -27,6 +27,7 @@ import numpy as np
 
 import jax.numpy as jnp
 
+from collapse_jax import derived
 from collapse_jax.checks import fail
 from collapse_jax.compiled import ChainConfig
 from collapse_jax.curation import Curation, check_curation
@@ -270,6 +271,7 @@ def build(
     output="records",
     quantiles=DEFAULT_QUANTILES,
     first_passage=None,
+    extra_metrics=None,
 ) -> RunSpec:
     """:func:`~collapse_jax.run_spec` in the wording of entry point ``fn`` (shared
     by the runners); ``runner`` is what :meth:`RunSpec.run` calls.
@@ -279,9 +281,13 @@ def build(
     has ``P * num_chains`` chains, point-major, and chain ``c`` of every point uses
     chain id ``first_chain + c`` (common random numbers). ``record_every``,
     ``record_at``, ``output``, ``quantiles`` and ``first_passage``: what the run
-    records (:mod:`collapse_jax.summaries`).
+    records (:mod:`collapse_jax.summaries`). ``extra_metrics``: derived metrics
+    (:mod:`collapse_jax.derived`), appended to the family's.
     """
     regime = replace() if regime is None else regime
+    family, init_family = derived.attach(
+        fn, extra_metrics, family, init, init_family, regime
+    )
     config, schedule, num_chains, first_chain, source = _validate(
         family,
         init,

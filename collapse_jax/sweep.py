@@ -179,6 +179,7 @@ def sweep(
     output: str = "records",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     first_passage: Mapping[str, tuple[str, str, float]] | None = None,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> SweepResult | SummaryResult:
     """Run ``num_chains`` chains at every point of a sweep, as one program.
 
@@ -194,8 +195,8 @@ def sweep(
       record_params: default False (a sweep is usually large).
       others: as :func:`~collapse_jax.run_chains` (thinning with
         ``record_every``/``record_at``, ``output="summaries"``, ``first_passage``
-        included); the regime, bias and curation give the settings that are
-        not swept.
+        and ``extra_metrics`` included); the regime, bias and curation give the
+        settings that are not swept.
 
     Returns:
       A :class:`SweepResult` whose arrays have a leading sweep axis; with
@@ -252,6 +253,7 @@ def sweep(
         output=output,
         quantiles=quantiles,
         first_passage=first_passage,
+        extra_metrics=extra_metrics,
     )
     res = execute(spec, progress)
     points = next(iter(values.values())).shape[0]

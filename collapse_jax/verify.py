@@ -35,10 +35,12 @@ from collapse_jax.claims import (
     error_sources,
     gaussian_chain,
     gaussian_collapse,
+    minority,
     mixing,
     monitoring,
     regimes,
     regression,
+    web,
     wright_fisher,
 )
 from collapse_jax.claims.registry import (
@@ -79,6 +81,8 @@ BUILTIN = (
     mixing,
     regimes,
     bayes,
+    minority,
+    web,
     monitoring,
 )
 

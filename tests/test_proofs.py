@@ -149,7 +149,7 @@ _PRIVATE = re.compile(
     + "|reference_" + "checks"
     + r"|\b(?:DE" + "SIGN|ST" + r"YLE)(?:\.md|\s*§)"
 )
-CLAIM_ID = re.compile(r"\b(?:SH|WF|GC|LR|SU|BE|AL|TT|SE|BO|MON|TW|GE|BL)-E?\d+")
+CLAIM_ID = re.compile(r"\b(?:SH|WF|GC|LR|SU|BE|AL|TT|SE|BO|MON|TW|GE|BL|WB)-E?\d+")
 
 
 def _headings() -> set[str]:

@@ -47,6 +47,8 @@ BUILTINS = [
      (lambda: cj.retain_original(2.0), "fraction")),
     (cj.general_mix(0.6, 0.2, 0.2), lambda t, m: m[t],
      (lambda: cj.general_mix(0.5, 0.5, 0.5), r"alpha \+ beta \+ gamma must be 1")),
+    (cj.web(cj.linear_share(0.2, 0.9), cj.detector(0.5, 0.2), source="all"), None,
+     (lambda: cj.web(2.0), r"synthetic_share must be a number in \[0, 1\]")),
 ]
 
 

@@ -18,6 +18,7 @@ from collapse_jax.experiments import (  # noqa: F401
     catalog_more,
     neural_lm,
     neural_vae,
+    web,
 )
 from collapse_jax.experiments.core import (
     SCALES,

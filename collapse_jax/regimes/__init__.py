@@ -18,6 +18,7 @@ a fit's data carry their shares through the weights. The regimes:
 :func:`fresh`             new real draws each generation plus synthetic (AL-3, SE-2)
 :func:`retain_original`   a random share of the original data kept (Shumailov's 10 %)
 :func:`general_mix`       SH-0: newest model, previous data, original data (α, β, γ)
+:func:`web`               a scrape, share s_t synthetic, with a detector's drops
 ========================  ============================================================
 
 Samplers: :func:`replace` supports all three; the others draw samples, or run in the
@@ -33,7 +34,9 @@ approximate fits, minimum-norm regression). :func:`accumulate_subsample` (it dra
 a subset of the points) and :func:`general_mix` (it re-weighs past points every
 generation) keep ``num_generations × max(sample_size)`` points per chain, so their
 memory and per-generation cost grow with the length of the run; :func:`mix`,
-:func:`fresh` and :func:`retain_original` keep at most one generation's points.
+:func:`fresh` and :func:`retain_original` keep at most one generation's points;
+:func:`web` keeps no points, and with ``source="all"`` the past models (``N - 1``
+copies of the params per chain).
 
 Writing a regime: a :class:`Regime` whose ``step`` calls the public generation
 pipeline (:mod:`collapse_jax.regimes.pipeline`: draw, distort, curate, weigh,
@@ -61,6 +64,7 @@ from collapse_jax.regimes.registry import (
     regime_names,
     register_regime,
 )
+from collapse_jax.regimes.web import web
 
 __all__ = [
     "Regime",
@@ -72,6 +76,7 @@ __all__ = [
     "fresh",
     "retain_original",
     "general_mix",
+    "web",
     "source_data",
     "SAMPLERS",
     "MIXING_SAMPLERS",
@@ -91,6 +96,7 @@ for _factory in (
     fresh,
     retain_original,
     general_mix,
+    web,
 ):
     register_regime(_factory.__name__, _factory)
 del _factory

@@ -89,6 +89,10 @@ class Regime(NamedTuple):
       data_hyper: the names in ``hyper`` that hold data points given in the
         truth's coordinates (a real set, a held-out set): the runner moves them
         into a translated run's frame with the truth (collapse_jax.frame).
+      init_reference: True when ``init`` takes ``reference`` (the truth as a
+        model of the family: the shape of the models a regime keeps) in every
+        run, not only in the population limit; ``init`` then tells the two apart
+        by ``data`` (no draws, ``data.shape[0] == 0``, in the population limit).
     """
 
     name: str
@@ -105,3 +109,4 @@ class Regime(NamedTuple):
     mixes_models: bool = False
     cpu_batch_limit: int | None = None
     data_hyper: tuple[str, ...] = ()
+    init_reference: bool = False

@@ -26,6 +26,10 @@ proof in ``proofs/``:
   nucleus as independent NumPy maps) and tail weighting (TW-1).
 * :mod:`collapse_jax.theory.bayes`: Bayesian learners (BL-1 to BL-6): posterior
   draws, MAP and posterior predictive for the Gaussian, categorical and Poisson.
+* :mod:`collapse_jax.theory.web`: the web regime (WB-1 to WB-5): the effective
+  synthetic share after detection, the categorical and Gaussian web chains, the
+  recall a target error needs; :mod:`collapse_jax.theory.minority_loss`: a
+  minority's loss in the neutral chain (WB-5).
 * :mod:`collapse_jax.theory.curves`: the closed forms above at every generation
   ``n = 0 .. N`` at once, in O(N) (the experiments' theory curves).
 
@@ -34,7 +38,7 @@ Index ``n`` counts fits (``n = 0`` is the truth); a ``sample_size`` is one int
 ``M_i`` points).
 """
 
-from collapse_jax.theory import bayes, bias, curves
+from collapse_jax.theory import bayes, bias, curves, web
 from collapse_jax.theory.approximation import (
     fixed_start_rates,
     gradient_map_iterate,
@@ -132,6 +136,7 @@ __all__ = [
     "bayes",
     "bias",
     "curves",
+    "web",
     "accumulate_test_error_bound",
     "conditional_test_error_accumulate",
     "conditional_test_error_replace",

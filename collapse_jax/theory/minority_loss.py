@@ -1,0 +1,182 @@
+r"""A minority in the neutral categorical chain: loss probability and time to loss.
+
+In the categorical replace chain a group of categories (a minority, ``cj.minority``)
+has a total share that is exactly a two-type Wright–Fisher chain, so it vanishes
+with probability one minus its initial share; its mean time to loss has the
+diffusion approximation of Kimura and Ohta and an exact value from the chain's
+fundamental matrix. Host-side float64 (NumPy/SciPy). Re-exported by
+:mod:`collapse_jax.theory.web`.
+
+Proof: ``proofs/wb-5-minority.md``; docs/theory.md WB-5 (§17).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import entr
+
+from collapse_jax.checks import fail
+from collapse_jax.theory._schedule import check_constant_size
+from collapse_jax.theory._web_checks import _check_unit, _scalar_or_array
+from collapse_jax.theory.discrete import wright_fisher_matrix
+
+__all__ = [
+    "minority_mean_absorption_time",
+    "minority_mean_time_to_loss",
+    "minority_vanish_probability",
+]
+
+
+def _check_share(share: object, caller: str) -> np.ndarray:
+    return _check_unit(share, "share", caller, "the group's initial share")
+
+
+def minority_vanish_probability(share: object) -> float | np.ndarray:
+    r"""Probability that a group of categories vanishes in the neutral chain.
+
+    In the categorical replace chain (empirical refit on ``M`` draws), the total
+    probability ``x_t`` of any group of categories is a two-type Wright–Fisher
+    chain (lumping a multinomial gives a binomial): a bounded martingale absorbed at
+    0 or 1, so :math:`P(\text{vanishes}) = 1 - x_0` exactly, for every ``M`` and
+    every sample-size schedule (SH-3, WF-2).
+
+    Args:
+        share: the group's initial share :math:`x_0` in ``[0, 1]`` (broadcasts).
+
+    Returns:
+        :math:`1 - x_0`.
+
+    Raises:
+        ValueError: a share outside ``[0, 1]``.
+
+    Examples:
+        >>> round(minority_vanish_probability(0.1), 12)
+        0.9
+
+    References:
+        docs/theory.md WB-5; proof: ``proofs/wb-5-minority.md``.
+    """
+    x = _check_share(share, "minority_vanish_probability")
+    return _scalar_or_array(1.0 - x)
+
+
+def _exact_wf_times(x: float, m: int) -> tuple[float, float]:
+    """Exact (E[T | loss], E T) of the two-type WF chain from count round(x m)."""
+    start = int(round(x * m))
+    if start in (0, m):
+        return (0.0 if start == 0 else np.nan), 0.0
+    trans = wright_fisher_matrix(m)[1:m, 1:m]  # the transient counts 1..m-1
+    lose = 1.0 - np.arange(1, m) / m  # h(j) = P(loss | count j)
+    unit = np.zeros(m - 1)
+    unit[start - 1] = 1.0
+    # Row `start` of the fundamental matrix (I - Q)^{-1}: expected visits.
+    visits = np.linalg.solve((np.eye(m - 1) - trans).T, unit)
+    mean_time = float(visits.sum())
+    return float(visits @ lose) / (1.0 - start / m), mean_time
+
+
+def _time_args(share, sample_size, exact, caller):
+    x = _check_share(share, caller)
+    m = check_constant_size(sample_size, caller, minimum=1)
+    if exact and m > _EXACT_MAX:
+        fail(
+            caller,
+            "sample_size",
+            f"<= {_EXACT_MAX} with exact=True (an (M-1)x(M-1) solve)",
+            m,
+            "Pass exact=False for the diffusion approximation.",
+        )
+    return x, m
+
+
+_EXACT_MAX = 4000
+
+
+def minority_mean_time_to_loss(
+    share: object, sample_size: int, *, exact: bool = False
+) -> float | np.ndarray:
+    r"""Mean number of generations until a group vanishes, given that it does.
+
+    Diffusion approximation (Kimura & Ohta 1969) of the two-type Wright–Fisher
+    chain with ``M`` draws a generation (per-generation variance
+    :math:`x(1-x)/M`):
+
+    .. math:: E[T_0 \mid \text{loss}] \approx -\frac{2M\,x\log x}{1 - x},
+
+    asymptotic as ``M → ∞`` with ``x`` fixed; the relative error is
+    :math:`O(1/M)` away from the boundary and about 3 % at ``M = 100``, ``x = 0.1``
+    (``proofs/wb-5-minority.md`` tabulates it against the exact chain). With
+    ``exact=True`` the exact value of the chain started at count
+    ``round(x M)``, from the fundamental matrix of
+    :func:`~collapse_jax.theory.discrete.wright_fisher_matrix` (``M <= 4000``).
+
+    Args:
+        share: initial share :math:`x` in ``[0, 1)`` (broadcasts); 0 gives 0.
+        sample_size: ``M >= 1`` draws per generation.
+        exact: the exact chain instead of the diffusion.
+
+    Returns:
+        The mean time in generations (NaN at ``x = 1``: the group cannot vanish).
+
+    Raises:
+        ValueError: invalid arguments.
+
+    Examples:
+        >>> round(minority_mean_time_to_loss(0.1, 100), 2)
+        51.17
+
+    References:
+        docs/theory.md WB-5; proof: ``proofs/wb-5-minority.md``.
+    """
+    caller = "minority_mean_time_to_loss"
+    x, m = _time_args(share, sample_size, exact, caller)
+    if exact:
+        flat = np.array([_exact_wf_times(v, m)[0] for v in np.ravel(x)])
+        return _scalar_or_array(flat.reshape(x.shape))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(
+            x >= 1.0,
+            np.nan,
+            np.where(x > 0.0, -2.0 * m * x * np.log(np.where(x > 0, x, 1.0)), 0.0)
+            / np.where(x < 1.0, 1.0 - x, 1.0),
+        )
+    return _scalar_or_array(out)
+
+
+def minority_mean_absorption_time(
+    share: object, sample_size: int, *, exact: bool = False
+) -> float | np.ndarray:
+    r"""Mean number of generations until a group is lost or fixed.
+
+    Diffusion approximation of the two-type Wright–Fisher chain:
+
+    .. math:: E\,T \approx -2M\bigl(x\log x + (1-x)\log(1-x)\bigr),
+
+    (:math:`(1-x)E[T_0 \mid \text{loss}] + xE[T_1 \mid \text{fixation}]`);
+    asymptotic as ``M → ∞``, exact with ``exact=True`` (``M <= 4000``).
+
+    Args:
+        share: initial share :math:`x` in ``[0, 1]`` (broadcasts).
+        sample_size: ``M >= 1`` draws per generation.
+        exact: the exact chain instead of the diffusion.
+
+    Returns:
+        The mean absorption time in generations.
+
+    Raises:
+        ValueError: invalid arguments.
+
+    Examples:
+        >>> round(minority_mean_absorption_time(0.5, 100), 2)
+        138.63
+
+    References:
+        docs/theory.md WB-5; proof: ``proofs/wb-5-minority.md``.
+    """
+    caller = "minority_mean_absorption_time"
+    x, m = _time_args(share, sample_size, exact, caller)
+    if exact:
+        flat = np.array([_exact_wf_times(v, m)[1] for v in np.ravel(x)])
+        return _scalar_or_array(flat.reshape(x.shape))
+    out = 2.0 * m * (entr(x) + entr(1.0 - x))  # entr(x) = -x log x
+    return _scalar_or_array(np.asarray(out, dtype=np.float64))
