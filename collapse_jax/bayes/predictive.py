@@ -62,7 +62,9 @@ def _student_t_cdf_vmap(axis_size, in_batched, df, z):
         x if batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
         for x, batched in zip((df, z), in_batched, strict=True)
     )
-    return jax.lax.map(lambda args: _student_t_cdf(*args), (df, z)), True
+    # The rule runs when the runner batches the step, outside the metrics' x64
+    # scope (conjugate.scoped): scope the per-lane calls again.
+    return jax.lax.map(scoped(lambda args: _student_t_cdf(*args), 0), (df, z)), True
 
 
 class PredictiveParams(NamedTuple):
