@@ -424,3 +424,17 @@ def test_a_collapsing_map_chain_keeps_its_exact_law_far_below_float32s_range():
                      math.sqrt(gens * special.polygamma(1, a) / n),
                      what=f"E log sigma^2 of the Jeffreys MAP chain at T = {gens}")
     assert lv.max() < -500
+
+
+def test_the_gaussian_predictive_tail_mass_does_not_depend_on_the_batch():
+    # The Student-t CDF's continued fraction runs until every element of a batched
+    # call converges: evaluated lane by lane, a chain's tail_mass is the same bits in
+    # a batch of 11 as in a batch of 3 (it differed by an ulp, under cj.fresh).
+    make, truth = TRUTHS["gaussian"]
+    fam = make(learner="posterior_predictive")
+    kw = dict(key=SEED, num_generations=5, sample_size=5, regime=cj.fresh(4))
+    big = cj.run_chains(fam, truth, num_chains=11, **kw)
+    small = cj.run_chains(fam, truth, num_chains=3, **kw)
+    tail = np.asarray(big.metrics["tail_mass"])
+    np.testing.assert_array_equal(tail[:3], np.asarray(small.metrics["tail_mass"]))
+    assert np.all((tail[:, 1:] > 0) & (tail[:, 1:] < 1))

@@ -87,7 +87,12 @@ _NEURAL_TINY = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(core.experiments()))
+# The neural experiments' tiny runs train networks for minutes on a loaded core:
+# slow pass (tests/test_neural_*.py cover the chains in the default one).
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow if n in _NEURAL_TINY else ())
+    for n in sorted(core.experiments())
+])
 def test_every_experiment_runs_and_draws_at_a_tiny_size(tmp_path, name):
     if name == "word-forgetting":
         pytest.importorskip("wordfreq")

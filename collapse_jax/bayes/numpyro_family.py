@@ -47,13 +47,12 @@ import jax.numpy as jnp
 from numpyro import handlers
 
 from collapse_jax.bayes import inference as inf
+from collapse_jax.bayes.learners import LEARNERS
 from collapse_jax.checks import check_positive_int, described, fail
 from collapse_jax.families.base import ModelFamily, family
 
 __all__ = ["LEARNERS", "numpyro_family"]
 
-#: The learners of issue 15's contract; numpyro_family has no plug-in fit.
-LEARNERS = ("plugin", "posterior_sample", "posterior_predictive", "map")
 _EXTRA_FIELDS = ("guide", "draws", "divergences")
 _FN = "numpyro_family"
 

@@ -42,6 +42,31 @@ from collapse_jax.status import Status
 __all__ = ["PredictiveParams", "predictive_family"]
 
 
+@jax.custom_batching.custom_vmap
+def _student_t_cdf(df, z):
+    """The standard Student-t CDF of one number (numpyro's ``StudentT.cdf``).
+
+    Its regularised incomplete beta runs one continued-fraction loop over every
+    element of an array until all have converged, so a batched call gives a lane
+    bits that depend on its neighbours (up to an ulp). Batched over chains, it is
+    evaluated lane by lane instead (``lax.map``): a chain's ``tail_mass`` does not
+    depend on its batch (tests/test_bayes_learners.py).
+    """
+    zero, one = jnp.zeros((), z.dtype), jnp.ones((), z.dtype)
+    return dist.StudentT(df, zero, one).cdf(z)
+
+
+@_student_t_cdf.def_vmap
+def _student_t_cdf_vmap(axis_size, in_batched, df, z):
+    df, z = (
+        x if batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
+        for x, batched in zip((df, z), in_batched, strict=True)
+    )
+    # The rule runs when the runner batches the step, outside the metrics' x64
+    # scope (conjugate.scoped): scope the per-lane calls again.
+    return jax.lax.map(scoped(lambda args: _student_t_cdf(*args), 0), (df, z)), True
+
+
 class PredictiveParams(NamedTuple):
     """The model of a posterior-predictive learner."""
 
@@ -237,9 +262,8 @@ def _normal(inner, model, prior):
         q = _ratio(truth.fit.mean[0] - loc, t_log_sd)
         z_lo = _ratio(q - _TAIL_Z, log_s - t_log_sd)
         z_hi = _ratio(q + _TAIL_Z, log_s - t_log_sd)
+        t_tail = _student_t_cdf(df, z_lo) + _student_t_cdf(df, -z_hi)
         dtype = params.weight.dtype
-        std_t = dist.StudentT(df, jnp.zeros((), dtype), jnp.ones((), dtype))
-        t_tail = std_t.cdf(z_lo) + std_t.cdf(-z_hi)
         tail = jnp.where(own, ndtr(z_lo) + ndtr(-z_hi), t_tail).astype(dtype)
         return {
             "mean": loc[None],

@@ -206,7 +206,7 @@ def categorical_expected_homozygosity_curve(
     References:
       docs/theory.md BL-5; proof: ``proofs/bl-5-categorical.md``.
     """
-    return _categorical_moments(
+    curve = _categorical_moments(
         p0,
         alpha,
         sample_size,
@@ -215,6 +215,8 @@ def categorical_expected_homozygosity_curve(
         "categorical_expected_homozygosity_curve",
         path=True,
     )
+    assert isinstance(curve, np.ndarray)  # path=True: the values at n = 0 .. N
+    return curve
 
 
 def categorical_posterior_sample_eigenvalues(
