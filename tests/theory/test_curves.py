@@ -203,6 +203,10 @@ _SMALL = {
     "lm": {"size": "test"},
     "vae-digits": {"pretrain_steps": 200},
     "bayes-learners": {"family": "categorical", "truth": 0.3, "sample_size": 10},
+    "minority-erasure": {"num_categories": 4, "minority_categories": 1,
+                         "sample_size": 6},
+    "web": {"num_categories": 3, "sample_size": 6, "recalls": [0.0, 0.9]},
+    "late-entrants": {"num_categories": 3, "sample_size": 6, "recalls": [0.5]},
 }
 _PACKAGE = str(pathlib.Path(collapse_jax.__file__).parent)
 
