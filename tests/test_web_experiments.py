@@ -4,8 +4,9 @@ late-entrants (designs, theory curves, records, errors).
 The laws drawn as theory curves are tested where they are computed
 (tests/test_minority.py, tests/test_theory_web.py); these tests check that the
 designs draw them at the right points and generations, and that the records mean
-what the figures say. One statistical assertion (k·SE, tests/helpers.py): the first
-mover of the late-entrant experiment is the fit to M human items.
+what the figures say. Three statistical assertions (k·SE, tests/helpers.py): the
+first mover of the late-entrant experiment is the fit to M human items, and a later
+entrant's error and advantage follow the design's exact curve.
 """
 
 from __future__ import annotations
@@ -90,18 +91,28 @@ def test_late_entrants_design_uses_every_past_model_and_the_schedule():
     cfg, d = _design("late-entrants", preset="late-entrants")
     assert [p.coords["recall"] for p in d.points] == [0.0, 0.5, 0.9]
     assert all(p.options["regime"].describe["source"] == "all" for p in d.points)
-    # No exact error curve with source="all"; the kept share follows the schedule.
-    assert "sq_error" not in d.theory
-    t = np.arange(cfg["num_generations"])
+    # The kept share and the exact error (source="all", from the truth) follow the
+    # schedule fit by fit.
+    n = cfg["num_generations"]
+    t = np.arange(n)
     s = 0.95 / (1 + np.exp(-0.3 * (t - 20.0)))
     np.testing.assert_allclose(d.theory["kept_synthetic_share"].curves[2][1:],
                                tw.effective_share(s, 0.9, 0.0))
+    probs = np.full(10, 0.1)
+    for p, curve in zip(d.points, d.theory["sq_error"].curves, strict=True):
+        np.testing.assert_allclose(curve, tw.web_categorical_sq_error(
+            probs, 50, n, s, p.coords["recall"], 0.0, source="all"), rtol=1e-12)
+    assert "every past model" in d.theory["sq_error"].label
 
 
 def test_squared_error_metrics_match_the_records():
     cfg, d = _design("web", family="gaussian", recalls=[0.5], num_chains=8,
                      num_generations=4, schedule="linear", start_share=0.2)
-    assert "mean_sq_error" not in d.theory  # a schedule: no exact curve
+    # A schedule: the exact moments fit by fit (WB-3 part 8).
+    shares = 0.2 + 0.6 * np.arange(4) / 3
+    mse, var = tw.web_gaussian_moments(50, 4, shares, 0.5, 0.0)
+    np.testing.assert_allclose(d.theory["mean_sq_error"].curves[0], mse, rtol=1e-12)
+    np.testing.assert_allclose(d.theory["var"].curves[0], var, rtol=1e-12)
     (point,) = d.points
     res = cj.run_chains(point.family, point.init, key=0, num_chains=8,
                         num_generations=4, record_params=False,
@@ -163,3 +174,12 @@ def test_the_first_mover_is_fitted_to_the_pre_synthetic_web():
     assert np.all(res.metrics["kept_synthetic_share"][:, 1] == 0.0)
     adv, adv_se = ew.advantage(res.metrics["sq_error"])
     assert adv[1] == 0.0 and adv_se[1] == 0.0
+    # The design's exact curve (source="all", the ramp fit by fit) at the last
+    # entrant, and the exact advantage: the curve minus its value at τ = 1.
+    curve = d.theory["sq_error"].curves[0]
+    assert curve[1] == pytest.approx(0.9 / 50, rel=1e-12)
+    est, se = mean_and_se(res.metrics["sq_error"][:, 3])
+    assert_within_se(est, curve[3], se,
+                     what="E d(model 3), late entrants, 2,000 chains, M = 50")
+    assert_within_se(adv[3], curve[3] - curve[1], adv_se[3],
+                     what="first-mover advantage at τ = 3, 2,000 chains")

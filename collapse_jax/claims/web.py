@@ -162,7 +162,7 @@ def _wb2a(ctx):
     return stat_row(
         "WB-2a",
         "categorical web chain, source='all' (synthetic items from a uniformly "
-        f"chosen past model): E‖p_t − p*‖² exact, O(t²) (K=3, M={_ALL_M}, "
+        f"chosen past model): E‖p_t − p*‖² exact, O(t) (K=3, M={_ALL_M}, "
         f"s={_ALL_S}, r={_ALL_R}, f={_ALL_F}, t={_ALL_T})",
         float(theory),
         est,
@@ -361,7 +361,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         "WB-2a",
-        "web, categorical, source='all': exact E‖p_t − p*‖² (O(t²) recursion)",
+        "web, categorical, source='all': exact E‖p_t − p*‖² (O(t) recursion)",
         _wb2a,
         proof="wb-2-categorical-web.md",
     ),

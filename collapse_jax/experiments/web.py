@@ -32,8 +32,9 @@ Three experiments, registered with their presets on import
     a categorical, ``mean_sq_error = (mu_t - mu*)^2`` and ``var = sigma_t^2`` for a
     1-D Gaussian, with the exact expectations of docs/theory.md WB-2 / WB-3
     (:func:`collapse_jax.theory.web.web_categorical_sq_error`,
-    :func:`collapse_jax.theory.web.web_gaussian_moments`) for a constant share and
-    ``source="newest"``. The synthetic share among the kept items
+    :func:`collapse_jax.theory.web.web_gaussian_moments`) at the share of each
+    fit, for every schedule; each curve is one vectorised call over the
+    generations. The synthetic share among the kept items
     (``kept_synthetic_share``, recorded by the regime) is drawn against
     :func:`collapse_jax.theory.web.effective_share` at the share of each
     generation: given ``k >= 1`` kept items, the synthetic ones are
@@ -55,7 +56,10 @@ Three experiments, registered with their presets on import
     run's records with its standard error over the independent chains (the two
     means are of one chain each, so the SE is that of the per-chain difference).
     Points: one per recall; the figure of ``d`` against ``τ`` is the late-entrant
-    curve, its rise above generation 1 the advantage.
+    curve, its rise above generation 1 the advantage. The chains start at the
+    truth, so the web chains' ``source="all"`` moments give ``E d`` exactly at every
+    ``τ`` (WB-2 part 6, WB-3 part 7), drawn as the theory curves; the exact
+    advantage is the curve minus its value at ``τ = 1``.
 """
 
 from __future__ import annotations
@@ -348,11 +352,9 @@ def _web_design(cfg, source: str, title: str) -> Design:
         main = "sq_error"
     share = _share(cfg)
     path = _share_path(cfg)
-    exact = cfg["schedule"] == "constant" and source == "newest"
     points = []
     curves: dict[str, list[np.ndarray]] = {name: [] for name in extra}
     kept: list[np.ndarray] = []
-    nan = np.full(n_gen + 1, np.nan)
     for r in cfg["recalls"]:
         regime = web(share, detector=detector(r, f), source=source)
         points.append(Point(f"recall={r:g}", {"recall": r}, fam, truth,
@@ -360,27 +362,25 @@ def _web_design(cfg, source: str, title: str) -> Design:
                              "regime": regime, "extra_metrics": extra}))
         # Generation 0 is the truth: every item human, a kept synthetic share 0.
         kept.append(np.concatenate([[0.0], tw.effective_share(path, r, f)]))
-        s = cfg["synthetic_share"]
-        if not exact:
-            for name in extra:
-                curves[name].append(nan)
-        elif gauss:
-            mse, var = tw.web_gaussian_moments(m, n_gen, s, r, f)
+        # The exact moments at the share of each fit, from the truth (where the
+        # chains start, as source="all" needs): one vectorised call per curve.
+        if gauss:
+            mse, var = tw.web_gaussian_moments(m, n_gen, path, r, f, source=source)
             curves["mean_sq_error"].append(mse)
             curves["var"].append(var)
         else:
-            curves["sq_error"].append(tw.web_categorical_sq_error(probs, m, n_gen, s,
-                                                                  r, f))
+            curves["sq_error"].append(tw.web_categorical_sq_error(
+                probs, m, n_gen, path, r, f, source=source))
     labels = {"sq_error": "‖pₜ − p*‖²", "mean_sq_error": "(μₜ − μ*)²", "var": "σₜ²",
               "kept_synthetic_share": "synthetic share of the kept items"}
     theory: dict[str, TheoryCurve] = {
         "kept_synthetic_share": TheoryCurve(
             "s(1 − r) / (s(1 − r) + (1 − s)(1 − f)), exact (WB-1)", kept, "mean")}
-    if exact:
-        for name in extra:
-            claim = "WB-2" if name == "sq_error" else "WB-3"
-            theory[name] = TheoryCurve(f"E {labels[name]}, exact ({claim})",
-                                       curves[name], "mean")
+    where = ", every past model" if source == "all" else ""
+    for name in extra:
+        claim = "WB-2" if name == "sq_error" else "WB-3"
+        theory[name] = TheoryCurve(f"E {labels[name]}, exact ({claim}{where})",
+                                   curves[name], "mean")
     metrics = (*extra, "kept_synthetic_share")
     return Design(
         tuple(points), metrics, title=title, theory=theory,
@@ -421,7 +421,8 @@ register(Experiment(
     "synthetic items with probability recall and human ones with the false-positive "
     "rate, and flagged items are dropped before the fit. Exact curves: the kept "
     "synthetic share s_eff = s(1-r)/(s(1-r)+(1-s)(1-f)) at every generation, and "
-    "for a constant share the expected squared error (docs/theory.md WB-2, WB-3).",
+    "the expected squared error for every share schedule (docs/theory.md WB-2, "
+    "WB-3).",
 ))
 
 register(Experiment(
@@ -436,7 +437,9 @@ register(Experiment(
     "calendar time τ, whose scrape holds the synthetic output of the entrants "
     "1 .. τ-1 at the share s_τ; the first mover is model 1. The advantage "
     "E d(model τ) - E d(model 1) comes from the records "
-    "(collapse_jax.experiments.web.advantage).",
+    "(collapse_jax.experiments.web.advantage); its exact value is the theory "
+    "curve's (the source='all' moments, docs/theory.md WB-2, WB-3) minus its "
+    "value at τ = 1.",
 ))
 
 register_preset(Preset(
@@ -457,5 +460,6 @@ register_preset(Preset(
      "midpoint": 20.0, "steepness": 0.3, "recalls": [0.0, 0.5, 0.9],
      "num_generations": 60, "num_chains": 1000},
     full={"num_generations": 100, "num_chains": 10000},
-    source="the issue's late-entrant question; no exact curve (source='all')",
+    source="docs/theory.md WB-2 (the web chain with source='all', exact from the "
+           "truth)",
 ))

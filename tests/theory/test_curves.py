@@ -203,11 +203,24 @@ _SMALL = {
     "lm": {"size": "test"},
     "vae-digits": {"pretrain_steps": 200},
     "bayes-learners": {"family": "categorical", "truth": 0.3, "sample_size": 10},
-    "minority-erasure": {"num_categories": 4, "minority_categories": 1,
-                         "sample_size": 6},
+    "minority-erasure": {
+        "num_categories": 4,
+        "minority_categories": 1,
+        "sample_size": 6,
+    },
     "web": {"num_categories": 3, "sample_size": 6, "recalls": [0.0, 0.9]},
     "late-entrants": {"num_categories": 3, "sample_size": 6, "recalls": [0.5]},
 }
+# Further configurations whose theory takes another path (a Gaussian's moments, a
+# share schedule with a distinct share per fit, source="all").
+_W = {"sample_size": 6, "recalls": [0.5], "synthetic_share": 0.9}
+_MORE = [
+    ("web", {**_W, "family": "gaussian"}),
+    ("web", {**_W, "family": "gaussian", "schedule": "linear"}),
+    ("web", {**_W, "num_categories": 3, "schedule": "logistic"}),
+    ("late-entrants", {**_W, "family": "gaussian", "schedule": "logistic"}),
+    ("late-entrants", {**_W, "num_categories": 3, "schedule": "linear"}),
+]
 _PACKAGE = str(pathlib.Path(collapse_jax.__file__).parent)
 
 
@@ -232,8 +245,14 @@ def test_every_experiment_covers_the_table():
     assert set(_SMALL) == set(core.experiments())
 
 
-@pytest.mark.parametrize("name", sorted(_SMALL))
-def test_building_a_design_does_not_call_the_theory_once_per_generation(name):
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [(name, _SMALL[name]) for name in sorted(_SMALL)] + _MORE,
+    ids=[*sorted(_SMALL), *(f"{n}-{i}" for i, (n, _) in enumerate(_MORE))],
+)
+def test_building_a_design_does_not_call_the_theory_once_per_generation(
+    name, overrides
+):
     # The theory curves of N generations used to be N calls of a closed form that
     # sums over i < n: O(N^2), over 15 minutes at N = 200,000 before a run
     # started. Now every closed form is evaluated once per curve, vectorised over
@@ -242,7 +261,7 @@ def test_building_a_design_does_not_call_the_theory_once_per_generation(name):
 
     def build(n):
         cfg = core.resolve_config(
-            exp, overrides={**_SMALL[name], "num_chains": 8, "num_generations": n}
+            exp, overrides={**overrides, "num_chains": 8, "num_generations": n}
         )
         return lambda: exp.build(cfg)
 
