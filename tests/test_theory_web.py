@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 import pytest
+from numpy.typing import ArrayLike
 from scipy.stats import binom
 
 import jax
@@ -67,7 +68,9 @@ def _categorical_chain(rng, p_star, m, gens, s, r, f, chains, p0=None):
     return np.array(out), p
 
 
-def _gaussian_chain(rng, m, gens, s, r, f, chains, ddof=1, mu0=0.0, var0=1.0):
+def _gaussian_chain(
+    rng, m, gens, s, r, f, chains, ddof=1, mu0: ArrayLike = 0.0, var0: ArrayLike = 1.0
+):
     """``(mu_t, sigma_t^2)`` for ``t = 0..gens``; truth N(0, 1)."""
     mu, sd = np.full(chains, mu0, float), np.full(chains, np.sqrt(var0), float)
     mus, vs = [mu], [sd**2]
@@ -330,7 +333,7 @@ def test_population_limit_is_the_be2_toy_map():
         assert m[t + 1] == pytest.approx(mu, rel=1e-12)
         assert v[t + 1] == pytest.approx(var, rel=1e-12)
     toy_m, toy_v = tmx.stability_toy_path(
-        1.5, 0.4, e / (1 - e), 30, real_mean=0.5, real_variance=2.0
+        1.5, 0.4, float(e / (1 - e)), 30, real_mean=0.5, real_variance=2.0
     )
     np.testing.assert_allclose(m, toy_m, rtol=1e-14)
     np.testing.assert_allclose(v, toy_v, rtol=1e-14)
@@ -615,7 +618,7 @@ def test_minority_time_closed_forms():
         (lambda: tw.effective_share(0.5, 0.1, 2), r"false_positive_rate must be"),
         (lambda: tw.kept_fraction(0.5, 1.5), r"kept_fraction\(\): recall must be in"),
         (
-            lambda: tw.web_categorical_stationary(P_STAR, 10, [0.1, 0.2], 0.0),
+            lambda: tw.web_categorical_stationary(P_STAR, 10, [0.1, 0.2], 0.0),  # pyright: ignore[reportArgumentType]
             r"web_categorical_stationary\(\): synthetic_share must be one number",
         ),
         (

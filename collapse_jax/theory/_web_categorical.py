@@ -7,6 +7,7 @@ Re-exported by :mod:`collapse_jax.theory.web`. Proof:
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from collapse_jax.checks import described, fail
 from collapse_jax.theory._mixing_checks import _check_probs
@@ -20,7 +21,7 @@ def web_categorical_sq_error(
     probs,
     sample_size: int,
     num_generations: int,
-    synthetic_share: float,
+    synthetic_share: ArrayLike,
     recall: float = 0.0,
     false_positive_rate: float = 0.0,
     *,

@@ -7,6 +7,7 @@ Re-exported by :mod:`collapse_jax.theory.web`. Proof:
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from collapse_jax.theory._mixing_checks import _check_real
 from collapse_jax.theory._schedule import (
@@ -47,7 +48,7 @@ def _gauss_args(sample_size, synthetic_share, recall, fpr, variance, estimator, 
 def web_gaussian_moments(
     sample_size: int,
     num_generations: int,
-    synthetic_share: float,
+    synthetic_share: ArrayLike,
     recall: float = 0.0,
     false_positive_rate: float = 0.0,
     *,

@@ -14,6 +14,7 @@ import inspect
 import pathlib
 import re
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,7 +48,7 @@ def _prefix(schedule, n):
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=range(len(SCHEDULES)))
 @pytest.mark.parametrize("estimator", ["unbiased", "mle"])
 def test_gaussian_curves_equal_the_scalar_forms(schedule, estimator):
-    kw = dict(estimator=estimator, variance=2.5)
+    kw: dict[str, Any] = dict(estimator=estimator, variance=2.5)
     want = _per_n(
         lambda n: theory.expected_log_variance(
             _prefix(schedule, n), n, sampling_bias=1.1, **kw
