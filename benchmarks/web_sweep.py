@@ -22,9 +22,9 @@ then ``0.9`` from ``N/2``).
   counts by one-hot sums, the refit, float32 (the same law, not the same bits).
 
 Correctness first (a failed check makes the script exit 1 before the timing):
-(a) every point of the sweep equals its ``run_chains`` call bit for bit (``D_t``,
-``kept_synthetic_share`` and status of every generation); (b) at every point the mean over
-chains of ``D_N = ||p_N - p*||^2`` agrees with the exact path
+(a) every point of the sweep equals its ``run_chains`` call bit for bit
+(``D_t``, ``kept_synthetic_share`` and status of every generation); (b) at every
+point the mean over chains of ``D_N = ||p_N - p*||^2`` agrees with the exact path
 (``collapse_jax.theory.web.web_categorical_sq_error``, WB-2 with a share
 schedule) within ``K_SE`` standard errors (SE from the chains), for the sweep and
 for the NumPy chain; (c) the kept synthetic share, pooled over chains and
@@ -292,7 +292,8 @@ def bench(num_chains: int, num_generations: int, repeats: int) -> dict[str, Any]
     checks = {
         "bitwise_sweep_vs_loop": check_bitwise(sw, loop),
         "sweep_vs_theory": check_theory(
-            pts, sw.metrics["sq_error"][:, :, -1],
+            pts,
+            sw.metrics["sq_error"][:, :, -1],
             sw.metrics["kept_synthetic_share"][:, :, 1:],
             num_generations,
         ),
@@ -310,14 +311,20 @@ def bench(num_chains: int, num_generations: int, repeats: int) -> dict[str, Any]
     steady = {"jax_sweep": [], "jax_run_chains_loop": [], "numpy_vectorised": []}
     for seed in seeds:  # interleaved: the load drifts alike for all three
         steady["jax_sweep"].append(
-            _median_time(lambda k: _sweep(pts, num_chains, num_generations, k), 1,
-                         [seed]))
+            _median_time(
+                lambda k: _sweep(pts, num_chains, num_generations, k), 1, [seed]
+            )
+        )
         steady["jax_run_chains_loop"].append(
-            _median_time(lambda k: _loop(pts, num_chains, num_generations, k), 1,
-                         [seed]))
+            _median_time(
+                lambda k: _loop(pts, num_chains, num_generations, k), 1, [seed]
+            )
+        )
         steady["numpy_vectorised"].append(
-            _median_time(lambda k: numpy_web_chain(paths, recalls, num_chains, k), 1,
-                         [seed]))
+            _median_time(
+                lambda k: numpy_web_chain(paths, recalls, num_chains, k), 1, [seed]
+            )
+        )
     med = {k: statistics.median(v) for k, v in steady.items()}
     out.update(
         ok=True,
@@ -353,8 +360,9 @@ def format_report(res: dict[str, Any]) -> str:
         for row in chk.get("points", []) if isinstance(chk.get("points"), list) else []:
             lines.append(
                 "    {schedule:>22} r={recall:<5} D_N {mean_D_N:.5f} ± {se:.5f} "
-                "exact {exact_D_N:.5f} (z {z:+.2f}); kept share z {kept_share_z:+.2f}"
-                .format(**row)
+                "exact {exact_D_N:.5f} (z {z:+.2f}); kept share z {kept_share_z:+.2f}".format(
+                    **row
+                )
             )
     if not res["ok"]:
         return "\n".join(lines)
@@ -389,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_end": os.getloadavg(),
     }
     res["versions"] = _versions()
-    res["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    res["date"] = datetime.datetime.now(datetime.UTC).isoformat()
     print(format_report(res))
     out = args.out or (
         Path(__file__).resolve().parent
