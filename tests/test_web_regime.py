@@ -223,6 +223,32 @@ def test_kept_share_matches_effective_share_over_a_recall_by_share_sweep():
     assert_within_se(mean, 0.0, se1, what="kept fraction - s(1-r) - (1-s)(1-f)")
 
 
+def test_a_sweep_mixing_sequences_numbers_and_schedules_is_one_program():
+    """A share axis holding a sequence, a number and schedules stacks to one shape
+    (the number and schedules padded beside the sequence): one compiled program,
+    and every point is bit for bit the run_chains call with its share."""
+    shares = [[0.1, 0.9, 0.3], 0.5, cj.linear_share(0.0, 1.0),
+              cj.logistic_share(1.0, 2.0)]
+    kw = dict(key=SEED, num_chains=4, num_generations=3, sample_size=8,
+              record_params=False)
+    regime = cj.web(0.5, cj.watermark(0.5))
+    before = chain._run_chunk._cache_size()
+    sw = cj.sweep(G, TRUTH, regime=regime, over={"synthetic_share": shares}, **kw)
+    assert chain._run_chunk._cache_size() == before + 1
+    assert sw.values["synthetic_share"].shape == (4, 5 + 3)
+    for i in (0, 1, 3):  # a sequence, a number, a schedule (numbers and schedules
+        one = cj.run_chains(G, TRUTH, regime=cj.web(shares[i], cj.watermark(0.5)),
+                            **kw)  # share one program of their own: 2 compiles)
+        for name, want in one.metrics.items():
+            np.testing.assert_array_equal(sw.metrics[name][i], want, err_msg=name)
+    # Sequences of two lengths cannot stack (and one of them is not N long).
+    with pytest.raises(ValueError, match=r"sweep\(\): over\['synthetic_share'\] must "
+                       r"be sequences of one length, num_generations .*; got "
+                       r"sequences of lengths \[2, 3\]\. Give every sequence"):
+        cj.sweep(G, TRUTH, regime=regime,
+                 over={"synthetic_share": [[0.1, 0.2, 0.3], 0.5, [0.1, 0.2]]}, **kw)
+
+
 def test_population_limit_records_the_exact_effective_share():
     s, r, f = cj.linear_share(0.1, 0.9), 0.6, 0.2
     res = cj.run_chains(G, TRUTH, key=0, num_chains=2, num_generations=4,

@@ -6,13 +6,15 @@ A synthetic share (a number, a sequence of one share per generation, or a
 varies it like any other number: ``[kind, start, end, midpoint, steepness]``
 followed, for a sequence, by its entries. A number is the linear ramp from ``c`` to
 ``c``. The share at generation ``t`` is computed inside the compiled step by
-:func:`share_at`, so schedules of one kind (every number and parametric schedule is
-one kind; sequences of one length another) are one compiled program.
+:func:`share_at`, so every number and schedule, and sequences of one length beside
+them, are one compiled program (a sweep pads a number or schedule with zeros to a
+sequence's width: ``share_checker.stack``).
 """
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -209,13 +211,46 @@ def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
     return np.asarray([_TABLE, 0.0, 0.0, 0.0, 0.0] + table, np.float64)
 
 
-def share_checker(fn: str, name: str, value: Any) -> np.ndarray:
-    """The checker :func:`collapse_jax.sweep` calls on each swept share.
+class _ShareChecker:
+    """The checker :func:`collapse_jax.sweep` calls on each swept share
+    (``share_checker(fn, name, value)``: :func:`share_vector`), and how it stacks
+    one sweep's encoded shares (:meth:`stack`)."""
 
-    The values of one sweep must encode to one shape: numbers and schedules mix
-    freely; sequences only with sequences of the same length.
-    """
-    return share_vector(fn, name, value)
+    def __call__(self, fn: str, name: str, value: Any) -> np.ndarray:
+        return share_vector(fn, name, value)
+
+    @staticmethod
+    def stack(fn: str, name: str, vectors: Sequence[np.ndarray]) -> np.ndarray:
+        """One sweep's encoded shares as one ``(P, width)`` array.
+
+        Numbers and schedules encode to the head alone, a sequence to the head and
+        its entries: beside a sequence they are padded with zeros to its width.
+        :func:`share_at` reads the entries only of a sequence (by its kind), so a
+        padded number or schedule gives the same shares, bit for bit, and the
+        sweep stays one compiled program. Sequences of different lengths cannot
+        share one width (and at most one length is the run's
+        ``num_generations``): the house error.
+        """
+        lengths = sorted({n for v in vectors if (n := share_length(v)) is not None})
+        if len(lengths) > 1:
+            fail(
+                fn,
+                name,
+                "sequences of one length, num_generations (one share per "
+                "generation), beside any numbers and schedules",
+                described(f"sequences of lengths {lengths}"),
+                "Give every sequence one share per generation, or sweep a schedule "
+                "such as cj.linear_share(start, end).",
+            )
+        width = _HEAD + (lengths[0] if lengths else 0)
+        return np.stack(
+            [np.pad(np.asarray(v, np.float64), (0, width - len(v))) for v in vectors]
+        )
+
+
+#: The checker :func:`collapse_jax.sweep` calls on each swept share; its ``stack``
+#: brings a sweep's numbers, schedules and sequences to one shape.
+share_checker = _ShareChecker()
 
 
 def share_length(vector) -> int | None:
