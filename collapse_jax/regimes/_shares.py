@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.checks import check_real, described, fail
-from collapse_jax.regimes.validate import fraction_checker
 
 __all__ = [
     "ShareSchedule",
@@ -34,11 +33,13 @@ __all__ = [
     "watermark",
     "share_vector",
     "share_checker",
+    "rate_checker",
     "share_at",
     "share_values",
     "share_length",
     "describe_share",
     "misplaced_detector_fix",
+    "unsupported_sampler",
 ]
 
 # Layout of the encoded share: a head of five numbers, then a sequence's entries.
@@ -78,15 +79,26 @@ class Detector(NamedTuple):
     false_positive_rate: float = 0.0
 
 
-def _share_end(fn: str, name: str, value) -> float:
+def _unit(fn: str, name: str, value, low_means: str, high_means: str) -> float:
     return check_real(
         fn,
         name,
         value,
         low=0.0,
         high=1.0,
-        fix=f"Pass {name} between 0 (all human) and 1 (all synthetic).",
+        fix=f"Pass {name} between 0 ({low_means}) and 1 ({high_means}).",
     )
+
+
+def _share_end(fn: str, name: str, value) -> float:
+    return _unit(fn, name, value, "all human", "all synthetic")
+
+
+def rate_checker(fn: str, name: str, value) -> float:
+    """A detector's recall or false-positive rate as a float in ``[0, 1]``, or the
+    house error (also the checker :func:`collapse_jax.sweep` calls on them)."""
+    items = "human" if "false_positive_rate" in name else "synthetic"
+    return _unit(fn, name, value, f"no {items} item flagged", f"every {items} item")
 
 
 def linear_share(start: float, end: float) -> ShareSchedule:
@@ -159,8 +171,8 @@ def detector(recall: float, false_positive_rate: float = 0.0) -> Detector:
     """
     fn = "detector"
     return Detector(
-        fraction_checker(fn, "recall", recall),
-        fraction_checker(fn, "false_positive_rate", false_positive_rate),
+        rate_checker(fn, "recall", recall),
+        rate_checker(fn, "false_positive_rate", false_positive_rate),
     )
 
 
@@ -171,7 +183,7 @@ def watermark(recall: float) -> Detector:
       >>> watermark(0.8)
       Detector(recall=0.8, false_positive_rate=0.0)
     """
-    return Detector(fraction_checker("watermark", "recall", recall), 0.0)
+    return Detector(rate_checker("watermark", "recall", recall), 0.0)
 
 
 def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
@@ -311,3 +323,28 @@ def misplaced_detector_fix(value: Any, fix: str) -> str:
             "regime=cj.web(synthetic_share, detector=...)."
         )
     return fix
+
+
+def unsupported_sampler(regime: Any, sampler: str) -> tuple[str, str]:
+    """``(expected, fix)`` of the house error for a ``sampler`` that ``regime`` does
+    not support (the runner's check of ``sampler=``).
+
+    The web regime (monitored or not: it is told by its share checker) refuses the
+    exact sufficient-statistic draw for a reason of its own: that draw makes no
+    items, and each item's provenance (synthetic or human) is what the regime mixes
+    and what its detector flags.
+    """
+    web = dict(regime.checkers or {}).get("synthetic_share") is share_checker
+    if web and sampler == "sufficient":
+        return (
+            f"'samples' (or the population limit, sample_size=None) for regime "
+            f"{regime.name!r}: each item carries its provenance (synthetic or "
+            "human), which the web mixes and the detector flags",
+            "The exact sufficient-statistic draw makes no items: pass "
+            "sampler='samples' (the default).",
+        )
+    return (
+        f"one of {regime.samplers} for regime {regime.name!r}",
+        "Choose a sampler the regime supports.",
+    )
+

@@ -28,6 +28,7 @@ from collapse_jax.regimes._shares import (  # noqa: F401 - re-exported
     detector,
     linear_share,
     logistic_share,
+    rate_checker,
     share_at,
     share_checker,
     share_length,
@@ -45,7 +46,6 @@ from collapse_jax.regimes.pipeline import (
     stream_key,
     truth_draws,
 )
-from collapse_jax.regimes.validate import fraction_checker
 
 __all__ = [
     "web",
@@ -273,8 +273,8 @@ def _detector(fn: str, value) -> Detector:
             error=TypeError,
         )
     return Detector(
-        fraction_checker(fn, "detector.recall", value.recall),
-        fraction_checker(fn, "detector.false_positive_rate", value.false_positive_rate),
+        rate_checker(fn, "detector.recall", value.recall),
+        rate_checker(fn, "detector.false_positive_rate", value.false_positive_rate),
     )
 
 
@@ -347,8 +347,8 @@ def web(
         sweepable=("synthetic_share", "recall", "false_positive_rate"),
         checkers={
             "synthetic_share": share_checker,
-            "recall": fraction_checker,
-            "false_positive_rate": fraction_checker,
+            "recall": rate_checker,
+            "false_positive_rate": rate_checker,
         },
         describe={
             "synthetic_share": describe_share(synthetic_share),
