@@ -198,6 +198,23 @@ def test_bad_runs_are_house_errors():
         cj.run_chains(G, TRUTH, curation=cj.watermark(0.9), **kw)
     with pytest.raises(TypeError, match=r"regime must be a regime such as .*" + hint):
         cj.run_chains(G, TRUTH, regime=cj.detector(0.9, 0.1), **kw)
+    with pytest.raises(TypeError, match=r"sampling must be None or a .*" + hint):
+        cj.run_chains(G, TRUTH, sampling=cj.watermark(0.9), **kw)
+    # A detector in the share's place (a tuple: it would read as two shares).
+    det = r"; got a detector, Detector\(recall=0\.9.*\. A detector is the web's second "
+    with pytest.raises(TypeError, match=r"web\(\): synthetic_share must be a share "
+                       r"in \[0, 1\], a sequence .*" + det):
+        cj.web(cj.watermark(0.9))
+    with pytest.raises(TypeError, match=r"sweep\(\): over\['synthetic_share'\] must "
+                       r"be a share .*" + det):
+        cj.sweep(G, TRUTH, regime=cj.web(0.5),
+                 over={"synthetic_share": [cj.watermark(0.9)]}, **kw)
+    # A swept sequence of the wrong length: the sweep's wording.
+    with pytest.raises(ValueError, match=r"sweep\(\): regime or "
+                       r"over\['synthetic_share'\] must be web\(synthetic_share=...\) "
+                       r"with a sequence of length num_generations=3 .*; got length 2"):
+        cj.sweep(G, TRUTH, regime=cj.web(0.5),
+                 over={"synthetic_share": [[0.1, 0.2], 0.5]}, **kw)
     # A family without the population mixture fit has no population limit here.
     fam = cj.gmm(2, dim=1)
     with pytest.raises(ValueError, match=r"population"):

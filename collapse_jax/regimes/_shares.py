@@ -191,6 +191,17 @@ def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
 
     Raises the house error (in ``fn``'s wording) for shares outside ``[0, 1]``.
     """
+    if isinstance(value, Detector):  # a tuple: it would read as two shares
+        fail(
+            fn,
+            name,
+            "a share in [0, 1], a sequence of one share per generation, or "
+            "cj.linear_share(...) / cj.logistic_share(...)",
+            described(f"a detector, {value!r}"),
+            "A detector is the web's second argument: pass "
+            "cj.web(synthetic_share, detector=...).",
+            error=TypeError,
+        )
     if isinstance(value, ShareSchedule):
         kind = _LOGISTIC if value.kind == "logistic" else _LINEAR
         head = [kind, value.start, value.end, value.midpoint, value.steepness]
@@ -313,8 +324,9 @@ def misplaced_detector_fix(value: Any, fix: str) -> str:
     """``fix``, or where a detector belongs when ``value`` is one.
 
     A detector flags items by their provenance, which only the web regime's items
-    carry; the runner's checks of its ``regime=`` and ``curation=`` arguments call
-    this so a detector passed there is sent to :func:`collapse_jax.web`.
+    carry; the runner's checks of its ``regime=``, ``sampling=`` and ``curation=``
+    arguments call this so a detector passed there is sent to
+    :func:`collapse_jax.web`.
     """
     if isinstance(value, Detector):
         return (

@@ -247,9 +247,11 @@ def _web_check(fn, family, data, schedule, num_generations, hyper):
     del family, data
     length = share_length(hyper["synthetic_share"])
     if length is not None and length != num_generations:
+        # In a sweep the sequence is the regime's own or a swept value.
+        where = "regime" if fn != "sweep" else "regime or over['synthetic_share']"
         fail(
             fn,
-            "regime",
+            where,
             f"web(synthetic_share=...) with a sequence of length "
             f"num_generations={num_generations} (one share per generation)",
             described(f"length {length}"),
