@@ -324,6 +324,20 @@ def test_errors_of_the_group_and_the_mapping():
         vanished_by(1.0, M, 3)
 
 
+def test_with_metrics_checks_its_arguments():
+    from collapse_jax.derived import with_metrics
+
+    with pytest.raises(TypeError, match=r"with_metrics\(\): family must be a model "
+                       r"family such as cj\.gaussian\(\).*; got 'int'"):
+        with_metrics(3, {"g": GROUP})
+    with pytest.raises(TypeError, match=r"with_metrics\(\): extra keys must be metric "
+                       r"names"):
+        with_metrics(cj.categorical(5), {"a b": GROUP})
+    fam = with_metrics(cj.categorical(5), {"g": GROUP})
+    assert fam.metric_names[-1] == "g"
+    assert with_metrics(cj.categorical(5), {"g": GROUP}) is fam  # one program
+
+
 def test_a_plain_function_is_a_derived_metric():
     res = cj.run_chains(
         cj.gaussian(),
