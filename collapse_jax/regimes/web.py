@@ -43,6 +43,7 @@ from collapse_jax.regimes.pipeline import (
     fit,
     float_dtype,
     mask,
+    stacked_population_fit,
     stream_key,
     truth_draws,
 )
@@ -231,13 +232,7 @@ def _web_population(source, ctx: StepContext, params, state: _WebState):
         stacked = jax.tree.map(
             lambda a, b: jnp.concatenate([a, b.astype(a.dtype)]), stacked, sources
         )
-    weights = weights.astype(dtype)
-    log_w = jnp.where(
-        weights > 0, jnp.log(jnp.where(weights > 0, weights, 1)), -jnp.inf
-    )
-    # run_checks refuses a mixing regime's population limit without it.
-    assert ctx.family.fit_population_mixture is not None
-    fitted = ctx.family.fit_population_mixture(log_w, stacked)
+    fitted = stacked_population_fit(ctx, weights.astype(dtype), stacked)
     new = jax.tree.map(lambda a, b: jnp.where(kept > 0, a, b), fitted, params)
     rdtype = state.kept_fraction.dtype
     return new, _WebState(kept.astype(rdtype), s_eff.astype(rdtype), sources)
