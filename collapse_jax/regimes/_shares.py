@@ -98,7 +98,9 @@ def rate_checker(fn: str, name: str, value) -> float:
     """A detector's recall or false-positive rate as a float in ``[0, 1]``, or the
     house error (also the checker :func:`collapse_jax.sweep` calls on them)."""
     items = "human" if "false_positive_rate" in name else "synthetic"
-    return _unit(fn, name, value, f"no {items} item flagged", f"every {items} item")
+    return _unit(
+        fn, name, value, f"no {items} item flagged", f"every {items} item flagged"
+    )
 
 
 def linear_share(start: float, end: float) -> ShareSchedule:
@@ -359,4 +361,3 @@ def unsupported_sampler(regime: Any, sampler: str) -> tuple[str, str]:
         f"one of {regime.samplers} for regime {regime.name!r}",
         "Choose a sampler the regime supports.",
     )
-
