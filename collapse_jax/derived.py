@@ -31,7 +31,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from collapse_jax.checks import fail
-from collapse_jax.families.base import ModelFamily
+from collapse_jax.families.base import ModelFamily, check_is_family
 
 __all__ = ["with_metrics", "attach"]
 
@@ -122,15 +122,7 @@ def with_metrics(
       >>> fam.metric_names[-1]
       'first'
     """
-    if not isinstance(family, ModelFamily):
-        fail(
-            "with_metrics",
-            "family",
-            "a model family such as cj.categorical(K)",
-            type(family).__name__,
-            "Build one with a family factory.",
-            error=TypeError,
-        )
+    check_is_family("with_metrics", family)
     items = _checked("with_metrics", "extra", extra, family)
     return _wrapped(family, items) if items else family
 

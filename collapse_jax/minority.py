@@ -36,7 +36,6 @@ A vanished group comes back only from outside the chain: fresh human data
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,7 +45,12 @@ import jax.numpy as jnp
 
 from collapse_jax._linalg import _normalised_log_weights
 from collapse_jax._reduce import tree_sum
-from collapse_jax.checks import described, fail
+from collapse_jax.checks import as_float_array, described, fail
+from collapse_jax.theory._schedule import check_constant_size, check_int
+from collapse_jax.theory.minority_loss import (
+    time_to_loss_from_share,
+    vanished_by_curve,
+)
 
 __all__ = [
     "Minority",
@@ -257,16 +261,9 @@ def minority(categories=None, components=None, name: str = "minority") -> Minori
 # ------------------------------------------------------------------ exact laws ---
 
 
-def _first_generation(share0: float, sample_size: int) -> np.ndarray:
-    """Law of the group's count at generation 1: ``Bin(M, m_0)``."""
-    from scipy.stats import binom
-
-    return binom.pmf(np.arange(sample_size + 1), sample_size, share0)
-
-
 def _check_share(fn: str, share0) -> float:
-    s = float(share0)
-    if not (0.0 < s < 1.0) or not math.isfinite(s):
+    s = as_float_array(fn, "share0", share0)
+    if s.ndim != 0 or not 0.0 < float(s) < 1.0:  # NaN fails the comparison too
         fail(
             fn,
             "share0",
@@ -274,7 +271,7 @@ def _check_share(fn: str, share0) -> float:
             share0,
             "Pass the group's share in the truth, e.g. 0.1.",
         )
-    return s
+    return float(s)
 
 
 def vanished_by(share0: float, sample_size: int, num_generations: int) -> np.ndarray:
@@ -282,9 +279,11 @@ def vanished_by(share0: float, sample_size: int, num_generations: int) -> np.nda
 
     The group's count is a two-type Wright–Fisher chain: generation 1's is
     ``Bin(M, m_0)``, then the transition matrix
-    :func:`~collapse_jax.theory.discrete.wright_fisher_matrix` applies. 0 is
-    absorbing, so this is the probability that the group has vanished by
-    generation ``n``; it tends to ``1 - m_0``.
+    :func:`~collapse_jax.theory.discrete.wright_fisher_matrix` applies (one NumPy
+    vector-matrix product per generation, in
+    :mod:`collapse_jax.theory.minority_loss`). 0 is absorbing, so this is the
+    probability that the group has vanished by generation ``n``; it tends to
+    ``1 - m_0``.
 
     Args:
       share0: the group's share in the truth, ``m_0`` in (0, 1).
@@ -298,28 +297,22 @@ def vanished_by(share0: float, sample_size: int, num_generations: int) -> np.nda
       >>> round(float(vanished_by(0.1, 10, 1)[1]), 6)  # 0.9 ** 10
       0.348678
     """
-    from collapse_jax.theory.discrete import wright_fisher_matrix
-
-    s = _check_share("vanished_by", share0)
-    dist = _first_generation(s, int(sample_size))
-    mat = wright_fisher_matrix(int(sample_size))
-    out = np.zeros(num_generations + 1)
-    for n in range(1, num_generations + 1):
-        if n > 1:
-            dist = dist @ mat
-        out[n] = dist[0]
-    return out
+    fn = "vanished_by"
+    s = _check_share(fn, share0)
+    m = check_constant_size(sample_size, fn, minimum=1)
+    n = check_int(num_generations, "num_generations", fn, minimum=0)
+    return vanished_by_curve(s, m, n)
 
 
 def mean_time_to_loss(share0: float, sample_size: int) -> float:
     r"""Exact mean generation at which the group vanishes, given that it does.
 
-    With ``h_c = 1 - c/M`` the probability of loss from count ``c``, ``Q`` the
-    Wright–Fisher matrix on the transient counts ``1 .. M - 1`` and ``N = (I -
-    Q)^{-1}``: a chain at count ``c`` at generation 1 is still transient after
-    ``k`` more steps and later lost with probability ``(Q^k h)_c``, so ``E[(T -
-    1) 1{loss}] = (N h)_c``; generation 1's count is ``Bin(M, m_0)`` and the
-    loss has probability ``1 - m_0``.
+    From the fundamental matrix of the two-type Wright–Fisher chain on its
+    transient counts, with generation 1's count ``Bin(M, m_0)`` (``m_0 M`` need not
+    be a count); the loss has probability ``1 - m_0``. The chain's exact laws have
+    one implementation, in :mod:`collapse_jax.theory.minority_loss` (whose
+    ``minority_mean_time_to_loss(x, M, exact=True)`` is this value for ``x M`` a
+    count).
 
     Args:
       share0: ``m_0`` in (0, 1).
@@ -333,15 +326,6 @@ def mean_time_to_loss(share0: float, sample_size: int) -> float:
       >>> round(mean_time_to_loss(0.5, 2), 6)
       2.0
     """
-    from collapse_jax.theory.discrete import wright_fisher_matrix
-
-    s = _check_share("mean_time_to_loss", share0)
-    m = int(sample_size)
-    h = 1.0 - np.arange(m + 1) / m
-    first = _first_generation(s, m)
-    total = float(np.sum(first * h))  # E[1{loss}] = 1 - m_0; T >= 1 on loss
-    if m > 1:
-        q = wright_fisher_matrix(m)[1:m, 1:m]
-        later = np.linalg.solve(np.eye(m - 1) - q, h[1:m])  # (N h)_c
-        total += float(np.sum(first[1:m] * later))
-    return total / float(np.sum(first * h))
+    fn = "mean_time_to_loss"
+    s = _check_share(fn, share0)
+    return time_to_loss_from_share(s, check_constant_size(sample_size, fn, minimum=1))

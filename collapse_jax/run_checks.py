@@ -30,7 +30,7 @@ from collapse_jax.checks import (
 from collapse_jax.compiled import DISTANCE_METRICS, ChainConfig
 from collapse_jax.families.base import ModelFamily, check_is_family
 from collapse_jax.regimes import Regime
-from collapse_jax.regimes._shares import misplaced_detector_fix
+from collapse_jax.regimes._shares import misplaced_detector_fix, unsupported_sampler
 
 __all__ = ["check_devices", "known_metrics"]
 
@@ -272,13 +272,8 @@ def _validate(
     )
     effective = "population" if schedule is None else sampler
     if effective not in regime.samplers:
-        fail(
-            fn,
-            "sampler",
-            f"one of {regime.samplers} for regime {regime.name!r}",
-            effective,
-            "Choose a sampler the regime supports.",
-        )
+        expected, fix = unsupported_sampler(regime, effective)
+        fail(fn, "sampler", expected, effective, fix)
     if chunk_size is None:
         chunk_size = min(num_generations, 1000)
     chunk_size = check_positive_int(fn, "chunk_size", chunk_size)

@@ -45,6 +45,7 @@ from collapse_jax._util import ascending_rank
 from collapse_jax._util import static_partial as _static
 from collapse_jax.checks import check_positive_int, check_real, fail
 from collapse_jax.families.base import has, require
+from collapse_jax.regimes._shares import misplaced_detector_fix
 
 __all__ = [
     "SamplingBias",
@@ -372,8 +373,11 @@ def check_sampling(
             "sampling",
             "None or a sampling bias such as cj.temperature(0.8)",
             type(sampling).__name__,
-            "Build one with cj.variance_scale, cj.temperature, cj.top_k, "
-            "cj.nucleus or cj.repetition_penalty.",
+            misplaced_detector_fix(
+                sampling,
+                "Build one with cj.variance_scale, cj.temperature, cj.top_k, "
+                "cj.nucleus or cj.repetition_penalty.",
+            ),
             error=TypeError,
         )
     sampling = _as_applied(sampling, family)

@@ -101,6 +101,32 @@ class SweepResult:
         )
 
 
+def _stacked(name, checker, seq):
+    """The checked values of one swept name as one array with a leading point axis.
+
+    A checker whose values may encode to different shapes (the web regime's
+    synthetic share: a number, a schedule or a sequence) brings them to one with
+    its ``stack(fn, arg, values)``; other values must already share a shape.
+    """
+    arg = f"over[{name!r}]"
+    checked = [checker(_FN, arg, v) for v in seq]
+    if not checked:
+        fail(_FN, arg, "at least one value", [], "Pass values.")
+    stack = getattr(checker, "stack", None)
+    if stack is not None:
+        return stack(_FN, arg, checked)
+    shapes = sorted({np.shape(v) for v in checked})
+    if len(shapes) > 1:
+        fail(
+            _FN,
+            arg,
+            "values of one shape (one traced array, one value per sweep point)",
+            described(f"values of shapes {shapes}"),
+            "Give every sweep point a value of the same shape.",
+        )
+    return np.asarray(checked)
+
+
 def _swept_values(over, sweepable, checkers):
     if not isinstance(over, Mapping) or not over:
         fail(
@@ -135,10 +161,7 @@ def _swept_values(over, sweepable, checkers):
                 "Pass a list or a 1-D array.",
                 error=TypeError,
             )
-        checked = [checkers[name](_FN, f"over[{name!r}]", v) for v in seq]
-        if not checked:
-            fail(_FN, f"over[{name!r}]", "at least one value", [], "Pass values.")
-        arr = np.asarray(checked)
+        arr = _stacked(name, checkers[name], seq)
         if points is None:
             points = arr.shape[0]
         elif arr.shape[0] != points:
@@ -190,8 +213,11 @@ def sweep(
         :func:`~collapse_jax.retain_original`, ``"alpha"``/``"beta"``/``"gamma"`` of
         :func:`~collapse_jax.general_mix`, ``"variance_scale"``,
         ``"temperature"``, ``"top_k"``, ``"top_p"``, ``"repetition_penalty"``,
-        ``"tail_exponent"``, ``"keep_fraction"``, ``"diversity_quota"``). Several
-        names are varied together (zipped).
+        ``"tail_exponent"``, ``"keep_fraction"``, ``"diversity_quota"``,
+        ``"synthetic_share"``/``"recall"``/``"false_positive_rate"`` of
+        :func:`~collapse_jax.web`: its share axis may mix numbers, schedules and
+        sequences of ``num_generations`` shares). Several names are varied
+        together (zipped).
       record_params: default False (a sweep is usually large).
       others: as :func:`~collapse_jax.run_chains` (thinning with
         ``record_every``/``record_at``, ``output="summaries"``, ``first_passage``

@@ -26,6 +26,7 @@ from collapse_jax.minority import (
     mean_time_to_loss,
     vanished_by,
 )
+from collapse_jax.theory import minority_loss as tml
 from collapse_jax.theory import web as tw
 from tests.helpers import assert_within_se, binomial_se, mean_and_se, module_seed
 
@@ -143,6 +144,25 @@ def test_exact_law_oracles():
     assert mean_time_to_loss(0.4, 1) == pytest.approx(1.0)
     v = vanished_by(0.3, 4, 400)
     assert np.all(np.diff(v) >= -1e-15) and v[-1] == pytest.approx(0.7, abs=1e-9)
+
+
+def test_exact_laws_are_the_theory_modules_and_check_their_arguments():
+    # One implementation of the two-type chain: with m_0 M a count, the group's
+    # exact mean time to loss is theory.minority_loss's exact value.
+    for share0, m in ((0.3, M), (0.1, 50), (0.5, 2)):
+        assert mean_time_to_loss(share0, m) == pytest.approx(
+            tml.minority_mean_time_to_loss(share0, m, exact=True), rel=1e-12
+        )
+    for call, match in (
+        (lambda: vanished_by(0.1, 0, 3), r"vanished_by\(\): sample_size must be >= 1"),
+        (lambda: vanished_by(0.1, M, -1), r"vanished_by\(\): num_generations must"),
+        (lambda: vanished_by(float("nan"), M, 3), r"vanished_by\(\): share0 must be a "
+         r"share in \(0, 1\); got nan"),
+        (lambda: mean_time_to_loss(0.1, 0), r"mean_time_to_loss\(\): sample_size"),
+        (lambda: mean_time_to_loss(0.0, M), r"mean_time_to_loss\(\): share0 must be"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()
 
 
 def test_components_share_of_a_mixture():
@@ -302,6 +322,20 @@ def test_errors_of_the_group_and_the_mapping():
         cj.run_chains(cj.categorical(5), truth, extra_metrics=[GROUP], **kw)
     with pytest.raises(ValueError, match=r"share0 must be a share in \(0, 1\)"):
         vanished_by(1.0, M, 3)
+
+
+def test_with_metrics_checks_its_arguments():
+    from collapse_jax.derived import with_metrics
+
+    with pytest.raises(TypeError, match=r"with_metrics\(\): family must be a model "
+                       r"family such as cj\.gaussian\(\).*; got 'int'"):
+        with_metrics(3, {"g": GROUP})
+    with pytest.raises(TypeError, match=r"with_metrics\(\): extra keys must be metric "
+                       r"names"):
+        with_metrics(cj.categorical(5), {"a b": GROUP})
+    fam = with_metrics(cj.categorical(5), {"g": GROUP})
+    assert fam.metric_names[-1] == "g"
+    assert with_metrics(cj.categorical(5), {"g": GROUP}) is fam  # one program
 
 
 def test_a_plain_function_is_a_derived_metric():

@@ -192,3 +192,15 @@ def test_the_cpu_block_follows_the_cache_and_the_data_per_chain(monkeypatch):
     with pytest.raises(ValueError, match="COLLAPSE_JAX_CPU_BLOCK must be a number "
                        "of chains, 0 or off; got 'many'"):
         _blocking.block_size(None, 2048, None)
+
+
+def test_values_of_different_shapes_are_a_house_error():
+    # A checker without a stack() of its own: values must share one shape.
+    regime = cj.mix(0.5)
+    odd = regime._replace(checkers={"real_fraction": lambda fn, n, v: np.asarray(v)})
+    with pytest.raises(ValueError, match=r"sweep\(\): over\['real_fraction'\] must "
+                       r"be values of one shape .*; got values of shapes "
+                       r"\[\(\), \(2,\)\]"):
+        cj.sweep(G, TRUTH, regime=odd, over={"real_fraction": [0.5, [0.5, 0.5]]},
+                 key=0, num_chains=2, num_generations=2, sample_size=5)
+

@@ -25,9 +25,11 @@ import collapse_jax as cj
 from collapse_jax import chain
 from collapse_jax.regimes import _shares
 from collapse_jax.testing import check_regime
+from collapse_jax.theory import web as tw
 from collapse_jax.theory.web import effective_share, kept_fraction
 from tests.helpers import assert_within_se, mean_and_se, module_seed
 
+NAN = float("nan")
 G = cj.gaussian()
 TRUTH = cj.gaussian_params(0.0, 2.0)
 SEED = module_seed(__name__)
@@ -88,7 +90,71 @@ BAD = [
      r"logistic_share\(\): steepness must be a finite number"),
     (lambda: cj.logistic_share(5, 1.0, start=-1), ValueError,
      r"logistic_share\(\): start must be a number in \[0, 1\]"),
+    # NaN is refused like any number outside [0, 1].
+    (lambda: cj.web(NAN), ValueError, r"web\(\): synthetic_share must be a number in "
+     r"\[0, 1\]; got nan"),
+    (lambda: cj.web([0.1, NAN]), ValueError, r"synthetic_share\[1\] must be a number "
+     r"in \[0, 1\]; got nan"),
+    (lambda: cj.detector(NAN), ValueError, r"detector\(\): recall must be a number in "
+     r"\[0, 1\]; got nan\. Pass recall between 0 \(no synthetic item flagged\)"),
+    (lambda: cj.detector(0.5, NAN), ValueError, r"detector\(\): false_positive_rate "
+     r"must be a number in \[0, 1\]; got nan\. Pass false_positive_rate between 0 "
+     r"\(no human item flagged\)"),
+    (lambda: cj.watermark(NAN), ValueError, r"watermark\(\): recall must be a number"),
+    (lambda: cj.linear_share(NAN, 0.5), ValueError, r"linear_share\(\): start must be"),
+    (lambda: cj.logistic_share(5, 1.0, end=NAN), ValueError,
+     r"logistic_share\(\): end must be a number in \[0, 1\]; got nan"),
+    (lambda: cj.logistic_share(NAN, 1.0), ValueError,
+     r"logistic_share\(\): midpoint must be a finite number"),
+    # A Detector built by hand is checked by web() in its own wording.
+    (lambda: cj.web(0.5, cj.Detector(0.5, 1.5)), ValueError,
+     r"web\(\): detector\.false_positive_rate must be a number in \[0, 1\]"),
 ]
+
+P3 = np.array([0.2, 0.3, 0.5])
+#: The closed forms (collapse_jax.theory.web) with a share, recall or
+#: false-positive rate: each refuses NaN and numbers outside [0, 1] by name.
+CLOSED_FORMS = [
+    ("effective_share", lambda s, r, f: tw.effective_share(s, r, f)),
+    ("kept_fraction", lambda s, r, f: tw.kept_fraction(s, r, f)),
+    ("kept_count_moments", lambda s, r, f: tw.kept_count_moments(10, s, r, f)),
+    ("web_categorical_sq_error",
+     lambda s, r, f: tw.web_categorical_sq_error(P3, 10, 3, s, r, f)),
+    ("web_categorical_stationary",
+     lambda s, r, f: tw.web_categorical_stationary(P3, 10, s, r, f)),
+    ("web_gaussian_moments", lambda s, r, f: tw.web_gaussian_moments(10, 3, s, r, f)),
+    ("web_gaussian_stationary_moments",
+     lambda s, r, f: tw.web_gaussian_stationary_moments(10, s, r, f)),
+    ("web_population_path",
+     lambda s, r, f: tw.web_population_path(0.0, 1.0, 3, s, r, f)),
+    # Its checks run inside the stationary forms it calls, which name themselves
+    # (theory/web.py _factor takes `caller` but does not check with it): reported,
+    # not this module's to fix; strict, so the fix shows here.
+    pytest.param("web_error_factor", lambda s, r, f: tw.web_error_factor(10, s, r, f),
+                 marks=pytest.mark.xfail(strict=True, reason="names "
+                                         "web_categorical_stationary()")),
+]
+
+
+@pytest.mark.parametrize("name,call", CLOSED_FORMS,
+                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("bad", [NAN, -0.1, 1.5])
+def test_closed_forms_refuse_shares_and_rates_outside_the_unit_interval(name, call,
+                                                                        bad):
+    for arg, args in (("synthetic_share", (bad, 0.5, 0.1)),
+                      ("recall", (0.5, bad, 0.1)),
+                      ("false_positive_rate", (0.5, 0.5, bad))):
+        with pytest.raises(ValueError, match=rf"{name}\(\): {arg} must be .*"
+                           r"in \[0, 1\].*; got \[?(nan|-0\.1|1\.5)"):
+            call(*args)
+    with pytest.raises(ValueError, match=r"recall_needed\(\): synthetic_share must"):
+        tw.recall_needed(2.0, 10, bad)
+    for fn in (tw.minority_vanish_probability,
+               lambda x: tw.minority_mean_time_to_loss(x, 10),
+               lambda x: tw.minority_mean_absorption_time(x, 10, exact=True)):
+        with pytest.raises(ValueError, match=r"minority_\w+\(\): share must be in "
+                           r"\[0, 1\]"):
+            fn(bad)
 
 
 @pytest.mark.parametrize("make,error,match", BAD, ids=range(len(BAD)))
@@ -104,11 +170,26 @@ def test_bad_runs_are_house_errors():
                        r"web\(synthetic_share=...\) with a sequence of length "
                        r"num_generations=3 .*; got length 2"):
         cj.run_chains(G, TRUTH, regime=cj.web([0.1, 0.2]), **kw)
-    # The sufficient statistic has no items to carry provenance: refused.
-    with pytest.raises(ValueError, match=r"sampler must be one of \('samples', "
-                       r"'population'\) for regime 'web'; got 'sufficient'"):
+    # The sufficient statistic has no items to carry provenance: refused, saying
+    # why and what to pass, in the entry point's wording (monitored too).
+    why = (r"sampler must be 'samples' \(or the population limit, sample_size=None\) "
+           r"for regime '(monitored\()?web\)?': each item carries its provenance "
+           r"\(synthetic or human\), which the web mixes and the detector flags; got "
+           r"'sufficient'\. The exact sufficient-statistic draw makes no items: pass "
+           r"sampler='samples'")
+    with pytest.raises(ValueError, match=r"run_chains\(\): " + why):
         cj.run_chains(G, TRUTH, regime=cj.web(0.5, cj.watermark(0.9)),
                       sampler="sufficient", **kw)
+    with pytest.raises(ValueError, match=r"sweep\(\): " + why):
+        cj.sweep(G, TRUTH, regime=cj.web(0.5), over={"recall": [0.5]},
+                 sampler="sufficient", **kw)
+    with pytest.raises(ValueError, match=r"run_chains\(\): " + why):
+        cj.run_chains(G, TRUTH, regime=cj.monitored(
+            cj.web(0.5), cj.collapse_monitor(held_out=30)), sampler="sufficient", **kw)
+    # Another regime keeps the generic wording.
+    with pytest.raises(ValueError, match=r"sampler must be one of \('samples', "
+                       r"'population'\) for regime 'mix'; got 'sufficient'"):
+        cj.run_chains(G, TRUTH, regime=cj.mix(0.5), sampler="sufficient", **kw)
     # Nor can another regime, or a curation slot, carry a detector.
     with pytest.raises(TypeError, match=r"detector must be an option of the mix"):
         cj.make_regime("mix", real_fraction=0.5, detector=cj.watermark(0.9))
@@ -117,6 +198,23 @@ def test_bad_runs_are_house_errors():
         cj.run_chains(G, TRUTH, curation=cj.watermark(0.9), **kw)
     with pytest.raises(TypeError, match=r"regime must be a regime such as .*" + hint):
         cj.run_chains(G, TRUTH, regime=cj.detector(0.9, 0.1), **kw)
+    with pytest.raises(TypeError, match=r"sampling must be None or a .*" + hint):
+        cj.run_chains(G, TRUTH, sampling=cj.watermark(0.9), **kw)
+    # A detector in the share's place (a tuple: it would read as two shares).
+    det = r"; got a detector, Detector\(recall=0\.9.*\. A detector is the web's second "
+    with pytest.raises(TypeError, match=r"web\(\): synthetic_share must be a share "
+                       r"in \[0, 1\], a sequence .*" + det):
+        cj.web(cj.watermark(0.9))
+    with pytest.raises(TypeError, match=r"sweep\(\): over\['synthetic_share'\] must "
+                       r"be a share .*" + det):
+        cj.sweep(G, TRUTH, regime=cj.web(0.5),
+                 over={"synthetic_share": [cj.watermark(0.9)]}, **kw)
+    # A swept sequence of the wrong length: the sweep's wording.
+    with pytest.raises(ValueError, match=r"sweep\(\): regime or "
+                       r"over\['synthetic_share'\] must be web\(synthetic_share=...\) "
+                       r"with a sequence of length num_generations=3 .*; got length 2"):
+        cj.sweep(G, TRUTH, regime=cj.web(0.5),
+                 over={"synthetic_share": [[0.1, 0.2], 0.5]}, **kw)
     # A family without the population mixture fit has no population limit here.
     fam = cj.gmm(2, dim=1)
     with pytest.raises(ValueError, match=r"population"):
@@ -221,6 +319,32 @@ def test_kept_share_matches_effective_share_over_a_recall_by_share_sweep():
     kf = sw.metrics["kept_fraction"][p, :, 1:] - kept_fraction(s_t, 0.9, fpr)
     mean, se1 = mean_and_se(kf.ravel())
     assert_within_se(mean, 0.0, se1, what="kept fraction - s(1-r) - (1-s)(1-f)")
+
+
+def test_a_sweep_mixing_sequences_numbers_and_schedules_is_one_program():
+    """A share axis holding a sequence, a number and schedules stacks to one shape
+    (the number and schedules padded beside the sequence): one compiled program,
+    and every point is bit for bit the run_chains call with its share."""
+    shares = [[0.1, 0.9, 0.3], 0.5, cj.linear_share(0.0, 1.0),
+              cj.logistic_share(1.0, 2.0)]
+    kw = dict(key=SEED, num_chains=4, num_generations=3, sample_size=8,
+              record_params=False)
+    regime = cj.web(0.5, cj.watermark(0.5))
+    before = chain._run_chunk._cache_size()
+    sw = cj.sweep(G, TRUTH, regime=regime, over={"synthetic_share": shares}, **kw)
+    assert chain._run_chunk._cache_size() == before + 1
+    assert sw.values["synthetic_share"].shape == (4, 5 + 3)
+    for i in (0, 1, 3):  # a sequence, a number, a schedule (numbers and schedules
+        one = cj.run_chains(G, TRUTH, regime=cj.web(shares[i], cj.watermark(0.5)),
+                            **kw)  # share one program of their own: 2 compiles)
+        for name, want in one.metrics.items():
+            np.testing.assert_array_equal(sw.metrics[name][i], want, err_msg=name)
+    # Sequences of two lengths cannot stack (and one of them is not N long).
+    with pytest.raises(ValueError, match=r"sweep\(\): over\['synthetic_share'\] must "
+                       r"be sequences of one length, num_generations .*; got "
+                       r"sequences of lengths \[2, 3\]\. Give every sequence"):
+        cj.sweep(G, TRUTH, regime=regime,
+                 over={"synthetic_share": [[0.1, 0.2, 0.3], 0.5, [0.1, 0.2]]}, **kw)
 
 
 def test_population_limit_records_the_exact_effective_share():

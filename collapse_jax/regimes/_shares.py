@@ -6,13 +6,15 @@ A synthetic share (a number, a sequence of one share per generation, or a
 varies it like any other number: ``[kind, start, end, midpoint, steepness]``
 followed, for a sequence, by its entries. A number is the linear ramp from ``c`` to
 ``c``. The share at generation ``t`` is computed inside the compiled step by
-:func:`share_at`, so schedules of one kind (every number and parametric schedule is
-one kind; sequences of one length another) are one compiled program.
+:func:`share_at`, so every number and schedule, and sequences of one length beside
+them, are one compiled program (a sweep pads a number or schedule with zeros to a
+sequence's width: ``share_checker.stack``).
 """
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,7 +23,6 @@ import jax
 import jax.numpy as jnp
 
 from collapse_jax.checks import check_real, described, fail
-from collapse_jax.regimes.validate import fraction_checker
 
 __all__ = [
     "ShareSchedule",
@@ -32,11 +33,13 @@ __all__ = [
     "watermark",
     "share_vector",
     "share_checker",
+    "rate_checker",
     "share_at",
     "share_values",
     "share_length",
     "describe_share",
     "misplaced_detector_fix",
+    "unsupported_sampler",
 ]
 
 # Layout of the encoded share: a head of five numbers, then a sequence's entries.
@@ -76,14 +79,27 @@ class Detector(NamedTuple):
     false_positive_rate: float = 0.0
 
 
-def _share_end(fn: str, name: str, value) -> float:
+def _unit(fn: str, name: str, value, low_means: str, high_means: str) -> float:
     return check_real(
         fn,
         name,
         value,
         low=0.0,
         high=1.0,
-        fix=f"Pass {name} between 0 (all human) and 1 (all synthetic).",
+        fix=f"Pass {name} between 0 ({low_means}) and 1 ({high_means}).",
+    )
+
+
+def _share_end(fn: str, name: str, value) -> float:
+    return _unit(fn, name, value, "all human", "all synthetic")
+
+
+def rate_checker(fn: str, name: str, value) -> float:
+    """A detector's recall or false-positive rate as a float in ``[0, 1]``, or the
+    house error (also the checker :func:`collapse_jax.sweep` calls on them)."""
+    items = "human" if "false_positive_rate" in name else "synthetic"
+    return _unit(
+        fn, name, value, f"no {items} item flagged", f"every {items} item flagged"
     )
 
 
@@ -157,8 +173,8 @@ def detector(recall: float, false_positive_rate: float = 0.0) -> Detector:
     """
     fn = "detector"
     return Detector(
-        fraction_checker(fn, "recall", recall),
-        fraction_checker(fn, "false_positive_rate", false_positive_rate),
+        rate_checker(fn, "recall", recall),
+        rate_checker(fn, "false_positive_rate", false_positive_rate),
     )
 
 
@@ -169,7 +185,7 @@ def watermark(recall: float) -> Detector:
       >>> watermark(0.8)
       Detector(recall=0.8, false_positive_rate=0.0)
     """
-    return Detector(fraction_checker("watermark", "recall", recall), 0.0)
+    return Detector(rate_checker("watermark", "recall", recall), 0.0)
 
 
 def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
@@ -177,6 +193,17 @@ def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
 
     Raises the house error (in ``fn``'s wording) for shares outside ``[0, 1]``.
     """
+    if isinstance(value, Detector):  # a tuple: it would read as two shares
+        fail(
+            fn,
+            name,
+            "a share in [0, 1], a sequence of one share per generation, or "
+            "cj.linear_share(...) / cj.logistic_share(...)",
+            described(f"a detector, {value!r}"),
+            "A detector is the web's second argument: pass "
+            "cj.web(synthetic_share, detector=...).",
+            error=TypeError,
+        )
     if isinstance(value, ShareSchedule):
         kind = _LOGISTIC if value.kind == "logistic" else _LINEAR
         head = [kind, value.start, value.end, value.midpoint, value.steepness]
@@ -209,13 +236,46 @@ def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
     return np.asarray([_TABLE, 0.0, 0.0, 0.0, 0.0] + table, np.float64)
 
 
-def share_checker(fn: str, name: str, value: Any) -> np.ndarray:
-    """The checker :func:`collapse_jax.sweep` calls on each swept share.
+class _ShareChecker:
+    """The checker :func:`collapse_jax.sweep` calls on each swept share
+    (``share_checker(fn, name, value)``: :func:`share_vector`), and how it stacks
+    one sweep's encoded shares (:meth:`stack`)."""
 
-    The values of one sweep must encode to one shape: numbers and schedules mix
-    freely; sequences only with sequences of the same length.
-    """
-    return share_vector(fn, name, value)
+    def __call__(self, fn: str, name: str, value: Any) -> np.ndarray:
+        return share_vector(fn, name, value)
+
+    @staticmethod
+    def stack(fn: str, name: str, vectors: Sequence[np.ndarray]) -> np.ndarray:
+        """One sweep's encoded shares as one ``(P, width)`` array.
+
+        Numbers and schedules encode to the head alone, a sequence to the head and
+        its entries: beside a sequence they are padded with zeros to its width.
+        :func:`share_at` reads the entries only of a sequence (by its kind), so a
+        padded number or schedule gives the same shares, bit for bit, and the
+        sweep stays one compiled program. Sequences of different lengths cannot
+        share one width (and at most one length is the run's
+        ``num_generations``): the house error.
+        """
+        lengths = sorted({n for v in vectors if (n := share_length(v)) is not None})
+        if len(lengths) > 1:
+            fail(
+                fn,
+                name,
+                "sequences of one length, num_generations (one share per "
+                "generation), beside any numbers and schedules",
+                described(f"sequences of lengths {lengths}"),
+                "Give every sequence one share per generation, or sweep a schedule "
+                "such as cj.linear_share(start, end).",
+            )
+        width = _HEAD + (lengths[0] if lengths else 0)
+        return np.stack(
+            [np.pad(np.asarray(v, np.float64), (0, width - len(v))) for v in vectors]
+        )
+
+
+#: The checker :func:`collapse_jax.sweep` calls on each swept share; its ``stack``
+#: brings a sweep's numbers, schedules and sequences to one shape.
+share_checker = _ShareChecker()
 
 
 def share_length(vector) -> int | None:
@@ -266,8 +326,9 @@ def misplaced_detector_fix(value: Any, fix: str) -> str:
     """``fix``, or where a detector belongs when ``value`` is one.
 
     A detector flags items by their provenance, which only the web regime's items
-    carry; the runner's checks of its ``regime=`` and ``curation=`` arguments call
-    this so a detector passed there is sent to :func:`collapse_jax.web`.
+    carry; the runner's checks of its ``regime=``, ``sampling=`` and ``curation=``
+    arguments call this so a detector passed there is sent to
+    :func:`collapse_jax.web`.
     """
     if isinstance(value, Detector):
         return (
@@ -276,3 +337,27 @@ def misplaced_detector_fix(value: Any, fix: str) -> str:
             "regime=cj.web(synthetic_share, detector=...)."
         )
     return fix
+
+
+def unsupported_sampler(regime: Any, sampler: str) -> tuple[str, str]:
+    """``(expected, fix)`` of the house error for a ``sampler`` that ``regime`` does
+    not support (the runner's check of ``sampler=``).
+
+    The web regime (monitored or not: it is told by its share checker) refuses the
+    exact sufficient-statistic draw for a reason of its own: that draw makes no
+    items, and each item's provenance (synthetic or human) is what the regime mixes
+    and what its detector flags.
+    """
+    web = dict(regime.checkers or {}).get("synthetic_share") is share_checker
+    if web and sampler == "sufficient":
+        return (
+            f"'samples' (or the population limit, sample_size=None) for regime "
+            f"{regime.name!r}: each item carries its provenance (synthetic or "
+            "human), which the web mixes and the detector flags",
+            "The exact sufficient-statistic draw makes no items: pass "
+            "sampler='samples' (the default).",
+        )
+    return (
+        f"one of {regime.samplers} for regime {regime.name!r}",
+        "Choose a sampler the regime supports.",
+    )

@@ -47,6 +47,7 @@ __all__ = [
     "shares",
     "fit_with_real",
     "population_fit",
+    "stacked_population_fit",
     "real_share_population",
 ]
 
@@ -229,6 +230,12 @@ def population_fit(ctx: StepContext, weights: Sequence, models: Sequence[Params]
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *models)
     dtype = float_dtype(models[0])
     w = jnp.stack([jnp.asarray(x, dtype) for x in weights])
+    return stacked_population_fit(ctx, w, stacked)
+
+
+def stacked_population_fit(ctx: StepContext, w: jax.Array, stacked: Params) -> Params:
+    """The population fit to the models stacked on axis 0 of ``stacked``, weighted
+    by ``w`` (sums to 1; a zero weight drops its model)."""
     log_w = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1)), -jnp.inf)
     # run_checks refuses a mixing regime's population limit without it.
     assert ctx.family.fit_population_mixture is not None

@@ -28,6 +28,7 @@ from collapse_jax.regimes._shares import (  # noqa: F401 - re-exported
     detector,
     linear_share,
     logistic_share,
+    rate_checker,
     share_at,
     share_checker,
     share_length,
@@ -42,10 +43,10 @@ from collapse_jax.regimes.pipeline import (
     fit,
     float_dtype,
     mask,
+    stacked_population_fit,
     stream_key,
     truth_draws,
 )
-from collapse_jax.regimes.validate import fraction_checker
 
 __all__ = [
     "web",
@@ -231,13 +232,7 @@ def _web_population(source, ctx: StepContext, params, state: _WebState):
         stacked = jax.tree.map(
             lambda a, b: jnp.concatenate([a, b.astype(a.dtype)]), stacked, sources
         )
-    weights = weights.astype(dtype)
-    log_w = jnp.where(
-        weights > 0, jnp.log(jnp.where(weights > 0, weights, 1)), -jnp.inf
-    )
-    # run_checks refuses a mixing regime's population limit without it.
-    assert ctx.family.fit_population_mixture is not None
-    fitted = ctx.family.fit_population_mixture(log_w, stacked)
+    fitted = stacked_population_fit(ctx, weights.astype(dtype), stacked)
     new = jax.tree.map(lambda a, b: jnp.where(kept > 0, a, b), fitted, params)
     rdtype = state.kept_fraction.dtype
     return new, _WebState(kept.astype(rdtype), s_eff.astype(rdtype), sources)
@@ -247,9 +242,11 @@ def _web_check(fn, family, data, schedule, num_generations, hyper):
     del family, data
     length = share_length(hyper["synthetic_share"])
     if length is not None and length != num_generations:
+        # In a sweep the sequence is the regime's own or a swept value.
+        where = "regime" if fn != "sweep" else "regime or over['synthetic_share']"
         fail(
             fn,
-            "regime",
+            where,
             f"web(synthetic_share=...) with a sequence of length "
             f"num_generations={num_generations} (one share per generation)",
             described(f"length {length}"),
@@ -273,8 +270,8 @@ def _detector(fn: str, value) -> Detector:
             error=TypeError,
         )
     return Detector(
-        fraction_checker(fn, "detector.recall", value.recall),
-        fraction_checker(fn, "detector.false_positive_rate", value.false_positive_rate),
+        rate_checker(fn, "detector.recall", value.recall),
+        rate_checker(fn, "detector.false_positive_rate", value.false_positive_rate),
     )
 
 
@@ -347,8 +344,8 @@ def web(
         sweepable=("synthetic_share", "recall", "false_positive_rate"),
         checkers={
             "synthetic_share": share_checker,
-            "recall": fraction_checker,
-            "false_positive_rate": fraction_checker,
+            "recall": rate_checker,
+            "false_positive_rate": rate_checker,
         },
         describe={
             "synthetic_share": describe_share(synthetic_share),

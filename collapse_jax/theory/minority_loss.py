@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import entr
+from scipy.stats import binom
 
 from collapse_jax.checks import fail
 from collapse_jax.theory._schedule import check_constant_size
@@ -60,19 +61,73 @@ def minority_vanish_probability(share: object) -> float | np.ndarray:
     return _scalar_or_array(1.0 - x)
 
 
-def _exact_wf_times(x: float, m: int) -> tuple[float, float]:
-    """Exact (E[T | loss], E T) of the two-type WF chain from count round(x m)."""
-    start = int(round(x * m))
-    if start in (0, m):
-        return (0.0 if start == 0 else np.nan), 0.0
-    trans = wright_fisher_matrix(m)[1:m, 1:m]  # the transient counts 1..m-1
-    lose = 1.0 - np.arange(1, m) / m  # h(j) = P(loss | count j)
-    unit = np.zeros(m - 1)
-    unit[start - 1] = 1.0
-    # Row `start` of the fundamental matrix (I - Q)^{-1}: expected visits.
-    visits = np.linalg.solve((np.eye(m - 1) - trans).T, unit)
-    mean_time = float(visits.sum())
-    return float(visits @ lose) / (1.0 - start / m), mean_time
+def _first_law(share: float | np.ndarray, m: int) -> np.ndarray:
+    """Law of the group's count after one fit to ``M`` draws from share ``x``:
+    ``Bin(M, x)``, shape ``x.shape + (M + 1,)`` (a row of the Wright–Fisher
+    matrix when ``x M`` is a count)."""
+    counts = np.arange(m + 1, dtype=np.float64)
+    return binom.pmf(counts, m, np.asarray(share, np.float64)[..., None])
+
+
+def _times_after_first(first: np.ndarray, m: int) -> tuple[np.ndarray, ...]:
+    """``(P(loss), E[T 1{loss}], E T)`` of the two-type chain whose count after the
+    first fit has law ``first`` (``(..., M + 1)``); ``T`` is the first generation
+    at which the chain is absorbed (at 0 for the loss), counting that first fit
+    as generation 1.
+
+    With ``h_c = 1 - c/M`` (the loss probability from count ``c``), ``Q`` the
+    Wright–Fisher matrix on the transient counts ``1 .. M - 1`` and ``N = (I -
+    Q)^{-1}`` its fundamental matrix: a chain at a transient count ``c`` after the
+    first fit stays transient ``(N 1)_c`` more generations on average, and
+    ``E[(T - 1) 1{loss}] = (N h)_c`` (it is transient at step ``k`` and lost later
+    with probability ``(Q^k h)_c``). One solve serves every starting law.
+    """
+    h = 1.0 - np.arange(m + 1) / m
+    p_loss = first @ h
+    t_loss = p_loss.copy()  # T >= 1: the first fit counts once
+    t_all = np.ones(first.shape[:-1])
+    if m > 1:
+        q = wright_fisher_matrix(m)[1:m, 1:m]
+        rhs = np.stack([h[1:m], np.ones(m - 1)], axis=1)
+        later = first[..., 1:m] @ np.linalg.solve(np.eye(m - 1) - q, rhs)
+        t_loss = t_loss + later[..., 0]
+        t_all = t_all + later[..., 1]
+    return p_loss, t_loss, t_all
+
+
+def _exact_wf_times(x: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``(E[T | loss], E T)`` of the two-type chain started at the count
+    ``round(x M)`` (elementwise in ``x``; 0 and ``M`` are absorbed at once)."""
+    start = np.rint(np.asarray(x, np.float64) * m)
+    p_loss, t_loss, t_all = _times_after_first(_first_law(start / m, m), m)
+    inner = (start > 0) & (start < m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cond = np.where(start == 0, 0.0, np.where(inner, t_loss / p_loss, np.nan))
+    return cond, np.where(inner, t_all, 0.0)
+
+
+def vanished_by_curve(share: float, m: int, num_generations: int) -> np.ndarray:
+    """``P(m_n = 0)`` for ``n = 0 .. N`` of the two-type chain whose truth has share
+    ``x`` (generation 1's count is ``Bin(M, x)``); 0 at generation 0.
+
+    The law at generation ``n + 1`` is the law at ``n`` times the Wright–Fisher
+    matrix: a NumPy vector-matrix product per generation, ``O(N M^2)`` in all
+    (repeated squaring would cost ``O(M^3 log N)``, more for the ``M`` of a run).
+    """
+    mat = wright_fisher_matrix(m)
+    dist = _first_law(share, m)
+    out = np.zeros(num_generations + 1)
+    for n in range(1, num_generations + 1):
+        out[n] = dist[0]
+        dist = dist @ mat
+    return out
+
+
+def time_to_loss_from_share(share: float, m: int) -> float:
+    """Exact ``E[T | loss]`` of the two-type chain whose truth has share ``x`` in
+    (0, 1) (``x M`` need not be a count)."""
+    p_loss, t_loss, _ = _times_after_first(_first_law(share, m), m)
+    return float(t_loss / p_loss)
 
 
 def _time_args(share, sample_size, exact, caller):
@@ -131,8 +186,7 @@ def minority_mean_time_to_loss(
     caller = "minority_mean_time_to_loss"
     x, m = _time_args(share, sample_size, exact, caller)
     if exact:
-        flat = np.array([_exact_wf_times(v, m)[0] for v in np.ravel(x)])
-        return _scalar_or_array(flat.reshape(x.shape))
+        return _scalar_or_array(_exact_wf_times(x, m)[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(
             x >= 1.0,
@@ -176,7 +230,6 @@ def minority_mean_absorption_time(
     caller = "minority_mean_absorption_time"
     x, m = _time_args(share, sample_size, exact, caller)
     if exact:
-        flat = np.array([_exact_wf_times(v, m)[1] for v in np.ravel(x)])
-        return _scalar_or_array(flat.reshape(x.shape))
+        return _scalar_or_array(_exact_wf_times(x, m)[1])
     out = 2.0 * m * (entr(x) + entr(1.0 - x))  # entr(x) = -x log x
     return _scalar_or_array(np.asarray(out, dtype=np.float64))
