@@ -127,12 +127,7 @@ CLOSED_FORMS = [
      lambda s, r, f: tw.web_gaussian_stationary_moments(10, s, r, f)),
     ("web_population_path",
      lambda s, r, f: tw.web_population_path(0.0, 1.0, 3, s, r, f)),
-    # Its checks run inside the stationary forms it calls, which name themselves
-    # (theory/web.py _factor takes `caller` but does not check with it): reported,
-    # not this module's to fix; strict, so the fix shows here.
-    pytest.param("web_error_factor", lambda s, r, f: tw.web_error_factor(10, s, r, f),
-                 marks=pytest.mark.xfail(strict=True, reason="names "
-                                         "web_categorical_stationary()")),
+    ("web_error_factor", lambda s, r, f: tw.web_error_factor(10, s, r, f)),
 ]
 
 

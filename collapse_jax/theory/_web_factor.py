@@ -15,11 +15,19 @@ from collapse_jax.theory._schedule import (
     check_positive_float,
 )
 from collapse_jax.theory._web_categorical import web_categorical_stationary
-from collapse_jax.theory._web_checks import _MIN_KEPT, _check_scalar_unit, _family
+from collapse_jax.theory._web_checks import (
+    _MIN_KEPT,
+    _check_scalar_unit,
+    _family,
+    _web_args,
+)
 from collapse_jax.theory._web_gaussian import web_gaussian_stationary_moments
 
 
 def _factor(fam, m, synthetic_share, recall, fpr, estimator, caller) -> float:
+    # Checked here, in the caller's name (the stationary forms would name
+    # themselves in the message).
+    _web_args(synthetic_share, recall, fpr, caller)
     if fam == "categorical":
         # D_inf is proportional to H: the factor does not depend on p*.
         d, _ = web_categorical_stationary([0.5, 0.5], m, synthetic_share, recall, fpr)
