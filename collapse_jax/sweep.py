@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -174,6 +174,60 @@ def _swept_values(over, sweepable, checkers):
             )
         values[name] = arr
     return values
+
+
+# The return type follows `output` (as run_chains'): records give a SweepResult,
+# summaries a SummaryResult.
+# fmt: off
+@overload
+def sweep(
+    family: ModelFamily, init: Params, *, over: Mapping[str, Sequence[Any]],
+    key: int | jax.Array, num_chains: int, num_generations: int,
+    sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = ..., sampler: str = ..., dtype: str = ...,
+    init_family: ModelFamily | None = ..., first_chain: int = ...,
+    chunk_size: int | None = ..., progress: Callable[[int, int], None] | None = ...,
+    metrics: Sequence[str] | None = ..., record_params: bool = ...,
+    sampling: SamplingBias | None = ..., curation: Curation | None = ...,
+    devices=..., record_every: int | None = ..., record_at: Sequence[int] | None = ...,
+    output: Literal["records"] = ...,
+    quantiles: Sequence[float] = ...,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = ...,
+) -> SweepResult: ...
+@overload
+def sweep(
+    family: ModelFamily, init: Params, *, over: Mapping[str, Sequence[Any]],
+    key: int | jax.Array, num_chains: int, num_generations: int,
+    sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = ..., sampler: str = ..., dtype: str = ...,
+    init_family: ModelFamily | None = ..., first_chain: int = ...,
+    chunk_size: int | None = ..., progress: Callable[[int, int], None] | None = ...,
+    metrics: Sequence[str] | None = ..., record_params: bool = ...,
+    sampling: SamplingBias | None = ..., curation: Curation | None = ...,
+    devices=..., record_every: int | None = ..., record_at: Sequence[int] | None = ...,
+    output: Literal["summaries"],
+    quantiles: Sequence[float] = ...,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = ...,
+) -> SummaryResult: ...
+@overload
+def sweep(
+    family: ModelFamily, init: Params, *, over: Mapping[str, Sequence[Any]],
+    key: int | jax.Array, num_chains: int, num_generations: int,
+    sample_size: int | Sequence[int] | np.ndarray | None,
+    regime: Regime | None = ..., sampler: str = ..., dtype: str = ...,
+    init_family: ModelFamily | None = ..., first_chain: int = ...,
+    chunk_size: int | None = ..., progress: Callable[[int, int], None] | None = ...,
+    metrics: Sequence[str] | None = ..., record_params: bool = ...,
+    sampling: SamplingBias | None = ..., curation: Curation | None = ...,
+    devices=..., record_every: int | None = ..., record_at: Sequence[int] | None = ...,
+    output: str,
+    quantiles: Sequence[float] = ...,
+    first_passage: Mapping[str, tuple[str, str, float]] | None = ...,
+    extra_metrics: Mapping[str, Callable[[Any], Any]] | None = ...,
+) -> SweepResult | SummaryResult: ...
+# fmt: on
 
 
 def sweep(
