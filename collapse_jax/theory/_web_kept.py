@@ -28,6 +28,20 @@ from collapse_jax.theory._web_checks import (
 _BLOCK_ELEMENTS = 2**22
 
 
+def _unit_arrays(synthetic_share, recall, false_positive_rate, caller: str):
+    """``(s, r, f)`` as float64 arrays in ``[0, 1]`` (they broadcast), or the error."""
+    return (
+        _check_unit(synthetic_share, "synthetic_share", caller, "a share of items"),
+        _check_unit(recall, "recall", caller, "the share of synthetic items flagged"),
+        _check_unit(
+            false_positive_rate,
+            "false_positive_rate",
+            caller,
+            "the share of human items flagged",
+        ),
+    )
+
+
 def kept_fraction(
     synthetic_share: object, recall: object, false_positive_rate: object = 0.0
 ) -> float | np.ndarray:
@@ -60,14 +74,7 @@ def kept_fraction(
         docs/theory.md WB-1; proof: ``proofs/wb-1-effective-share.md``.
     """
     caller = "kept_fraction"
-    s = _check_unit(synthetic_share, "synthetic_share", caller, "a share of items")
-    r = _check_unit(recall, "recall", caller, "the share of synthetic items flagged")
-    f = _check_unit(
-        false_positive_rate,
-        "false_positive_rate",
-        caller,
-        "the share of human items flagged",
-    )
+    s, r, f = _unit_arrays(synthetic_share, recall, false_positive_rate, caller)
     return _scalar_or_array(np.asarray(s * (1.0 - r) + (1.0 - s) * (1.0 - f)))
 
 
@@ -112,14 +119,7 @@ def effective_share(
         docs/theory.md §11 WB-1; proof: ``proofs/wb-1-effective-share.md``.
     """
     caller = "effective_share"
-    s = _check_unit(synthetic_share, "synthetic_share", caller, "a share of items")
-    r = _check_unit(recall, "recall", caller, "the share of synthetic items flagged")
-    f = _check_unit(
-        false_positive_rate,
-        "false_positive_rate",
-        caller,
-        "the share of human items flagged",
-    )
+    s, r, f = _unit_arrays(synthetic_share, recall, false_positive_rate, caller)
     kept_synthetic = s * (1.0 - r)
     kept = kept_synthetic + (1.0 - s) * (1.0 - f)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -13,17 +13,16 @@ from __future__ import annotations
 import inspect
 import pathlib
 import re
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy.stats import binom
 
-import collapse_jax
 from collapse_jax import theory
 from collapse_jax.experiments import core
 from collapse_jax.theory import curves
+from tests.theory._calls import python_calls_in_package
 
 PROOFS = pathlib.Path(__file__).resolve().parents[2] / "proofs"
 SCHEDULES = [
@@ -222,26 +221,6 @@ _MORE = [
     ("late-entrants", {**_W, "family": "gaussian", "schedule": "logistic"}),
     ("late-entrants", {**_W, "num_categories": 3, "schedule": "linear"}),
 ]
-_PACKAGE = str(pathlib.Path(collapse_jax.__file__).parent)
-
-
-def _python_calls_in_package(fn) -> int:
-    """Calls of Python functions defined in collapse_jax while ``fn()`` runs."""
-    count = 0
-
-    def profile(frame, event, arg):
-        nonlocal count
-        if event == "call" and frame.f_code.co_filename.startswith(_PACKAGE):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-    return count
-
-
 def test_every_experiment_covers_the_table():
     assert set(_SMALL) == set(core.experiments())
 
@@ -267,5 +246,5 @@ def test_building_a_design_does_not_call_the_theory_once_per_generation(
         return lambda: exp.build(cfg)
 
     build(40)()  # warm the caches (family factories)
-    calls = {n: _python_calls_in_package(build(n)) for n in (40, 400)}
+    calls = {n: python_calls_in_package(build(n)) for n in (40, 400)}
     assert calls[400] == calls[40], calls

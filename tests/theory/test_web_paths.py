@@ -12,39 +12,17 @@ Deterministic: no Monte Carlo, no tolerance budget.
 
 from __future__ import annotations
 
-import pathlib
-import sys
 import tracemalloc
 
 import numpy as np
 import pytest
 
-import collapse_jax
 from collapse_jax.theory import _web_kept, _web_paths
 from collapse_jax.theory import web as tw
+from tests.theory._calls import python_calls_in_package
 
 P_STAR = np.array([0.5, 0.3, 0.2])
 H_STAR = 1.0 - float(P_STAR @ P_STAR)
-
-
-_PACKAGE = str(pathlib.Path(collapse_jax.__file__).parent)
-
-
-def _python_calls_in_package(fn) -> int:
-    """Calls of Python functions defined in collapse_jax while ``fn()`` runs."""
-    count = 0
-
-    def profile(frame, event, arg):
-        nonlocal count
-        if event == "call" and frame.f_code.co_filename.startswith(_PACKAGE):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-    return count
 
 
 # --- the recursions generation by generation (the reference) ----------------------
@@ -183,7 +161,7 @@ def test_the_paths_make_as_many_package_calls_at_every_horizon():
     # Formerly a Python step (and the kept count's law per distinct share) per
     # generation; now one vectorised call per path.
     _paths(4)
-    calls = {n: _python_calls_in_package(lambda n=n: _paths(n)) for n in (40, 400)}
+    calls = {n: python_calls_in_package(lambda n=n: _paths(n)) for n in (40, 400)}
     assert calls[400] == calls[40], calls
 
 
