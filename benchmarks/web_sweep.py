@@ -348,6 +348,12 @@ def bench(num_chains: int, num_generations: int, repeats: int) -> dict[str, Any]
     return out
 
 
+_ROW = (
+    "    {schedule:>22} r={recall:<5} D_N {mean_D_N:.5f} ± {se:.5f} "
+    "exact {exact_D_N:.5f} (z {z:+.2f}); kept share z {kept_share_z:+.2f}"
+)
+
+
 def format_report(res: dict[str, Any]) -> str:
     lines = []
     size = res["size"]
@@ -357,13 +363,9 @@ def format_report(res: dict[str, Any]) -> str:
     )
     for name, chk in res["checks"].items():
         lines.append(f"  check {name}: {'ok' if chk['ok'] else 'FAILED'}")
-        for row in chk.get("points", []) if isinstance(chk.get("points"), list) else []:
-            lines.append(
-                "    {schedule:>22} r={recall:<5} D_N {mean_D_N:.5f} ± {se:.5f} "
-                "exact {exact_D_N:.5f} (z {z:+.2f}); kept share z {kept_share_z:+.2f}".format(
-                    **row
-                )
-            )
+        rows = chk.get("points")
+        for row in rows if isinstance(rows, list) else []:
+            lines.append(_ROW.format(**row))
     if not res["ok"]:
         return "\n".join(lines)
     lines.append("  impl                  first call   steady (median)  ns/chain-gen")
@@ -386,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    # Compile times are measured: no persistent cache (as regime_sweep.py).
+    jax.config.update("jax_enable_compilation_cache", False)
     chains, gens = (256, 20) if args.quick else (1024, 50)
     res = bench(chains, gens, args.repeats)
     platform_, kind, tag = _device_name()

@@ -66,6 +66,18 @@ def test_regime_sweep_benchmark_quick(tmp_path):
         assert impls[name]["chain_gens_per_s"] > 0
 
 
+@pytest.mark.slow  # ~35 s on 2 CPU cores (two compilations, NumPy)
+def test_web_sweep_benchmark_quick(tmp_path):
+    res = _quick(tmp_path, "web_sweep.py", "--repeats", "1")
+    assert res["ok"]
+    checks = res["checks"]
+    assert checks["bitwise_sweep_vs_loop"]["points_differing"] == []
+    assert checks["one_program"]["programs_added"] == 1
+    assert len(checks["sweep_vs_theory"]["points"]) == 16  # 4 recalls x 4 shares
+    for name in ("jax_sweep", "jax_run_chains_loop", "numpy_vectorised"):
+        assert res["steady_median_s"][name] > 0
+
+
 @pytest.mark.slow  # ~30-60 s on 2 CPU cores (two compilations, ceilings, NumPy)
 def test_gaussian_benchmark_quick(tmp_path):
     res = _quick(tmp_path, "gaussian_chain.py", "--repeats", "1")
