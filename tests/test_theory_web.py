@@ -360,6 +360,33 @@ def test_a_constant_schedule_is_the_constant_share():
             np.testing.assert_allclose(a, b, rtol=1e-14)
 
 
+def test_the_regimes_schedule_object_gives_its_exact_curve():
+    """The same ``cj.logistic_share`` / ``cj.linear_share`` object that a run takes
+    gives the theory's curve: its shares at fits 0 .. n - 1, as inside the chain
+    (a library run under a schedule against it: verify row WB-2s; the theory
+    against item-level chains: the test below)."""
+    import collapse_jax as cj
+
+    n = 12
+    t = np.arange(n)
+    logistic = 0.1 + 0.8 / (1.0 + np.exp(-0.7 * (t - 4.0)))
+    for schedule, shares in (
+        (cj.logistic_share(4.0, 0.7, start=0.1, end=0.9), logistic),
+        (cj.linear_share(0.2, 1.0), np.linspace(0.2, 1.0, n)),
+    ):
+        np.testing.assert_allclose(
+            tw.web_categorical_sq_error(P_STAR, 6, n, schedule, 0.4, 0.1),
+            tw.web_categorical_sq_error(P_STAR, 6, n, shares, 0.4, 0.1),
+            rtol=1e-12,
+        )
+        for a, b in zip(
+            tw.web_gaussian_moments(6, n, schedule, 0.4, 0.1),
+            tw.web_gaussian_moments(6, n, shares, 0.4, 0.1),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def _ramp_chain_categorical(rng, m, shares, r, f, chains):
     p = np.tile(P_STAR, (chains, 1))
     out = [np.zeros(chains)]

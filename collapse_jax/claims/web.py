@@ -194,8 +194,9 @@ def _wb2s(ctx):
     probs = np.asarray(res.metrics["probs"][:, -1], np.float64)
     est, se = mean_se(((probs - np.array(_P_STAR)) ** 2).sum(-1))
     shares = share_values(share_vector("verify", "synthetic_share", schedule), _SCH_T)
-    path = tw.web_categorical_sq_error(_P_STAR, _SCH_M, _SCH_T, shares, _SCH_R)
-    bare = tw.web_categorical_sq_error(_P_STAR, _SCH_M, _SCH_T, shares, 0.0)
+    # The theory takes the run's own schedule object (evaluated as in the chain).
+    path = tw.web_categorical_sq_error(_P_STAR, _SCH_M, _SCH_T, schedule, _SCH_R)
+    bare = tw.web_categorical_sq_error(_P_STAR, _SCH_M, _SCH_T, schedule, 0.0)
     return stat_row(
         "WB-2s",
         "categorical web chain under a logistic take-off of the synthetic share "

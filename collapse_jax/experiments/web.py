@@ -94,6 +94,7 @@ from collapse_jax.families import (
 )
 from collapse_jax.minority import Minority, minority, vanished_by
 from collapse_jax.regimes import fresh, mix, replace
+from collapse_jax.regimes._shares import share_values, share_vector
 from collapse_jax.regimes.web import detector, linear_share, logistic_share, web
 from collapse_jax.theory import web as tw
 
@@ -325,15 +326,10 @@ def _share(cfg):
 
 
 def _share_path(cfg) -> np.ndarray:
-    """``s_t`` of the fit that makes model ``t + 1``, ``t = 0 .. N - 1``."""
-    n = cfg["num_generations"]
-    t = np.arange(n, dtype=np.float64)
-    s, s0 = cfg["synthetic_share"], cfg["start_share"]
-    if cfg["schedule"] == "constant":
-        return np.full(n, s)
-    if cfg["schedule"] == "linear":
-        return s0 + (s - s0) * (t / (n - 1) if n > 1 else 0 * t)
-    return s0 + (s - s0) / (1 + np.exp(-cfg["steepness"] * (t - cfg["midpoint"])))
+    """``s_t`` of the fit that makes model ``t + 1``, ``t = 0 .. N - 1``: the
+    regime's own evaluation of the schedule (``share_values``)."""
+    vector = share_vector("run", "synthetic_share", _share(cfg))
+    return share_values(vector, cfg["num_generations"])
 
 
 def _web_design(cfg, source: str, title: str) -> Design:

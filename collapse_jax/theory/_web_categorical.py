@@ -47,8 +47,11 @@ def web_categorical_sq_error(
         sample_size: ``M >= 1`` items per generation (before detection).
         num_generations: ``n >= 0``.
         synthetic_share: ``s`` in ``[0, 1]``, or a schedule: a sequence of
-            ``num_generations`` shares, ``s_t`` for fit ``t`` (the recursion is
-            per fit, with ``e``, ``π``, ``ν`` of that fit).
+            ``num_generations`` shares, ``s_t`` for fit ``t``, or the regime's
+            own :func:`~collapse_jax.linear_share` /
+            :func:`~collapse_jax.logistic_share` (evaluated at fits ``0 .. n - 1``
+            as in the chain). The recursion is per fit, with ``e``, ``π``, ``ν``
+            of that fit.
         recall: ``r`` in ``[0, 1]``.
         false_positive_rate: ``f`` in ``[0, 1]``.
         init_probs: ``(K,)`` :math:`p_0` (default :math:`p^*`).

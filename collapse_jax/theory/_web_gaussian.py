@@ -73,8 +73,9 @@ def web_gaussian_moments(
     Args:
         sample_size: ``M >= 2`` items per generation (before detection).
         num_generations: ``n >= 0``.
-        synthetic_share: ``s`` in ``[0, 1]``, or a sequence of ``num_generations``
-            shares (``s_t`` for fit ``t``).
+        synthetic_share: ``s`` in ``[0, 1]``, a sequence of ``num_generations``
+            shares (``s_t`` for fit ``t``), or the regime's own
+            :func:`~collapse_jax.linear_share` / :func:`~collapse_jax.logistic_share`.
         recall: ``r`` in ``[0, 1]``.
         false_positive_rate: ``f`` in ``[0, 1]``.
         variance: truth :math:`\sigma^2 > 0`.

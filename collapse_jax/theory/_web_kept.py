@@ -15,6 +15,7 @@ import numpy as np
 from scipy.stats import binom
 
 from collapse_jax.checks import described, fail
+from collapse_jax.regimes._shares import ShareSchedule, share_values, share_vector
 from collapse_jax.theory._schedule import check_constant_size, check_int
 from collapse_jax.theory._web_checks import (
     _MIN_KEPT,
@@ -225,13 +226,18 @@ def _setup(sample_size, synthetic_share, recall, false_positive_rate, fam, calle
 def _path_setup(sample_size, synthetic_share, recall, fpr, fam, gens, caller):
     """Per-fit ``(e_t, skip_t, nu_t)`` arrays of length ``gens``.
 
-    ``synthetic_share`` is one number or a sequence of ``gens`` shares (``s_t`` for
-    fit ``t``, as the regime's schedules give). The kept count's law is computed
-    once per distinct share, all at once. A fit that can keep too few items
-    (``nu_t`` NaN) keeps the model: ``skip_t = 1``, ``nu_t = 0``; one that keeps
-    nothing has ``e_t = 0``.
+    ``synthetic_share`` is one number, a sequence of ``gens`` shares (``s_t`` for
+    fit ``t``) or a :class:`~collapse_jax.regimes.web.ShareSchedule`. The kept
+    count's law is computed once per distinct share, all at once. A fit that can
+    keep too few items (``nu_t`` NaN) keeps the model: ``skip_t = 1``,
+    ``nu_t = 0``; one that keeps nothing has ``e_t = 0``.
     """
     m = check_constant_size(sample_size, caller, minimum=_MIN_KEPT[fam])
+    if isinstance(synthetic_share, ShareSchedule):
+        # The regime's schedule at the run's fits 0 .. gens - 1, as inside the chain
+        # (share_at): the same object gives the run and its exact curve.
+        vector = share_vector(caller, "synthetic_share", synthetic_share)
+        synthetic_share = share_values(vector, gens)
     shares = _check_unit(synthetic_share, "synthetic_share", caller, "a share")
     if shares.ndim > 1 or (shares.ndim == 1 and shares.size != gens):
         fail(
