@@ -245,9 +245,10 @@ def test_web_keeps_the_contract_with_every_family(source):
     cases = [
         (cj.categorical(3), cj.categorical_params(np.array([0.5, 0.3, 0.2])), True),
         (cj.gaussian(dim=2), cj.gaussian_params(np.zeros(2), np.eye(2)), True),
-        # (A Bayesian learner's tail_mass metric is not batch invariant under
-        # fresh() either: left to the learners' own tests.)
         (cj.gaussian(learner="map"), TRUTH, True),
+        # The predictive's tail_mass is batch invariant (evaluated lane by lane).
+        (cj.gaussian(learner="posterior_predictive"), TRUTH, True),
+        (cj.gaussian(learner="posterior_sample"), TRUTH, True),
         (cj.poisson(), cj.poisson_params(3.0), False),
         (cj.gmm(2, dim=1), fam_truth_gmm(), False),
     ]
