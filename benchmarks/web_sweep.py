@@ -165,16 +165,9 @@ def numpy_web_chain(
     return probs, kept_share
 
 
-def _sweep(pts, num_chains: int, num_generations: int, seed: int):
-    over = {
-        "recall": [r for _, r, _ in pts],
-        "synthetic_share": [s for _, _, s in pts],
-    }
-    return cj.sweep(
-        cj.categorical(K),
-        cj.categorical_params(TRUTH),
-        regime=cj.web(0.5, cj.detector(0.5, FPR)),
-        over=over,
+def _run_kwargs(num_chains: int, num_generations: int, seed: int) -> dict[str, Any]:
+    """What the sweep and every call of the loop share (so they run the same chains)."""
+    return dict(
         key=seed,
         num_chains=num_chains,
         num_generations=num_generations,
@@ -185,19 +178,27 @@ def _sweep(pts, num_chains: int, num_generations: int, seed: int):
     )
 
 
+def _sweep(pts, num_chains: int, num_generations: int, seed: int):
+    over = {
+        "recall": [r for _, r, _ in pts],
+        "synthetic_share": [s for _, _, s in pts],
+    }
+    return cj.sweep(
+        cj.categorical(K),
+        cj.categorical_params(TRUTH),
+        regime=cj.web(0.5, cj.detector(0.5, FPR)),
+        over=over,
+        **_run_kwargs(num_chains, num_generations, seed),
+    )
+
+
 def _loop(pts, num_chains: int, num_generations: int, seed: int) -> list[Any]:
     return [
         cj.run_chains(
             cj.categorical(K),
             cj.categorical_params(TRUTH),
             regime=cj.web(s, cj.detector(r, FPR)),
-            key=seed,
-            num_chains=num_chains,
-            num_generations=num_generations,
-            sample_size=M,
-            sampler="samples",
-            metrics=METRICS,
-            extra_metrics=EXTRA,
+            **_run_kwargs(num_chains, num_generations, seed),
         )
         for _, r, s in pts
     ]

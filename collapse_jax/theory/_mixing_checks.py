@@ -76,3 +76,19 @@ def _check_probs(probs: object, name: str, caller: str) -> np.ndarray:
             "Pass probabilities that sum to 1.",
         )
     return p
+
+
+def _check_init_probs(init_probs: object, p: np.ndarray, like: str, caller: str):
+    """``p_0``: ``p`` (the truth, named ``like``) when None, else checked like it."""
+    if init_probs is None:
+        return p
+    p0 = _check_probs(init_probs, "init_probs", caller)
+    if p0.shape != p.shape:
+        fail(
+            caller,
+            "init_probs",
+            f"of shape {p.shape} like {like}",
+            described(f"shape {p0.shape}"),
+            "Pass one probability per category.",
+        )
+    return p0

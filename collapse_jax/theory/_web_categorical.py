@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from collapse_jax.checks import described, fail
-from collapse_jax.theory._mixing_checks import _check_probs
+from collapse_jax.theory._mixing_checks import _check_init_probs, _check_probs
 from collapse_jax.theory._schedule import check_int
 from collapse_jax.theory._web_checks import _source
 from collapse_jax.theory._web_kept import _path_setup, _setup
@@ -78,15 +77,7 @@ def web_categorical_sq_error(
     caller = "web_categorical_sq_error"
     p = _check_probs(probs, "probs", caller)
     gens = check_int(num_generations, "num_generations", caller)
-    p0 = p if init_probs is None else _check_probs(init_probs, "init_probs", caller)
-    if p0.shape != p.shape:
-        fail(
-            caller,
-            "init_probs",
-            f"of shape {p.shape} like probs",
-            described(f"shape {p0.shape}"),
-            "Pass one probability per category.",
-        )
+    p0 = _check_init_probs(init_probs, p, "probs", caller)
     e, skip, nu = _path_setup(
         sample_size,
         synthetic_share,

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from collapse_jax.checks import described, fail
+from collapse_jax.checks import fail
 from collapse_jax.theory._mixing_checks import (
     _VARIANCE_REASON,
     _check_fraction,
+    _check_init_probs,
     _check_nonnegative,
     _check_probs,
     _check_real,
@@ -489,15 +490,7 @@ def categorical_mixing_sq_error(
         ref_probs, num_real, sample_size, regime, real_fraction, caller
     )
     gens = check_int(num_generations, "num_generations", caller)
-    p0 = p if init_probs is None else _check_probs(init_probs, "init_probs", caller)
-    if p0.shape != p.shape:
-        fail(
-            caller,
-            "init_probs",
-            f"of shape {p.shape} like ref_probs",
-            described(f"shape {p0.shape}"),
-            "Pass one probability per category.",
-        )
+    p0 = _check_init_probs(init_probs, p, "ref_probs", caller)
     e0 = p0 - p
     lin = float(p @ e0)
     g = (1.0 - f) ** 2
