@@ -188,6 +188,12 @@ def watermark(recall: float) -> Detector:
     return Detector(rate_checker("watermark", "recall", recall), 0.0)
 
 
+_SHARE_EXPECTED = (
+    "a share in [0, 1], a sequence of one share per generation, or "
+    "cj.linear_share(...) / cj.logistic_share(...)"
+)
+
+
 def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
     """``value`` (a number, a sequence or a schedule) encoded as the hyper vector.
 
@@ -197,8 +203,7 @@ def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
         fail(
             fn,
             name,
-            "a share in [0, 1], a sequence of one share per generation, or "
-            "cj.linear_share(...) / cj.logistic_share(...)",
+            _SHARE_EXPECTED,
             described(f"a detector, {value!r}"),
             "A detector is the web's second argument: pass "
             "cj.web(synthetic_share, detector=...).",
@@ -217,8 +222,7 @@ def share_vector(fn: str, name: str, value: Any) -> np.ndarray:
         fail(
             fn,
             name,
-            "a share in [0, 1], a sequence of one share per generation, or "
-            "cj.linear_share(...) / cj.logistic_share(...)",
+            _SHARE_EXPECTED,
             value,
             "Pass e.g. 0.5, [0.0, 0.2, 0.4] or cj.logistic_share(10, 0.5).",
             error=TypeError,
